@@ -1,0 +1,84 @@
+/**
+ * Event -> wire text. The writer side of WHATWG HTML §9.2.5 ("Parsing an event stream", the
+ * grammar) with the Mercure spec's warning on field injection in mind: a value must never be
+ * able to end its line and start another field.
+ */
+import { EncodeError } from './errors.js';
+import type { OutgoingEvent } from './types.js';
+
+const LINE_BREAK = /\r\n|\r|\n/;
+const CR_OR_LF = /[\r\n]/;
+const encoder = new TextEncoder();
+
+function prefixLines(prefix: string, value: string): string {
+  // Fast path: most values are one line.
+  if (!CR_OR_LF.test(value)) return `${prefix}${value}\n`;
+  let out = '';
+  for (const line of value.split(LINE_BREAK)) out += `${prefix}${line}\n`;
+  return out;
+}
+
+/**
+ * Encodes one event as `text/event-stream` text, ending with the blank line that dispatches it
+ * (a comment alone gets no blank line: it dispatches nothing).
+ *
+ * - `data` is split on CR, LF and CRLF into one `data:` line each, so the receiver gets back
+ *   exactly the same string.
+ * - CR or LF in `event` or `id`, or NUL in `id`, throws an {@link EncodeError}: such a value
+ *   could forge another field, and cleaning it up silently would change the event.
+ * - `retry` must be a non-negative integer.
+ *
+ * @example
+ * ```ts
+ * encodeEvent({ event: 'message', data: '{"content":"Hi"}', id: '42' });
+ * // 'id: 42\nevent: message\ndata: {"content":"Hi"}\n\n'
+ * ```
+ */
+export function encodeEvent(event: OutgoingEvent): string {
+  const { comment, retry, id, event: type, data } = event;
+  let out = '';
+  if (comment !== undefined) {
+    if (typeof comment !== 'string') throw fieldError('comment', comment);
+    out += prefixLines(': ', comment);
+  }
+  let fields = false;
+  if (retry !== undefined) {
+    if (typeof retry !== 'number' || !Number.isSafeInteger(retry) || retry < 0) {
+      throw new EncodeError('invalid-retry', `retry must be a non-negative integer, got ${String(retry)}`);
+    }
+    out += `retry: ${retry}\n`;
+    fields = true;
+  }
+  if (id !== undefined) {
+    if (typeof id !== 'string') throw fieldError('id', id);
+    if (CR_OR_LF.test(id) || id.includes('\0')) {
+      throw new EncodeError('invalid-id', 'id must not contain CR, LF or NUL');
+    }
+    out += id === '' ? 'id\n' : `id: ${id}\n`;
+    fields = true;
+  }
+  if (type !== undefined) {
+    if (typeof type !== 'string') throw fieldError('event', type);
+    if (CR_OR_LF.test(type)) throw new EncodeError('invalid-event', 'event must not contain CR or LF');
+    out += `event: ${type}\n`;
+    fields = true;
+  }
+  if (data !== undefined) {
+    if (typeof data !== 'string') throw fieldError('data', data);
+    out += prefixLines('data: ', data);
+    fields = true;
+  }
+  return fields ? `${out}\n` : out;
+}
+
+/**
+ * {@link encodeEvent} as UTF-8 bytes: encode a broadcast once and write the same bytes to every
+ * subscriber.
+ */
+export function encodeEventBytes(event: OutgoingEvent): Uint8Array {
+  return encoder.encode(encodeEvent(event));
+}
+
+function fieldError(field: string, value: unknown): EncodeError {
+  return new EncodeError('invalid-field', `${field} must be a string, got ${typeof value}`);
+}

@@ -1,0 +1,293 @@
+/**
+ * Incremental `text/event-stream` parser: the callback core.
+ *
+ * It follows WHATWG HTML §9.2.6 "Interpreting an event stream" step by step; the section names
+ * quoted in comments below are from that part of the spec. The whole hot path is `feedText` and
+ * `processLine`: read them top to bottom.
+ *
+ * Cost is linear in the input: a line that spans many chunks is kept as a list of pieces and
+ * joined once when its end arrives, and the positions of the next CR and LF in a chunk are
+ * remembered, so no byte is scanned twice however the stream is cut.
+ */
+import { ParseError } from './errors.js';
+import type { ServerSentEvent } from './types.js';
+
+/** Functions the parser calls as it reads. All optional. */
+export interface ParserCallbacks {
+  /** A block was dispatched as an event. */
+  onEvent?(event: ServerSentEvent): void;
+  /** A `retry` field with a valid value (only ASCII digits): the reconnection time in ms. */
+  onRetry?(ms: number): void;
+  /** A comment line: the text after the colon, with one leading space removed. */
+  onComment?(text: string): void;
+  /**
+   * The parser dropped input it will not hold. Parsing goes on with the next block. Without
+   * this callback, `feed()` throws the first such error after it has read the whole chunk.
+   */
+  onError?(error: ParseError): void;
+}
+
+export interface ParserOptions {
+  /**
+   * Most characters the parser holds for one line or one event (pending line, data, event
+   * type). Beyond it the line or event is dropped and a `ParseError` of type
+   * `'max-buffer-exceeded'` is reported. Default {@link DEFAULT_MAX_BUFFER_SIZE}.
+   */
+  maxBufferSize?: number;
+}
+
+export interface Parser {
+  /** Reads the next chunk of the stream, as bytes (UTF-8) or as already decoded text. */
+  feed(chunk: string | Uint8Array): void;
+  /** Starts over, as for a new stream: BOM handling, buffers and the last event ID. */
+  reset(): void;
+  /** The last event ID string, as the spec keeps it (set when a block ends). */
+  readonly lastEventId: string;
+}
+
+/** 4 Mi characters: roomy for any real event, small enough that a hostile peer cannot hurt. */
+export const DEFAULT_MAX_BUFFER_SIZE = 4 * 1024 * 1024;
+
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const COLON = 58;
+const BOM = 0xfeff;
+const STREAM = { stream: true } as const;
+
+/**
+ * Creates a parser that reads an event stream chunk by chunk and calls back for each event,
+ * `retry` field and comment.
+ *
+ * @example
+ * ```ts
+ * const parser = createParser({ onEvent: (e) => console.log(e.event, e.data, e.id) });
+ * for await (const chunk of response.body) parser.feed(chunk);
+ * ```
+ */
+export function createParser(callbacks: ParserCallbacks, options: ParserOptions = {}): Parser {
+  const { onEvent, onRetry, onComment, onError } = callbacks;
+  const max = options.maxBufferSize ?? DEFAULT_MAX_BUFFER_SIZE;
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw new RangeError(`maxBufferSize must be a positive integer, got ${String(max)}`);
+  }
+
+  let decoder: TextDecoder | undefined;
+  let atStart = true; // no character seen yet: a BOM here is skipped
+  let skipLF = false; // the previous chunk ended with CR: an LF that starts this one belongs to it
+  let pending: string[] = []; // pieces of the current, unterminated line
+  let pendingLength = 0;
+  let discardLine = false; // the current line overflowed: drop the rest of it
+  let dropEvent = false; // the current block overflowed: drop it up to its blank line
+  let data: string | undefined; // data buffer; undefined is the spec's empty buffer
+  let eventType = ''; // event type buffer
+  let idBuffer = ''; // last event ID buffer
+  let lastId = ''; // last event ID string
+  let thrown: ParseError | undefined;
+
+  function report(message: string): void {
+    const error = new ParseError('max-buffer-exceeded', message);
+    // Whatever the line or block held is gone: it cannot be dispatched whole.
+    pending = [];
+    pendingLength = 0;
+    data = undefined;
+    eventType = '';
+    dropEvent = true;
+    if (onError) onError(error);
+    else thrown ??= error;
+  }
+
+  /** "Dispatch the event": called for each blank line. */
+  function dispatch(): void {
+    lastId = idBuffer;
+    if (dropEvent) {
+      dropEvent = false;
+      return;
+    }
+    if (data === undefined) {
+      eventType = '';
+      return;
+    }
+    // The spec's trailing LF is never added (lines are joined with '\n'), so nothing to strip.
+    const event: ServerSentEvent = { event: eventType || 'message', data, id: lastId };
+    data = undefined;
+    eventType = '';
+    onEvent?.(event);
+  }
+
+  /** Index where the value of field `name` starts on this line, or -1 if the line is not it. */
+  function valueStart(s: string, start: number, end: number, name: string): number {
+    const after = start + name.length;
+    if (after > end || !s.startsWith(name, start)) return -1;
+    if (after === end) return end; // "a field with no colon": the whole line is the name
+    if (s.charCodeAt(after) !== COLON) return -1;
+    // "If value starts with a U+0020 SPACE character, remove it from value."
+    return after + 1 < end && s.charCodeAt(after + 1) === SPACE ? after + 2 : after + 1;
+  }
+
+  /** One complete line, `s[start..end)`, without its line end. */
+  function processLine(s: string, start: number, end: number): void {
+    if (start === end) {
+      dispatch();
+      return;
+    }
+    if (dropEvent) return;
+    if (end - start > max) {
+      report(`line of ${end - start} characters exceeds maxBufferSize ${max}`);
+      return;
+    }
+    const c0 = s.charCodeAt(start);
+    if (c0 === COLON) {
+      // "If the line starts with a U+003A COLON character": a comment.
+      if (onComment) {
+        const v = start + 1 < end && s.charCodeAt(start + 1) === SPACE ? start + 2 : start + 1;
+        onComment(s.slice(v, end));
+      }
+      return;
+    }
+    // Only four field names mean anything and they are compared exactly; matching them by
+    // their first character avoids searching a long line for a colon that cannot matter.
+    let v: number;
+    switch (c0) {
+      case 100: // d
+        v = valueStart(s, start, end, 'data');
+        if (v >= 0) {
+          const value = s.slice(v, end);
+          data = data === undefined ? value : `${data}\n${value}`;
+          if (data.length + eventType.length > max) {
+            report(`event data of ${data.length} characters exceeds maxBufferSize ${max}`);
+          }
+        }
+        return;
+      case 101: // e
+        v = valueStart(s, start, end, 'event');
+        if (v >= 0) eventType = s.slice(v, end);
+        return;
+      case 105: // i
+        v = valueStart(s, start, end, 'id');
+        if (v >= 0) {
+          const value = s.slice(v, end);
+          // "If the field value does not contain U+0000 NULL, then set the last event ID buffer."
+          if (value.indexOf('\0') === -1) idBuffer = value;
+        }
+        return;
+      case 114: // r
+        v = valueStart(s, start, end, 'retry');
+        if (v >= 0 && v < end) {
+          // "If the field value consists of only ASCII digits" (an empty value has none).
+          for (let i = v; i < end; i++) {
+            const c = s.charCodeAt(i);
+            if (c < 48 || c > 57) return;
+          }
+          onRetry?.(Number(s.slice(v, end)));
+        }
+        return;
+      default:
+      // "Otherwise: the field is ignored."
+    }
+  }
+
+  function feedText(text: string): void {
+    const len = text.length;
+    let pos = 0;
+    if (atStart) {
+      if (len === 0) return;
+      atStart = false;
+      // One leading U+FEFF BOM is ignored, only at the very start of the stream.
+      if (text.charCodeAt(0) === BOM) pos = 1;
+    }
+    if (skipLF && pos < len) {
+      skipLF = false;
+      if (text.charCodeAt(pos) === LF) pos++;
+    }
+    // Positions of the next LF and CR at or after pos: -2 unknown yet, -1 none in this chunk.
+    let nextLF = -2;
+    let nextCR = -2;
+    while (pos < len) {
+      if (nextLF !== -1 && nextLF < pos) nextLF = text.indexOf('\n', pos);
+      if (nextCR !== -1 && nextCR < pos) nextCR = text.indexOf('\r', pos);
+      let end: number;
+      if (nextLF === -1) {
+        if (nextCR === -1) break;
+        end = nextCR;
+      } else {
+        end = nextCR !== -1 && nextCR < nextLF ? nextCR : nextLF;
+      }
+      // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
+      // starts the next chunk is then skipped.
+      let next = end + 1;
+      if (text.charCodeAt(end) === CR) {
+        if (next < len) {
+          if (text.charCodeAt(next) === LF) next++;
+        } else {
+          skipLF = true;
+        }
+      }
+      if (discardLine) {
+        discardLine = false;
+      } else if (pending.length > 0) {
+        pending.push(text.slice(pos, end));
+        const line = pending.join('');
+        pending = [];
+        pendingLength = 0;
+        processLine(line, 0, line.length);
+      } else {
+        processLine(text, pos, end);
+      }
+      pos = next;
+    }
+    if (pos < len && !discardLine) {
+      // The rest is the start of a line whose end has not arrived yet.
+      const n = len - pos;
+      pendingLength += n;
+      if (pendingLength + (data === undefined ? 0 : data.length) > max) {
+        report(`line of over ${pendingLength} characters exceeds maxBufferSize ${max}`);
+        discardLine = true;
+      } else {
+        pending.push(pos === 0 ? text : text.slice(pos));
+      }
+    }
+  }
+
+  return {
+    feed(chunk: string | Uint8Array): void {
+      if (typeof chunk === 'string') {
+        if (decoder !== undefined) {
+          // Bytes fed earlier may end with part of a character: finish it first.
+          const rest = decoder.decode();
+          decoder = undefined;
+          if (rest) feedText(rest);
+        }
+        feedText(chunk);
+      } else {
+        // Event streams are always UTF-8 (§9.2.6). ignoreBOM keeps a BOM for feedText to skip,
+        // so bytes and strings take the same path; invalid bytes become U+FFFD, and a streaming
+        // decoder gives the same text however the bytes are cut.
+        decoder ??= new TextDecoder('utf-8', { ignoreBOM: true });
+        feedText(decoder.decode(chunk, STREAM));
+      }
+      if (thrown !== undefined) {
+        const error = thrown;
+        thrown = undefined;
+        throw error;
+      }
+    },
+    reset(): void {
+      decoder = undefined;
+      atStart = true;
+      skipLF = false;
+      pending = [];
+      pendingLength = 0;
+      discardLine = false;
+      dropEvent = false;
+      data = undefined;
+      eventType = '';
+      idBuffer = '';
+      lastId = '';
+      thrown = undefined;
+    },
+    get lastEventId(): string {
+      return lastId;
+    },
+  };
+}

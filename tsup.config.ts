@@ -1,0 +1,14 @@
+import { defineConfig } from 'tsup';
+
+// One entry per subpath export (see DESIGN.md). ESM and CommonJS, each with its declarations.
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  target: 'es2022',
+  platform: 'neutral',
+  splitting: true,
+  treeshake: true,
+  clean: true,
+  sourcemap: false,
+});
