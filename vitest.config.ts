@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
+    execArgv: ['--expose-gc'],
     hookTimeout: 60_000,
   },
 });

@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  EncodeError,
+  encodeEvent,
+  encodeEventBytes,
+  isEncodeError,
+  isProtocolError,
+  type OutgoingEvent,
+} from '../../src/index.js';
+import { FC, value } from './arbitraries.js';
+import { parseChunks } from './helpers.js';
+
+function expectEncodeError(event: OutgoingEvent, type: EncodeError['type']) {
+  let caught: unknown;
+  try {
+    encodeEvent(event);
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(EncodeError);
+  expect(isEncodeError(caught)).toBe(true);
+  expect(isProtocolError(caught)).toBe(true);
+  expect((caught as EncodeError).type).toBe(type);
+}
+
+describe('encodeEvent', () => {
+  it('writes fields in a fixed order and ends with a blank line', () => {
+    expect(encodeEvent({ data: 'hi', event: 'greet', id: '1', retry: 500 })).toBe(
+      'retry: 500\nid: 1\nevent: greet\ndata: hi\n\n',
+    );
+  });
+
+  it('splits data on LF, CR and CRLF into one data line each', () => {
+    expect(encodeEvent({ data: 'a\nb\r\nc\rd' })).toBe('data: a\ndata: b\ndata: c\ndata: d\n\n');
+    expect(encodeEvent({ data: '' })).toBe('data: \n\n');
+    expect(encodeEvent({ data: '\n' })).toBe('data: \ndata: \n\n');
+  });
+
+  it('keeps a value that starts with a space intact', () => {
+    const wire = encodeEvent({ data: ' lead', event: ' e' });
+    expect(parseChunks([wire])).toEqual([{ kind: 'event', event: { event: ' e', data: ' lead', id: '' } }]);
+  });
+
+  it('writes a multi-line comment as a comment on every line, without a blank line', () => {
+    expect(encodeEvent({ comment: 'one\ntwo\r\nthree' })).toBe(': one\n: two\n: three\n');
+    expect(parseChunks([encodeEvent({ comment: 'x\ndata: forged' })])).toEqual([
+      { kind: 'comment', text: 'x' },
+      { kind: 'comment', text: 'data: forged' },
+    ]);
+  });
+
+  it('writes an empty id so that the receiver resets its last id', () => {
+    expect(parseChunks([encodeEvent({ id: '1', data: 'a' }), encodeEvent({ id: '', data: 'b' })])).toEqual([
+      { kind: 'event', event: { event: 'message', data: 'a', id: '1' } },
+      { kind: 'event', event: { event: 'message', data: 'b', id: '' } },
+    ]);
+  });
+
+  it('refuses CR or LF in event', () => {
+    expectEncodeError({ event: 'a\ndata: forged', data: 'x' }, 'invalid-event');
+    expectEncodeError({ event: 'a\r', data: 'x' }, 'invalid-event');
+  });
+
+  it('refuses CR, LF or NUL in id', () => {
+    expectEncodeError({ id: '1\nevent: forged', data: 'x' }, 'invalid-id');
+    expectEncodeError({ id: '1\r', data: 'x' }, 'invalid-id');
+    expectEncodeError({ id: '1\0', data: 'x' }, 'invalid-id');
+  });
+
+  it('refuses a retry that is not a non-negative integer', () => {
+    for (const retry of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) {
+      expectEncodeError({ retry }, 'invalid-retry');
+    }
+    expectEncodeError({ retry: '5' as unknown as number }, 'invalid-retry');
+    expect(encodeEvent({ retry: 0 })).toBe('retry: 0\n\n');
+  });
+
+  it('refuses values that are not strings', () => {
+    expectEncodeError({ data: 5 as unknown as string }, 'invalid-field');
+    expectEncodeError({ event: {} as unknown as string, data: 'x' }, 'invalid-field');
+    expectEncodeError({ id: 1 as unknown as string }, 'invalid-field');
+    expectEncodeError({ comment: null as unknown as string }, 'invalid-field');
+  });
+
+  it('encodes to UTF-8 bytes', () => {
+    const bytes = encodeEventBytes({ data: '\u20ac' });
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect(new TextDecoder().decode(bytes)).toBe('data: \u20ac\n\n');
+  });
+});
+
+describe('round trip', () => {
+  const safe = value.filter((v) => !v.includes('\0'));
+  const anyData = fc
+    .array(fc.oneof(value, fc.constantFrom('\n', '\r', '\r\n')), { maxLength: 8 })
+    .map((xs) => xs.join(''));
+  const outgoing = fc.record(
+    {
+      event: value,
+      data: anyData,
+      id: safe,
+      retry: fc.nat(),
+      comment: anyData,
+    },
+    { requiredKeys: ['data'] },
+  );
+
+  it('parsing an encoded event gives it back (line ends in data become LF)', () => {
+    fc.assert(
+      fc.property(fc.array(outgoing, { maxLength: 6 }), (list) => {
+        const records = parseChunks([list.map(encodeEvent).join('')]);
+        const got = records.filter((r) => r.kind === 'event').map((r) => (r as { event: unknown }).event);
+        let lastId = '';
+        const want = list.map((e) => {
+          if (e.id !== undefined) lastId = e.id;
+          return { event: e.event || 'message', data: e.data!.replace(/\r\n?/g, '\n'), id: lastId };
+        });
+        expect(got).toEqual(want);
+        const retries = records.filter((r) => r.kind === 'retry').map((r) => (r as { ms: number }).ms);
+        expect(retries).toEqual(list.filter((e) => e.retry !== undefined).map((e) => e.retry));
+      }),
+      FC,
+    );
+  });
+
+  it('bytes parse the same as text', () => {
+    fc.assert(
+      fc.property(outgoing, (e) => {
+        expect(parseChunks([encodeEventBytes(e)])).toEqual(parseChunks([encodeEvent(e)]));
+      }),
+      FC,
+    );
+  });
+});
