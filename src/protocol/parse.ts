@@ -187,6 +187,15 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
     }
   }
 
+  /** A line cut across chunks has just been completed: `line` is all of it. */
+  function finishPending(last: string): void {
+    pending.push(last);
+    const line = pending.join('');
+    pending = [];
+    pendingLength = 0;
+    processLine(line, 0, line.length);
+  }
+
   function feedText(text: string): void {
     const len = text.length;
     let pos = 0;
@@ -200,41 +209,61 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       skipLF = false;
       if (text.charCodeAt(pos) === LF) pos++;
     }
-    // Positions of the next LF and CR at or after pos: -2 unknown yet, -1 none in this chunk.
-    let nextLF = -2;
-    let nextCR = -2;
-    while (pos < len) {
-      if (nextLF !== -1 && nextLF < pos) nextLF = text.indexOf('\n', pos);
-      if (nextCR !== -1 && nextCR < pos) nextCR = text.indexOf('\r', pos);
-      let end: number;
-      if (nextLF === -1) {
-        if (nextCR === -1) break;
-        end = nextCR;
-      } else {
-        end = nextCR !== -1 && nextCR < nextLF ? nextCR : nextLF;
-      }
+    // Positions of the next LF and CR at or after pos (-1: none left in this chunk). Each is
+    // searched again only once passed, so a chunk is scanned once for each.
+    let lf = text.indexOf('\n', pos);
+    let cr = text.indexOf('\r', pos);
+    while (lf !== -1 || cr !== -1) {
+      const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
       // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
       // starts the next chunk is then skipped.
       let next = end + 1;
-      if (text.charCodeAt(end) === CR) {
-        if (next < len) {
-          if (text.charCodeAt(next) === LF) next++;
-        } else {
-          skipLF = true;
-        }
+      if (end === cr) {
+        if (next === len) skipLF = true;
+        else if (text.charCodeAt(next) === LF) next++;
       }
-      if (discardLine) {
+      if (pending.length > 0) {
+        finishPending(text.slice(pos, end));
+      } else if (discardLine) {
         discardLine = false;
-      } else if (pending.length > 0) {
-        pending.push(text.slice(pos, end));
-        const line = pending.join('');
-        pending = [];
-        pendingLength = 0;
-        processLine(line, 0, line.length);
+      } else if (pos === end) {
+        dispatch();
+      } else if (
+        // The most common line of all, "data:", read here without a call.
+        text.charCodeAt(pos) === 100 &&
+        text.charCodeAt(pos + 1) === 97 &&
+        text.charCodeAt(pos + 2) === 116 &&
+        text.charCodeAt(pos + 3) === 97 &&
+        text.charCodeAt(pos + 4) === COLON &&
+        !dropEvent &&
+        end - pos <= max
+      ) {
+        const value = text.slice(
+          text.charCodeAt(pos + 5) === SPACE && pos + 5 < end ? pos + 6 : pos + 5,
+          end,
+        );
+        if (data === undefined) data = value;
+        else {
+          data = `${data}\n${value}`;
+          if (data.length + eventType.length > max) {
+            report(`event data of ${data.length} characters exceeds maxBufferSize ${max}`);
+          }
+        }
+      } else if (
+        // Then "event:", the other line of nearly every block.
+        text.charCodeAt(pos) === 101 &&
+        text.charCodeAt(pos + 5) === COLON &&
+        text.startsWith('event', pos) &&
+        !dropEvent &&
+        end - pos <= max
+      ) {
+        eventType = text.slice(text.charCodeAt(pos + 6) === SPACE && pos + 6 < end ? pos + 7 : pos + 6, end);
       } else {
         processLine(text, pos, end);
       }
       pos = next;
+      if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
+      if (cr !== -1 && cr < pos) cr = text.indexOf('\r', pos);
     }
     if (pos < len && !discardLine) {
       // The rest is the start of a line whose end has not arrived yet.
