@@ -9,6 +9,7 @@
  * joined once when its end arrives, and the positions of the next CR and LF in a chunk are
  * remembered, so no byte is scanned twice however the stream is cut.
  */
+import { ChunkDecoder } from './decode.js';
 import { ParseError } from './errors.js';
 import type { ServerSentEvent } from './types.js';
 
@@ -53,7 +54,6 @@ const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
-const STREAM = { stream: true } as const;
 
 /**
  * Creates a parser that reads an event stream chunk by chunk and calls back for each event,
@@ -72,7 +72,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
     throw new RangeError(`maxBufferSize must be a positive integer, got ${String(max)}`);
   }
 
-  let decoder: TextDecoder | undefined;
+  let decoder: ChunkDecoder | undefined;
   let atStart = true; // no character seen yet: a BOM here is skipped
   let skipLF = false; // the previous chunk ended with CR: an LF that starts this one belongs to it
   let pending: string[] = []; // pieces of the current, unterminated line
@@ -283,17 +283,17 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       if (typeof chunk === 'string') {
         if (decoder !== undefined) {
           // Bytes fed earlier may end with part of a character: finish it first.
-          const rest = decoder.decode();
+          const rest = decoder.flush();
           decoder = undefined;
           if (rest) feedText(rest);
         }
         feedText(chunk);
       } else {
-        // Event streams are always UTF-8 (§9.2.6). ignoreBOM keeps a BOM for feedText to skip,
-        // so bytes and strings take the same path; invalid bytes become U+FFFD, and a streaming
-        // decoder gives the same text however the bytes are cut.
-        decoder ??= new TextDecoder('utf-8', { ignoreBOM: true });
-        feedText(decoder.decode(chunk, STREAM));
+        // Event streams are always UTF-8 (§9.2.6); invalid bytes become U+FFFD, the same
+        // however the bytes are cut. A BOM is kept for feedText to skip, so bytes and text
+        // take one path.
+        decoder ??= new ChunkDecoder();
+        feedText(decoder.decode(chunk));
       }
       if (thrown !== undefined) {
         const error = thrown;
