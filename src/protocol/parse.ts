@@ -50,7 +50,6 @@ export interface Parser {
 export const DEFAULT_MAX_BUFFER_SIZE = 4 * 1024 * 1024;
 
 const LF = 10;
-const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
