@@ -11,7 +11,7 @@ const payload = (i) => `{"i":${i},"text":"hello"}`;
 const contenders = {
   // The floor: one res.write per event, honouring its return value.
   async raw() {
-    return (req, res, n) => {
+    return (_req, res, n) => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',

@@ -93,9 +93,11 @@ console.log(
 );
 console.log('| server | CPU µs/event | events/s | CPU vs raw | CPU vs ssekit |');
 console.log('|---|---:|---:|---:|---:|');
+const ratio = (value, base) => (base ? `${(value / base.cpu).toFixed(2)}x` : '-');
 for (const r of rows) {
+  const rate = Math.round(r.rate).toLocaleString('en');
   console.log(
-    `| ${r.name} | ${r.cpu.toFixed(2)} | ${Math.round(r.rate).toLocaleString('en')} | ${raw ? (r.cpu / raw.cpu).toFixed(2) + 'x' : '-'} | ${ssekit ? (r.cpu / ssekit.cpu).toFixed(2) + 'x' : '-'} |`,
+    `| ${r.name} | ${r.cpu.toFixed(2)} | ${rate} | ${ratio(r.cpu, raw)} | ${ratio(r.cpu, ssekit)} |`,
   );
 }
 if (raw && ssekit) {
