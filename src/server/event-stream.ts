@@ -153,6 +153,8 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
   const abort = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let closed = false;
+  // The consumer cancelled the body: the stream is already closed on its side.
+  let cancelled = false;
   // The batch: `parts` (bytes, in order) followed by `text`. `batchSize` counts both.
   let text = '';
   let parts: Uint8Array[] | null = null;
@@ -228,11 +230,15 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
       // Deliver what is queued, then end the body normally.
       flush();
       controller.close();
-    } else {
+    } else if (type === 'overflow') {
       // Drop the queue at once (that is the point of the bound) and make the runtime end the
-      // response abruptly, so the client knows the stream is incomplete and reconnects. After a
-      // consumer's cancel() this is a no-op (the stream is already closed).
+      // response abruptly, so the client knows the stream is incomplete and reconnects.
       controller.error(reason);
+    } else if (!cancelled) {
+      // The client left (init.signal): nobody will read what is queued. Ending the body
+      // normally rather than with an error keeps runtimes (Hono's node server, Next.js) from
+      // logging a failure for an ordinary disconnect; they drop the stream right after.
+      controller.close();
     }
     text = '';
     parts = null;
@@ -304,6 +310,7 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
         }
       },
       cancel(reason) {
+        cancelled = true;
         end('client-gone', reason);
       },
     },
