@@ -1,8 +1,20 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  // Examples import the package by name; in tests that means the sources, not dist/.
+  resolve: {
+    alias: [
+      { find: /^ssekit$/, replacement: src('index.ts') },
+      { find: /^ssekit\/server$/, replacement: src('server/index.ts') },
+      { find: /^ssekit\/node$/, replacement: src('adapters/node/index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup/unhandled.ts'],
     testTimeout: 30_000,
     execArgv: ['--expose-gc'],
     hookTimeout: 60_000,
