@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // One entry per subpath export (see DESIGN.md). ESM and CommonJS, each with its declarations.
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: { index: 'src/index.ts', client: 'src/client/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   target: 'es2022',
