@@ -4,6 +4,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    client: 'src/client/index.ts',
     server: 'src/server/index.ts',
     node: 'src/adapters/node/index.ts',
   },
