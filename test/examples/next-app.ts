@@ -11,7 +11,8 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const appDir = join(repoRoot, 'examples/next');
 const nextBin = join(repoRoot, 'node_modules/next/dist/bin/next');
 
-const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' };
+// vitest sets NODE_ENV=test, which next refuses to build with; production is what this is.
+const env: NodeJS.ProcessEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', NODE_ENV: 'production' };
 
 // What a build depends on, besides the example's own files: ssekit's build and Next's version.
 const OUTSIDE_INPUTS = ['dist', 'package.json', 'package-lock.json'];
@@ -76,7 +77,7 @@ export interface RunningApp {
 /** Starts `next start` on 127.0.0.1, port 0, and resolves once it prints where it listens. */
 export async function startApp(): Promise<RunningApp> {
   const log: string[] = [];
-  const child = spawn(process.execPath, [nextBin, 'start', '-H', '127.0.0.1', '-p', '0'], {
+  const child: ChildProcess = spawn(process.execPath, [nextBin, 'start', '-H', '127.0.0.1', '-p', '0'], {
     cwd: appDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

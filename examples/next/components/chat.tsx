@@ -110,6 +110,8 @@ export function Chat() {
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ id, messages: history }),
         signal: controller.signal,
+        // A finished reply is finished: never POST the question again on our own.
+        retry: false,
       });
       for await (const message of connection) {
         if (message.event !== 'message') continue;
