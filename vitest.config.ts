@@ -14,6 +14,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds dist/ first when it is missing or stale: the Next.js example imports ssekit
+    // through the package's exports (dist/), not through the aliases above.
+    globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup/unhandled.ts'],
     testTimeout: 30_000,
     execArgv: ['--expose-gc'],

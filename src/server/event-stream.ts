@@ -41,6 +41,8 @@ export interface EventStreamInit extends SseResponseInit {
    * - `'close'` (default): drop everything queued and end the response abruptly, so the client
    *   reconnects and resumes from its Last-Event-ID; `signal` aborts with reason `'overflow'`.
    * - `'drop'`: refuse the event (`send` resolves `false`) and keep the stream open.
+   *
+   * A single event larger than `maxQueuedBytes` can never be queued: it triggers the policy.
    */
   onOverflow?: OverflowPolicy;
   /**

@@ -235,6 +235,21 @@ describe('writeResponse over node:http', () => {
     expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
   });
 
+  it('a response already destroyed cancels the body at once', async () => {
+    const aborted = deferred<StreamClosedError>();
+    const server = await listen((_req, res) => {
+      res.destroy();
+      const stream = createEventStream({ heartbeat: false });
+      stream.signal.addEventListener('abort', () =>
+        aborted.resolve(stream.signal.reason as StreamClosedError),
+      );
+      void writeResponse(stream.response, res);
+    });
+    cleanups.push(server.close);
+    await expect(fetch(server.url)).rejects.toThrow();
+    expect((await aborted.promise).type).toBe('client-gone');
+  });
+
   it('calls res.flush() after each chunk when a compression middleware provides one', async () => {
     const flushes = vi.fn();
     const done = deferred();

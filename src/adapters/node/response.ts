@@ -90,13 +90,11 @@ export async function writeResponse(
   const onError = options.onError ?? defaultOnError;
   const http2 = res.stream !== undefined;
 
-  // Set before anything else so a disconnect at any point below is seen.
   const reportUnexpected = (error: unknown): void => {
     if (!isExpectedEnd(error)) onError(error);
   };
-  const body = response.body;
-  const reader = body?.getReader();
-  let gone = res.destroyed === true;
+  const reader = response.body?.getReader();
+  let gone = false;
   // Our own flag: node:http2's compat response reports writableFinished once its stream closes,
   // even when it was reset by the client before the end.
   let ended = false;
@@ -113,8 +111,10 @@ export async function writeResponse(
   // Without a listener an 'error' on the response would crash the process; it means the
   // connection is unusable, like a disconnect.
   const onResponseError = (error: unknown): void => onGone(error);
+  // Listening before anything is written, so a disconnect at any point below is seen.
   res.on('close', onClose);
   res.on('error', onResponseError);
+  if (res.destroyed === true) onGone();
 
   try {
     if (!res.headersSent && !gone) {
