@@ -240,7 +240,9 @@ describe('writeResponse over node:http', () => {
     const server = await listen((_req, res) => {
       res.destroy();
       const stream = createEventStream({ heartbeat: false });
-      stream.signal.addEventListener('abort', () => aborted.resolve(stream.signal.reason as StreamClosedError));
+      stream.signal.addEventListener('abort', () =>
+        aborted.resolve(stream.signal.reason as StreamClosedError),
+      );
       void writeResponse(stream.response, res);
     });
     cleanups.push(server.close);
