@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SSE_HEADERS } from '../../src/server/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -127,6 +128,23 @@ describe.skipIf(!haveChromium)('Next.js example (next build && next start, Chrom
     const response = await fetch(url, { headers: { 'accept-encoding': 'gzip' } });
     expect(response.headers.get('content-encoding')).toBe('gzip');
     await response.text();
+  });
+
+  it.each(['/api/chat', '/api/pages-chat'])('%s answers with the SSE headers, uncompressed', async (path) => {
+    const client = new AbortController();
+    const response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+      body: JSON.stringify({ message: 'headers' }),
+      signal: client.signal,
+    });
+    expect(response.status).toBe(200);
+    for (const [name, value] of Object.entries(SSE_HEADERS)) expect(response.headers.get(name)).toBe(value);
+    expect(response.headers.get('content-encoding')).toBeNull();
+    client.abort();
+    const bad = await fetch(`${url}${path}`, { method: 'POST', body: '{"message":42}' });
+    expect(bad.status).toBe(400);
+    await bad.body?.cancel();
   });
 
   it.each(['app', 'pages'] as const)(
