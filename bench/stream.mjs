@@ -3,7 +3,8 @@
 // Each server runs in a child process; the CPU it reports (process.cpuUsage, user + system) is
 // the server's alone. Rounds alternate the contenders; medians over the rounds.
 //
-// Options: --events N (default 100000), --rounds R (default 5), --only a,b
+// Options: --events N (default 100000), --rounds R (default 5), --only a,b,
+//          --clients C (default 1: C concurrent streams sharing the N events)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { get } from 'node:http';
@@ -18,12 +19,13 @@ const EVENTS = Number(option('--events', 100_000));
 const ROUNDS = Number(option('--rounds', 5));
 const WARMUP = Math.min(20_000, EVENTS);
 const NAMES = option('--only', 'raw,ssekit,better-sse,hono').split(',');
+const CLIENTS = Number(option('--clients', 1));
+const PER_CLIENT = Math.floor(EVENTS / CLIENTS);
 const serverFile = fileURLToPath(new URL('./stream-server.mjs', import.meta.url));
 
 /** Streams one response and counts the events (blank-line terminated blocks) it carries. */
 function consume(port, n) {
   return new Promise((resolve, reject) => {
-    const started = performance.now();
     const req = get({ host: '127.0.0.1', port, path: `/?n=${n}`, agent: false }, (res) => {
       let blocks = 0;
       let last = '';
@@ -37,7 +39,7 @@ function consume(port, n) {
         }
         last = text.slice(Math.max(from, text.length - 1));
       });
-      res.on('end', () => resolve({ blocks, ms: performance.now() - started }));
+      res.on('end', () => resolve({ blocks }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -55,12 +57,18 @@ async function measure(name) {
     const { port } = await next();
     await consume(port, WARMUP);
     await next();
-    const { blocks, ms } = await consume(port, EVENTS);
+    const started = performance.now();
+    const streams = await Promise.all(Array.from({ length: CLIENTS }, () => consume(port, PER_CLIENT)));
+    const ms = performance.now() - started;
     const { cpuMicros } = await next();
-    // ssekit and better-sse open with a comment block; everyone else sends exactly N.
-    if (blocks < EVENTS || blocks > EVENTS + 1)
-      throw new Error(`${name}: got ${blocks} blocks, expected ${EVENTS}`);
-    return { cpuPerEvent: cpuMicros / EVENTS, eventsPerSecond: EVENTS / (ms / 1000) };
+    // ssekit and better-sse open with a comment block; everyone else sends exactly n.
+    for (const { blocks } of streams) {
+      if (blocks < PER_CLIENT || blocks > PER_CLIENT + 1) {
+        throw new Error(`${name}: got ${blocks} blocks, expected ${PER_CLIENT}`);
+      }
+    }
+    const delivered = PER_CLIENT * CLIENTS;
+    return { cpuPerEvent: cpuMicros / delivered, eventsPerSecond: delivered / (ms / 1000) };
   } finally {
     child.send('stop');
     await once(child, 'exit');
@@ -89,7 +97,7 @@ const rows = NAMES.map((name) => ({
 const raw = rows.find((r) => r.name === 'raw');
 const ssekit = rows.find((r) => r.name === 'ssekit');
 console.log(
-  `\n${EVENTS.toLocaleString('en')} events, one stream over loopback, median of ${ROUNDS} rounds (node ${process.version})\n`,
+  `\n${(PER_CLIENT * CLIENTS).toLocaleString('en')} events, ${CLIENTS === 1 ? 'one stream' : `${CLIENTS} concurrent streams`} over loopback, median of ${ROUNDS} rounds (node ${process.version})\n`,
 );
 console.log('| server | CPU µs/event | events/s | CPU vs raw | CPU vs ssekit |');
 console.log('|---|---:|---:|---:|---:|');

@@ -345,7 +345,13 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
     },
     send(event) {
       if (closed) return RESOLVED_FALSE;
-      return pushText(encodeEvent(typeof event === 'string' ? { data: event } : event));
+      if (typeof event === 'string') return pushText(encodeEvent({ data: event }));
+      if (typeof event !== 'object' || event === null) {
+        throw new TypeError(
+          `send expects an event object or a string, got ${event === null ? 'null' : typeof event}`,
+        );
+      }
+      return pushText(encodeEvent(event));
     },
     sendEncoded(encoded) {
       if (closed) return RESOLVED_FALSE;

@@ -409,6 +409,46 @@ describe('node:http2 (compat API)', () => {
     expect(text).toMatch(/^:\n\ndata: http:\/\/127\.0\.0\.1:\d+\/events\n\ndata: two\n\n$/);
   });
 
+  it("respects HTTP/2 flow control: waits for 'drain', then delivers everything", async () => {
+    const total = 2000;
+    const producerDone = deferred<number>();
+    const session = await h2serve(() => {
+      const stream = createEventStream({ heartbeat: false, highWaterMark: 8 * 1024 });
+      void (async () => {
+        let sent = 0;
+        for (let i = 0; i < total; i++)
+          if (await stream.send({ id: String(i), data: 'z'.repeat(500) })) sent++;
+        stream.close();
+        producerDone.resolve(sent);
+      })();
+      return stream.response;
+    });
+    const req = session.request({ ':path': '/' });
+    req.on('error', () => {});
+    let blocks = 0;
+    let carry = '';
+    req.setEncoding('utf8');
+    req.pause(); // not reading: the 64 KiB window fills and the server must wait
+    const ended = deferred();
+    req.on('end', ended.resolve);
+    req.on('data', (chunk: string) => {
+      const text = carry + chunk;
+      blocks += text.split('\n\n').length - 1;
+      carry = text.endsWith('\n') ? '\n' : '';
+    });
+    let finished = false;
+    void producerDone.promise.then(() => {
+      finished = true;
+    });
+    for (let i = 0; i < 20; i++) await turn();
+    // 1 MB cannot fit in the window and the queue: the producer is held back, not buffering.
+    expect(finished).toBe(false);
+    req.resume();
+    expect(await producerDone.promise).toBe(total);
+    await ended.promise;
+    expect(blocks).toBe(total + 1); // + the opening comment
+  });
+
   it('a closed HTTP/2 stream aborts the producer', async () => {
     const aborted = deferred<StreamClosedError>();
     const session = await h2serve(() => {

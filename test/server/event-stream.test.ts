@@ -173,6 +173,21 @@ describe('field injection', () => {
     expect(body.text).toBe(':\n\n');
   });
 
+  it('refuses something that is not an event at all', () => {
+    const stream = open();
+    for (const bad of [42, null, undefined, true]) {
+      expect(() => stream.send(bad as unknown as string)).toThrow(TypeError);
+    }
+    expect(() => stream.send({ data: 42 as unknown as string })).toSatisfy((fn: () => unknown) => {
+      try {
+        fn();
+        return false;
+      } catch (error) {
+        return isEncodeError(error);
+      }
+    });
+  });
+
   it('keeps a multi-line comment or data from starting a field', async () => {
     const stream = open();
     const body = new BodyReader(stream.response.body);
