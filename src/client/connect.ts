@@ -224,6 +224,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   }
 
   function close(): void {
+    // Stop means stop: events queued and not yet taken are dropped (an error or a clean end
+    // of the stream still lets the iterator take them first).
+    queue.length = 0;
     finish();
   }
 
