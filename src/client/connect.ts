@@ -153,7 +153,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   if (!headers.has('accept')) headers.set('accept', 'text/event-stream');
   checkBody(body, request.method);
   // `retry: false` is a policy that allows no attempt after a failure.
-  const policy = retry || { maxAttempts: 0 };
+  const policy = retry === false ? { maxAttempts: 0 } : retry || {};
   const doc = pauseWhenHidden ? g.document : undefined;
 
   let state: 0 | 1 | 2 = CONNECTING;
@@ -163,6 +163,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   let failures = 0;
   let controller: AbortController | undefined;
   let interrupt: unknown;
+  let idle: ReturnType<typeof setTimeout> | undefined;
   let wake: (() => void) | undefined;
   let final: unknown;
   let settle!: (error: unknown) => void;
@@ -223,10 +224,21 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   }
 
   function close(): void {
+    // Stop means stop: events queued and not yet taken are dropped (an error or a clean end
+    // of the stream still lets the iterator take them first).
+    queue.length = 0;
     finish();
   }
 
+  // The idle timer: re-armed on every chunk, stopped while a lagging iterator holds reading
+  // back, and cleared at once whenever an attempt is dropped.
+  function arm(on = idleTimeout): void {
+    clearTimeout(idle);
+    if (on) idle = setTimeout(() => abortAttempt(new IdleTimeoutError('idle timeout')), on);
+  }
+
   function abortAttempt(reason?: unknown): void {
+    arm(0);
     interrupt = reason;
     controller?.abort();
     notify?.();
@@ -242,12 +254,6 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   /** One request and its stream; resolves to why it ended (never rejects). */
   async function attempt(): Promise<unknown> {
     const ctl = (controller = new AbortController());
-    let idle: ReturnType<typeof setTimeout> | undefined;
-    // Re-armed on every chunk, and stopped while a lagging iterator holds reading back.
-    const arm = (on = idleTimeout): void => {
-      clearTimeout(idle);
-      if (on) idle = setTimeout(() => abortAttempt(new IdleTimeoutError('idle timeout')), on);
-    };
     interrupt = undefined;
     parser.reset({ lastEventId: parser.lastEventId });
     try {

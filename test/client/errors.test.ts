@@ -1,0 +1,65 @@
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import {
+  BodyError,
+  ClientError,
+  ContentTypeError,
+  HttpError,
+  IdleTimeoutError,
+  isBodyError,
+  isClientError,
+  isContentTypeError,
+  isHttpError,
+  isIdleTimeoutError,
+  isNetworkError,
+  isStreamEndError,
+  NetworkError,
+  StreamEndError,
+} from '../../src/client/index.js';
+
+const cases = [
+  [new HttpError(503, 'busy', 2000), HttpError, isHttpError, 'HttpError'],
+  [new ContentTypeError('text/html'), ContentTypeError, isContentTypeError, 'ContentTypeError'],
+  [
+    new NetworkError('x', { cause: new TypeError('fetch failed') }),
+    NetworkError,
+    isNetworkError,
+    'NetworkError',
+  ],
+  [new IdleTimeoutError('x'), IdleTimeoutError, isIdleTimeoutError, 'IdleTimeoutError'],
+  [new StreamEndError('x'), StreamEndError, isStreamEndError, 'StreamEndError'],
+  [new BodyError('x'), BodyError, isBodyError, 'BodyError'],
+] as const;
+
+describe('client errors', () => {
+  it.each(cases)(
+    '%s has a literal name, its class, the base class and its guard',
+    (error, Class, guard, name) => {
+      expect(error).toBeInstanceOf(Class);
+      expect(error).toBeInstanceOf(ClientError);
+      expect(error).toBeInstanceOf(Error);
+      expect(error.name).toBe(name);
+      expect(guard(error)).toBe(true);
+      expect(isClientError(error)).toBe(true);
+      for (const [other, , otherGuard] of cases) if (other !== error) expect(otherGuard(error)).toBe(false);
+    },
+  );
+
+  it('keeps status, body excerpt, Retry-After, content type and cause', () => {
+    const http = new HttpError(429, 'slow down', 5000);
+    expect([http.status, http.body, http.retryAfter]).toEqual([429, 'slow down', 5000]);
+    expect(new ContentTypeError(null).contentType).toBeNull();
+    const cause = new TypeError('fetch failed');
+    expect(new NetworkError('x', { cause }).cause).toBe(cause);
+  });
+
+  it('guards work across realms and refuse look-alikes', () => {
+    const foreign = runInNewContext('const e = new Error("x"); e.name = "HttpError"; e');
+    expect(foreign instanceof HttpError).toBe(false);
+    expect(isHttpError(foreign)).toBe(true);
+    expect(isClientError(foreign)).toBe(true);
+    for (const value of [null, undefined, 'HttpError', 42, { name: 'TypeError' }]) {
+      expect(isClientError(value)).toBe(false);
+    }
+  });
+});

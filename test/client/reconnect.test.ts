@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BodyError,
+  ContentTypeError,
+  HttpError,
+  IdleTimeoutError,
+  NetworkError,
+  StreamEndError,
+} from '../../src/client/errors.js';
+import { backoffDelay, isRetryable, parseRetryAfter } from '../../src/client/reconnect.js';
+import { ParseError } from '../../src/protocol/errors.js';
+
+describe('backoffDelay', () => {
+  it('never waits less than the reconnection time (§9.2.3), whatever the jitter draws', () => {
+    for (const failures of [0, 1, 5, 20]) {
+      expect(backoffDelay(3000, failures, {}, () => 0.999999)).toBeGreaterThanOrEqual(3000);
+      expect(backoffDelay(3000, failures, {}, () => 0.999999)).toBeLessThanOrEqual(3000 + 30_000);
+    }
+  });
+
+  it('with full jitter spreads the first retry over [reconnection time, twice it)', () => {
+    expect(backoffDelay(1000, 0, {}, () => 0)).toBe(2000);
+    expect(backoffDelay(1000, 0, {}, () => 0.5)).toBe(1500);
+    expect(backoffDelay(1000, 0, {}, () => 0.999)).toBe(1001);
+  });
+
+  it('grows the backoff term by factor per consecutive failure, capped at maxDelay', () => {
+    const fixed = { jitter: 0 };
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(1000, n, fixed))).toEqual([
+      2000, 3000, 5000, 9000, 17_000, 31_000, 31_000,
+    ]);
+    expect(backoffDelay(100, 3, { jitter: 0, factor: 3, maxDelay: 1000 })).toBe(1100);
+    expect(backoffDelay(100, 2, { jitter: 0, factor: 3, maxDelay: 1000 })).toBe(1000);
+  });
+
+  it('backs off from 1 ms when the server asked for retry: 0', () => {
+    expect([0, 1, 10].map((n) => backoffDelay(0, n, { jitter: 0 }))).toEqual([1, 2, 1024]);
+  });
+
+  it('spreads a thousand clients cut off at once over the whole window', () => {
+    let seed = 1;
+    const random = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
+    const delays = Array.from({ length: 1000 }, () => backoffDelay(1000, 0, {}, random));
+    const buckets = new Array(10).fill(0);
+    for (const d of delays) buckets[Math.min(9, Math.floor((d - 1000) / 100))]++;
+    // Every tenth of the window gets a share: no bucket empty, none holding a third of them.
+    expect(Math.min(...buckets)).toBeGreaterThan(50);
+    expect(Math.max(...buckets)).toBeLessThan(150);
+  });
+});
+
+describe('isRetryable', () => {
+  it.each([500, 502, 503, 599, 408, 429])('retries HTTP %i', (status) => {
+    expect(isRetryable(new HttpError(status, ''))).toBe(true);
+  });
+  it.each([400, 401, 403, 404, 410, 201, 301, 304])('does not retry HTTP %i', (status) => {
+    expect(isRetryable(new HttpError(status, ''))).toBe(false);
+  });
+  it('retries transport failures, ended streams, idle timeouts and oversized lines', () => {
+    expect(isRetryable(new NetworkError('x'))).toBe(true);
+    expect(isRetryable(new StreamEndError('x'))).toBe(true);
+    expect(isRetryable(new IdleTimeoutError('x'))).toBe(true);
+    expect(isRetryable(new ParseError('max-buffer-exceeded', 'x'))).toBe(true);
+  });
+  it('does not retry a wrong content type, a refused body or anything else', () => {
+    expect(isRetryable(new ContentTypeError('text/html'))).toBe(false);
+    expect(isRetryable(new BodyError('x'))).toBe(false);
+    expect(isRetryable(new Error('thrown by a callback'))).toBe(false);
+    expect(isRetryable(undefined)).toBe(false);
+    expect(isRetryable('a string')).toBe(false);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.UTC(2025, 0, 1, 12, 0, 0);
+  it('reads delay-seconds', () => {
+    expect(parseRetryAfter('120', now)).toBe(120_000);
+    expect(parseRetryAfter('0', now)).toBe(0);
+  });
+  it('reads an HTTP-date relative to now, never negative', () => {
+    expect(parseRetryAfter('Wed, 01 Jan 2025 12:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 11:00:00 GMT', now)).toBe(0);
+  });
+  it('ignores absent or invalid values: they never add a wait', () => {
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+    expect(parseRetryAfter('', now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    // Date.parse is lenient with these; whatever it makes of them is in the past.
+    expect(parseRetryAfter('-5', now) ?? 0).toBe(0);
+    expect(parseRetryAfter('1.5', now) ?? 0).toBe(0);
+  });
+});
