@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^ssekit$/, replacement: src('index.ts') },
       { find: /^ssekit\/server$/, replacement: src('server/index.ts') },
       { find: /^ssekit\/node$/, replacement: src('adapters/node/index.ts') },
+      { find: /^ssekit\/client$/, replacement: src('client/index.ts') },
     ],
   },
   test: {
