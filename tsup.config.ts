@@ -2,7 +2,11 @@ import { defineConfig } from 'tsup';
 
 // One entry per subpath export (see DESIGN.md). ESM and CommonJS, each with its declarations.
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    server: 'src/server/index.ts',
+    node: 'src/adapters/node/index.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   target: 'es2022',
@@ -11,4 +15,7 @@ export default defineConfig({
   treeshake: true,
   clean: true,
   sourcemap: false,
+  // Keep `node:stream`: Deno, Bun and edge bundlers resolve the prefixed form only.
+  removeNodeProtocol: false,
+  external: [/^node:/],
 });

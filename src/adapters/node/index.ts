@@ -1,0 +1,88 @@
+/**
+ * `ssekit/node`: the adapter between node:http (and so Express, Fastify's raw reply, Next.js
+ * Pages Router API routes) or node:http2's compat API, and Web-standard handlers.
+ */
+import { createEventStream, type EventStream, type EventStreamInit } from '../../server/event-stream.js';
+import { type NodeRequest, toRequest } from './request.js';
+import { defaultOnError, type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
+
+export { type NodeRequest, toRequest } from './request.js';
+export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
+
+/** Options of {@link createRequestListener}. */
+export interface RequestListenerOptions {
+  /** Called when the handler throws or the response fails. Default: `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Wraps a Web handler (`Request` -> `Response`) as a node:http / node:http2 request listener.
+ * A handler that throws gets a bare 500 (no details reach the client) and `onError`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { streamEvents } from 'ssekit/server';
+ * import { createRequestListener } from 'ssekit/node';
+ *
+ * createServer(createRequestListener((request) =>
+ *   streamEvents(['hello', 'world'], { signal: request.signal }),
+ * )).listen(3000);
+ * ```
+ */
+export function createRequestListener(
+  handler: (request: Request) => Response | Promise<Response>,
+  options: RequestListenerOptions = {},
+): (req: NodeRequest, res: NodeResponse) => void {
+  const onError = options.onError ?? defaultOnError;
+  return (req, res) => {
+    void serve(handler, req, res, onError);
+  };
+}
+
+async function serve(
+  handler: (request: Request) => Response | Promise<Response>,
+  req: NodeRequest,
+  res: NodeResponse,
+  onError: (error: unknown) => void,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await handler(toRequest(req, res));
+  } catch (error) {
+    onError(error);
+    if (!res.headersSent) {
+      res.statusCode = 500;
+      res.end();
+    } else {
+      res.destroy();
+    }
+    return;
+  }
+  await writeResponse(response, res, { onError });
+}
+
+/**
+ * Opens an event stream straight on a node response: {@link createEventStream} plus
+ * {@link writeResponse}, with the stream's `signal` aborting when the client disconnects.
+ * The shape for Express routes and Next.js Pages Router API routes.
+ *
+ * @example
+ * ```ts
+ * import { sendEventStream } from 'ssekit/node';
+ *
+ * export default function handler(req, res) {
+ *   const stream = sendEventStream(res);
+ *   const timer = setInterval(() => stream.send({ data: new Date().toISOString() }), 1000);
+ *   stream.signal.addEventListener('abort', () => clearInterval(timer));
+ * }
+ * ```
+ */
+export function sendEventStream(
+  res: NodeResponse,
+  init?: EventStreamInit & WriteResponseOptions,
+): EventStream {
+  const stream = createEventStream(init);
+  void writeResponse(stream.response, res, init);
+  return stream;
+}

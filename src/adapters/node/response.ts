@@ -1,0 +1,172 @@
+/**
+ * Web `Response` -> node:http `ServerResponse` (or node:http2 compat `Http2ServerResponse`),
+ * chunk by chunk as the body produces them.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+
+/** A node:http or node:http2 (compat API) response. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** Options of {@link writeResponse}. */
+export interface WriteResponseOptions {
+  /**
+   * Called with an unexpected error: the body stream failed for another reason than the
+   * client going away or the event stream's own overflow policy. The response is then ended
+   * abruptly. Default: `console.error`.
+   */
+  onError?: (error: unknown) => void;
+}
+
+// The members both response classes share; a union of their overloads is not callable in TS.
+interface ResponseLike {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  setHeader(name: string, value: string | string[]): unknown;
+  writeHead(statusCode: number, statusMessage?: string): unknown;
+  flushHeaders(): void;
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  destroy(error?: Error): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  stream?: unknown;
+  // Added by the `compression` middleware: pushes what its compressor holds to the socket.
+  flush?: unknown;
+}
+
+// RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 (node throws on them).
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export function defaultOnError(error: unknown): void {
+  console.error('ssekit/node: the response failed', error);
+}
+
+function isExpectedEnd(error: unknown): boolean {
+  // The event stream's own policies end the body with a StreamClosedError (overflow: the
+  // client was too slow; client-gone: it left). Checked by name so it works across bundles.
+  return (
+    typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'StreamClosedError'
+  );
+}
+
+/**
+ * Writes a Web `Response` to a node:http (or node:http2 compat) response: status and headers at
+ * once (`flushHeaders`, so the client's `open` fires before the first event), then the body
+ * chunk by chunk as it is produced. Each `write()`'s return value is respected (the body is not
+ * read again until `'drain'`), and `res.flush()` is called after each chunk when a compression
+ * middleware provides it. When the client disconnects, the body is cancelled, which aborts an
+ * event stream's `signal`.
+ *
+ * Resolves once the response has ended or the client has gone; never rejects (unexpected
+ * errors go to `options.onError`).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createEventStream } from 'ssekit/server';
+ * import { writeResponse } from 'ssekit/node';
+ *
+ * createServer((req, res) => {
+ *   const stream = createEventStream();
+ *   void writeResponse(stream.response, res);
+ *   void stream.send({ data: 'hello' });
+ * }).listen(3000);
+ * ```
+ */
+export async function writeResponse(
+  response: Response,
+  nodeResponse: NodeResponse,
+  options: WriteResponseOptions = {},
+): Promise<void> {
+  const res = nodeResponse as unknown as ResponseLike;
+  const onError = options.onError ?? defaultOnError;
+  const http2 = res.stream !== undefined;
+
+  // Set before anything else so a disconnect at any point below is seen.
+  const reportUnexpected = (error: unknown): void => {
+    if (!isExpectedEnd(error)) onError(error);
+  };
+  const body = response.body;
+  const reader = body?.getReader();
+  let gone = res.destroyed === true;
+  // Our own flag: node:http2's compat response reports writableFinished once its stream closes,
+  // even when it was reset by the client before the end.
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const onGone = (error?: unknown): void => {
+    if (gone || ended) return;
+    gone = true;
+    wake?.();
+    // Cancelling at once (even while a read is pending) reaches the producer now, not at its
+    // next event: an event stream's signal aborts, a source's return() runs.
+    reader?.cancel(error).catch(reportUnexpected);
+  };
+  const onClose = (): void => onGone();
+  // Without a listener an 'error' on the response would crash the process; it means the
+  // connection is unusable, like a disconnect.
+  const onResponseError = (error: unknown): void => onGone(error);
+  res.on('close', onClose);
+  res.on('error', onResponseError);
+
+  try {
+    if (!res.headersSent && !gone) {
+      res.statusCode = response.status;
+      const cookies = response.headers.getSetCookie();
+      response.headers.forEach((value, name) => {
+        if (name === 'set-cookie') return;
+        if (http2 && CONNECTION_SPECIFIC.has(name)) return;
+        res.setHeader(name, value);
+      });
+      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+      // HTTP/2 has no status text; node warns when given one.
+      if (!http2 && response.statusText !== '') res.writeHead(response.status, response.statusText);
+      else res.writeHead(response.status);
+      res.flushHeaders();
+    }
+    if (reader === undefined) {
+      if (!gone) {
+        ended = true;
+        res.end();
+      }
+      return;
+    }
+    const flush = typeof res.flush === 'function' ? (res.flush as () => void) : undefined;
+    while (!gone) {
+      const { done, value } = await reader.read();
+      if (done || gone) break;
+      const hasRoom = res.write(value);
+      flush?.call(res);
+      if (!hasRoom && !gone) {
+        await new Promise<void>((resolve) => {
+          const onDrain = (): void => {
+            wake = null;
+            res.off('drain', onDrain);
+            resolve();
+          };
+          wake = onDrain;
+          res.on('drain', onDrain);
+        });
+      }
+    }
+    if (!gone) {
+      ended = true;
+      res.end();
+    }
+  } catch (error) {
+    // The body failed (an event stream past its overflow bound, or a broken source): end the
+    // response abruptly so the client sees an incomplete stream, not a clean end, and reconnects.
+    reportUnexpected(error);
+    if (!res.destroyed) res.destroy();
+  } finally {
+    res.off('close', onClose);
+    // The 'error' listener stays: a dead connection may still emit one, and it must not crash.
+  }
+}

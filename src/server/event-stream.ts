@@ -1,0 +1,389 @@
+/**
+ * A writer over a `ReadableStream` body: the server half of WHATWG HTML §9.2 (Server-sent
+ * events). Route handlers return `response` at once while a producer keeps calling `send`.
+ *
+ * How bytes move: `send` encodes the event to text and appends it to a batch; the batch is
+ * handed to the stream (one `enqueue`) once the producer pauses for a few microtasks or the
+ * batch reaches 16 KiB. A producer that sends many events in a row thus costs one chunk, one
+ * `read()` and one socket write per batch, not per event, while a lone event still leaves
+ * within the same macrotask.
+ */
+import { encodeEvent } from '../protocol/encode.js';
+import type { OutgoingEvent } from '../protocol/types.js';
+import { StreamClosedError, type StreamClosedReason } from './errors.js';
+import { type SseResponseInit, sseResponse } from './response.js';
+
+/** What happens when a slow client lets more than `maxQueuedBytes` pile up. */
+export type OverflowPolicy = 'close' | 'drop';
+
+/** Options of {@link createEventStream}. */
+export interface EventStreamInit extends SseResponseInit {
+  /**
+   * Milliseconds between heartbeat comments (`:` lines the client ignores) that keep idle
+   * connections open through proxies and runtimes that cut silent ones (Bun after 10 s, AWS ALB
+   * after 60 s). `false` turns them off. Default `10_000`.
+   */
+  heartbeat?: number | false;
+  /** A reconnection delay hint (ms) sent as the very first bytes (`retry:` field, §9.2.6). */
+  retry?: number;
+  /**
+   * Bytes queued for the client above which `send` stops resolving at once and waits for the
+   * client to read. Default 64 KiB.
+   */
+  highWaterMark?: number;
+  /**
+   * Hard bound on bytes queued for the client (including what producers sent without awaiting).
+   * Past it, {@link EventStreamInit.onOverflow} applies. Default 1 MiB; at least `highWaterMark`.
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Policy past `maxQueuedBytes`:
+   * - `'close'` (default): drop everything queued and end the response abruptly, so the client
+   *   reconnects and resumes from its Last-Event-ID; `signal` aborts with reason `'overflow'`.
+   * - `'drop'`: refuse the event (`send` resolves `false`) and keep the stream open.
+   */
+  onOverflow?: OverflowPolicy;
+  /**
+   * Ends the stream as `'client-gone'` when it aborts: pass the request's signal in runtimes
+   * that abort it on disconnect (Next.js, Deno, Bun), in addition to body cancellation.
+   */
+  signal?: AbortSignal;
+}
+
+/** A live event stream; see {@link createEventStream}. */
+export interface EventStream {
+  /** The `Response` to return from the route handler: status, SSE headers and the body. */
+  readonly response: Response;
+  /**
+   * Aborts when the stream ends for any reason; `signal.reason` is a `StreamClosedError` whose
+   * `type` says why ('client-gone' when the client disconnected). Hand it to upstream work
+   * (`fetch(llmUrl, { signal })`) so it stops with the client.
+   */
+  readonly signal: AbortSignal;
+  /** True once the stream has ended; sends are then no-ops that resolve `false`. */
+  readonly closed: boolean;
+  /**
+   * Bytes waiting for the client (text not yet handed to the stream is counted in UTF-16 code
+   * units; it is flushed at 16 KiB, so the difference stays small).
+   */
+  readonly bufferedAmount: number;
+  /**
+   * Queues one event (a string is shorthand for `{ data }`). Resolves `true` when there is room
+   * for more (at once while less than `highWaterMark` is queued, otherwise once the client has
+   * read enough), `false` when the event was not queued: the stream is closed, or the overflow
+   * policy refused it. Never rejects. Throws `EncodeError` synchronously for an event that would
+   * forge fields (CR/LF in `event` or `id`, ...), a bug in the caller.
+   */
+  send(event: OutgoingEvent | string): Promise<boolean>;
+  /**
+   * Queues text or bytes already encoded as whole events (`encodeEvent`, `encodeEventBytes`):
+   * for fan-out, encode once and hand the same bytes to every subscriber. The bytes must not be
+   * modified afterwards. Same promise as {@link EventStream.send}.
+   */
+  sendEncoded(encoded: string | Uint8Array): Promise<boolean>;
+  /** Queues a comment line (ignored by clients). Same promise as {@link EventStream.send}. */
+  comment(text?: string): Promise<boolean>;
+  /** Ends the stream after what is queued. Idempotent. */
+  close(): void;
+}
+
+/** Internal handle: the stream plus a way to end it with a specific reason. */
+export interface EventStreamHandle {
+  stream: EventStream;
+  end(type: StreamClosedReason, cause?: unknown): void;
+}
+
+const DEFAULT_HEARTBEAT = 10_000;
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+const DEFAULT_MAX_QUEUED = 1024 * 1024;
+// A batch this large is handed to the stream at once: big enough that a tight producer loop
+// costs few socket writes, small enough to keep the first bytes of a burst moving.
+const BATCH_LIMIT = 16 * 1024;
+// Microtasks without a new send before the batch is flushed. An async generator consumed with
+// `for await` takes about five hops between items; waiting a few more keeps its events together.
+const IDLE_TICKS = 8;
+const HEARTBEAT_TEXT = ':\n\n';
+const OPEN_TEXT = ':\n\n';
+
+const encoder = new TextEncoder();
+const RESOLVED_TRUE = Promise.resolve(true);
+const RESOLVED_FALSE = Promise.resolve(false);
+
+const CLOSE_MESSAGES: Record<StreamClosedReason, string> = {
+  closed: 'the server closed the event stream',
+  'client-gone': 'the client went away',
+  overflow: 'the client did not read fast enough: the queue bound was exceeded',
+  'source-error': 'the event source failed',
+};
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a positive finite number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+/** @internal Used by `streamEvents` (and the hub) to end a stream with a specific reason. */
+export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
+  const heartbeat =
+    init.heartbeat === false ? false : positive('heartbeat', init.heartbeat ?? DEFAULT_HEARTBEAT);
+  const highWaterMark = positive('highWaterMark', init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK);
+  const maxQueued = positive(
+    'maxQueuedBytes',
+    init.maxQueuedBytes ?? Math.max(DEFAULT_MAX_QUEUED, highWaterMark),
+  );
+  if (maxQueued < highWaterMark) throw new RangeError('maxQueuedBytes must be at least highWaterMark');
+  const policy: OverflowPolicy = init.onOverflow ?? 'close';
+  if (policy !== 'close' && policy !== 'drop')
+    throw new RangeError(`unknown onOverflow policy ${String(policy)}`);
+  // Validated (and encoded) before anything starts, so a bad retry throws here, not later.
+  const openText = init.retry === undefined ? OPEN_TEXT : encodeEvent({ retry: init.retry });
+  const batchLimit = Math.min(BATCH_LIMIT, highWaterMark);
+
+  const abort = new AbortController();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let closed = false;
+  // The batch: `parts` (bytes, in order) followed by `text`. `batchSize` counts both.
+  let text = '';
+  let parts: Uint8Array[] | null = null;
+  let partsBytes = 0;
+  let batchSize = 0;
+  let scheduled = false;
+  let active = false;
+  let idle = 0;
+  let room: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null = null;
+  let timer: ReturnType<typeof setInterval> | undefined;
+
+  const queued = (): number => highWaterMark - (controller.desiredSize ?? highWaterMark) + batchSize;
+
+  const flush = (): void => {
+    if (batchSize === 0) return;
+    let chunk: Uint8Array;
+    if (parts === null) {
+      chunk = encoder.encode(text);
+    } else {
+      if (text !== '') {
+        const bytes = encoder.encode(text);
+        parts.push(bytes);
+        partsBytes += bytes.byteLength;
+      }
+      chunk = parts.length === 1 ? parts[0]! : concat(parts, partsBytes);
+    }
+    text = '';
+    parts = null;
+    partsBytes = 0;
+    batchSize = 0;
+    controller.enqueue(chunk);
+  };
+
+  const tick = (): void => {
+    if (closed || batchSize === 0) {
+      scheduled = false;
+      return;
+    }
+    if (active) {
+      active = false;
+      idle = 0;
+      queueMicrotask(tick);
+    } else if (++idle < IDLE_TICKS) {
+      queueMicrotask(tick);
+    } else {
+      scheduled = false;
+      flush();
+    }
+  };
+
+  const waitForRoom = (): Promise<boolean> => {
+    if (room === null) {
+      let resolve!: (ok: boolean) => void;
+      const promise = new Promise<boolean>((r) => {
+        resolve = r;
+      });
+      room = { promise, resolve };
+    }
+    return room.promise;
+  };
+
+  const end = (type: StreamClosedReason, cause?: unknown): void => {
+    if (closed) return;
+    closed = true;
+    if (timer !== undefined) clearInterval(timer);
+    init.signal?.removeEventListener('abort', onExternalAbort);
+    const reason = new StreamClosedError(
+      type,
+      CLOSE_MESSAGES[type],
+      cause === undefined ? undefined : { cause },
+    );
+    if (type === 'closed' || type === 'source-error') {
+      // Deliver what is queued, then end the body normally.
+      flush();
+      controller.close();
+    } else {
+      // Drop the queue at once (that is the point of the bound) and make the runtime end the
+      // response abruptly, so the client knows the stream is incomplete and reconnects. After a
+      // consumer's cancel() this is a no-op (the stream is already closed).
+      controller.error(reason);
+    }
+    text = '';
+    parts = null;
+    batchSize = 0;
+    if (room !== null) {
+      room.resolve(false);
+      room = null;
+    }
+    abort.abort(reason);
+  };
+
+  function onExternalAbort(this: AbortSignal): void {
+    end('client-gone', this.reason);
+  }
+
+  const enqueue = (): Promise<boolean> => {
+    active = true;
+    if (batchSize >= batchLimit) {
+      flush();
+    } else if (!scheduled) {
+      scheduled = true;
+      idle = 0;
+      queueMicrotask(tick);
+    }
+    return queued() < highWaterMark ? RESOLVED_TRUE : waitForRoom();
+  };
+
+  const overflowed = (size: number): boolean => {
+    if (queued() + size <= maxQueued) return false;
+    if (policy === 'close') end('overflow');
+    return true;
+  };
+
+  const pushText = (encoded: string): Promise<boolean> => {
+    if (overflowed(encoded.length)) return RESOLVED_FALSE;
+    text += encoded;
+    batchSize += encoded.length;
+    return enqueue();
+  };
+
+  const pushBytes = (bytes: Uint8Array): Promise<boolean> => {
+    if (overflowed(bytes.byteLength)) return RESOLVED_FALSE;
+    if (parts === null) parts = [];
+    if (text !== '') {
+      const head = encoder.encode(text);
+      parts.push(head);
+      partsBytes += head.byteLength;
+      text = '';
+    }
+    parts.push(bytes);
+    partsBytes += bytes.byteLength;
+    batchSize = partsBytes;
+    return enqueue();
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        // The first bytes go out at once: the client's `open` fires (and proxies commit to
+        // streaming) before the first event exists.
+        c.enqueue(encoder.encode(openText));
+      },
+      pull() {
+        if (room !== null && queued() < highWaterMark) {
+          const waiting = room;
+          room = null;
+          waiting.resolve(true);
+        }
+      },
+      cancel(reason) {
+        end('client-gone', reason);
+      },
+    },
+    { highWaterMark, size: (chunk) => chunk.byteLength },
+  );
+
+  const response = sseResponse(body, init);
+
+  if (heartbeat !== false) {
+    timer = setInterval(() => {
+      if (!closed) pushText(HEARTBEAT_TEXT);
+    }, heartbeat);
+    // A stream alone must not keep a process alive (Node, Bun, Deno return an object with unref).
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  if (init.signal !== undefined) {
+    if (init.signal.aborted) end('client-gone', init.signal.reason);
+    else init.signal.addEventListener('abort', onExternalAbort, { once: true });
+  }
+
+  const stream: EventStream = {
+    response,
+    signal: abort.signal,
+    get closed() {
+      return closed;
+    },
+    get bufferedAmount() {
+      return closed ? 0 : queued();
+    },
+    send(event) {
+      if (closed) return RESOLVED_FALSE;
+      return pushText(encodeEvent(typeof event === 'string' ? { data: event } : event));
+    },
+    sendEncoded(encoded) {
+      if (closed) return RESOLVED_FALSE;
+      if (typeof encoded === 'string') return pushText(encoded);
+      if (!(encoded instanceof Uint8Array)) {
+        throw new TypeError('sendEncoded expects a string or a Uint8Array');
+      }
+      return pushBytes(encoded);
+    },
+    comment(comment = '') {
+      if (closed) return RESOLVED_FALSE;
+      return pushText(encodeEvent({ comment }));
+    },
+    close() {
+      end('closed');
+    },
+  };
+  return { stream, end };
+}
+
+/**
+ * Opens an event stream: returns at once with a `Response` to hand to the runtime, and a writer
+ * to keep sending events into it.
+ *
+ * - Headers: {@link SSE_HEADERS}, your `headers` merged over them.
+ * - The first bytes (a comment, or the `retry` hint) are queued immediately.
+ * - A heartbeat comment every 10 s by default (`heartbeat: false` turns it off).
+ * - Backpressure: `await send(...)` waits while `highWaterMark` bytes are queued; at most
+ *   `maxQueuedBytes` are ever held, past which `onOverflow` applies (default: close).
+ * - Disconnect: `signal` aborts when the client goes away; later sends resolve `false`.
+ *
+ * @example
+ * ```ts
+ * import { createEventStream } from 'ssekit/server';
+ *
+ * export function GET(request: Request) {
+ *   const stream = createEventStream({ signal: request.signal });
+ *   (async () => {
+ *     for (let i = 0; !stream.closed; i++) {
+ *       await stream.send({ event: 'tick', data: String(i), id: String(i) });
+ *       await new Promise((r) => setTimeout(r, 1000));
+ *     }
+ *   })();
+ *   return stream.response;
+ * }
+ * ```
+ */
+export function createEventStream(init?: EventStreamInit): EventStream {
+  return openEventStream(init).stream;
+}

@@ -1,0 +1,30 @@
+/**
+ * `ssekit/server`: producing an event stream on Web standards only (Request, Response,
+ * ReadableStream). Runs wherever a route handler returns a `Response`: Next.js App Router,
+ * Hono, Deno, Bun, Cloudflare Workers, and Node through `ssekit/node`.
+ */
+
+export {
+  isLastEventIdError,
+  isServerError,
+  isStreamClosedError,
+  LastEventIdError,
+  type LastEventIdErrorType,
+  ServerError,
+  StreamClosedError,
+  type StreamClosedReason,
+} from './errors.js';
+export {
+  createEventStream,
+  type EventStream,
+  type EventStreamInit,
+  type OverflowPolicy,
+} from './event-stream.js';
+export { type ReadLastEventIdOptions, type RequestLike, readLastEventId } from './last-event-id.js';
+export { SSE_HEADERS, type SseResponseInit, sseHeaders, sseResponse } from './response.js';
+export {
+  type EventSourceLike,
+  type StreamEventsInit,
+  type StreamItem,
+  streamEvents,
+} from './stream-events.js';

@@ -1,0 +1,89 @@
+/**
+ * The headers an event stream needs to reach the client unbuffered, defined once, and the
+ * Response construction that applies them.
+ */
+
+/**
+ * Response headers of every event stream, frozen. They are the reason a stream "streams":
+ *
+ * - `Content-Type: text/event-stream; charset=utf-8`: the MIME type EventSource requires
+ *   (WHATWG HTML §9.2.3: anything else fails the connection); the stream is always UTF-8.
+ * - `Cache-Control: no-cache, no-transform`: no cache may replay a live stream, and
+ *   `no-transform` tells proxies and the `compression` middleware (which honours it) not to
+ *   compress, since a compressor holds bytes back until its window fills.
+ * - `X-Accel-Buffering: no`: nginx (and proxies copying it) would otherwise buffer the body.
+ *
+ * No `Connection` header: HTTP/1.1 keeps the connection alive by default and HTTP/2 forbids
+ * connection-specific headers.
+ *
+ * @example
+ * ```ts
+ * import { SSE_HEADERS } from 'ssekit/server';
+ * res.writeHead(200, SSE_HEADERS);
+ * ```
+ */
+export const SSE_HEADERS: Readonly<{
+  'content-type': string;
+  'cache-control': string;
+  'x-accel-buffering': string;
+}> = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+});
+
+/**
+ * {@link SSE_HEADERS} as a fresh `Headers`, with the caller's headers merged over them (a header
+ * the caller sets replaces the default of the same name).
+ *
+ * @example
+ * ```ts
+ * const headers = sseHeaders({ 'access-control-allow-origin': '*' });
+ * ```
+ */
+export function sseHeaders(headers?: HeadersInit): Headers {
+  const out = new Headers(SSE_HEADERS);
+  if (headers !== undefined) {
+    new Headers(headers).forEach((value, name) => {
+      out.set(name, value);
+    });
+    // forEach joins Set-Cookie values with ", ", which breaks cookies: copy them one by one.
+    const cookies = new Headers(headers).getSetCookie?.() ?? [];
+    if (cookies.length > 1) {
+      out.delete('set-cookie');
+      for (const cookie of cookies) out.append('set-cookie', cookie);
+    }
+  }
+  return out;
+}
+
+/** Options of {@link sseResponse}. */
+export interface SseResponseInit {
+  /** HTTP status; 200 by default. */
+  status?: number;
+  /** HTTP status text. */
+  statusText?: string;
+  /** Extra headers, merged over {@link SSE_HEADERS}. */
+  headers?: HeadersInit;
+}
+
+/**
+ * Wraps an event-stream body in a `Response` with {@link SSE_HEADERS}. Most code wants
+ * `createEventStream` or `streamEvents` instead; this is for a body you encoded yourself.
+ *
+ * @example
+ * ```ts
+ * const body = new ReadableStream({
+ *   start(controller) {
+ *     controller.enqueue(encodeEventBytes({ data: 'hello' }));
+ *     controller.close();
+ *   },
+ * });
+ * return sseResponse(body, { headers: { 'access-control-allow-origin': '*' } });
+ * ```
+ */
+export function sseResponse(body: ReadableStream<Uint8Array> | null, init: SseResponseInit = {}): Response {
+  const responseInit: ResponseInit = { status: init.status ?? 200, headers: sseHeaders(init.headers) };
+  if (init.statusText !== undefined) responseInit.statusText = init.statusText;
+  return new Response(body, responseInit);
+}

@@ -1,0 +1,415 @@
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  createRequestListener,
+  sendEventStream,
+  toRequest,
+  writeResponse,
+} from '../../src/adapters/node/index.js';
+import {
+  createEventStream,
+  type EventStream,
+  SSE_HEADERS,
+  type StreamClosedError,
+  streamEvents,
+} from '../../src/server/index.js';
+import { BodyReader, turn } from '../helpers/body.js';
+import { deferred, listen } from '../helpers/server.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  vi.restoreAllMocks();
+});
+
+async function serve(
+  handler: (request: Request) => Response | Promise<Response>,
+  onError?: (e: unknown) => void,
+) {
+  const server = await listen(createRequestListener(handler, onError ? { onError } : {}));
+  cleanups.push(server.close);
+  return server;
+}
+
+describe('writeResponse over node:http', () => {
+  it('sends the SSE headers, status, custom headers and several cookies', async () => {
+    const { url } = await serve(() => {
+      const stream = createEventStream({
+        heartbeat: false,
+        status: 202,
+        headers: [
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+          ['x-extra', 'yes'],
+        ],
+      });
+      stream.close();
+      return stream.response;
+    });
+    const response = await fetch(url);
+    expect(response.status).toBe(202);
+    for (const [name, value] of Object.entries(SSE_HEADERS)) expect(response.headers.get(name)).toBe(value);
+    expect(response.headers.get('x-extra')).toBe('yes');
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(await response.text()).toBe(':\n\n');
+  });
+
+  it('headers and first bytes reach the client before any event exists', async () => {
+    const streamOpen = deferred<EventStream>();
+    const { url } = await serve(() => {
+      const stream = createEventStream({ heartbeat: false });
+      streamOpen.resolve(stream);
+      return stream.response;
+    });
+    const response = await fetch(url);
+    const body = new BodyReader(response.body);
+    expect(await body.next()).toBe(':\n\n');
+    const stream = await streamOpen.promise;
+    await stream.send('first');
+    await body.until(() => body.events.length === 1);
+    expect(body.events[0]!.data).toBe('first');
+    stream.close();
+    await body.rest();
+  });
+
+  it('events arrive one by one while the stream is still open', async () => {
+    const step = deferred();
+    const { url } = await serve(() =>
+      streamEvents(
+        async function* () {
+          yield 'one';
+          await step.promise;
+          yield 'two';
+        },
+        { heartbeat: false },
+      ),
+    );
+    const body = new BodyReader((await fetch(url)).body);
+    await body.until(() => body.events.length === 1);
+    expect(body.done).toBe(false);
+    step.resolve();
+    await body.rest();
+    expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
+  });
+
+  it('a client disconnect aborts the signal handed to a source stuck in upstream work', async () => {
+    const aborted = deferred<unknown>();
+    const { url } = await serve((request) =>
+      streamEvents(
+        async function* (signal) {
+          signal.addEventListener('abort', () => aborted.resolve(signal.reason));
+          yield 'hello';
+          // Upstream work that only the signal can stop: return() would wait for the next yield.
+          await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        },
+        { heartbeat: false, signal: request.signal },
+      ),
+    );
+    const client = new AbortController();
+    const body = new BodyReader((await fetch(url, { signal: client.signal })).body);
+    await body.until(() => body.events.length === 1);
+    client.abort();
+    expect(((await aborted.promise) as StreamClosedError).type).toBe('client-gone');
+  });
+
+  it('a disconnect reaches a producer that is idle, not only at its next send', async () => {
+    const aborted = deferred<StreamClosedError>();
+    const { url } = await serve(() => {
+      const stream = createEventStream({ heartbeat: false });
+      stream.signal.addEventListener('abort', () =>
+        aborted.resolve(stream.signal.reason as StreamClosedError),
+      );
+      return stream.response;
+    });
+    const client = new AbortController();
+    const body = new BodyReader((await fetch(url, { signal: client.signal })).body);
+    await body.next();
+    client.abort();
+    expect((await aborted.promise).type).toBe('client-gone');
+  });
+
+  it('a generator suspended at yield gets return() on disconnect', async () => {
+    const cleanedUp = deferred();
+    const { url } = await serve(() =>
+      streamEvents(
+        async function* () {
+          try {
+            for (let i = 0; ; i++) {
+              yield String(i);
+              await turn();
+            }
+          } finally {
+            cleanedUp.resolve();
+          }
+        },
+        { heartbeat: false },
+      ),
+    );
+    const client = new AbortController();
+    const body = new BodyReader((await fetch(url, { signal: client.signal })).body);
+    await body.until(() => body.events.length >= 5);
+    client.abort();
+    await cleanedUp.promise;
+  });
+
+  it('a client that never reads: an awaiting producer stalls with bounded memory, and is released on disconnect', async () => {
+    const stalled = deferred<{ stream: EventStream; buffered: number; socketQueued: number }>();
+    const finished = deferred<{ sends: number; lastResult: boolean }>();
+    const event = { data: 'x'.repeat(1000) };
+    const { url } = await serve(() => {
+      const stream = createEventStream({ heartbeat: false, highWaterMark: 16 * 1024 });
+      void (async () => {
+        let sends = 0;
+        let lastResult = true;
+        // Bounded: 100 MB would be needed to exceed it; loopback buffers stall us long before.
+        while (sends < 100_000 && lastResult) {
+          const result = stream.send(event);
+          sends++;
+          let settled = false;
+          void result.then(() => {
+            settled = true;
+          });
+          await turn();
+          await turn();
+          if (!settled) stalled.resolve({ stream, buffered: stream.bufferedAmount, socketQueued: 0 });
+          lastResult = await result;
+        }
+        finished.resolve({ sends, lastResult });
+      })();
+      return stream.response;
+    });
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    socket.pause(); // never read
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const { stream, buffered } = await stalled.promise;
+    expect(buffered).toBeLessThanOrEqual(16 * 1024 + 1024);
+    socket.destroy();
+    const { sends, lastResult } = await finished.promise;
+    expect(lastResult).toBe(false);
+    expect(sends).toBeLessThan(100_000);
+    expect((stream.signal.reason as StreamClosedError).type).toBe('client-gone');
+  });
+
+  it('a client that never reads and a producer that never awaits: the overflow policy closes the stream', async () => {
+    const maxQueuedBytes = 256 * 1024;
+    const result = deferred<{ reason: StreamClosedError; maxBuffered: number; sends: number }>();
+    const { url } = await serve(() => {
+      const stream = createEventStream({ heartbeat: false, maxQueuedBytes });
+      void (async () => {
+        let maxBuffered = 0;
+        let sends = 0;
+        // Fan-out style: fire and forget, one batch per macrotask, bounded in count.
+        for (let round = 0; round < 20_000 && !stream.closed; round++) {
+          for (let i = 0; i < 10; i++) {
+            void stream.send({ id: String(sends++), data: 'y'.repeat(500) });
+            maxBuffered = Math.max(maxBuffered, stream.bufferedAmount);
+          }
+          await turn();
+        }
+        result.resolve({ reason: stream.signal.reason as StreamClosedError, maxBuffered, sends });
+      })();
+      return stream.response;
+    });
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    socket.pause();
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const { reason, maxBuffered, sends } = await result.promise;
+    expect(reason.type).toBe('overflow');
+    expect(maxBuffered).toBeLessThanOrEqual(maxQueuedBytes);
+    expect(sends).toBeLessThan(200_000);
+    // The server ended the connection abruptly (no terminating chunk): the client sees it close.
+    const closed = deferred<string>();
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    socket.on('close', () => closed.resolve(received));
+    socket.on('error', () => {});
+    socket.resume();
+    const text = await closed.promise;
+    expect(text.startsWith('HTTP/1.1 200 OK')).toBe(true);
+    expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
+  });
+
+  it('calls res.flush() after each chunk when a compression middleware provides one', async () => {
+    const flushes = vi.fn();
+    const done = deferred();
+    const server = await listen((_req, res) => {
+      (res as unknown as { flush: () => void }).flush = flushes;
+      void writeResponse(streamEvents(['a', 'b'], { heartbeat: false }), res).then(done.resolve);
+    });
+    cleanups.push(server.close);
+    const body = new BodyReader((await fetch(server.url)).body);
+    await body.rest();
+    await done.promise;
+    expect(body.events).toHaveLength(2);
+    expect(flushes).toHaveBeenCalled();
+  });
+
+  it('a body that fails unexpectedly is reported and the response is cut, not ended cleanly', async () => {
+    const onError = vi.fn();
+    const failure = new Error('disk on fire');
+    const { url } = await serve(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('data: partial\n\n'));
+              setImmediate(() => controller.error(failure));
+            },
+          }),
+        ),
+      onError,
+    );
+    const response = await fetch(url);
+    await expect(response.text()).rejects.toThrow();
+    expect(onError).toHaveBeenCalledWith(failure);
+  });
+
+  it('a handler that throws answers a bare 500 and reports the error', async () => {
+    const onError = vi.fn();
+    const { url } = await serve(() => {
+      throw new Error('internal detail');
+    }, onError);
+    const response = await fetch(url);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toBe('');
+    expect(onError).toHaveBeenCalledTimes(1);
+  });
+
+  it('sendEventStream opens a stream straight on the node response', async () => {
+    const server = await listen((_req, res) => {
+      const stream = sendEventStream(res, { heartbeat: false, retry: 1000 });
+      void stream.send({ event: 'hello', data: 'node' }).then(() => stream.close());
+    });
+    cleanups.push(server.close);
+    const response = await fetch(server.url);
+    expect(response.headers.get('content-type')).toBe(SSE_HEADERS['content-type']);
+    expect(await response.text()).toBe('retry: 1000\n\nevent: hello\ndata: node\n\n');
+  });
+});
+
+describe('toRequest', () => {
+  it('carries method, URL, headers and a streamed body', async () => {
+    const seen = deferred<{ method: string; url: string; header: string | null; body: string }>();
+    const server = await listen(async (req, res) => {
+      const request = toRequest(req, res);
+      seen.resolve({
+        method: request.method,
+        url: request.url,
+        header: request.headers.get('x-token'),
+        body: await request.text(),
+      });
+      res.end();
+    });
+    cleanups.push(server.close);
+    await fetch(`${server.url}/chat?x=1`, {
+      method: 'POST',
+      headers: { 'x-token': 'abc' },
+      body: 'hello body',
+    });
+    const { port } = new URL(server.url);
+    expect(await seen.promise).toEqual({
+      method: 'POST',
+      url: `http://127.0.0.1:${port}/chat?x=1`,
+      header: 'abc',
+      body: 'hello body',
+    });
+  });
+
+  it('survives a hostile Host header', async () => {
+    const seen = deferred<string>();
+    const server = await listen((req, res) => {
+      seen.resolve(toRequest(req, res).url);
+      res.end();
+    });
+    cleanups.push(server.close);
+    const { port, hostname } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    socket.write('GET /path?q=1 HTTP/1.1\r\nHost: a b/c@\r\nConnection: close\r\n\r\n');
+    expect(await seen.promise).toBe('http://localhost/path?q=1');
+    socket.destroy();
+  });
+
+  it('request.signal aborts when the client disconnects before the response ends', async () => {
+    const aborted = deferred<unknown>();
+    const server = await listen((req, res) => {
+      const request = toRequest(req, res);
+      request.signal.addEventListener('abort', () => aborted.resolve(request.signal.reason));
+      res.flushHeaders();
+    });
+    cleanups.push(server.close);
+    const client = new AbortController();
+    await fetch(server.url, { signal: client.signal });
+    client.abort();
+    expect((await aborted.promise) as DOMException).toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('node:http2 (compat API)', () => {
+  async function h2serve(handler: (request: Request) => Response | Promise<Response>) {
+    const server = http2.createServer(createRequestListener(handler));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => {});
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          session.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    return session;
+  }
+
+  it('streams events with the SSE headers and no connection-specific header', async () => {
+    const session = await h2serve((request) =>
+      streamEvents([{ data: request.url }, 'two'], {
+        heartbeat: false,
+        headers: { connection: 'keep-alive' },
+      }),
+    );
+    const req = session.request({ ':path': '/events' });
+    const headers = deferred<http2.IncomingHttpHeaders>();
+    req.on('response', headers.resolve);
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    const ended = deferred();
+    req.on('end', ended.resolve);
+    const h = await headers.promise;
+    expect(h[':status']).toBe(200);
+    expect(h['content-type']).toBe(SSE_HEADERS['content-type']);
+    expect(h['cache-control']).toBe(SSE_HEADERS['cache-control']);
+    expect(h.connection).toBeUndefined();
+    await ended.promise;
+    expect(text).toMatch(/^:\n\ndata: http:\/\/127\.0\.0\.1:\d+\/events\n\ndata: two\n\n$/);
+  });
+
+  it('a closed HTTP/2 stream aborts the producer', async () => {
+    const aborted = deferred<StreamClosedError>();
+    const session = await h2serve(() => {
+      const stream = createEventStream({ heartbeat: false });
+      stream.signal.addEventListener('abort', () =>
+        aborted.resolve(stream.signal.reason as StreamClosedError),
+      );
+      void stream.send('hello');
+      return stream.response;
+    });
+    const req = session.request({ ':path': '/' });
+    req.on('error', () => {});
+    const first = deferred();
+    req.once('data', first.resolve);
+    await first.promise;
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    expect((await aborted.promise).type).toBe('client-gone');
+  });
+});
