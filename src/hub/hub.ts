@@ -10,6 +10,7 @@
  * each member. Many events in a tick thus cost one write per subscriber, not one per event.
  */
 import { encodeEvent, encodeEventBytes } from '../protocol/encode.js';
+import { SSE_HEADERS } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { type Broker, type BrokerEvent, type BrokerFeed, createMemoryBroker } from './broker.js';
 import { BrokerError, HubClosedError, HubInputError } from './errors.js';
@@ -138,13 +139,6 @@ export interface Hub {
 export const RESUME_HEADER = 'ssekit-resume';
 /** Event type sent first when the Last-Event-ID is older than history: refetch your state. */
 export const RESET_EVENT = 'reset';
-
-// Replaced by ssekit/server's SSE_HEADERS once the server layer lands on this branch.
-const SSE_HEADERS = Object.freeze({
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache, no-transform',
-  'x-accel-buffering': 'no',
-});
 
 const encoder = new TextEncoder();
 const HEARTBEAT = encoder.encode(':\n\n');

@@ -30,6 +30,11 @@ interface ResponseLike {
   end(): unknown;
   destroy(error?: Error): unknown;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  // node:http only (the direct-write path below).
+  socket?: unknown;
+  req?: { method?: string };
+  chunkedEncoding?: boolean;
+  readonly writableFinished?: boolean;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   stream?: unknown;
   // Added by the `compression` middleware: pushes what its compressor holds to the socket.
@@ -47,6 +52,42 @@ const CONNECTION_SPECIFIC = new Set([
 
 export function defaultOnError(error: unknown): void {
   console.error('ssekit/node: the response failed', error);
+}
+
+// The direct-write protocol of ssekit bodies (see src/hub/outlet.ts): a registered symbol, so
+// this adapter needs no import from the layers that produce such bodies.
+const DIRECT_WRITE = Symbol.for('ssekit.directWrite');
+
+interface DirectTarget {
+  write(chunk: Uint8Array): void;
+  readonly queuedBytes: number;
+  end(): void;
+  abort(): void;
+  readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
+}
+type DirectWriteHook = (target: DirectTarget) => { cancel(reason?: unknown): void } | undefined;
+
+interface SocketLike {
+  write(chunk: Uint8Array): boolean;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+}
+
+const CRLF = new Uint8Array([13, 10]);
+
+/**
+ * One HTTP/1.1 chunk (RFC 9112 §7.1): size in hex, CRLF, the bytes, CRLF, as one buffer. The
+ * same function object for every response, so a body written to many responses is framed once.
+ */
+function frameChunk(chunk: Uint8Array): Uint8Array {
+  const size = chunk.byteLength.toString(16);
+  const out = new Uint8Array(size.length + 2 + chunk.byteLength + 2);
+  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i);
+  out[size.length] = 13;
+  out[size.length + 1] = 10;
+  out.set(chunk, size.length + 2);
+  out.set(CRLF, size.length + 2 + chunk.byteLength);
+  return out;
 }
 
 function isExpectedEnd(error: unknown): boolean {
@@ -101,10 +142,16 @@ export async function writeResponse(
   // even when it was reset by the client before the end.
   let ended = false;
   let wake: (() => void) | null = null;
+  // Set when the body writes directly: tells it the client left.
+  let onDirectGone: ((error?: unknown) => void) | undefined;
   const onGone = (error?: unknown): void => {
     if (gone || ended) return;
     gone = true;
     wake?.();
+    if (onDirectGone !== undefined) {
+      onDirectGone(error);
+      return;
+    }
     // Cancelling at once (even while a read is pending) reaches the producer now, not at its
     // next event: an event stream's signal aborts, a source's return() runs.
     reader?.cancel(error).catch(reportUnexpected);
@@ -139,6 +186,17 @@ export async function writeResponse(
       return;
     }
     const flush = typeof res.flush === 'function' ? (res.flush as () => void) : undefined;
+    const hook = (body as unknown as Record<symbol, unknown> | null)?.[DIRECT_WRITE];
+    if (typeof hook === 'function' && !gone && !http2 && flush === undefined) {
+      const direct = writeDirect(res, hook as DirectWriteHook, (attachment) => {
+        onDirectGone = attachment;
+      });
+      if (direct !== undefined) {
+        await direct;
+        ended = true;
+        return;
+      }
+    }
     while (!gone) {
       const { done, value } = await reader.read();
       if (done || gone) break;
@@ -169,4 +227,64 @@ export async function writeResponse(
     res.off('close', onClose);
     // The 'error' listener stays: a dead connection may still emit one, and it must not crash.
   }
+}
+
+/**
+ * The direct path: a body that offers it (a hub subscriber) writes its bytes straight into the
+ * socket, framed as HTTP/1.1 chunks by this adapter, with no stream read per chunk. Fan-out to
+ * thousands of responses then costs one socket write each, and the framing of a shared chunk is
+ * computed once. Only on node:http with the socket attached and no middleware wrapping `write`
+ * (compression's `flush`); otherwise the body is read as a stream. Resolves when the response
+ * ends or the client goes; `undefined` when the body declined (it was already being read).
+ */
+function writeDirect(
+  res: ResponseLike,
+  hook: DirectWriteHook,
+  setGone: (cancel: (error?: unknown) => void) => void,
+): Promise<void> | undefined {
+  const socket = res.socket as SocketLike | null | undefined;
+  if (socket === null || socket === undefined || typeof socket.write !== 'function') return undefined;
+  if (res.req?.method === 'HEAD') return undefined;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  let over = false;
+  const target: DirectTarget = {
+    write(chunk) {
+      // After the end or a disconnect the bytes have nowhere to go; the body learns through
+      // cancel() (or already ended itself).
+      if (!over && !socket.destroyed) socket.write(chunk);
+    },
+    get queuedBytes() {
+      return socket.writableLength;
+    },
+    end() {
+      if (over) return;
+      over = true;
+      res.end();
+      done();
+    },
+    abort() {
+      // Only while this response owns the connection: after a clean end it may serve the next
+      // request (keep-alive).
+      if (res.writableFinished !== true && !res.destroyed) res.destroy();
+      if (!over) {
+        over = true;
+        done();
+      }
+    },
+    // Headers are out (flushHeaders above): chunked unless the peer speaks HTTP/1.0.
+    frame: res.chunkedEncoding === true ? frameChunk : undefined,
+  };
+  const attachment = hook(target);
+  if (attachment === undefined) return undefined;
+  setGone((error) => {
+    if (!over) {
+      over = true;
+      attachment.cancel(error);
+      done();
+    }
+  });
+  return finished;
 }
