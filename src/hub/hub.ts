@@ -13,7 +13,7 @@ import { encodeEvent, encodeEventBytes } from '../protocol/encode.js';
 import { SSE_HEADERS } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { type Broker, type BrokerEvent, type BrokerFeed, createMemoryBroker } from './broker.js';
-import { BrokerError, HubClosedError, HubInputError } from './errors.js';
+import { BrokerError, HubClosedError, HubError, HubInputError } from './errors.js';
 import type { HistoryLimits } from './history.js';
 import { type HubMetrics, toPrometheus } from './metrics.js';
 import { concatBytes, type FrameCache, Outlet } from './outlet.js';
@@ -65,6 +65,11 @@ export interface HubOptions {
   retryAfterSeconds?: number;
   /** Extra headers on every stream response (CORS, for example). */
   headers?: HeadersInit;
+  /**
+   * A slow consumer is ended gracefully (its queue drains, then the retry hint); if it has not
+   * taken that within this many ms, its connection is cut. Default 5,000.
+   */
+  slowConsumerGraceMs?: number;
   /** Events per history page while replaying. Default 500. */
   replayPageSize?: number;
   /** Where errors that have no caller to go to are reported (a failed feed). Default `console.error`. */
@@ -239,6 +244,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const jitterMs = options.retry?.jitterMs ?? 4000;
   if (!(retryMs >= 0) || !(jitterMs >= 0)) throw new RangeError('retry.ms and retry.jitterMs must be >= 0');
   const retryAfter = String(options.retryAfterSeconds ?? 5);
+  const graceMs = positiveLimit('slowConsumerGraceMs', options.slowConsumerGraceMs ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;
   const onError = options.onError ?? ((error: unknown) => console.error('ssekit hub:', error));
@@ -354,8 +360,13 @@ export function createHub(options: HubOptions = {}): Hub {
   const dropSlow = (sub: Subscriber): void => {
     if (sub.released) return;
     counters.slowConsumerDisconnects++;
-    sub.outlet.end(retryBytes(), true);
+    const outlet = sub.outlet;
+    outlet.end(retryBytes(), true);
     release(sub);
+    // A peer that reads nothing at all would hold its connection (and the bytes queued in the
+    // transport) forever: cut it after the grace. A no-op once the response has finished.
+    const timer = setTimeout(() => outlet.abort(new HubError('slow consumer cut off')), graceMs);
+    (timer as { unref?: () => void }).unref?.();
   };
 
   const retryBytes = (): Uint8Array =>

@@ -184,6 +184,7 @@ export class Outlet {
   /** Ends the stream at once; the peer sees an incomplete response. */
   abort(reason: unknown): void {
     if (this.#target !== null) {
+      // The target knows whether its response has finished (then this is a no-op).
       this.#ended = true;
       this.closed = true;
       this.#target.abort();

@@ -136,7 +136,10 @@ export async function writeResponse(
     if (!isExpectedEnd(error)) onError(error);
   };
   const body = response.body;
-  const reader = body?.getReader();
+  // A body that can write directly is not locked by a reader until it declines (below).
+  const directHook =
+    http2 || body === null ? undefined : (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
+  let reader = typeof directHook === 'function' ? undefined : body?.getReader();
   let gone = res.destroyed === true;
   // Our own flag: node:http2's compat response reports writableFinished once its stream closes,
   // even when it was reset by the client before the end.
@@ -178,7 +181,7 @@ export async function writeResponse(
       else res.writeHead(response.status);
       res.flushHeaders();
     }
-    if (reader === undefined) {
+    if (body === null) {
       if (!gone) {
         ended = true;
         res.end();
@@ -186,10 +189,9 @@ export async function writeResponse(
       return;
     }
     const flush = typeof res.flush === 'function' ? (res.flush as () => void) : undefined;
-    const hook = (body as unknown as Record<symbol, unknown> | null)?.[DIRECT_WRITE];
-    if (typeof hook === 'function' && !gone && !http2 && flush === undefined) {
-      const direct = writeDirect(res, hook as DirectWriteHook, (attachment) => {
-        onDirectGone = attachment;
+    if (typeof directHook === 'function' && !gone && flush === undefined) {
+      const direct = writeDirect(res, directHook as DirectWriteHook, (cancel) => {
+        onDirectGone = cancel;
       });
       if (direct !== undefined) {
         await direct;
@@ -197,6 +199,12 @@ export async function writeResponse(
         return;
       }
     }
+    if (gone) {
+      // The client left before a direct-writing body was attached: tell the body.
+      if (reader === undefined) await body.cancel().catch(reportUnexpected);
+      return;
+    }
+    reader ??= body.getReader();
     while (!gone) {
       const { done, value } = await reader.read();
       if (done || gone) break;
