@@ -151,6 +151,7 @@ const OPEN: Uint8Array = encoder.encode(':\n\n');
 
 interface Group {
   readonly key: string;
+  readonly names: readonly string[];
   readonly topics: readonly Topic[];
   readonly subs: Subscriber[];
   chunks: Uint8Array[];
@@ -171,7 +172,7 @@ interface Topic {
 }
 
 interface Subscriber {
-  readonly outlet: Outlet;
+  outlet: Outlet;
   readonly topics: readonly string[];
   /** The hub's topic records this subscriber holds a reference on (same order as `topics`). */
   acquired: readonly Topic[];
@@ -195,6 +196,7 @@ const DEFAULT_LIMITS = {
   maxQueuedBytes: 1024 * 1024,
 } satisfies Required<HubLimits>;
 
+const NO_TOPICS: readonly Topic[] = [];
 const INVALID_TOPIC = /[\u0000-\u001f\u007f]/;
 const CR_OR_LF = /[\r\n]/;
 
@@ -202,6 +204,14 @@ const CR_OR_LF = /[\r\n]/;
 // one I/O callback or one chain of awaits then share a flush. A microtask elsewhere.
 const scheduleFlush: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn);
+
+/** The query of a URL, without parsing the rest of it (one per subscriber: it adds up). */
+function queryOf(url: string): URLSearchParams {
+  const start = url.indexOf('?');
+  if (start === -1) return new URLSearchParams();
+  const end = url.indexOf('#', start);
+  return new URLSearchParams(end === -1 ? url.slice(start + 1) : url.slice(start + 1, end));
+}
 
 function isRequest(value: unknown): value is Request {
   return (
@@ -252,8 +262,12 @@ export function createHub(options: HubOptions = {}): Hub {
   const heartbeatMs = options.heartbeatMs ?? 10_000;
   if (heartbeatMs !== false) positiveLimit('heartbeatMs', heartbeatMs);
 
-  const streamHeaders = new Headers(options.headers);
-  for (const [name, value] of Object.entries(SSE_HEADERS)) streamHeaders.set(name, value);
+  // A plain object, built once: each stream response copies it (cheaply) instead of a Headers.
+  const streamHeaders: Record<string, string> = {};
+  new Headers(options.headers).forEach((value, name) => {
+    streamHeaders[name] = value;
+  });
+  Object.assign(streamHeaders, SSE_HEADERS);
 
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
@@ -422,6 +436,7 @@ export function createHub(options: HubOptions = {}): Hub {
     if (group === undefined) {
       group = {
         key: sub.key,
+        names: sub.topics,
         topics: sub.acquired,
         subs: [],
         chunks: [],
@@ -459,6 +474,8 @@ export function createHub(options: HubOptions = {}): Hub {
     }
   };
 
+  const onOutletCancel = (owner: object): void => release(owner as Subscriber);
+
   /** Frees everything a subscriber holds. Idempotent. The outlet is ended by the caller. */
   const release = (sub: Subscriber): void => {
     if (sub.released) return;
@@ -473,7 +490,7 @@ export function createHub(options: HubOptions = {}): Hub {
       else perAddress.set(sub.address, n);
     }
     for (const topic of sub.acquired) releaseTopic(topic);
-    sub.acquired = [];
+    sub.acquired = NO_TOPICS;
   };
 
   // ---- HTTP answers --------------------------------------------------------------------------
@@ -529,9 +546,9 @@ export function createHub(options: HubOptions = {}): Hub {
     let address: string | undefined;
     if (isRequest(input)) {
       request = input;
-      const url = new URL(request.url);
-      rawTopics = url.searchParams.getAll('topic');
-      lastEventId = request.headers.get('last-event-id') ?? url.searchParams.get('lastEventId') ?? undefined;
+      const query = queryOf(request.url);
+      rawTopics = query.getAll('topic');
+      lastEventId = request.headers.get('last-event-id') ?? query.get('lastEventId') ?? undefined;
       address = context?.clientAddress;
     } else {
       request = input.request;
@@ -558,12 +575,16 @@ export function createHub(options: HubOptions = {}): Hub {
     }
 
     // Reserve the slot now: everything below may wait, and others must count this one.
-    const sorted = [...wanted].sort();
+    let sorted = wanted.sort();
+    const key = sorted.join('\n');
+    // Subscribers of one topic set share its arrays (memory per idle subscriber matters).
+    const existing = groups.get(key);
+    if (existing !== undefined) sorted = existing.names as string[];
     const sub: Subscriber = {
-      outlet: new Outlet(() => release(sub)),
+      outlet: null as unknown as Outlet,
       topics: sorted,
       acquired: [],
-      key: sorted.join('\n'),
+      key,
       address,
       group: null,
       index: -1,
@@ -573,13 +594,17 @@ export function createHub(options: HubOptions = {}): Hub {
       stamp: 0,
       released: false,
     };
+    sub.outlet = new Outlet(sub, onOutletCancel);
     subscribers.add(sub);
     if (address !== undefined) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
-    const acquired = sorted.map(acquireTopic);
+    let acquired = sorted.map(acquireTopic);
+    if (existing !== undefined && acquired.every((t, i) => t === existing.topics[i])) {
+      acquired = existing.topics as Topic[];
+    }
     sub.acquired = acquired;
     if (sub.held !== null) for (const topic of acquired) topic.holding.add(sub);
 
-    const headers = new Headers(streamHeaders);
+    let headers = streamHeaders;
     try {
       // The feed must follow every topic before history is read: events after that point are
       // sure to arrive live, events before it are in history. That is the seam closed.
@@ -589,7 +614,7 @@ export function createHub(options: HubOptions = {}): Hub {
       let endAfter = false;
       if (lastEventId !== undefined) {
         const replay = await readReplay(sub, lastEventId);
-        headers.set(RESUME_HEADER, replay.reset ? 'reset' : 'replay');
+        headers = { ...streamHeaders, [RESUME_HEADER]: replay.reset ? 'reset' : 'replay' };
         first = first.concat(replay.chunks);
         firstBytes += replay.bytes;
         endAfter = replay.partial;

@@ -72,21 +72,31 @@ export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8A
  * The hub's end of one subscriber. Writes never block: bytes queue (in the stream, or in the
  * transport once attached) and the hub watches {@link Outlet.queuedBytes} against its bound.
  */
-export class Outlet {
-  readonly stream: ReadableStream<Uint8Array>;
+export class Outlet implements DirectAttachment {
+  /**
+   * The body for the `Response`. Dropped once a transport attaches directly: an idle subscriber
+   * then holds no stream machinery at all.
+   */
+  stream: ReadableStream<Uint8Array> | null;
   /** True once ended, aborted or cancelled: writes are dropped. */
   closed = false;
   #target: DirectTarget | null = null;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #pending: Uint8Array[] = [];
+  #controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  // Allocated on first use and dropped when drained: most outlets are attached before any write.
+  #pending: Uint8Array[] | null = null;
   #pendingBytes = 0;
   #pull: (() => void) | null = null;
   #read = false;
   #ended = false;
-  readonly #onCancel: (reason: unknown) => void;
+  readonly #owner: object;
+  readonly #onCancel: (owner: object, reason: unknown) => void;
 
-  /** @param onCancel called once when the consumer goes away (not when the hub ends it). */
-  constructor(onCancel: (reason: unknown) => void) {
+  /**
+   * @param onCancel called once, with `owner`, when the consumer goes away (not when the hub ends
+   * it). One function for all outlets: no closure per subscriber.
+   */
+  constructor(owner: object, onCancel: (owner: object, reason: unknown) => void) {
+    this.#owner = owner;
     this.#onCancel = onCancel;
     this.stream = new ReadableStream<Uint8Array>(
       {
@@ -98,7 +108,7 @@ export class Outlet {
         pull: () => {
           this.#read = true;
           if (this.#pendingBytes > 0) {
-            this.#controller.enqueue(this.#takePending());
+            this.#controller?.enqueue(this.#takePending());
             return;
           }
           if (this.#ended) return;
@@ -106,7 +116,7 @@ export class Outlet {
             this.#pull = resolve;
           });
         },
-        cancel: (reason) => this.#cancel(reason),
+        cancel: (reason) => this.cancel(reason),
       },
       { highWaterMark: 0 },
     );
@@ -143,11 +153,11 @@ export class Outlet {
     const pull = this.#pull;
     if (pull !== null) {
       this.#pull = null;
-      this.#controller.enqueue(chunk);
+      this.#controller?.enqueue(chunk);
       pull();
       return;
     }
-    this.#pending.push(chunk);
+    (this.#pending ??= []).push(chunk);
     this.#pendingBytes += chunk.byteLength;
   }
 
@@ -161,11 +171,11 @@ export class Outlet {
     this.#ended = true;
     this.closed = true;
     if (dropQueued) {
-      this.#pending = [];
+      this.#pending = null;
       this.#pendingBytes = 0;
     }
     if (final !== undefined) {
-      this.#pending.push(final);
+      (this.#pending ??= []).push(final);
       this.#pendingBytes += final.byteLength;
     }
     const target = this.#target;
@@ -174,8 +184,8 @@ export class Outlet {
       target.end();
       return;
     }
-    if (this.#pendingBytes > 0) this.#controller.enqueue(this.#takePending());
-    this.#controller.close();
+    if (this.#pendingBytes > 0) this.#controller?.enqueue(this.#takePending());
+    this.#controller?.close();
     const pull = this.#pull;
     this.#pull = null;
     pull?.();
@@ -193,27 +203,30 @@ export class Outlet {
     if (!this.#ended) {
       this.#ended = true;
       this.closed = true;
-      this.#pending = [];
+      this.#pending = null;
       this.#pendingBytes = 0;
-      this.#controller.error(reason);
+      this.#controller?.error(reason);
     }
   }
 
   #attach(target: DirectTarget): DirectAttachment | undefined {
-    if (this.#read || this.#target !== null || this.stream.locked) return undefined;
+    if (this.#read || this.#target !== null || this.stream === null || this.stream.locked) return undefined;
     this.#target = target;
+    this.stream = null;
+    this.#controller = null;
     if (this.#pendingBytes > 0) target.write(this.#frameOf(target, this.#takePending()));
     if (this.#ended) target.end();
-    return { cancel: (reason) => this.#cancel(reason) };
+    return this;
   }
 
-  #cancel(reason: unknown): void {
+  /** The consumer went away (stream cancelled, or the transport's peer disconnected). */
+  cancel(reason?: unknown): void {
     const wasOpen = !this.closed;
     this.closed = true;
     this.#ended = true;
-    this.#pending = [];
+    this.#pending = null;
     this.#pendingBytes = 0;
-    if (wasOpen) this.#onCancel(reason);
+    if (wasOpen) this.#onCancel(this.#owner, reason);
   }
 
   #frameOf(target: DirectTarget, chunk: Uint8Array): Uint8Array {
@@ -221,8 +234,8 @@ export class Outlet {
   }
 
   #takePending(): Uint8Array {
-    const chunk = concatBytes(this.#pending, this.#pendingBytes);
-    this.#pending = [];
+    const chunk = concatBytes(this.#pending ?? [], this.#pendingBytes);
+    this.#pending = null;
     this.#pendingBytes = 0;
     return chunk;
   }

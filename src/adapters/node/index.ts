@@ -71,7 +71,8 @@ async function serve(
     }
     return;
   }
-  await writeResponse(response, res, { onError });
+  // Returned, not awaited: this frame (and the Response it holds) is released at once.
+  return writeResponse(response, res, { onError });
 }
 
 /**

@@ -24,7 +24,8 @@ interface ResponseLike {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   setHeader(name: string, value: string | string[]): unknown;
-  writeHead(statusCode: number, statusMessage?: string): unknown;
+  writeHead(statusCode: number, statusMessage?: string, headers?: Record<string, string | string[]>): unknown;
+  writeHead(statusCode: number, headers?: Record<string, string | string[]>): unknown;
   flushHeaders(): void;
   write(chunk: Uint8Array): boolean;
   end(): unknown;
@@ -54,6 +55,24 @@ export function defaultOnError(error: unknown): void {
   console.error('ssekit/node: the response failed', error);
 }
 
+/** Status and headers at once (`flushHeaders`), so the client's `open` fires before the first event. */
+function writeHead(response: Response, res: ResponseLike, http2: boolean): void {
+  // One object handed to writeHead, not setHeader per header: node then formats the head
+  // without keeping a header table for the life of the response.
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name === 'set-cookie') return;
+    if (http2 && CONNECTION_SPECIFIC.has(name)) return;
+    headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  // HTTP/2 has no status text; node warns when given one.
+  if (!http2 && response.statusText !== '') res.writeHead(response.status, response.statusText, headers);
+  else res.writeHead(response.status, headers);
+  res.flushHeaders();
+}
+
 // The direct-write protocol of ssekit bodies (see src/hub/outlet.ts): a registered symbol, so
 // this adapter needs no import from the layers that produce such bodies.
 const DIRECT_WRITE = Symbol.for('ssekit.directWrite');
@@ -65,15 +84,14 @@ interface DirectTarget {
   abort(): void;
   readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
 }
-type DirectWriteHook = (target: DirectTarget) => { cancel(reason?: unknown): void } | undefined;
+type DirectAttachment = { cancel(reason?: unknown): void };
+type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
 
 interface SocketLike {
   write(chunk: Uint8Array): boolean;
   readonly writableLength: number;
   readonly destroyed: boolean;
 }
-
-const CRLF = new Uint8Array([13, 10]);
 
 /**
  * One HTTP/1.1 chunk (RFC 9112 §7.1): size in hex, CRLF, the bytes, CRLF, as one buffer. The
@@ -86,8 +104,98 @@ function frameChunk(chunk: Uint8Array): Uint8Array {
   out[size.length] = 13;
   out[size.length + 1] = 10;
   out.set(chunk, size.length + 2);
-  out.set(CRLF, size.length + 2 + chunk.byteLength);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
   return out;
+}
+
+/**
+ * The direct path: a body that offers it (a hub subscriber) writes its bytes straight into the
+ * socket, framed as HTTP/1.1 chunks here, with no stream read per chunk. Fan-out to thousands of
+ * responses then costs one socket write each, and the framing of a chunk shared by many responses
+ * is computed once. A small object per response, no promise chain, no reference to the `Response`
+ * once attached: tens of thousands of idle subscribers stay cheap.
+ *
+ * Only on node:http with the socket attached and nothing wrapping `write` (compression's
+ * `flush`); `undefined` otherwise, or when the body declines: it is then read as a stream.
+ */
+function writeDirect(response: Response, res: ResponseLike): Promise<void> | undefined {
+  const body = response.body;
+  if (body === null || res.stream !== undefined || res.flush !== undefined) return undefined;
+  const hook = (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
+  const socket = res.socket as SocketLike | null | undefined;
+  if (typeof hook !== 'function' || socket === null || socket === undefined) return undefined;
+  if (res.headersSent || res.destroyed || res.req?.method === 'HEAD') return undefined;
+  writeHead(response, res, false);
+  const target = new DirectResponse(res, socket);
+  const attachment = (hook as DirectWriteHook)(target);
+  // Declined (already being read): the streaming path takes over; headers are out already.
+  if (attachment === undefined) return undefined;
+  target.attached(attachment);
+  return target.finished;
+}
+
+class DirectResponse implements DirectTarget {
+  readonly frame: ((chunk: Uint8Array) => Uint8Array) | undefined;
+  readonly finished: Promise<void>;
+  readonly #res: ResponseLike;
+  readonly #socket: SocketLike;
+  #done!: () => void;
+  #over = false;
+  #attachment: DirectAttachment | undefined;
+
+  constructor(res: ResponseLike, socket: SocketLike) {
+    this.#res = res;
+    this.#socket = socket;
+    // Headers are out: chunked unless the peer speaks HTTP/1.0 (then the body ends with the
+    // connection).
+    this.frame = res.chunkedEncoding === true ? frameChunk : undefined;
+    this.finished = new Promise<void>((resolve) => {
+      this.#done = resolve;
+    });
+  }
+
+  attached(attachment: DirectAttachment): void {
+    this.#attachment = attachment;
+    // A disconnect, or an 'error' (which would otherwise crash the process): the body must stop.
+    this.#res.on('close', this.#gone);
+    this.#res.on('error', this.#gone);
+    if (this.#res.destroyed) this.#gone();
+  }
+
+  write(chunk: Uint8Array): void {
+    // After the end or a disconnect the bytes have nowhere to go; the body already knows.
+    if (!this.#over && !this.#socket.destroyed) this.#socket.write(chunk);
+  }
+
+  get queuedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  end(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#res.off('close', this.#gone);
+    this.#res.end();
+    this.#done();
+  }
+
+  abort(): void {
+    // Only while this response owns the connection: after a clean end it may be serving the
+    // next request (keep-alive).
+    if (this.#res.writableFinished !== true && !this.#res.destroyed) this.#res.destroy();
+    if (!this.#over) {
+      this.#over = true;
+      this.#done();
+    }
+  }
+
+  readonly #gone = (error?: unknown): void => {
+    if (this.#over) return;
+    this.#over = true;
+    this.#attachment?.cancel(error);
+    this.#done();
+  };
 }
 
 function isExpectedEnd(error: unknown): boolean {
@@ -122,39 +230,36 @@ function isExpectedEnd(error: unknown): boolean {
  * }).listen(3000);
  * ```
  */
-export async function writeResponse(
+export function writeResponse(
   response: Response,
   nodeResponse: NodeResponse,
   options: WriteResponseOptions = {},
 ): Promise<void> {
   const res = nodeResponse as unknown as ResponseLike;
+  return writeDirect(response, res) ?? writeStreamed(response, res, options);
+}
+
+async function writeStreamed(
+  response: Response,
+  res: ResponseLike,
+  options: WriteResponseOptions,
+): Promise<void> {
   const onError = options.onError ?? defaultOnError;
   const http2 = res.stream !== undefined;
 
-  // Set before anything else so a disconnect at any point below is seen.
   const reportUnexpected = (error: unknown): void => {
     if (!isExpectedEnd(error)) onError(error);
   };
-  const body = response.body;
-  // A body that can write directly is not locked by a reader until it declines (below).
-  const directHook =
-    http2 || body === null ? undefined : (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
-  let reader = typeof directHook === 'function' ? undefined : body?.getReader();
-  let gone = res.destroyed === true;
+  const reader = response.body?.getReader();
+  let gone = false;
   // Our own flag: node:http2's compat response reports writableFinished once its stream closes,
   // even when it was reset by the client before the end.
   let ended = false;
   let wake: (() => void) | null = null;
-  // Set when the body writes directly: tells it the client left.
-  let onDirectGone: ((error?: unknown) => void) | undefined;
   const onGone = (error?: unknown): void => {
     if (gone || ended) return;
     gone = true;
     wake?.();
-    if (onDirectGone !== undefined) {
-      onDirectGone(error);
-      return;
-    }
     // Cancelling at once (even while a read is pending) reaches the producer now, not at its
     // next event: an event stream's signal aborts, a source's return() runs.
     reader?.cancel(error).catch(reportUnexpected);
@@ -163,25 +268,14 @@ export async function writeResponse(
   // Without a listener an 'error' on the response would crash the process; it means the
   // connection is unusable, like a disconnect.
   const onResponseError = (error: unknown): void => onGone(error);
+  // Listening before anything is written, so a disconnect at any point below is seen.
   res.on('close', onClose);
   res.on('error', onResponseError);
+  if (res.destroyed === true) onGone();
 
   try {
-    if (!res.headersSent && !gone) {
-      res.statusCode = response.status;
-      const cookies = response.headers.getSetCookie();
-      response.headers.forEach((value, name) => {
-        if (name === 'set-cookie') return;
-        if (http2 && CONNECTION_SPECIFIC.has(name)) return;
-        res.setHeader(name, value);
-      });
-      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-      // HTTP/2 has no status text; node warns when given one.
-      if (!http2 && response.statusText !== '') res.writeHead(response.status, response.statusText);
-      else res.writeHead(response.status);
-      res.flushHeaders();
-    }
-    if (body === null) {
+    if (!res.headersSent && !gone) writeHead(response, res, http2);
+    if (reader === undefined) {
       if (!gone) {
         ended = true;
         res.end();
@@ -189,22 +283,6 @@ export async function writeResponse(
       return;
     }
     const flush = typeof res.flush === 'function' ? (res.flush as () => void) : undefined;
-    if (typeof directHook === 'function' && !gone && flush === undefined) {
-      const direct = writeDirect(res, directHook as DirectWriteHook, (cancel) => {
-        onDirectGone = cancel;
-      });
-      if (direct !== undefined) {
-        await direct;
-        ended = true;
-        return;
-      }
-    }
-    if (gone) {
-      // The client left before a direct-writing body was attached: tell the body.
-      if (reader === undefined) await body.cancel().catch(reportUnexpected);
-      return;
-    }
-    reader ??= body.getReader();
     while (!gone) {
       const { done, value } = await reader.read();
       if (done || gone) break;
@@ -235,64 +313,4 @@ export async function writeResponse(
     res.off('close', onClose);
     // The 'error' listener stays: a dead connection may still emit one, and it must not crash.
   }
-}
-
-/**
- * The direct path: a body that offers it (a hub subscriber) writes its bytes straight into the
- * socket, framed as HTTP/1.1 chunks by this adapter, with no stream read per chunk. Fan-out to
- * thousands of responses then costs one socket write each, and the framing of a shared chunk is
- * computed once. Only on node:http with the socket attached and no middleware wrapping `write`
- * (compression's `flush`); otherwise the body is read as a stream. Resolves when the response
- * ends or the client goes; `undefined` when the body declined (it was already being read).
- */
-function writeDirect(
-  res: ResponseLike,
-  hook: DirectWriteHook,
-  setGone: (cancel: (error?: unknown) => void) => void,
-): Promise<void> | undefined {
-  const socket = res.socket as SocketLike | null | undefined;
-  if (socket === null || socket === undefined || typeof socket.write !== 'function') return undefined;
-  if (res.req?.method === 'HEAD') return undefined;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  let over = false;
-  const target: DirectTarget = {
-    write(chunk) {
-      // After the end or a disconnect the bytes have nowhere to go; the body learns through
-      // cancel() (or already ended itself).
-      if (!over && !socket.destroyed) socket.write(chunk);
-    },
-    get queuedBytes() {
-      return socket.writableLength;
-    },
-    end() {
-      if (over) return;
-      over = true;
-      res.end();
-      done();
-    },
-    abort() {
-      // Only while this response owns the connection: after a clean end it may serve the next
-      // request (keep-alive).
-      if (res.writableFinished !== true && !res.destroyed) res.destroy();
-      if (!over) {
-        over = true;
-        done();
-      }
-    },
-    // Headers are out (flushHeaders above): chunked unless the peer speaks HTTP/1.0.
-    frame: res.chunkedEncoding === true ? frameChunk : undefined,
-  };
-  const attachment = hook(target);
-  if (attachment === undefined) return undefined;
-  setGone((error) => {
-    if (!over) {
-      over = true;
-      attachment.cancel(error);
-      done();
-    }
-  });
-  return finished;
 }
