@@ -7,6 +7,7 @@ export default defineConfig({
     client: 'src/client/index.ts',
     server: 'src/server/index.ts',
     node: 'src/adapters/node/index.ts',
+    hub: 'src/hub/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

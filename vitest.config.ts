@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^ssekit\/server$/, replacement: src('server/index.ts') },
       { find: /^ssekit\/node$/, replacement: src('adapters/node/index.ts') },
       { find: /^ssekit\/client$/, replacement: src('client/index.ts') },
+      { find: /^ssekit\/hub$/, replacement: src('hub/index.ts') },
     ],
   },
   test: {

@@ -9,6 +9,15 @@ import { defaultOnError, type NodeResponse, type WriteResponseOptions, writeResp
 export { type NodeRequest, toRequest } from './request.js';
 export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
+/** What the adapter knows about a request that a Web `Request` does not carry. */
+export interface NodeRequestContext {
+  /** The peer's IP address (`socket.remoteAddress`), if the socket still has one. */
+  clientAddress?: string;
+}
+
+/** A Web handler as {@link createRequestListener} calls it. */
+export type WebHandler = (request: Request, context: NodeRequestContext) => Response | Promise<Response>;
+
 /** Options of {@link createRequestListener}. */
 export interface RequestListenerOptions {
   /** Called when the handler throws or the response fails. Default: `console.error`. */
@@ -17,7 +26,9 @@ export interface RequestListenerOptions {
 
 /**
  * Wraps a Web handler (`Request` -> `Response`) as a node:http / node:http2 request listener.
- * A handler that throws gets a bare 500 (no details reach the client) and `onError`.
+ * A handler that throws gets a bare 500 (no details reach the client) and `onError`. The second
+ * argument carries what `Request` cannot, such as the client's address (for per-client limits:
+ * `createRequestListener(hub.handler)`).
  *
  * @example
  * ```ts
@@ -31,7 +42,7 @@ export interface RequestListenerOptions {
  * ```
  */
 export function createRequestListener(
-  handler: (request: Request) => Response | Promise<Response>,
+  handler: WebHandler,
   options: RequestListenerOptions = {},
 ): (req: NodeRequest, res: NodeResponse) => void {
   const onError = options.onError ?? defaultOnError;
@@ -41,14 +52,15 @@ export function createRequestListener(
 }
 
 async function serve(
-  handler: (request: Request) => Response | Promise<Response>,
+  handler: WebHandler,
   req: NodeRequest,
   res: NodeResponse,
   onError: (error: unknown) => void,
 ): Promise<void> {
   let response: Response;
   try {
-    response = await handler(toRequest(req, res));
+    const clientAddress = req.socket?.remoteAddress;
+    response = await handler(toRequest(req, res), clientAddress === undefined ? {} : { clientAddress });
   } catch (error) {
     onError(error);
     if (!res.headersSent) {
@@ -59,7 +71,8 @@ async function serve(
     }
     return;
   }
-  await writeResponse(response, res, { onError });
+  // Returned, not awaited: this frame (and the Response it holds) is released at once.
+  return writeResponse(response, res, { onError });
 }
 
 /**

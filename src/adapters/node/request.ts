@@ -75,14 +75,16 @@ export function toRequest(req: NodeRequest, res?: NodeResponse): Request {
 
   if (res !== undefined) {
     const controller = new AbortController();
-    const response = res as { once(event: 'close' | 'finish', listener: () => void): unknown };
+    const response = res as { on(event: 'close' | 'finish', listener: () => void): unknown };
     // 'close' without 'finish' first: the connection (or HTTP/2 stream) ended before the
     // response did. (node:http2's compat writableFinished turns true on any close, so it is no help.)
+    // Plain `on`, not `once`: each emits once per response anyway, and `once` allocates a bound
+    // wrapper per listener, which adds up over tens of thousands of long-lived responses.
     let finished = false;
-    response.once('finish', () => {
+    response.on('finish', () => {
       finished = true;
     });
-    response.once('close', () => {
+    response.on('close', () => {
       if (!finished) controller.abort(new DOMException('The client disconnected', 'AbortError'));
     });
     init.signal = controller.signal;

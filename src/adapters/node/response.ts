@@ -24,12 +24,18 @@ interface ResponseLike {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   setHeader(name: string, value: string | string[]): unknown;
-  writeHead(statusCode: number, statusMessage?: string): unknown;
+  writeHead(statusCode: number, statusMessage?: string, headers?: Record<string, string | string[]>): unknown;
+  writeHead(statusCode: number, headers?: Record<string, string | string[]>): unknown;
   flushHeaders(): void;
   write(chunk: Uint8Array): boolean;
   end(): unknown;
   destroy(error?: Error): unknown;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  // node:http only (the direct-write path below).
+  socket?: unknown;
+  req?: { method?: string };
+  chunkedEncoding?: boolean;
+  readonly writableFinished?: boolean;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
   stream?: unknown;
   // Added by the `compression` middleware: pushes what its compressor holds to the socket.
@@ -47,6 +53,149 @@ const CONNECTION_SPECIFIC = new Set([
 
 export function defaultOnError(error: unknown): void {
   console.error('ssekit/node: the response failed', error);
+}
+
+/** Status and headers at once (`flushHeaders`), so the client's `open` fires before the first event. */
+function writeHead(response: Response, res: ResponseLike, http2: boolean): void {
+  // One object handed to writeHead, not setHeader per header: node then formats the head
+  // without keeping a header table for the life of the response.
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name === 'set-cookie') return;
+    if (http2 && CONNECTION_SPECIFIC.has(name)) return;
+    headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  // HTTP/2 has no status text; node warns when given one.
+  if (!http2 && response.statusText !== '') res.writeHead(response.status, response.statusText, headers);
+  else res.writeHead(response.status, headers);
+  res.flushHeaders();
+}
+
+// The direct-write protocol of ssekit bodies (see src/hub/outlet.ts): a registered symbol, so
+// this adapter needs no import from the layers that produce such bodies.
+const DIRECT_WRITE = Symbol.for('ssekit.directWrite');
+
+interface DirectTarget {
+  write(chunk: Uint8Array): void;
+  readonly queuedBytes: number;
+  end(): void;
+  abort(): void;
+  readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
+}
+type DirectAttachment = { cancel(reason?: unknown): void };
+type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
+
+interface SocketLike {
+  write(chunk: Uint8Array): boolean;
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+}
+
+/**
+ * One HTTP/1.1 chunk (RFC 9112 §7.1): size in hex, CRLF, the bytes, CRLF, as one buffer. The
+ * same function object for every response, so a body written to many responses is framed once.
+ */
+function frameChunk(chunk: Uint8Array): Uint8Array {
+  const size = chunk.byteLength.toString(16);
+  const out = new Uint8Array(size.length + 2 + chunk.byteLength + 2);
+  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i);
+  out[size.length] = 13;
+  out[size.length + 1] = 10;
+  out.set(chunk, size.length + 2);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
+}
+
+/**
+ * The direct path: a body that offers it (a hub subscriber) writes its bytes straight into the
+ * socket, framed as HTTP/1.1 chunks here, with no stream read per chunk. Fan-out to thousands of
+ * responses then costs one socket write each, and the framing of a chunk shared by many responses
+ * is computed once. A small object per response, no promise chain, no reference to the `Response`
+ * once attached: tens of thousands of idle subscribers stay cheap.
+ *
+ * Only on node:http with the socket attached and nothing wrapping `write` (compression's
+ * `flush`); `undefined` otherwise, or when the body declines: it is then read as a stream.
+ */
+function writeDirect(response: Response, res: ResponseLike): Promise<void> | undefined {
+  const body = response.body;
+  if (body === null || res.stream !== undefined || res.flush !== undefined) return undefined;
+  const hook = (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
+  const socket = res.socket as SocketLike | null | undefined;
+  if (typeof hook !== 'function' || socket === null || socket === undefined) return undefined;
+  if (res.headersSent || res.destroyed || res.req?.method === 'HEAD') return undefined;
+  writeHead(response, res, false);
+  const target = new DirectResponse(res, socket);
+  const attachment = (hook as DirectWriteHook)(target);
+  // Declined (already being read): the streaming path takes over; headers are out already.
+  if (attachment === undefined) return undefined;
+  target.attached(attachment);
+  return target.finished;
+}
+
+class DirectResponse implements DirectTarget {
+  readonly frame: ((chunk: Uint8Array) => Uint8Array) | undefined;
+  readonly finished: Promise<void>;
+  readonly #res: ResponseLike;
+  readonly #socket: SocketLike;
+  #done!: () => void;
+  #over = false;
+  #attachment: DirectAttachment | undefined;
+
+  constructor(res: ResponseLike, socket: SocketLike) {
+    this.#res = res;
+    this.#socket = socket;
+    // Headers are out: chunked unless the peer speaks HTTP/1.0 (then the body ends with the
+    // connection).
+    this.frame = res.chunkedEncoding === true ? frameChunk : undefined;
+    this.finished = new Promise<void>((resolve) => {
+      this.#done = resolve;
+    });
+  }
+
+  attached(attachment: DirectAttachment): void {
+    this.#attachment = attachment;
+    // A disconnect, or an 'error' (which would otherwise crash the process): the body must stop.
+    this.#res.on('close', this.#gone);
+    this.#res.on('error', this.#gone);
+    if (this.#res.destroyed) this.#gone();
+  }
+
+  write(chunk: Uint8Array): void {
+    // After the end or a disconnect the bytes have nowhere to go; the body already knows.
+    if (!this.#over && !this.#socket.destroyed) this.#socket.write(chunk);
+  }
+
+  get queuedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  end(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#res.off('close', this.#gone);
+    this.#res.end();
+    this.#done();
+  }
+
+  abort(): void {
+    // Only while this response owns the connection: after a clean end it may be serving the
+    // next request (keep-alive).
+    if (this.#res.writableFinished !== true && !this.#res.destroyed) this.#res.destroy();
+    if (!this.#over) {
+      this.#over = true;
+      this.#done();
+    }
+  }
+
+  readonly #gone = (error?: unknown): void => {
+    if (this.#over) return;
+    this.#over = true;
+    this.#attachment?.cancel(error);
+    this.#done();
+  };
 }
 
 function isExpectedEnd(error: unknown): boolean {
@@ -81,12 +230,20 @@ function isExpectedEnd(error: unknown): boolean {
  * }).listen(3000);
  * ```
  */
-export async function writeResponse(
+export function writeResponse(
   response: Response,
   nodeResponse: NodeResponse,
   options: WriteResponseOptions = {},
 ): Promise<void> {
   const res = nodeResponse as unknown as ResponseLike;
+  return writeDirect(response, res) ?? writeStreamed(response, res, options);
+}
+
+async function writeStreamed(
+  response: Response,
+  res: ResponseLike,
+  options: WriteResponseOptions,
+): Promise<void> {
   const onError = options.onError ?? defaultOnError;
   const http2 = res.stream !== undefined;
 
@@ -117,20 +274,7 @@ export async function writeResponse(
   if (res.destroyed === true) onGone();
 
   try {
-    if (!res.headersSent && !gone) {
-      res.statusCode = response.status;
-      const cookies = response.headers.getSetCookie();
-      response.headers.forEach((value, name) => {
-        if (name === 'set-cookie') return;
-        if (http2 && CONNECTION_SPECIFIC.has(name)) return;
-        res.setHeader(name, value);
-      });
-      if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-      // HTTP/2 has no status text; node warns when given one.
-      if (!http2 && response.statusText !== '') res.writeHead(response.status, response.statusText);
-      else res.writeHead(response.status);
-      res.flushHeaders();
-    }
+    if (!res.headersSent && !gone) writeHead(response, res, http2);
     if (reader === undefined) {
       if (!gone) {
         ended = true;

@@ -1,0 +1,145 @@
+// The subscribers of `npm run bench:fanout` / `bench:connections`: raw TCP clients (no
+// EventSource, no http module) that send a GET, skip the response head, undo HTTP/1.1 chunked
+// framing and count events; in latency mode they parse each event's publish time.
+// Usage: node bench/fanout-client.mjs <port> <count> [localAddress]
+// IPC: {cmd:'connect'} -> {connected, failed}; {cmd:'reset', latency} -> {}; {cmd:'report'} ->
+// {events, p50, p99}; {cmd:'waitFor', events} -> {at}; {cmd:'close'} -> {}.
+import { connect } from 'node:net';
+
+const [port, count, localAddress] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
+const now = () => performance.timeOrigin + performance.now();
+const request = Buffer.from(`GET /?topic=t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+
+let events = 0;
+let latencyOn = false;
+const MAX_SAMPLES = 400_000;
+const samples = new Float64Array(MAX_SAMPLES);
+let sampleCount = 0;
+let waiter = null;
+const sockets = [];
+
+// Per-connection parser state for chunked bodies; event ends are "\n\n" in the de-chunked text.
+function attach(socket, onReady) {
+  let head = true;
+  let headBuf = '';
+  let chunkLeft = 0; // body bytes left in the current chunk
+  let sizeLine = ''; // hex size being read; null while inside a chunk's data
+  let inData = false;
+  let skipCRLF = 0;
+  let chunked = true;
+  let prevNL = false;
+  let line = '';
+  socket.on('data', (buf) => {
+    let i = 0;
+    if (head) {
+      const text = headBuf + buf.toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end === -1) {
+        headBuf = text;
+        return;
+      }
+      chunked = /transfer-encoding: chunked/i.test(text.slice(0, end));
+      if (!text.startsWith('HTTP/1.1 200')) {
+        socket.destroy();
+        onReady(false);
+        return;
+      }
+      head = false;
+      i = end + 4 - headBuf.length;
+      headBuf = '';
+      onReady(true);
+    }
+    while (i < buf.length) {
+      if (chunked && !inData) {
+        if (skipCRLF > 0) {
+          i++;
+          skipCRLF--;
+          continue;
+        }
+        const c = buf[i++];
+        if (c === 10) {
+          chunkLeft = Number.parseInt(sizeLine, 16);
+          sizeLine = '';
+          inData = chunkLeft > 0;
+        } else if (c !== 13) {
+          sizeLine += String.fromCharCode(c);
+        }
+        continue;
+      }
+      const end = chunked ? Math.min(buf.length, i + chunkLeft) : buf.length;
+      for (let j = i; j < end; j++) {
+        const c = buf[j];
+        if (c === 10) {
+          if (prevNL) {
+            events++;
+            if (waiter !== null && events >= waiter.events) {
+              process.send({ at: now() });
+              waiter = null;
+            }
+          } else if (latencyOn && line.startsWith('data:')) {
+            const t = Number.parseFloat(line.slice(5));
+            if (sampleCount < MAX_SAMPLES) samples[sampleCount++] = now() - t;
+          }
+          prevNL = true;
+          line = '';
+        } else {
+          prevNL = false;
+          if (latencyOn && line.length < 32) line += String.fromCharCode(c);
+        }
+      }
+      if (chunked) {
+        chunkLeft -= end - i;
+        if (chunkLeft === 0) {
+          inData = false;
+          skipCRLF = 2;
+        }
+      }
+      i = end;
+    }
+  });
+}
+
+async function connectAll() {
+  let connected = 0;
+  let failed = 0;
+  const BATCH = 250;
+  for (let k = 0; k < count; k += BATCH) {
+    const batch = [];
+    for (let j = k; j < Math.min(count, k + BATCH); j++) {
+      batch.push(
+        new Promise((resolve) => {
+          const socket = connect({ port, host: '127.0.0.1', localAddress });
+          socket.on('error', () => resolve(false));
+          socket.on('connect', () => socket.write(request));
+          attach(socket, resolve);
+          sockets.push(socket);
+        }),
+      );
+    }
+    for (const ok of await Promise.all(batch)) ok ? connected++ : failed++;
+  }
+  return { connected, failed };
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+process.on('message', async (m) => {
+  if (m.cmd === 'connect') {
+    process.send(await connectAll());
+  } else if (m.cmd === 'reset') {
+    events = 0;
+    sampleCount = 0;
+    latencyOn = m.latency === true;
+    process.send({});
+  } else if (m.cmd === 'report') {
+    const sorted = samples.slice(0, sampleCount).sort();
+    process.send({ events, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) });
+  } else if (m.cmd === 'waitFor') {
+    if (events >= m.events) process.send({ at: now() });
+    else waiter = { events: m.events };
+  } else if (m.cmd === 'close') {
+    for (const s of sockets) s.destroy();
+    process.send({});
+  }
+});
+process.send({ ready: true });

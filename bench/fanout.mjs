@@ -1,0 +1,173 @@
+// `npm run bench:fanout`: one event to N subscribers, for N = 100, 1,000 and 5,000; the ssekit
+// hub against a raw res.write loop and better-sse's channel, side by side in one run.
+// Servers run in a child process (bench/fanout-server.mjs: its CPU and RSS are the server's
+// alone), subscribers in another (bench/fanout-client.mjs: raw TCP clients), all on 127.0.0.1.
+//
+// (i)  fixed rate: 20,000 deliveries/s (20000/N events/s) for a few seconds: server CPU µs per
+//      delivered event, latency p50/p99 (publish time carried in each event), RSS per connection.
+// (ii) flood: bursts of events per tick, as fast as possible, until every subscriber has them
+//      all: deliveries/s and server CPU µs per delivery.
+// Rounds rotate the contenders; the table shows medians.
+//
+// Options: --n 100,1000,5000 --rounds 3 --ms 4000 --only raw,ssekit,better-sse
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const option = (flag, fallback) => {
+  const i = args.indexOf(flag);
+  return i === -1 ? fallback : args[i + 1];
+};
+const SIZES = option('--n', '100,1000,5000').split(',').map(Number);
+const ROUNDS = Number(option('--rounds', 3));
+const WINDOW_MS = Number(option('--ms', 4000));
+const NAMES = option('--only', 'raw,ssekit,better-sse').split(',');
+const RATE = 20_000; // deliveries per second in (i)
+const FLOOD_DELIVERIES = 400_000; // per flood run, split into events of N deliveries
+const BURST = 10; // events per tick in (ii)
+const serverFile = fileURLToPath(new URL('./fanout-server.mjs', import.meta.url));
+const clientFile = fileURLToPath(new URL('./fanout-client.mjs', import.meta.url));
+
+function child(file, argv, execArgv = []) {
+  const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const queue = [];
+  const waiters = [];
+  proc.on('message', (m) => (waiters.length > 0 ? waiters.shift()(m) : queue.push(m)));
+  const next = (timeoutMs = 120_000) =>
+    queue.length > 0
+      ? Promise.resolve(queue.shift())
+      : new Promise((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`${file}: no answer in ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          waiters.push((m) => {
+            clearTimeout(timer);
+            resolve(m);
+          });
+        });
+  const ask = (message, timeoutMs) => {
+    proc.send(message);
+    return next(timeoutMs);
+  };
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill();
+      await once(proc, 'exit');
+    }
+  };
+  return { proc, next, ask, stop };
+}
+
+async function measure(name, n) {
+  const server = child(serverFile, [name], ['--expose-gc']);
+  let client;
+  try {
+    const { port } = await server.next();
+    const { rss: rss0 } = await server.ask({ cmd: 'rss' });
+    client = child(clientFile, [String(port), String(n)]);
+    await client.next();
+    const { connected, failed } = await client.ask({ cmd: 'connect' });
+    if (connected !== n)
+      throw new Error(`${name}: ${connected} of ${n} subscribers connected (${failed} failed)`);
+    const { rss } = await server.ask({ cmd: 'rss' });
+
+    // (i) fixed rate: a short warm-up, then the measured window.
+    const rate = RATE / n;
+    await server.ask({ cmd: 'rate', rate, ms: 1000 });
+    await client.ask({ cmd: 'reset', latency: true });
+    const fixed = await server.ask({ cmd: 'rate', rate, ms: WINDOW_MS });
+    await client.ask({ cmd: 'waitFor', events: fixed.events * n }, 30_000);
+    const lat = await client.ask({ cmd: 'report' });
+
+    // (ii) flood.
+    const events = Math.max(BURST, Math.round(FLOOD_DELIVERIES / n));
+    await client.ask({ cmd: 'reset', latency: false });
+    const flood = await server.ask({ cmd: 'flood', events, burst: BURST });
+    const { at } = await client.ask({ cmd: 'waitFor', events: events * n }, 120_000);
+    const { cpu } = await server.ask({ cmd: 'cpu' });
+    const seconds = (at - flood.start) / 1000;
+
+    return {
+      cpuFixed: fixed.cpu / (fixed.events * n),
+      p50: lat.p50,
+      p99: lat.p99,
+      rssPerConn: (rss - rss0) / n,
+      floodRate: (events * n) / seconds,
+      cpuFlood: (cpu - flood.cpu) / (events * n),
+    };
+  } finally {
+    await client?.stop();
+    server.proc.send('stop');
+    await server.stop();
+  }
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+const results = {};
+for (const n of SIZES) {
+  results[n] = Object.fromEntries(NAMES.map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = NAMES.map((_, i) => NAMES[(i + round) % NAMES.length]);
+    for (const name of order) results[n][name].push(await measure(name, n));
+    process.stderr.write(`N=${n}: round ${round + 1}/${ROUNDS} done\n`);
+  }
+}
+
+const fmt = (v, d = 2) => v.toFixed(d);
+const keys = ['cpuFixed', 'p50', 'p99', 'rssPerConn', 'floodRate', 'cpuFlood'];
+console.log(
+  `\nFan-out over loopback, median of ${ROUNDS} rounds (node ${process.version}, ${RATE.toLocaleString('en')} deliveries/s fixed, floods of ${FLOOD_DELIVERIES.toLocaleString('en')} deliveries in bursts of ${BURST} events per tick)\n`,
+);
+console.log(
+  '| N | server | (i) CPU µs/delivery | p50 ms | p99 ms | RSS KiB/conn | (ii) deliveries/s | (ii) CPU µs/delivery |',
+);
+console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
+const bars = [];
+for (const n of SIZES) {
+  const row = {};
+  for (const name of NAMES) {
+    row[name] = Object.fromEntries(keys.map((k) => [k, median(results[n][name].map((r) => r[k]))]));
+    const r = row[name];
+    console.log(
+      `| ${n.toLocaleString('en')} | ${name} | ${fmt(r.cpuFixed)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.rssPerConn / 1024, 1)} | ${Math.round(r.floodRate).toLocaleString('en')} | ${fmt(r.cpuFlood)} |`,
+    );
+  }
+  const { raw, ssekit } = row;
+  const bsse = row['better-sse'];
+  if (raw && ssekit && bsse) {
+    const check = (label, value, ok) => bars.push(`N=${n} ${label}: ${value} -> ${ok ? 'PASS' : 'FAIL'}`);
+    check(
+      '(i) CPU/delivery vs raw (<= 1.00x)',
+      `${fmt(ssekit.cpuFixed / raw.cpuFixed)}x`,
+      ssekit.cpuFixed <= raw.cpuFixed,
+    );
+    check(
+      '(i) CPU/delivery vs better-sse (<= 0.75x)',
+      `${fmt(ssekit.cpuFixed / bsse.cpuFixed)}x`,
+      ssekit.cpuFixed <= 0.75 * bsse.cpuFixed,
+    );
+    check(
+      '(ii) deliveries/s vs raw (>= 1.5x)',
+      `${fmt(ssekit.floodRate / raw.floodRate)}x`,
+      ssekit.floodRate >= 1.5 * raw.floodRate,
+    );
+    check(
+      '(ii) deliveries/s vs better-sse (>= 2x)',
+      `${fmt(ssekit.floodRate / bsse.floodRate)}x`,
+      ssekit.floodRate >= 2 * bsse.floodRate,
+    );
+    check(
+      'RSS/conn vs raw (<= 1.25x)',
+      `${fmt(ssekit.rssPerConn / raw.rssPerConn)}x`,
+      ssekit.rssPerConn <= 1.25 * raw.rssPerConn,
+    );
+  }
+}
+console.log(`\n${bars.join('\n')}`);

@@ -1,0 +1,264 @@
+/**
+ * The hub knows its event store and bus only through {@link Broker}. The in-memory broker here
+ * serves one process (or, behind `ssekit/cluster`, the workers of one machine); a Redis Streams
+ * broker implements the same interface for many instances.
+ *
+ * The contract, in short:
+ * - The broker assigns ids. One publish gets one id, the same on every topic it goes to, and ids
+ *   are totally ordered by {@link Broker.compareIds} across all topics and all hub instances
+ *   sharing the broker. That is what lets a client resume on any instance with the id it got
+ *   from another.
+ * - `history(topics, afterId)` returns what the broker still keeps after an id, and says when
+ *   that is not everything (`truncated`), so the hub can tell the client to refetch its state.
+ * - `subscribe()` opens the one live feed of a process: the hub calls it once and tells it which
+ *   topics it needs; the broker delivers each event once, in id order, whatever the number of
+ *   local subscribers.
+ */
+import { BrokerError } from './errors.js';
+import { type HistoryLimits, mergeById, resolveHistoryLimits, TopicHistory } from './history.js';
+import { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
+
+/** What a publisher hands the broker: the event without its id. */
+export interface BrokerEventInit {
+  /** SSE event type; `undefined` means the default (`message`). */
+  readonly event?: string | undefined;
+  /** The payload, any text. */
+  readonly data: string;
+}
+
+/** An event as the broker stores and delivers it. */
+export interface BrokerEvent extends BrokerEventInit {
+  /** Assigned by the broker; see {@link Broker.compareIds}. */
+  readonly id: string;
+  /** Every topic it was published to. */
+  readonly topics: readonly string[];
+}
+
+/** A page of history. */
+export interface HistoryPage {
+  /**
+   * Events of any of the asked topics with an id greater than `afterId`, in id order, each once
+   * (an event published to several of the topics appears once). At most `limit` of them.
+   */
+  readonly events: readonly BrokerEvent[];
+  /** `limit` cut the page: ask again after the last event's id for the rest. */
+  readonly more: boolean;
+  /**
+   * True when the broker no longer keeps everything after `afterId` for these topics (history
+   * trimmed past it, the broker restarted, or `afterId` is not an id this broker recognises).
+   * The hub then tells the client to refetch its state instead of replaying with a gap.
+   */
+  readonly truncated: boolean;
+  /**
+   * The newest id the broker had assigned (on any topic) when it read this page, or an id that
+   * sorts below all future ids when it has assigned none. A client that has the state as of now
+   * resumes after `head` and misses nothing: the hub sends it with its `reset` event.
+   */
+  readonly head: string;
+}
+
+export interface HistoryOptions {
+  /** Most events in one page. The hub pages through long replays. */
+  readonly limit?: number;
+}
+
+/** Receives the live events of a process's feed. */
+export interface BrokerListener {
+  /** One live event, delivered once, in id order, for any topic the feed follows. */
+  onEvent(event: BrokerEvent): void;
+  /**
+   * The feed failed (lost its connection, for example). Events may have been missed; the hub
+   * reports it and ends its subscribers with a retry hint so they resume from history.
+   */
+  onError(error: unknown): void;
+}
+
+/** A process's live feed: which topics it follows changes as subscribers come and go. */
+export interface BrokerFeed {
+  /**
+   * Starts following topics. Resolves once every event published to them *after* it resolves
+   * will reach the listener. The hub reads history only after that, which is how it closes the
+   * seam between history and live events. Calls apply in order with `unfollow`.
+   */
+  follow(topics: readonly string[]): Promise<void>;
+  /** Stops following topics (the hub keeps its own count and calls this for the last one). */
+  unfollow(topics: readonly string[]): Promise<void>;
+  /** Stops the feed. No listener call follows the returned promise. */
+  close(): Promise<void>;
+}
+
+/**
+ * The event store and bus of a hub.
+ *
+ * @example A broker that wraps another, logging publishes:
+ * ```ts
+ * const inner = createMemoryBroker();
+ * const logged: Broker = {
+ *   ...inner,
+ *   async publish(topics, event) {
+ *     const id = await inner.publish(topics, event);
+ *     console.log('published', id, topics);
+ *     return id;
+ *   },
+ * };
+ * ```
+ */
+export interface Broker {
+  /**
+   * Stores an event on every topic in `topics` (non-empty, no duplicates) under one new id and
+   * delivers it to every feed that follows any of them. Resolves with the id once the event is
+   * in history. Ids of successive publishes increase.
+   */
+  publish(topics: readonly string[], event: BrokerEventInit): Promise<string>;
+  /** See {@link HistoryPage}. `afterId` may be anything a client sent; bad ids are `truncated`. */
+  history(topics: readonly string[], afterId: string, options?: HistoryOptions): Promise<HistoryPage>;
+  /** Opens this process's live feed. The hub calls it once. */
+  subscribe(listener: BrokerListener): BrokerFeed;
+  /** Orders two ids this broker assigned: negative, zero or positive. Synchronous and cheap. */
+  compareIds(a: string, b: string): number;
+  /** True when `id` has the shape of an id this broker assigns (cheap syntax check). */
+  isValidId(id: string): boolean;
+  /** Releases the broker's resources. Publishing afterwards fails with a {@link BrokerError}. */
+  close(): Promise<void>;
+}
+
+export interface MemoryBrokerOptions {
+  /** Bounds of each topic's history. */
+  history?: HistoryLimits;
+  /**
+   * Most topics with a history. Past it, the topic published to least recently is dropped (and
+   * resumes on it report `truncated`). Default 10,000.
+   */
+  maxTopics?: number;
+  /** Clock in ms since the epoch; ids and history age use it. Default `Date.now`. */
+  now?: () => number;
+}
+
+interface Feed {
+  readonly listener: BrokerListener;
+  readonly topics: Set<string>;
+}
+
+/**
+ * A {@link Broker} in the memory of one process: ids like Redis stream ids (`<ms>-<seq>`),
+ * bounded history per topic, and synchronous delivery to the process's feed.
+ *
+ * A restarted process knows nothing of the ids before it started: a client resuming from one
+ * gets `truncated` (a reset), never a silent gap.
+ *
+ * @example
+ * ```ts
+ * const broker = createMemoryBroker({ history: { maxEvents: 500, maxAgeMs: 10 * 60_000 } });
+ * const hub = createHub({ broker });
+ * ```
+ */
+export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
+  const limits = resolveHistoryLimits(options.history);
+  const maxTopics = options.maxTopics ?? 10_000;
+  if (!Number.isSafeInteger(maxTopics) || maxTopics < 1) {
+    throw new RangeError(`maxTopics must be a positive integer, got ${String(maxTopics)}`);
+  }
+  const now = options.now ?? Date.now;
+  const ids = new StreamIdGenerator(now);
+  // Ids below this may exist out there (an earlier run, a dropped topic): resuming from one is
+  // truncated. It only rises.
+  let globalFloor = ids.start;
+  // Map order is publish recency: a publish moves its topics to the end.
+  const histories = new Map<string, TopicHistory<BrokerEvent>>();
+  const feeds = new Set<Feed>();
+  let closed = false;
+
+  const historyOf = (topic: string): TopicHistory<BrokerEvent> => {
+    let history = histories.get(topic);
+    if (history === undefined) {
+      history = new TopicHistory<BrokerEvent>(compareStreamIds, globalFloor, limits);
+    } else {
+      histories.delete(topic);
+    }
+    histories.set(topic, history);
+    if (histories.size > maxTopics) {
+      const [oldestTopic, oldest] = histories.entries().next().value as [string, TopicHistory<BrokerEvent>];
+      histories.delete(oldestTopic);
+      const last = oldest.lastId ?? oldest.floor;
+      if (compareStreamIds(last, globalFloor) > 0) globalFloor = last;
+    }
+    return history;
+  };
+
+  const broker: Broker = {
+    async publish(topics, init) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      const time = now();
+      const event: BrokerEvent = { id: ids.next(), topics: [...topics], event: init.event, data: init.data };
+      for (const topic of event.topics) {
+        const history = historyOf(topic);
+        history.expire(time);
+        history.push(event, time);
+      }
+      for (const feed of feeds) {
+        if (!follows(feed, event.topics)) continue;
+        try {
+          feed.listener.onEvent(event);
+        } catch (error) {
+          feed.listener.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
+        }
+      }
+      return event.id;
+    },
+
+    async history(topics, afterId, options = {}) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      const head = ids.last ?? ids.start;
+      if (!isStreamId(afterId)) return { events: [], more: false, truncated: true, head };
+      const limit = options.limit ?? Number.POSITIVE_INFINITY;
+      const time = now();
+      let truncated = false;
+      const lists: BrokerEvent[][] = [];
+      for (const topic of topics) {
+        const history = histories.get(topic);
+        if (history === undefined) {
+          if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
+          continue;
+        }
+        history.expire(time);
+        if (history.isTruncatedAfter(afterId)) truncated = true;
+        // One more than asked per list tells whether the merged page was cut.
+        lists.push(history.after(afterId, limit + 1));
+      }
+      const merged = mergeById(lists, compareStreamIds, limit + 1);
+      const more = merged.length > limit;
+      return { events: more ? merged.slice(0, limit) : merged, more, truncated, head };
+    },
+
+    subscribe(listener) {
+      const feed: Feed = { listener, topics: new Set() };
+      feeds.add(feed);
+      return {
+        async follow(topics) {
+          for (const topic of topics) feed.topics.add(topic);
+        },
+        async unfollow(topics) {
+          for (const topic of topics) feed.topics.delete(topic);
+        },
+        async close() {
+          feeds.delete(feed);
+        },
+      };
+    },
+
+    compareIds: compareStreamIds,
+    isValidId: isStreamId,
+
+    async close() {
+      closed = true;
+      feeds.clear();
+      histories.clear();
+    },
+  };
+  return broker;
+}
+
+function follows(feed: Feed, topics: readonly string[]): boolean {
+  for (const topic of topics) if (feed.topics.has(topic)) return true;
+  return false;
+}

@@ -1,0 +1,70 @@
+/**
+ * Event ids in the shape of Redis stream entry ids: `<milliseconds>-<sequence>`, for example
+ * `1700000000000-3`. The in-memory broker uses the same shape as the Redis broker, so ids
+ * compare the same way whatever the broker, and an id handed out before a restart still sorts
+ * before every id handed out after it (the clock moved on), which is what lets a restarted hub
+ * tell "this client may have missed something" from "this client is up to date".
+ */
+
+// No leading zeros (Redis never writes them), at most 16 digits a part (stays a safe integer).
+const STREAM_ID = /^(?:0|[1-9]\d{0,15})-(?:0|[1-9]\d{0,15})$/;
+
+/** True when `value` is a well-formed `<ms>-<seq>` id. */
+export function isStreamId(value: string): boolean {
+  return STREAM_ID.test(value);
+}
+
+/**
+ * Orders two well-formed stream ids: negative when `a` is older, 0 when equal, positive when
+ * newer. Compares digit strings by length then lexically, so no number is parsed.
+ */
+export function compareStreamIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  if (da !== db) return da - db;
+  const ms = a.slice(0, da) < b.slice(0, db) ? -1 : a.slice(0, da) > b.slice(0, db) ? 1 : 0;
+  if (ms !== 0) return ms;
+  const sa = a.length - da;
+  const sb = b.length - db;
+  if (sa !== sb) return sa - sb;
+  return a < b ? -1 : 1;
+}
+
+/**
+ * Hands out strictly increasing stream ids from a clock. Within one millisecond (or while the
+ * clock stands still or steps back) the sequence part counts up, as Redis does for `XADD *`.
+ */
+export class StreamIdGenerator {
+  #ms: number;
+  #seq = -1;
+  readonly #now: () => number;
+
+  /** @param now clock in milliseconds since the epoch (injectable for tests). */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+    this.#ms = Math.max(0, Math.floor(now()));
+    this.start = `${this.#ms}-0`;
+  }
+
+  /**
+   * The first id this generator can hand out. Any id that sorts below it was handed out by
+   * someone else, before this generator existed (a previous run of the process).
+   */
+  readonly start: string;
+
+  /** The newest id handed out, or `undefined` before the first. */
+  last: string | undefined;
+
+  next(): string {
+    const now = Math.floor(this.#now());
+    if (now > this.#ms) {
+      this.#ms = now;
+      this.#seq = 0;
+    } else {
+      this.#seq++;
+    }
+    this.last = `${this.#ms}-${this.#seq}`;
+    return this.last;
+  }
+}

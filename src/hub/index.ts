@@ -1,0 +1,70 @@
+/**
+ * `ssekit/hub`: topics, encode-once fan-out, bounded history with Last-Event-ID resume,
+ * slow-consumer policy, authorization (hook or JWT), limits, heartbeats, graceful shutdown and
+ * metrics, over a pluggable {@link Broker}. Web standards only: mount `hub.handler` in any
+ * runtime (on Node through `ssekit/node`).
+ */
+
+export {
+  type Authorize,
+  type AuthorizeContext,
+  type AuthorizeResult,
+  type HubAction,
+  type JwtAuthorizerOptions,
+  type JwtKey,
+  jwtAuthorizer,
+  tokenFrom,
+  topicAllowed,
+} from './auth.js';
+export {
+  type Broker,
+  type BrokerEvent,
+  type BrokerEventInit,
+  type BrokerFeed,
+  type BrokerListener,
+  createMemoryBroker,
+  type HistoryOptions,
+  type HistoryPage,
+  type MemoryBrokerOptions,
+} from './broker.js';
+export {
+  BrokerError,
+  type BrokerErrorType,
+  HubClosedError,
+  HubError,
+  HubInputError,
+  type HubInputErrorType,
+  isBrokerError,
+  isHubClosedError,
+  isHubError,
+  isHubInputError,
+} from './errors.js';
+export {
+  DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_HISTORY_MAX_EVENTS,
+  type HistoryLimits,
+  mergeById,
+  TopicHistory,
+} from './history.js';
+export {
+  type CloseOptions,
+  createHub,
+  type Hub,
+  type HubLimits,
+  type HubOptions,
+  type PublishEvent,
+  RESET_EVENT,
+  RESUME_HEADER,
+  type RetryHint,
+  type SubscribeContext,
+  type SubscribeOptions,
+} from './hub.js';
+export { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
+export { type HubMetrics, PROMETHEUS_CONTENT_TYPE, toPrometheus } from './metrics.js';
+export {
+  DIRECT_WRITE,
+  type DirectAttachment,
+  type DirectTarget,
+  type DirectWriteHook,
+  getDirectWriteHook,
+} from './outlet.js';

@@ -1,0 +1,86 @@
+import { createParser, type ServerSentEvent } from '../../src/index.js';
+
+/** Reads a stream response until `count` events (comments and retry fields are collected too). */
+export async function readEvents(
+  response: Response,
+  count: number,
+): Promise<{ events: ServerSentEvent[]; retries: number[]; comments: number; done: boolean }> {
+  const events: ServerSentEvent[] = [];
+  const retries: number[] = [];
+  let comments = 0;
+  const parser = createParser({
+    onEvent: (e) => events.push(e),
+    onRetry: (ms) => retries.push(ms),
+    onComment: () => comments++,
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  let done = false;
+  while (events.length < count) {
+    const next = await reader.read();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    parser.feed(next.value);
+  }
+  reader.releaseLock();
+  return { events, retries, comments, done };
+}
+
+/** Reads a stream response until an event satisfies `last` (included) or the stream ends. */
+export async function readUntil(
+  response: Response,
+  last: (event: ServerSentEvent) => boolean,
+): Promise<ServerSentEvent[]> {
+  const events: ServerSentEvent[] = [];
+  let stop = false;
+  const parser = createParser({
+    onEvent: (e) => {
+      if (stop) return;
+      events.push(e);
+      if (last(e)) stop = true;
+    },
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  while (!stop) {
+    const next = await reader.read();
+    if (next.done) break;
+    parser.feed(next.value);
+  }
+  reader.releaseLock();
+  return events;
+}
+
+/** Reads a stream response to its end. */
+export async function readAll(
+  response: Response,
+): Promise<{ events: ServerSentEvent[]; retries: number[]; comments: number }> {
+  const { events, retries, comments } = await readEvents(response, Number.POSITIVE_INFINITY);
+  return { events, retries, comments };
+}
+
+/** Lets pending flushes (scheduled with setImmediate) run. */
+export function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A promise and its resolver. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** A seeded PRNG (mulberry32), so randomized tests replay. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,397 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type Broker,
+  createHub,
+  createMemoryBroker,
+  type Hub,
+  isHubClosedError,
+  isHubInputError,
+  RESET_EVENT,
+  RESUME_HEADER,
+} from '../../src/hub/index.js';
+import { deferred, nextMacrotask, readAll, readEvents, readUntil, seeded } from './helpers.js';
+
+const hubs: Hub[] = [];
+function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
+  const hub = createHub({ heartbeatMs: false, ...options });
+  hubs.push(hub);
+  return hub;
+}
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+});
+
+/** A broker whose history reads wait for the test: publishes then land during the replay. */
+function gatedBroker(inner: Broker = createMemoryBroker({ history: { maxEvents: 10_000 } })) {
+  let gate: Promise<void> | null = null;
+  let entered: (() => void) | null = null;
+  const broker: Broker = {
+    ...inner,
+    async history(topics, afterId, options) {
+      entered?.();
+      if (gate !== null) await gate;
+      return inner.history(topics, afterId, options);
+    },
+  };
+  return {
+    broker,
+    /** Holds the next history reads; resolves `entered` when one starts. */
+    hold() {
+      const g = deferred();
+      const e = deferred();
+      gate = g.promise;
+      entered = e.resolve;
+      return {
+        entered: e.promise,
+        release() {
+          gate = null;
+          g.resolve();
+        },
+      };
+    },
+  };
+}
+
+describe('publish and subscribe', () => {
+  it('delivers each event once to every subscriber of its topics, in order, with its id', async () => {
+    const hub = hubWith();
+    const ab = await hub.subscribe({ topics: ['a', 'b'] });
+    const a = await hub.subscribe({ topics: ['a'] });
+    const i1 = await hub.publish('a', 'one');
+    const i2 = await hub.publish(['a', 'b'], { event: 'both', data: 'two\nlines' });
+    const i3 = await hub.publish('b', 'three');
+    await hub.publish('c', 'nobody');
+    const gotAb = await readEvents(ab, 3);
+    const gotA = await readEvents(a, 2);
+    expect(gotAb.events).toEqual([
+      { id: i1, event: 'message', data: 'one' },
+      { id: i2, event: 'both', data: 'two\nlines' },
+      { id: i3, event: 'message', data: 'three' },
+    ]);
+    expect(gotA.events.map((e) => e.id)).toEqual([i1, i2]);
+    expect(ab.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(ab.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(ab.headers.get(RESUME_HEADER)).toBeNull();
+  });
+
+  it('writes a burst to a subscriber as one chunk (coalesced within a tick)', async () => {
+    const hub = hubWith();
+    const res = await hub.subscribe({ topics: ['t'] });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read(); // the opening comment
+    for (let i = 0; i < 50; i++) void hub.publish('t', String(i));
+    await nextMacrotask();
+    const { value } = await reader.read();
+    const text = new TextDecoder().decode(value);
+    expect(text.match(/^data: /gm)?.length).toBe(50);
+    reader.releaseLock();
+  });
+
+  it('refuses bad input with typed errors', async () => {
+    const hub = hubWith();
+    await expect(hub.publish([], 'x')).rejects.toSatisfy((e) => isHubInputError(e) && e.type === 'no-topics');
+    await expect(hub.publish('a\nb', 'x')).rejects.toSatisfy(
+      (e) => isHubInputError(e) && e.type === 'invalid-topic',
+    );
+    await expect(hub.publish('a', { event: 'x\ny', data: '' })).rejects.toSatisfy(
+      (e) => isHubInputError(e) && e.type === 'invalid-event',
+    );
+    await expect(hub.publish('a', { data: 5 as unknown as string })).rejects.toSatisfy(isHubInputError);
+    await expect(hub.subscribe({ topics: [] })).rejects.toSatisfy(isHubInputError);
+  });
+});
+
+describe('resume with Last-Event-ID', () => {
+  it('replays what was missed, then live events, with no gap and no duplicate at the seam', async () => {
+    const gated = gatedBroker();
+    const hub = hubWith({ broker: gated.broker });
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await hub.publish('t', `e${i}`));
+    for (const from of [0, 13, 29]) {
+      const hold = gated.hold();
+      const pending = hub.subscribe({ topics: ['t'], lastEventId: ids[from] as string });
+      await hold.entered;
+      // Published while the replay is being read: each must arrive exactly once.
+      const during = await Promise.all([
+        hub.publish('t', 'd1'),
+        hub.publish('t', 'd2'),
+        hub.publish('t', 'd3'),
+      ]);
+      ids.push(...during);
+      hold.release();
+      const res = await pending;
+      expect(res.headers.get(RESUME_HEADER)).toBe('replay');
+      const after = await hub.publish('t', 'after');
+      ids.push(after);
+      const expected = ids.slice(from + 1);
+      const events = await readUntil(res, (e) => e.id === after);
+      expect(events.map((e) => e.id)).toEqual(expected);
+    }
+  });
+
+  it('keeps the seam under concurrent publishing (seeded interleavings)', async () => {
+    const rnd = seeded(7);
+    const inner = createMemoryBroker({ history: { maxEvents: 10_000 } });
+    // History reads take 0-3 macrotasks, so the publisher keeps going between the feed following
+    // the topics and the history read: those events arrive both ways and must be sent once...
+    const broker: Broker = {
+      ...inner,
+      async history(topics, afterId, options) {
+        for (let k = Math.floor(rnd() * 4); k > 0; k--) await nextMacrotask();
+        const page = await inner.history(topics, afterId, options);
+        // ... and events published after the read reach the subscriber only live.
+        for (let k = Math.floor(rnd() * 4); k > 0; k--) await nextMacrotask();
+        return page;
+      },
+    };
+    const hub = hubWith({ broker });
+    const published: string[] = [];
+    const topicsOf = (i: number) => (i % 5 === 0 ? ['x', 'y'] : i % 2 ? ['x'] : ['y']);
+    const record: { ids: string[]; topics: string[][] } = { ids: [], topics: [] };
+    const publisher = (async () => {
+      for (let i = 0; i < 600; i++) {
+        const topics = topicsOf(i);
+        const id = await hub.publish(topics, String(i));
+        published.push(id);
+        record.ids.push(id);
+        record.topics.push(topics);
+        if (rnd() < 0.3) await nextMacrotask();
+      }
+    })();
+    const subs: { topics: string[]; from: string; res: Promise<Response> }[] = [];
+    while (subs.length < 24) {
+      await nextMacrotask();
+      if (published.length === 0) continue;
+      const from = published[Math.floor(rnd() * published.length)] as string;
+      const topics = rnd() < 0.5 ? ['x'] : rnd() < 0.5 ? ['y'] : ['x', 'y'];
+      subs.push({ topics, from, res: hub.subscribe({ topics, lastEventId: from }) });
+    }
+    await publisher;
+    const last = await hub.publish(['x', 'y'], 'end');
+    record.ids.push(last);
+    record.topics.push(['x', 'y']);
+    for (const sub of subs) {
+      const start = record.ids.indexOf(sub.from);
+      const expected = record.ids.filter(
+        (_id, k) => k > start && (record.topics[k] as string[]).some((t) => sub.topics.includes(t)),
+      );
+      const events = await readUntil(await sub.res, (e) => e.data === 'end');
+      expect(events.map((e) => e.id)).toEqual(expected);
+    }
+  });
+
+  it('signals a reset (header and first event) when the id is older than history', async () => {
+    const hub = hubWith({ history: { maxEvents: 3 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push(await hub.publish('t', String(i)));
+    const res = await hub.subscribe({ topics: ['t'], lastEventId: ids[2] as string });
+    expect(res.headers.get(RESUME_HEADER)).toBe('reset');
+    const next = await hub.publish('t', 'live');
+    const { events } = await readEvents(res, 2);
+    expect(events[0]?.event).toBe(RESET_EVENT);
+    expect(events[0]?.id).toBe(ids[9]); // resume from here once the state is refetched
+    expect(JSON.parse(events[0]?.data as string)).toEqual({
+      reason: 'history-truncated',
+      lastEventId: ids[2],
+    });
+    expect(events[1]).toEqual({ id: next, event: 'message', data: 'live' });
+    // Resuming from the reset's id replays without another reset.
+    const again = await hub.subscribe({ topics: ['t'], lastEventId: ids[9] as string });
+    expect(again.headers.get(RESUME_HEADER)).toBe('replay');
+    expect((await readEvents(again, 1)).events.map((e) => e.id)).toEqual([next]);
+    expect(hub.metrics().resets).toBe(1);
+    expect(hub.metrics().replays).toBe(1);
+  });
+
+  it('treats a malformed Last-Event-ID as a reset, never as "nothing missed"', async () => {
+    const hub = hubWith();
+    await hub.publish('t', 'x');
+    const res = await hub.handler(
+      new Request('http://h/?topic=t', { headers: { 'last-event-id': 'garbage' } }),
+    );
+    expect(res.headers.get(RESUME_HEADER)).toBe('reset');
+    expect((await readEvents(res, 1)).events[0]?.event).toBe(RESET_EVENT);
+  });
+
+  it('sends a replay larger than the queue bound in portions, each ending with a retry hint', async () => {
+    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, retry: { ms: 0, jitterMs: 0 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await hub.publish('t', `payload-${i}`));
+    const seen: string[] = [];
+    let from = ids[0] as string;
+    for (let round = 0; seen.length < 39 && round < 40; round++) {
+      const res = await hub.subscribe({ topics: ['t'], lastEventId: from });
+      if (seen.length + 20 < 39) {
+        const { events, retries } = await readAll(res);
+        expect(retries).toEqual([0]);
+        expect(events.length).toBeGreaterThan(0);
+        seen.push(...events.map((e) => e.id));
+      } else {
+        const { events } = await readEvents(res, 39 - seen.length);
+        seen.push(...events.map((e) => e.id));
+      }
+      from = seen[seen.length - 1] as string;
+    }
+    expect(seen).toEqual(ids.slice(1));
+  });
+
+  it('reads the resume point from the lastEventId query parameter too', async () => {
+    const hub = hubWith();
+    const first = await hub.publish('t', '1');
+    const second = await hub.publish('t', '2');
+    const res = await hub.handler(new Request(`http://h/?topic=t&lastEventId=${first}`));
+    expect((await readEvents(res, 1)).events.map((e) => e.id)).toEqual([second]);
+  });
+});
+
+describe('slow consumers', () => {
+  it('disconnects a subscriber past maxQueuedBytes with a retry hint; memory stays bounded', async () => {
+    const max = 4096;
+    const hub = hubWith({ limits: { maxQueuedBytes: max }, retry: { ms: 500, jitterMs: 0 } });
+    const slow = await hub.subscribe({ topics: ['t'] }); // never read until the end
+    const fast = await hub.subscribe({ topics: ['t'] });
+    const fastReader = readEvents(fast, 200);
+    const payload = 'x'.repeat(100);
+    let peak = 0;
+    for (let i = 0; i < 200; i++) {
+      await hub.publish('t', payload);
+      await nextMacrotask();
+      peak = Math.max(peak, hub.metrics().queuedBytes);
+    }
+    expect(peak).toBeLessThanOrEqual(max + 200);
+    expect(hub.metrics().slowConsumerDisconnects).toBe(1);
+    expect(hub.metrics().subscribers).toBe(1);
+    expect((await fastReader).events).toHaveLength(200);
+    // The backlog was dropped: the slow one gets the retry hint and the end of the stream.
+    const { events, retries } = await readAll(slow);
+    expect(events).toEqual([]);
+    expect(retries).toEqual([500]);
+  });
+});
+
+describe('limits', () => {
+  it('answers 503 with Retry-After past maxSubscribers and per address', async () => {
+    const hub = hubWith({ limits: { maxSubscribers: 3, maxSubscribersPerAddress: 2 }, retryAfterSeconds: 7 });
+    const req = () => new Request('http://h/?topic=t');
+    expect((await hub.handler(req(), { clientAddress: '10.0.0.1' })).status).toBe(200);
+    const second = await hub.handler(req(), { clientAddress: '10.0.0.1' });
+    expect(second.status).toBe(200);
+    const perAddress = await hub.handler(req(), { clientAddress: '10.0.0.1' });
+    expect(perAddress.status).toBe(503);
+    expect(perAddress.headers.get('retry-after')).toBe('7');
+    expect((await hub.handler(req(), { clientAddress: '10.0.0.2' })).status).toBe(200);
+    const total = await hub.handler(req(), { clientAddress: '10.0.0.3' });
+    expect(total.status).toBe(503);
+    expect(total.headers.get('retry-after')).toBe('7');
+    // A slot frees when a subscriber leaves.
+    await second.body?.cancel();
+    expect(hub.metrics().subscribers).toBe(2);
+    expect((await hub.handler(req(), { clientAddress: '10.0.0.1' })).status).toBe(200);
+    expect(hub.metrics().rejected).toEqual({ 503: 2 });
+  });
+
+  it('answers 400 past maxTopics and for bad topics', async () => {
+    const hub = hubWith({ limits: { maxTopics: 2 } });
+    expect((await hub.handler(new Request('http://h/?topic=a&topic=b&topic=c'))).status).toBe(400);
+    expect((await hub.handler(new Request('http://h/'))).status).toBe(400);
+    expect((await hub.handler(new Request('http://h/?topic=a&topic=b&topic=a'))).status).toBe(200);
+    await expect(hub.publish(['a', 'b', 'c'], 'x')).rejects.toSatisfy(
+      (e) => isHubInputError(e) && e.type === 'too-many-topics',
+    );
+  });
+
+  it('answers 413 past maxPublishBytes, with or without Content-Length', async () => {
+    const hub = hubWith({ limits: { maxPublishBytes: 100 } });
+    const big = JSON.stringify({ topic: 't', data: 'x'.repeat(200) });
+    expect((await hub.handler(new Request('http://h/', { method: 'POST', body: big }))).status).toBe(413);
+    const chunks = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('x'.repeat(30)));
+        c.close();
+      },
+    });
+    const streamed = new Request('http://h/', {
+      method: 'POST',
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
+    expect((await hub.handler(streamed)).status).toBe(413);
+    const ok = await hub.handler(
+      new Request('http://h/', { method: 'POST', body: JSON.stringify({ topic: 't', data: 'hi' }) }),
+    );
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
+    expect((await hub.handler(new Request('http://h/', { method: 'POST', body: 'nope' }))).status).toBe(400);
+    expect((await hub.handler(new Request('http://h/', { method: 'PUT', body: '' }))).status).toBe(405);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets in-flight publishes land, then ends every stream with a jittered retry hint', async () => {
+    const inner = createMemoryBroker();
+    const gate = deferred();
+    let entered = deferred();
+    const broker: Broker = {
+      ...inner,
+      async publish(topics, event) {
+        entered.resolve();
+        await gate.promise;
+        return inner.publish(topics, event);
+      },
+    };
+    const randoms = [0.1, 0.5, 0.9];
+    const hub = hubWith({ broker, retry: { ms: 1000, jitterMs: 4000 }, random: () => randoms.shift() ?? 0 });
+    const streams = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
+    const inFlight = hub.publish('t', 'last words');
+    await entered.promise;
+    entered = deferred();
+    const closing = hub.close();
+    // Closing: no new work.
+    expect((await hub.handler(new Request('http://h/?topic=t'))).status).toBe(503);
+    await expect(hub.publish('t', 'too late')).rejects.toSatisfy(isHubClosedError);
+    gate.resolve();
+    const id = await inFlight;
+    await closing;
+    const results = await Promise.all(streams.map(readAll));
+    for (const r of results) expect(r.events.map((e) => e.id)).toEqual([id]);
+    expect(results.map((r) => r.retries[0]).sort()).toEqual([1400, 3000, 4600]);
+    expect(hub.metrics().subscribers).toBe(0);
+  });
+});
+
+describe('heartbeats', () => {
+  it('writes a comment to every subscriber each interval', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const hub = hubWith({ heartbeatMs: 1000 });
+    const res = await hub.subscribe({ topics: ['t'] });
+    vi.advanceTimersByTime(3000);
+    await hub.close();
+    const { comments } = await readAll(res);
+    expect(comments).toBe(1 + 3); // the opening comment, then three heartbeats
+  });
+});
+
+describe('metrics', () => {
+  it('counts subscribers, topics, events and bytes, and renders Prometheus text', async () => {
+    const hub = hubWith();
+    const a = await hub.subscribe({ topics: ['a'] });
+    const b = await hub.subscribe({ topics: ['a', 'b'] });
+    await hub.publish('a', '12345');
+    await hub.publish('b', '12345');
+    await hub.publish('zzz', '12345');
+    await Promise.all([readEvents(a, 1), readEvents(b, 2)]);
+    const m = hub.metrics();
+    expect(m).toMatchObject({ subscribers: 2, topics: 2, eventsPublished: 3, eventsDelivered: 3 });
+    const eventBytes = (id: string) => `id: ${id}\ndata: 12345\n\n`.length;
+    expect(m.bytesWritten).toBeGreaterThanOrEqual(3 * eventBytes('1-0'));
+    const text = hub.prometheus({ worker: '1' });
+    expect(text).toContain('# TYPE ssekit_hub_events_delivered_total counter');
+    expect(text).toContain('ssekit_hub_events_delivered_total{worker="1"} 3');
+    expect(text).toContain('ssekit_hub_subscribers{worker="1"} 2');
+    await a.body?.cancel();
+    expect(hub.metrics()).toMatchObject({ subscribers: 1, topics: 2 });
+    await b.body?.cancel();
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+});

@@ -1,0 +1,72 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { compareStreamIds, createMemoryBroker, isStreamId, StreamIdGenerator } from '../../src/hub/index.js';
+
+const key = (id: string): [bigint, bigint] => {
+  const [ms, seq] = id.split('-');
+  return [BigInt(ms as string), BigInt(seq as string)];
+};
+
+describe('stream ids', () => {
+  it('accepts <ms>-<seq> and refuses everything else', () => {
+    for (const ok of ['0-0', '1700000000000-3', '9999999999999999-9999999999999999'])
+      expect(isStreamId(ok)).toBe(true);
+    for (const bad of [
+      '',
+      '1',
+      '1-',
+      '-1',
+      '01-1',
+      '1-01',
+      'a-1',
+      '1-1-1',
+      ' 1-1',
+      '1-1\n',
+      '99999999999999999-0',
+    ]) {
+      expect(isStreamId(bad)).toBe(false);
+    }
+  });
+
+  it('compares like the (ms, seq) tuple', () => {
+    const part = fc.oneof(fc.constant(0n), fc.bigInt({ min: 1n, max: 9_999_999_999_999_999n }));
+    const id = fc.tuple(part, part).map(([ms, seq]) => `${ms}-${seq}`);
+    fc.assert(
+      fc.property(id, id, (a, b) => {
+        const [am, as] = key(a);
+        const [bm, bs] = key(b);
+        const expected = am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+        expect(Math.sign(compareStreamIds(a, b))).toBe(expected);
+      }),
+      { seed: 42, numRuns: 2000 },
+    );
+  });
+
+  it('hands out strictly increasing ids when the clock stands still or steps back', () => {
+    const clock = [1000, 1000, 1000, 999, 500, 1001, 1001, 2000, 1];
+    let i = 0;
+    const gen = new StreamIdGenerator(() => clock[Math.min(i++, clock.length - 1)] as number);
+    const ids = Array.from({ length: 8 }, () => gen.next());
+    expect(ids).toEqual(['1000-0', '1000-1', '1000-2', '1000-3', '1001-0', '1001-1', '2000-0', '2000-1']);
+    for (let k = 1; k < ids.length; k++)
+      expect(compareStreamIds(ids[k - 1] as string, ids[k] as string)).toBeLessThan(0);
+  });
+
+  it('gives concurrent publishes unique, increasing ids; one id per event across topics', async () => {
+    const broker = createMemoryBroker({ history: { maxEvents: 5000 } });
+    const ids = await Promise.all(
+      Array.from({ length: 2000 }, (_, k) =>
+        broker.publish(k % 3 === 0 ? ['a', 'b'] : ['a'], { data: String(k) }),
+      ),
+    );
+    expect(new Set(ids).size).toBe(ids.length);
+    for (let k = 1; k < ids.length; k++)
+      expect(compareStreamIds(ids[k - 1] as string, ids[k] as string)).toBeLessThan(0);
+    const a = await broker.history(['a'], '0-0');
+    const b = await broker.history(['b'], '0-0');
+    expect(b.events.map((e) => e.id)).toEqual(ids.filter((_, k) => k % 3 === 0));
+    expect(a.events.filter((e) => e.topics.includes('b')).map((e) => e.id)).toEqual(
+      b.events.map((e) => e.id),
+    );
+  });
+});
