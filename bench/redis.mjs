@@ -24,11 +24,13 @@ function startHub(env) {
 }
 const get = (port, path) =>
   new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let t = '';
-      res.on('data', (c) => (t += c));
-      res.on('end', () => resolve(JSON.parse(t)));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+        let t = '';
+        res.on('data', (c) => (t += c));
+        res.on('end', () => resolve(JSON.parse(t)));
+      })
+      .on('error', reject);
   });
 
 function subscribe(port, latencies, counter) {
@@ -71,7 +73,8 @@ async function run(mode, rate) {
   const prefix = `ssekit-bench:${process.pid}:${mode}:${rate}:`;
   const instances = mode === 'redis' ? 2 : 1;
   const hubs = [];
-  for (let i = 0; i < instances; i++) hubs.push(await startHub({ BROKER: mode, SSEKIT_PREFIX: prefix, REDIS_URL }));
+  for (let i = 0; i < instances; i++)
+    hubs.push(await startHub({ BROKER: mode, SSEKIT_PREFIX: prefix, REDIS_URL }));
   const latencies = [];
   const counter = { n: 0, measuring: false };
   const reqs = [];
@@ -84,7 +87,14 @@ async function run(mode, rate) {
         new Promise((resolve, reject) => {
           const body = JSON.stringify({ topic: 'bench', data });
           const r = http.request(
-            { host: '127.0.0.1', port: hubs[0].port, method: 'POST', path: '/', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+            {
+              host: '127.0.0.1',
+              port: hubs[0].port,
+              method: 'POST',
+              path: '/',
+              agent,
+              headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+            },
             (res) => {
               res.resume();
               res.on('end', resolve);
@@ -148,8 +158,12 @@ for (const rate of RATES) {
   for (const mode of ['memory', 'redis']) rows.push(await run(mode, rate));
 }
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-console.log(`\nbench:redis: ${SUBS} subscribers, ${SECONDS}s per run; redis = 2 instances, memory = 1 instance\n`);
-console.log('| broker | events/s | published | delivered | missing | p50 ms | p99 ms | deliveries/s | hub CPU µs/delivery | ratio vs memory | Redis CPU s |');
+console.log(
+  `\nbench:redis: ${SUBS} subscribers, ${SECONDS}s per run; redis = 2 instances, memory = 1 instance\n`,
+);
+console.log(
+  '| broker | events/s | published | delivered | missing | p50 ms | p99 ms | deliveries/s | hub CPU µs/delivery | ratio vs memory | Redis CPU s |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const base = rows.find((x) => x.mode === 'memory' && x.rate === r.rate);
