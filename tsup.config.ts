@@ -8,6 +8,7 @@ export default defineConfig({
     server: 'src/server/index.ts',
     node: 'src/adapters/node/index.ts',
     hub: 'src/hub/index.ts',
+    redis: 'src/adapters/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
