@@ -7,6 +7,7 @@ export default defineConfig({
     server: 'src/server/index.ts',
     node: 'src/adapters/node/index.ts',
     hub: 'src/hub/index.ts',
+    client: 'src/client/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

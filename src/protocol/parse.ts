@@ -39,8 +39,13 @@ export interface ParserOptions {
 export interface Parser {
   /** Reads the next chunk of the stream, as bytes (UTF-8) or as already decoded text. */
   feed(chunk: string | Uint8Array): void;
-  /** Starts over, as for a new stream: BOM handling, buffers and the last event ID. */
-  reset(): void;
+  /**
+   * Starts over, as for a new stream: BOM handling, buffers and the last event ID. A client
+   * that reconnects passes the ID it already holds as `lastEventId`, so that events of the new
+   * stream that carry no `id` field keep it, as browsers do (they seed the new stream's last
+   * event ID buffer with the EventSource's last event ID string).
+   */
+  reset(options?: { lastEventId?: string }): void;
   /** The last event ID string, as the spec keeps it (set when a block ends). */
   readonly lastEventId: string;
 }
@@ -272,7 +277,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
         throw error;
       }
     },
-    reset(): void {
+    reset(options?: { lastEventId?: string }): void {
       decoder = undefined;
       atStart = true;
       skipLF = false;
@@ -282,8 +287,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       dropEvent = false;
       data = undefined;
       eventType = '';
-      idBuffer = '';
-      lastId = '';
+      idBuffer = lastId = options?.lastEventId ?? '';
       thrown = undefined;
     },
     get lastEventId(): string {

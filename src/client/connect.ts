@@ -1,0 +1,394 @@
+/**
+ * `connect()`: fetch -> parse -> events, with reconnection. The response handling follows the
+ * fetch steps of WHATWG HTML §9.2.2 (the `EventSource` constructor) and §9.2.3 ("reestablish
+ * the connection", "fail the connection"), made explicit and open to a retry policy.
+ */
+import { createParser } from '../protocol/parse.js';
+import type { ServerSentEvent } from '../protocol/types.js';
+import {
+  BodyError,
+  ContentTypeError,
+  HttpError,
+  IdleTimeoutError,
+  NetworkError,
+  StreamEndError,
+} from './errors.js';
+import {
+  backoffDelay,
+  isRetryable,
+  parseRetryAfter,
+  type RetryDecision,
+  type RetryOptions,
+} from './reconnect.js';
+
+/** A request body that can be sent again, unchanged, on every reconnect. */
+export type ReplayableBody = string | Blob | BufferSource | URLSearchParams | FormData | null;
+
+/** Options of {@link connect}: fetch's own request options plus the ones of the connection. */
+export interface ConnectInit extends Omit<RequestInit, 'body'> {
+  /**
+   * The request body, sent again on each reconnect, so it must be replayable; or a function
+   * called before each attempt that returns one (build a fresh stream-free body there). A
+   * `ReadableStream` or async iterable can be read only once and is refused with a
+   * {@link BodyError}.
+   */
+  body?: ReplayableBody | (() => ReplayableBody | Promise<ReplayableBody>);
+  /** The `fetch` to use. Default: the global `fetch`, looked up when `connect` is called. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** The `Last-Event-ID` to send on the first request, to resume where a previous session left. */
+  lastEventId?: string;
+  /** Reconnection policy, or `false` to never reconnect (an ended stream then ends cleanly). */
+  retry?: RetryOptions | false;
+  /**
+   * Milliseconds without a single byte (not even a comment, so heartbeats count) after which
+   * the attempt is dropped with an {@link IdleTimeoutError}; the retry policy decides what
+   * follows. It covers the wait for the response headers too. Default: none.
+   */
+  idleTimeout?: number;
+  /** The parser's bound on one line or one event, in characters (see `createParser`). */
+  maxBufferSize?: number;
+  /**
+   * Drop the connection while the page is hidden and reconnect, with `Last-Event-ID`, as soon
+   * as it is visible again. Needs `document`; ignored elsewhere. Default `false`.
+   */
+  pauseWhenHidden?: boolean;
+  /**
+   * A 200 `text/event-stream` response arrived. Throw (or reject) to refuse it: the error goes
+   * to `onError` and is fatal by default.
+   */
+  onOpen?(response: Response): void | Promise<void>;
+  /** Each event, as it is parsed. Throwing ends the connection with that error. */
+  onEvent?(event: ServerSentEvent): void;
+  /** A reconnection is scheduled in `ms` milliseconds. */
+  onRetry?(ms: number): void;
+  /**
+   * An attempt failed: {@link HttpError}, {@link ContentTypeError}, {@link NetworkError},
+   * {@link IdleTimeoutError}, {@link StreamEndError}, {@link BodyError}, a protocol
+   * `ParseError`, or what one of your callbacks threw. Return a {@link RetryDecision} to
+   * overrule the default policy; throwing ends the connection with what you threw.
+   */
+  onError?(error: unknown): RetryDecision;
+}
+
+/** A live event stream: iterate it for events, or use the callbacks of {@link ConnectInit}. */
+export interface Connection extends AsyncIterable<ServerSentEvent> {
+  /** 0 connecting (or waiting to reconnect), 1 open, 2 closed for good. */
+  readonly readyState: 0 | 1 | 2;
+  /** The last event ID string: sent as `Last-Event-ID` on the next attempt when not empty. */
+  readonly lastEventId: string;
+  /**
+   * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204
+   * or a stream that ended with `retry: false`; rejects with the error that ended it otherwise.
+   * Created on first access, so an unobserved failure is never an unhandled rejection.
+   */
+  readonly closed: Promise<void>;
+  /** Stops everything at once, in any state: no further request, no timer left behind. */
+  close(): void;
+  /**
+   * Events, with backpressure: while the consumer lags, reading from the network pauses.
+   * `break` closes the connection; a fatal error is thrown here. Events parsed before the
+   * first call are queued only when `onEvent` is not given.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<ServerSentEvent>;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSED = 2;
+/** Longest delay `setTimeout` keeps; a longer one would fire at once. */
+const MAX_TIMER = 2 ** 31 - 1;
+/** Events held for a lagging iterator before reading from the network pauses. */
+const HIGH_WATER_MARK = 64;
+/** Characters of an error response's body kept in {@link HttpError.body}. */
+const EXCERPT = 1024;
+/** Marks an attempt we dropped ourselves because the page was hidden. */
+const PAUSED = {};
+
+interface VisibilityDocument extends EventTarget {
+  readonly hidden: boolean;
+  readonly baseURI: string;
+}
+
+/**
+ * Opens an event stream with `fetch` and keeps it open: reconnects with `Last-Event-ID` after
+ * a network error or the end of the stream, backs off with jitter, honours `Retry-After`, and
+ * stops for good on a 204, a 4xx or a wrong content type (see {@link ConnectInit.onError}).
+ *
+ * @example
+ * ```ts
+ * const connection = connect('/api/chat', {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+ *   body: JSON.stringify({ prompt: 'Hi' }),
+ *   retry: false, // a finished reply is finished: do not ask again
+ * });
+ * for await (const event of connection) {
+ *   if (event.event === 'token') output.textContent += event.data;
+ * }
+ * ```
+ */
+export function connect(url: string | URL, init: ConnectInit = {}): Connection {
+  const {
+    fetch: fetcher = fetch,
+    lastEventId: initialId,
+    retry,
+    idleTimeout,
+    maxBufferSize,
+    pauseWhenHidden,
+    onOpen,
+    onEvent,
+    onRetry,
+    onError,
+    signal,
+    body,
+    headers: initHeaders,
+    ...request
+  } = init;
+  const g = globalThis as { document?: VisibilityDocument; location?: { href: string } };
+  // Resolve now: a relative URL outside a page is a TypeError here, not a retry loop later.
+  const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
+  const headers = new Headers(initHeaders);
+  // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
+  // (a Cache-Control request header would cost a CORS preflight).
+  if (!headers.has('accept')) headers.set('accept', 'text/event-stream');
+  checkBody(body, request.method);
+  // `retry: false` is a policy that allows no attempt after a failure.
+  const policy = retry || { maxAttempts: 0 };
+  const doc = pauseWhenHidden ? g.document : undefined;
+
+  let state: 0 | 1 | 2 = CONNECTING;
+  // A function, not a comparison: TypeScript would narrow `state` across awaits.
+  const isClosed = (): boolean => state === CLOSED;
+  let reconnectionTime = policy.initialDelay ?? 1000;
+  let failures = 0;
+  let controller: AbortController | undefined;
+  let interrupt: unknown;
+  let wake: (() => void) | undefined;
+  let final: unknown;
+  let settle!: (error: unknown) => void;
+  const closed = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // Marked as handled, as the Streams standard does for its `closed` promises: a failure
+  // nobody awaits is not an unhandled rejection (the iterator and onError report it).
+  closed.catch(() => {});
+  let iterating = false;
+  // Events are queued for the iterator once it exists, or from the start without onEvent.
+  const buffered = (): boolean => iterating || !onEvent;
+  const queue: ServerSentEvent[] = [];
+  // Wakes the iterator waiting for an event, or the reader waiting for the iterator to catch
+  // up: never both, as the queue cannot be empty and full at once.
+  let notify: (() => void) | undefined;
+
+  const parser = createParser(
+    {
+      onEvent(event) {
+        // §9.2.6 dispatches through a task that checks readyState: after close(), even the
+        // rest of the chunk being parsed is dropped.
+        if (isClosed()) return;
+        failures = 0;
+        onEvent?.(event);
+        if (buffered()) {
+          queue.push(event);
+          notify?.();
+        }
+      },
+      onRetry(ms) {
+        reconnectionTime = ms;
+      },
+    },
+    { maxBufferSize },
+  );
+  parser.reset({ lastEventId: initialId });
+
+  /** Waits `ms`, or until woken (forever when `ms` is undefined). */
+  const sleep = (ms?: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(resolve, Math.min(ms, MAX_TIMER));
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  function finish(error?: unknown): void {
+    if (isClosed()) return;
+    state = CLOSED;
+    final = error;
+    abortAttempt();
+    wake?.();
+    signal?.removeEventListener('abort', close);
+    doc?.removeEventListener('visibilitychange', onVisibility);
+    settle(error);
+  }
+
+  function close(): void {
+    finish();
+  }
+
+  function abortAttempt(reason?: unknown): void {
+    interrupt = reason;
+    controller?.abort();
+    notify?.();
+  }
+
+  function onVisibility(): void {
+    if (doc!.hidden) abortAttempt(PAUSED);
+    // Back on the page: end a pause, or a backoff wait, and reconnect now (a person's pace,
+    // so this cannot turn into a storm).
+    else wake?.();
+  }
+
+  /** One request and its stream; resolves to why it ended (never rejects). */
+  async function attempt(): Promise<unknown> {
+    const ctl = (controller = new AbortController());
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    // Re-armed on every chunk, and stopped while a lagging iterator holds reading back.
+    const arm = (on = idleTimeout): void => {
+      clearTimeout(idle);
+      if (on) idle = setTimeout(() => abortAttempt(new IdleTimeoutError('idle timeout')), on);
+    };
+    interrupt = undefined;
+    parser.reset({ lastEventId: parser.lastEventId });
+    try {
+      const requestHeaders = new Headers(headers);
+      const id = parser.lastEventId;
+      // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
+      // take a byte string: this turns each UTF-8 byte into one character.
+      if (id) requestHeaders.set('last-event-id', unescape(encodeURIComponent(id)));
+      const requestBody = typeof body === 'function' ? await body() : body;
+      checkBody(requestBody, request.method);
+      if (ctl.signal.aborted) return;
+      arm();
+      const response = await transport(
+        fetcher(href, {
+          cache: 'no-store',
+          ...request,
+          headers: requestHeaders,
+          body: requestBody,
+          signal: ctl.signal,
+        }),
+      );
+      const { status, headers: got, body: stream } = response;
+      // A 204 is the server's way to say "stop": WHATWG fails the connection, no retry.
+      if (status === 204) return finish();
+      const reader = stream?.getReader();
+      if (status !== 200) {
+        // A bounded excerpt for diagnostics: the first chunk, at most EXCERPT characters.
+        const text = await reader?.read().then(
+          ({ value }) => new TextDecoder().decode(value).slice(0, EXCERPT),
+          // The body broke off while read for diagnostics only: the status is the error.
+          () => '',
+        );
+        throw new HttpError(status, text ?? '', parseRetryAfter(got.get('retry-after')));
+      }
+      const type = got.get('content-type');
+      // The MIME type's essence must match; parameters such as charset are allowed.
+      if (type?.split(';')[0]?.trim().toLowerCase() !== 'text/event-stream') throw new ContentTypeError(type);
+      state = OPEN;
+      await onOpen?.(response);
+      while (reader && !ctl.signal.aborted) {
+        const result = await transport(reader.read());
+        if (result.done) break;
+        parser.feed(result.value);
+        // Backpressure: a lagging iterator pauses reading, so memory stays bounded.
+        while (buffered() && queue.length >= HIGH_WATER_MARK && !ctl.signal.aborted) {
+          arm(0);
+          await new Promise<void>((resolve) => (notify = resolve));
+        }
+        arm();
+      }
+      // End of body: §9.2.3 reestablishes the connection; the next reset discards any
+      // unfinished event, as the spec's end-of-file handling does.
+      throw new StreamEndError('stream ended');
+    } catch (error) {
+      return interrupt ?? error;
+    } finally {
+      arm(0);
+      // Releases the socket whatever happened (a refused response has an unread body).
+      ctl.abort();
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!isClosed()) {
+      if (doc?.hidden) {
+        await sleep();
+        continue;
+      }
+      const error = await attempt();
+      if (isClosed()) return;
+      state = CONNECTING;
+      if (error === PAUSED) continue;
+      if (retry === false && error instanceof StreamEndError) return finish();
+      let decision = onError?.(error);
+      if (isClosed()) return;
+      decision ??= failures < (policy.maxAttempts ?? Infinity) && isRetryable(error);
+      if (decision === false) return finish(error);
+      const ms =
+        typeof decision === 'number'
+          ? decision
+          : Math.max((error as HttpError)?.retryAfter ?? 0, backoffDelay(reconnectionTime, failures, policy));
+      failures++;
+      onRetry?.(ms);
+      if (isClosed()) return;
+      await sleep(ms);
+    }
+  }
+
+  if (signal?.aborted) finish();
+  else {
+    signal?.addEventListener('abort', close);
+    doc?.addEventListener('visibilitychange', onVisibility);
+    // Callbacks may throw; that ends the connection with what they threw.
+    run().then(() => finish(), finish);
+  }
+
+  return {
+    get readyState() {
+      return state;
+    },
+    get lastEventId() {
+      return parser.lastEventId;
+    },
+    get closed() {
+      return closed;
+    },
+    close,
+    async *[Symbol.asyncIterator]() {
+      iterating = true;
+      try {
+        for (;;) {
+          if (queue.length) {
+            // The queue stays near HIGH_WATER_MARK, where shift() is cheap.
+            const event = queue.shift()!;
+            if (queue.length < HIGH_WATER_MARK) notify?.();
+            yield event;
+          } else if (isClosed()) {
+            if (final !== undefined) throw final;
+            return;
+          } else await new Promise<void>((resolve) => (notify = resolve));
+        }
+      } finally {
+        // `break` in `for await` lands here.
+        close();
+      }
+    },
+  };
+}
+
+/** A failure of the network or of the body stream, as a {@link NetworkError}. */
+function transport<T>(promise: Promise<T>): Promise<T> {
+  return promise.catch((cause) => {
+    throw new NetworkError('network error', { cause });
+  });
+}
+
+function checkBody(body: unknown, method = 'GET'): void {
+  if (body == null) return;
+  // A stream is read once: a reconnect would send an empty body and nobody would know.
+  if (typeof body === 'object' && ('getReader' in body || Symbol.asyncIterator in body)) {
+    throw new BodyError('stream body cannot be replayed');
+  }
+  if (/^(GET|HEAD)$/i.test(method)) throw new BodyError(`${method} cannot have a body`);
+}

@@ -1,0 +1,93 @@
+/**
+ * Retry policy: which failures are worth another attempt, and how long to wait before it.
+ *
+ * WHATWG HTML §9.2.3 ("reestablish the connection") waits "a delay equal to the reconnection
+ * time of the event source" and then lets the user agent "optionally wait some more", naming
+ * exponential backoff as the reason. The reconnection time is therefore a floor: the backoff
+ * term, and its jitter, are added on top of it, never taken out of it.
+ */
+import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
+
+/** How a connection reconnects. Every field is optional. */
+export interface RetryOptions {
+  /** Reconnection time until the server sends a `retry:` field, in ms. Default 1000. */
+  initialDelay?: number;
+  /** Largest backoff term added to the reconnection time, in ms. Default 30 000. */
+  maxDelay?: number;
+  /** Growth of the backoff term per consecutive failure. Default 2. */
+  factor?: number;
+  /**
+   * Share of the backoff term that is random, from 0 to 1. Default 1, "full jitter": a
+   * thousand clients cut off by one server restart come back spread over the whole window
+   * instead of all at once. 0 makes every delay predictable.
+   */
+  jitter?: number;
+  /**
+   * Consecutive failed attempts after which the connection gives up with the last error. A
+   * connection that delivers an event starts the count again. Default `Infinity`.
+   */
+  maxAttempts?: number;
+}
+
+/**
+ * What `onError` returns: nothing to apply the default policy, `false` to stop (the connection
+ * ends with this error), `true` to retry after the policy's delay, or a number of milliseconds
+ * to retry after exactly that long.
+ */
+export type RetryDecision = boolean | number | undefined;
+
+/**
+ * The wait before the next attempt: `reconnectionTime` plus a backoff term that starts at the
+ * reconnection time (at least 1 ms, so `retry: 0` still backs off when the server stays down),
+ * grows by `factor` for each earlier consecutive failure, is capped at `maxDelay`, and is made
+ * random in its `jitter` share.
+ *
+ * @param failures Consecutive failures before this one (0 after a connection that delivered).
+ * @param random A number in [0, 1); `Math.random` by default.
+ * @example
+ * ```ts
+ * backoffDelay(1000, 0, {});            // 1000 to 2000 ms
+ * backoffDelay(1000, 3, { jitter: 0 }); // 9000 ms: 1000 + 1000 * 2 ** 3
+ * ```
+ */
+export function backoffDelay(
+  reconnectionTime: number,
+  failures: number,
+  options: RetryOptions,
+  random: () => number = Math.random,
+): number {
+  const { maxDelay = 30_000, factor = 2, jitter = 1 } = options;
+  const term = Math.min(maxDelay, Math.max(reconnectionTime, 1) * factor ** failures);
+  return Math.round(reconnectionTime + term * (1 - jitter * random()));
+}
+
+/**
+ * The default answer to a failed attempt: retry after a network error, a broken or ended
+ * stream, an idle timeout, an oversized line, or an HTTP 5xx, 408 or 429; everything else
+ * (other statuses, a wrong content type, a refused body, an error thrown by your own callback)
+ * is fatal.
+ */
+export function isRetryable(error: unknown): boolean {
+  // instanceof is enough here: these errors come from this very module graph.
+  if (error instanceof HttpError) {
+    const { status } = error;
+    return status >= 500 || status === 408 || status === 429;
+  }
+  return (
+    error instanceof NetworkError ||
+    error instanceof StreamEndError ||
+    error instanceof IdleTimeoutError ||
+    // By name, like the protocol's isParseError, without pulling its guard into the bundle.
+    (error as Error)?.name === 'ParseError'
+  );
+}
+
+/**
+ * A `Retry-After` header value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) in ms from
+ * `now`, or `undefined` when absent or invalid.
+ */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  // Headers.get() has already trimmed the value; null fails both tests.
+  const ms = /^\d+$/.test(value as string) ? Number(value) * 1000 : Date.parse(value as string) - now;
+  return Number.isNaN(ms) ? undefined : Math.max(0, ms);
+}
