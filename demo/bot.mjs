@@ -54,6 +54,7 @@ export async function* reply(message, signal, { log = console.log, delayMs = 45 
     // The client went away mid-wait: that is a stop, not a failure.
     if (!signal.aborted) throw error;
   } finally {
-    if (sent < tokens.length) log(`chat #${n}: client stopped the reply after ${sent} tokens; producer stopped`);
+    if (sent < tokens.length)
+      log(`chat #${n}: client stopped the reply after ${sent} tokens; producer stopped`);
   }
 }

@@ -10,8 +10,18 @@ import { reply, sleep } from './bot.mjs';
 import { createJournalBroker } from './journal-broker.mjs';
 
 const PUBLIC = new URL('./public/', import.meta.url);
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
-const PAGES = { '/': 'chat.html', '/chat': 'chat.html', '/feed': 'feed.html', '/dashboard': 'dashboard.html' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+const PAGES = {
+  '/': 'chat.html',
+  '/chat': 'chat.html',
+  '/feed': 'feed.html',
+  '/dashboard': 'dashboard.html',
+};
 
 /**
  * Starts the demo.
@@ -101,7 +111,9 @@ export async function startDemo(options = {}) {
       if (file !== undefined) {
         try {
           const body = await readFile(new URL(file, PUBLIC));
-          return new Response(body, { headers: { 'content-type': TYPES[extname(file)], 'cache-control': 'no-cache' } });
+          return new Response(body, {
+            headers: { 'content-type': TYPES[extname(file)], 'cache-control': 'no-cache' },
+          });
         } catch {
           // fall through to 404
         }
@@ -110,13 +122,16 @@ export async function startDemo(options = {}) {
     return json(404, { error: 'not found' });
   };
 
-  const server = createServer(createRequestListener(handle, { onError: (e) => log(`error: ${e?.message ?? e}`) }));
+  const server = createServer(
+    createRequestListener(handle, { onError: (e) => log(`error: ${e?.message ?? e}`) }),
+  );
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 3000, options.host, resolve);
   });
   const address = server.address();
-  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
+  const host =
+    options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const url = `http://${host}:${address.port}`;
 
   let closing;

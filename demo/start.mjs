@@ -10,9 +10,13 @@ const demo = await startDemo({
   retryMs: process.env.DEMO_RETRY_MS ? Number(process.env.DEMO_RETRY_MS) : undefined,
 });
 if (process.env.REDIS_URL) {
-  console.log('REDIS_URL is set, but the Redis broker (ssekit/redis) is not part of this build yet: using the journal-backed in-memory broker.');
+  console.log(
+    'REDIS_URL is set, but the Redis broker (ssekit/redis) is not part of this build yet: using the journal-backed in-memory broker.',
+  );
 }
-console.log(`ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`);
+console.log(
+  `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
+);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {

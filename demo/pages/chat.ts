@@ -5,16 +5,37 @@ import { h, markTab, setStatus } from './common.js';
 markTab();
 const app = document.getElementById('app')!;
 const status = h('span', { class: 'status', 'data-state': 'idle', id: 'chat-status', text: 'Idle' });
-const messages = h('div', { class: 'messages', id: 'messages' }, h('p', { class: 'empty', text: 'Ask the bot something. Its reply streams in token by token over a POST request.' }));
-const input = h('input', { type: 'text', id: 'chat-input', placeholder: 'Type a message…', autocomplete: 'off' });
+const messages = h(
+  'div',
+  { class: 'messages', id: 'messages' },
+  h('p', {
+    class: 'empty',
+    text: 'Ask the bot something. Its reply streams in token by token over a POST request.',
+  }),
+);
+const input = h('input', {
+  type: 'text',
+  id: 'chat-input',
+  placeholder: 'Type a message…',
+  autocomplete: 'off',
+});
 const send = h('button', { class: 'primary', type: 'submit', id: 'chat-send', text: 'Send' });
 const stop = h('button', { class: 'danger', type: 'button', id: 'chat-stop', text: 'Stop' });
 stop.disabled = true;
 const form = h('form', { class: 'row' }, input, send, stop);
 app.append(
   h('h1', { text: 'Chat' }),
-  h('p', { class: 'lede', text: 'POST /api/chat answers with text/event-stream. Stop aborts the request; the server’s producer stops with it (watch the terminal).' }),
-  h('div', { class: 'panel' }, h('div', { class: 'bar' }, h('strong', { text: 'Mock bot' }), status), messages, form),
+  h('p', {
+    class: 'lede',
+    text: 'POST /api/chat answers with text/event-stream. Stop aborts the request; the server’s producer stops with it (watch the terminal).',
+  }),
+  h(
+    'div',
+    { class: 'panel' },
+    h('div', { class: 'bar' }, h('strong', { text: 'Mock bot' }), status),
+    messages,
+    form,
+  ),
 );
 
 let current: { close(): void } | null = null;
@@ -54,7 +75,9 @@ form.addEventListener('submit', async (event) => {
       }
     }
     bubble.dataset.state = finished ? 'done' : 'stopped';
-    bubble.append(h('span', { class: 'meta', text: finished ? `${tokens} tokens` : `stopped after ${tokens} tokens` }));
+    bubble.append(
+      h('span', { class: 'meta', text: finished ? `${tokens} tokens` : `stopped after ${tokens} tokens` }),
+    );
     setStatus(status, finished ? 'idle' : 'stopped', finished ? 'Idle' : 'Stopped');
   } catch (error) {
     bubble.dataset.state = 'stopped';

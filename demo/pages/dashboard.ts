@@ -16,7 +16,12 @@ interface Stats {
 
 markTab();
 const app = document.getElementById('app')!;
-const status = h('span', { class: 'status', 'data-state': 'connecting', id: 'dash-status', text: 'Connecting…' });
+const status = h('span', {
+  class: 'status',
+  'data-state': 'connecting',
+  id: 'dash-status',
+  text: 'Connecting…',
+});
 const card = (key: string, label: string) => {
   const value = h('div', { class: 'value', id: `stat-${key}`, text: '–' });
   return { value, element: h('div', { class: 'card' }, h('div', { class: 'label', text: label }), value) };
@@ -34,10 +39,18 @@ const slow = h('button', { id: 'slow', text: 'Simulate a slow consumer' });
 const more = h('button', { id: 'subscribe', text: 'Open 3 more subscribers' });
 app.append(
   h('h1', { text: 'Dashboard' }),
-  h('p', { class: 'lede', text: 'GET /api/stats streams the hub’s counters twice a second. Open the live feed in another tab, publish, or use the buttons.' }),
+  h('p', {
+    class: 'lede',
+    text: 'GET /api/stats streams the hub’s counters twice a second. Open the live feed in another tab, publish, or use the buttons.',
+  }),
   h('div', { class: 'bar' }, h('strong', { text: 'Hub' }), status),
   h('div', { class: 'cards' }, ...Object.values(cards).map((c) => c.element)),
-  h('div', { class: 'panel chart' }, h('div', { class: 'bar' }, h('span', { class: 'tag', text: 'Events delivered per second, last 60 s' })), canvas),
+  h(
+    'div',
+    { class: 'panel chart' },
+    h('div', { class: 'bar' }, h('span', { class: 'tag', text: 'Events delivered per second, last 60 s' })),
+    canvas,
+  ),
   h('div', { class: 'actions' }, burst, slow, more),
 );
 
@@ -72,13 +85,19 @@ function draw(): void {
   const x = (i: number) => 36 + (120 - history.length + i) * step;
   const y = (v: number) => height - 16 - (v / max) * (height - 28);
   ctx.beginPath();
-  history.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
+  history.forEach((v, i) => {
+    if (i === 0) ctx.moveTo(x(i), y(v));
+    else ctx.lineTo(x(i), y(v));
+  });
   ctx.lineTo(x(history.length - 1), height - 16);
   ctx.lineTo(x(0), height - 16);
   ctx.fillStyle = 'rgba(79, 70, 229, 0.12)';
   ctx.fill();
   ctx.beginPath();
-  history.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
+  history.forEach((v, i) => {
+    if (i === 0) ctx.moveTo(x(i), y(v));
+    else ctx.lineTo(x(i), y(v));
+  });
   ctx.strokeStyle = '#4f46e5';
   ctx.lineWidth = 2;
   ctx.stroke();
@@ -113,8 +132,12 @@ burst.addEventListener('click', () => post(burst, '/api/burst'));
 slow.addEventListener('click', () => post(slow, '/api/slow-consumer'));
 // Extra subscribers on the burst topic, so fan-out shows in "delivered". Only three: over
 // HTTP/1.1 a browser keeps at most six connections per origin, and each stream holds one.
-more.addEventListener('click', () => {
-  for (let i = 0; i < 3; i++) new EventSource('/hub?topic=load');
-  more.disabled = true;
-  more.textContent = '3 extra subscribers open';
-}, { once: true });
+more.addEventListener(
+  'click',
+  () => {
+    for (let i = 0; i < 3; i++) new EventSource('/hub?topic=load');
+    more.disabled = true;
+    more.textContent = '3 extra subscribers open';
+  },
+  { once: true },
+);

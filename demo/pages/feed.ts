@@ -5,16 +5,45 @@ import { h, markTab, setStatus } from './common.js';
 markTab();
 const TOPIC = new URLSearchParams(location.search).get('topic') ?? 'feed';
 const app = document.getElementById('app')!;
-const status = h('span', { class: 'status', 'data-state': 'connecting', id: 'feed-status', text: 'Connecting…' });
+const status = h('span', {
+  class: 'status',
+  'data-state': 'connecting',
+  id: 'feed-status',
+  text: 'Connecting…',
+});
 const notice = h('div', { class: 'notice', id: 'feed-notice' });
 const list = h('ul', { class: 'events', id: 'events' });
-const input = h('input', { type: 'text', id: 'feed-input', placeholder: 'Something happened…', autocomplete: 'off' });
-const form = h('form', { class: 'row' }, input, h('button', { class: 'primary', type: 'submit', text: 'Publish' }));
+const input = h('input', {
+  type: 'text',
+  id: 'feed-input',
+  placeholder: 'Something happened…',
+  autocomplete: 'off',
+});
+const form = h(
+  'form',
+  { class: 'row' },
+  input,
+  h('button', { class: 'primary', type: 'submit', text: 'Publish' }),
+);
 const count = h('span', { class: 'tag', id: 'feed-count', text: '0 events' });
 app.append(
   h('h1', { text: 'Live feed' }),
-  h('p', { class: 'lede' }, `GET /hub?topic=${TOPIC}. Publish here, or from a shell: `, h('code', { text: `ssekit publish ${location.origin}/hub ${TOPIC} "hello"` }), '. Restart the server: this page reconnects and replays what it missed.'),
-  h('div', { class: 'panel' }, h('div', { class: 'bar' }, h('strong', { text: `Topic “${TOPIC}”` }), status), form, notice, h('div', { class: 'bar' }, count), list),
+  h(
+    'p',
+    { class: 'lede' },
+    `GET /hub?topic=${TOPIC}. Publish here, or from a shell: `,
+    h('code', { text: `ssekit publish ${location.origin}/hub ${TOPIC} "hello"` }),
+    '. Restart the server: this page reconnects and replays what it missed.',
+  ),
+  h(
+    'div',
+    { class: 'panel' },
+    h('div', { class: 'bar' }, h('strong', { text: `Topic “${TOPIC}”` }), status),
+    form,
+    notice,
+    h('div', { class: 'bar' }, count),
+    list,
+  ),
 );
 
 let received = 0;
@@ -24,7 +53,9 @@ const connection = connect(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
     // The hub says how it honoured our Last-Event-ID: 'replay' (missed events follow) or 'reset'.
     const resumed = response.headers.get('ssekit-resume') === 'replay';
     setStatus(status, 'live', 'Live');
-    notice.textContent = resumed ? `Reconnected: replaying what was published after ${connection.lastEventId}.` : '';
+    notice.textContent = resumed
+      ? `Reconnected: replaying what was published after ${connection.lastEventId}.`
+      : '';
   },
   onRetry(ms) {
     setStatus(status, 'reconnecting', `Reconnecting in ${(ms / 1000).toFixed(1)} s…`);
@@ -52,7 +83,8 @@ function show(id: string, event: string, data: string): void {
   try {
     for await (const message of connection) {
       if (message.event === 'reset') {
-        notice.textContent = 'History no longer reaches back to the last event seen: showing new events only.';
+        notice.textContent =
+          'History no longer reaches back to the last event seen: showing new events only.';
         continue;
       }
       show(message.id, message.event, message.data);
