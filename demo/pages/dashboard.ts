@@ -55,6 +55,7 @@ app.append(
 );
 
 const history: number[] = [];
+let samples = 0;
 const format = new Intl.NumberFormat('en');
 const bytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
@@ -115,6 +116,7 @@ source.addEventListener('stats', (event) => {
   cards.slow.value.textContent = format.format(stats.slowConsumerDisconnects);
   history.push(stats.deliveredPerSecond);
   if (history.length > 120) history.shift();
+  canvas.dataset.samples = String(++samples);
   draw();
 });
 draw();
