@@ -28,10 +28,10 @@ const card = (key: string, label: string) => {
 };
 const cards = {
   subscribers: card('subscribers', 'Subscribers'),
-  rate: card('rate', 'Events/s delivered'),
-  published: card('published', 'Events published'),
+  rate: card('rate', 'Delivered / s'),
+  published: card('published', 'Published'),
   bytes: card('bytes', 'Bytes sent'),
-  slow: card('slow', 'Slow-consumer cuts'),
+  slow: card('slow', 'Slow consumers'),
 };
 const canvas = h('canvas', { id: 'chart', width: '840', height: '180' });
 const burst = h('button', { class: 'primary', id: 'burst', text: 'Publish a burst of 200 events' });
@@ -69,7 +69,10 @@ function draw(): void {
   canvas.height = height * scale;
   ctx.scale(scale, scale);
   ctx.clearRect(0, 0, width, height);
-  const max = Math.max(10, ...history);
+  // A round axis top (10, 20, 50, 100, ...) reads better than the raw maximum.
+  const peak = Math.max(10, ...history);
+  const magnitude = 10 ** Math.floor(Math.log10(peak));
+  const max = [1, 2, 5, 10].map((f) => f * magnitude).find((v) => v >= peak) ?? peak;
   ctx.strokeStyle = '#e4e7ee';
   ctx.fillStyle = '#667085';
   ctx.font = '11px system-ui, sans-serif';

@@ -25,7 +25,7 @@ const form = h(
   input,
   h('button', { class: 'primary', type: 'submit', text: 'Publish' }),
 );
-const count = h('span', { class: 'tag', id: 'feed-count', text: '0 events' });
+const count = h('div', { class: 'count', id: 'feed-count', text: 'No events yet: publish one.' });
 app.append(
   h('h1', { text: 'Live feed' }),
   h(
@@ -72,7 +72,12 @@ function show(id: string, event: string, data: string): void {
   const row = h(
     'li',
     { 'data-id': id },
-    h('span', { class: 'mono', text: id }),
+    // Hub ids are `<ms>-<seq>`: the time part is when the hub accepted the event.
+    h('span', {
+      class: 'mono when',
+      title: id,
+      text: new Date(Number(id.split('-')[0])).toLocaleTimeString(),
+    }),
     h('span', { class: 'data', text: data }),
     h('span', { class: 'tag', text: event }),
   );
