@@ -36,7 +36,10 @@ let replies = 0;
  */
 export async function* reply(message, signal, { log = console.log, delayMs = 45 } = {}) {
   const n = ++replies;
-  const answer = `You said “${message.slice(0, 80)}”. ${ANSWERS[(n - 1) % ANSWERS.length]}`;
+  const quoted = message.slice(0, 80);
+  // "You said “Why?”." reads badly: end the sentence only when the message did not.
+  const stop = /[.!?]$/.test(quoted) ? '' : '.';
+  const answer = `You said “${quoted}”${stop} ${ANSWERS[(n - 1) % ANSWERS.length]}`;
   const tokens = tokenize(answer);
   let sent = 0;
   log(`chat #${n}: streaming ${tokens.length} tokens`);
