@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
+
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 // One entry per subpath export (see DESIGN.md). ESM and CommonJS, each with its declarations.
 export default defineConfig({
@@ -9,7 +12,10 @@ export default defineConfig({
     node: 'src/adapters/node/index.ts',
     hub: 'src/hub/index.ts',
     redis: 'src/adapters/redis/index.ts',
+    // The `ssekit` bin (package.json `bin`); not a subpath export.
+    cli: 'src/cli/index.ts',
   },
+  define: { __SSEKIT_VERSION__: JSON.stringify(version) },
   format: ['esm', 'cjs'],
   dts: true,
   target: 'es2022',

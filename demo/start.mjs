@@ -1,15 +1,35 @@
-// Placeholder for the demo app (issue 7): parses a small stream cut in awkward places and prints
-// what a receiver sees, then encodes an event with multi-line data.
-import { createParser, encodeEvent } from '../dist/index.js';
+// `npm start`: builds the pages and starts the demo on http://localhost:3000 (PORT to change).
+import { buildPages } from './build.mjs';
+import { startDemo } from './server.mjs';
 
-const wire = new TextEncoder().encode(
-  '\uFEFFretry: 3000\r\nid: 1\r\nevent: token\r\ndata: {"content":"H\u00e9llo"}\r\n\r\n: keep-alive\n\ndata: line one\ndata: line two\n\n',
-);
-const parser = createParser({
-  onEvent: (e) => console.log('event  ', JSON.stringify(e)),
-  onRetry: (ms) => console.log('retry  ', ms),
-  onComment: (text) => console.log('comment', JSON.stringify(text)),
+await buildPages();
+const demo = await startDemo({
+  port: Number(process.env.PORT ?? 3000),
+  host: process.env.HOST,
+  dataDir: process.env.DEMO_DATA_DIR,
+  retryMs: process.env.DEMO_RETRY_MS ? Number(process.env.DEMO_RETRY_MS) : undefined,
 });
-// Feed it 7 bytes at a time: CRLF pairs and the two-byte é get cut between chunks.
-for (let i = 0; i < wire.length; i += 7) parser.feed(wire.subarray(i, i + 7));
-console.log('\nencoded:', JSON.stringify(encodeEvent({ id: '2', event: 'token', data: 'multi\nline' })));
+if (process.env.REDIS_URL) {
+  console.log(
+    'REDIS_URL is set, but the Redis broker (ssekit/redis) is not part of this build yet: using the journal-backed in-memory broker.',
+  );
+}
+console.log(
+  `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
+);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log(`${signal}: closing streams (clients will reconnect and resume)`);
+    demo.close().then(
+      () => process.exit(0),
+      (error) => {
+        console.error('shutdown failed:', error);
+        process.exit(1);
+      },
+    );
+  });
+}

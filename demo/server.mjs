@@ -1,0 +1,147 @@
+// The demo server: one node:http server for the pages, the chat endpoint (POST, streamed with
+// ssekit/server), the hub (GET subscribe, POST publish) and live figures (SSE).
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { extname, join } from 'node:path';
+import { createHub } from '../dist/hub.js';
+import { createRequestListener } from '../dist/node.js';
+import { streamEvents } from '../dist/server.js';
+import { reply, sleep } from './bot.mjs';
+import { createJournalBroker } from './journal-broker.mjs';
+
+const PUBLIC = new URL('./public/', import.meta.url);
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
+const PAGES = {
+  '/': 'chat.html',
+  '/chat': 'chat.html',
+  '/feed': 'feed.html',
+  '/dashboard': 'dashboard.html',
+};
+
+/**
+ * Starts the demo.
+ * @param {{ port?: number, host?: string, dataDir?: string, retryMs?: number, log?: (line: string) => void }} [options]
+ */
+export async function startDemo(options = {}) {
+  const log = options.log ?? ((line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`));
+  const dataDir = options.dataDir ?? '.demo-data';
+  const broker = await createJournalBroker(join(dataDir, 'feed.ndjson'), { maxEvents: 2000 });
+  const retryMs = options.retryMs ?? 1000;
+  const hub = createHub({
+    broker,
+    heartbeatMs: 5000,
+    // Small on purpose, so "simulate a slow consumer" trips it quickly.
+    limits: { maxQueuedBytes: 256 * 1024 },
+    retry: { ms: retryMs, jitterMs: retryMs },
+    onError: (error) => log(`hub error: ${error?.message ?? error}`),
+  });
+
+  // events/s from deltas of the hub's counters, sampled on each stats tick.
+  const sample = () => ({ t: Date.now(), m: hub.metrics() });
+  const stats = async function* (signal) {
+    let last = sample();
+    while (!signal.aborted) {
+      await sleep(500, signal).catch(() => {});
+      if (signal.aborted) return;
+      const now = sample();
+      const seconds = (now.t - last.t) / 1000;
+      yield {
+        event: 'stats',
+        data: JSON.stringify({
+          subscribers: now.m.subscribers,
+          topics: now.m.topics,
+          eventsPublished: now.m.eventsPublished,
+          eventsDelivered: now.m.eventsDelivered,
+          bytesWritten: now.m.bytesWritten,
+          slowConsumerDisconnects: now.m.slowConsumerDisconnects,
+          replays: now.m.replays,
+          publishedPerSecond: Math.round((now.m.eventsPublished - last.m.eventsPublished) / seconds),
+          deliveredPerSecond: Math.round((now.m.eventsDelivered - last.m.eventsDelivered) / seconds),
+        }),
+      };
+      last = now;
+    }
+  };
+
+  const json = (status, body) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+  /** @param {Request} request */
+  const handle = async (request, context) => {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (path === '/api/chat' && request.method === 'POST') {
+      let message = '';
+      try {
+        message = String((await request.json()).message ?? '').trim();
+      } catch {
+        return json(400, { error: 'body must be JSON: { "message": "..." }' });
+      }
+      if (!message) return json(400, { error: 'empty message' });
+      return streamEvents((signal) => reply(message, signal, { log }), { signal: request.signal });
+    }
+    if (path === '/hub') return hub.handler(request, context);
+    if (path === '/api/stats' && request.method === 'GET') {
+      return streamEvents((signal) => stats(signal), { signal: request.signal });
+    }
+    if (path === '/api/burst' && request.method === 'POST') {
+      for (let i = 1; i <= 200; i++) await hub.publish('load', { event: 'tick', data: String(i) });
+      return json(200, { published: 200 });
+    }
+    if (path === '/api/slow-consumer' && request.method === 'POST') {
+      // A subscriber that never reads: its queue fills past maxQueuedBytes and the hub cuts it off.
+      const response = await hub.subscribe({ topics: ['load'] });
+      const payload = 'x'.repeat(4096);
+      for (let i = 0; i < 100; i++) await hub.publish('load', { event: 'blob', data: payload });
+      await response.body?.cancel().catch(() => {});
+      log('slow consumer: simulated (a subscriber that never read)');
+      return json(200, { slowConsumerDisconnects: hub.metrics().slowConsumerDisconnects });
+    }
+    if (path === '/metrics') {
+      return new Response(hub.prometheus(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
+    }
+    if (path === '/healthz') return json(200, { ok: true });
+    if (request.method === 'GET') {
+      const file = PAGES[path] ?? (/^\/[\w.-]+\.(js|css|svg)$/.test(path) ? path.slice(1) : undefined);
+      if (file !== undefined) {
+        try {
+          const body = await readFile(new URL(file, PUBLIC));
+          return new Response(body, {
+            headers: { 'content-type': TYPES[extname(file)], 'cache-control': 'no-cache' },
+          });
+        } catch {
+          // fall through to 404
+        }
+      }
+    }
+    return json(404, { error: 'not found' });
+  };
+
+  const server = createServer(
+    createRequestListener(handle, { onError: (e) => log(`error: ${e?.message ?? e}`) }),
+  );
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 3000, options.host, resolve);
+  });
+  const address = server.address();
+  const host =
+    options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
+  const url = `http://${host}:${address.port}`;
+
+  let closing;
+  const close = () =>
+    (closing ??= (async () => {
+      // Ends every stream with a retry hint: pages come back spread out and resume from history.
+      await hub.close({ timeoutMs: 2000 });
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(() => resolve()));
+      await broker.close();
+    })());
+  return { url, port: address.port, hub, close };
+}

@@ -1,0 +1,213 @@
+// The demo as a newcomer meets it: `node demo/start.mjs` (what `npm start` runs after the
+// build) driven in Debian's Chromium. Screenshots land in test-results/screenshots/.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available && process.env.SSEKIT_REQUIRE_SERVICES) {
+  throw new Error(`browser tests need ${CHROMIUM} (SSEKIT_REQUIRE_SERVICES is set)`);
+}
+if (!available)
+  console.warn(`SKIPPED: browser tests need Chromium at ${CHROMIUM} (apt-get install chromium)`);
+
+const SHOTS = 'test-results/screenshots';
+const dataDir = mkdtempSync(join(tmpdir(), 'ssekit-demo-'));
+
+interface Demo {
+  child: ChildProcess;
+  url: string;
+  log(): string;
+  waitLog(text: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startDemo(port = 0): Promise<Demo> {
+  const child = spawn(process.execPath, ['demo/start.mjs'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DEMO_DATA_DIR: dataDir,
+      DEMO_RETRY_MS: '1500',
+    },
+  });
+  let log = '';
+  const waiters: (() => void)[] = [];
+  const onData = (chunk: Buffer) => {
+    log += chunk.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  const waitLog = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (log.includes(text)) return resolve();
+        if (child.exitCode !== null) return reject(new Error(`demo exited:\n${log}`));
+        waiters.push(check);
+      };
+      check();
+    });
+  await waitLog('listening on ');
+  const url = log.match(/listening on (http:\/\/\S+)/)![1]!;
+  return {
+    child,
+    url,
+    log: () => log,
+    waitLog,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function publish(base: string, data: string): Promise<string> {
+  const response = await fetch(`${base}/hub`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ topic: 'feed', event: 'post', data }),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { id: string }).id;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+
+describe.skipIf(!available)('demo in Chromium', () => {
+  let browser: Browser;
+  let demo: Demo;
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    demo = await startDemo();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('chat: the reply paints token by token, and Stop stops the server producer', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    const failed: string[] = [];
+    page.on('requestfailed', (r) => failed.push(r.url()));
+    await page.goto(demo.url);
+    await shot(page, 'chat-empty');
+    // Every animation frame, the bot bubble's text length while it is streaming.
+    await page.evaluate(() => {
+      const w = window as unknown as { paints: number[] };
+      w.paints = [];
+      const frame = () => {
+        const bubble = document.querySelector('.msg.bot:last-of-type') as HTMLElement | null;
+        if (bubble?.dataset.state === 'streaming' && bubble.textContent)
+          w.paints.push(bubble.textContent.length);
+        requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
+    await page.fill('#chat-input', 'What is SSE?');
+    await page.click('#chat-send');
+    await page.waitForSelector('.msg.bot[data-state="streaming"]');
+    await expect.poll(() => page.getAttribute('#chat-status', 'data-state')).toBe('streaming');
+    await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
+    await shot(page, 'chat-streaming');
+    await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
+    const paints = await page.evaluate(
+      () => new Set((window as unknown as { paints: number[] }).paints).size,
+    );
+    expect(paints).toBeGreaterThanOrEqual(5);
+    await shot(page, 'chat-done');
+
+    await page.fill('#chat-input', 'Tell me more');
+    await page.click('#chat-send');
+    await page.waitForFunction(
+      () => (document.querySelectorAll('.msg.bot')[1]?.textContent?.length ?? 0) > 20,
+    );
+    await page.click('#chat-stop');
+    await page.waitForSelector('.msg.bot[data-state="stopped"]');
+    await demo.waitLog('chat #2: client stopped the reply');
+    expect(demo.log()).not.toContain('chat #2: done');
+    expect(await page.isDisabled('#chat-stop')).toBe(true);
+    await shot(page, 'chat-stopped');
+    await page.close();
+  });
+
+  it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/feed`);
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+    const ids: string[] = [];
+    await page.fill('#feed-input', 'from the page');
+    await page.press('#feed-input', 'Enter');
+    await page.waitForSelector('#events li');
+    ids.push((await page.getAttribute('#events li', 'data-id'))!);
+    ids.push(await publish(demo.url, 'from a script'));
+    await expect.poll(() => page.locator('#events li').count()).toBe(2);
+    await shot(page, 'feed-live');
+
+    const port = new URL(demo.url).port;
+    await demo.stop();
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('reconnecting');
+    await shot(page, 'feed-reconnecting');
+    demo = await startDemo(Number(port));
+    // Published before the page is back (its retry hint is 1.5 s or more): it must replay them.
+    for (const n of [1, 2, 3]) ids.push(await publish(demo.url, `missed ${n}`));
+    await expect.poll(() => page.locator('#events li').count(), { timeout: 15_000 }).toBe(5);
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+    const shown = await page.$$eval('#events li', (rows) =>
+      rows.map((r) => r.getAttribute('data-id')).reverse(),
+    );
+    expect(shown).toEqual(ids);
+    expect(await page.textContent('#feed-notice')).not.toBe('');
+    await shot(page, 'feed-resumed');
+    await page.close();
+  });
+
+  it('dashboard: the hub figures arrive over SSE and change', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    await page.goto(`${demo.url}/dashboard`);
+    await expect.poll(() => page.getAttribute('#dash-status', 'data-state')).toBe('live');
+    await page.waitForFunction(() => document.querySelector('#stat-published')?.textContent !== '–');
+    const before = Number((await page.textContent('#stat-published'))!.replace(/,/g, ''));
+    await page.click('#subscribe');
+    await page.click('#burst');
+    await expect
+      .poll(async () => Number((await page.textContent('#stat-published'))!.replace(/,/g, '')))
+      .toBe(before + 200);
+    await expect
+      .poll(async () => Number(await page.textContent('#stat-subscribers')))
+      .toBeGreaterThanOrEqual(3);
+    await page.click('#slow');
+    await expect.poll(async () => Number(await page.textContent('#stat-slow'))).toBeGreaterThanOrEqual(1);
+    const samples = Number(await page.getAttribute('#chart', 'data-samples'));
+    await page.click('#burst');
+    // A few more stats samples, so the chart in the screenshot shows the burst.
+    await page.waitForFunction(
+      (n) => Number(document.querySelector('#chart')?.getAttribute('data-samples')) >= n + 3,
+      samples,
+    );
+    await shot(page, 'dashboard');
+    await page.close();
+  });
+});
