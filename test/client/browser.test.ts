@@ -1,0 +1,229 @@
+/**
+ * In a real browser (Debian's Chromium driven by playwright-core): `connect` streams a POST
+ * reply into a page, and ssekit's EventSource and the browser's own subscribe to the same GET
+ * scenarios and must record identical sequences.
+ */
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+if (!available && process.env.SSEKIT_REQUIRE_SERVICES) {
+  throw new Error(`browser tests: ${CHROMIUM} is missing and SSEKIT_REQUIRE_SERVICES is set`);
+}
+if (!available) console.warn(`browser tests SKIPPED: ${CHROMIUM} not found (apt-get install chromium)`);
+
+/** What each GET scenario sends on its n-th connection (per client, so both see the same). */
+const scenarios: Record<string, (res: ServerResponse, n: number, lastEventId: string | undefined) => void> = {
+  events(res) {
+    stream(
+      res,
+      'data: one\n\ndata: two\ndata: lines\n\n: a comment\n\ndata\n\ndata:no space\n\ndata: done\n\n',
+    );
+  },
+  named(res) {
+    stream(
+      res,
+      'event: foo\ndata: f\n\nevent: bar\ndata: b\n\ndata: plain\n\nevent\ndata: empty type\n\nevent: done\ndata: x\n\n',
+    );
+  },
+  ids(res) {
+    stream(
+      res,
+      '\uFEFFid: 1\ndata: a\n\ndata: b\n\nid: ünï✓\r\ndata: c\r\n\r\nid\ndata: d\n\nid: bad\0id\ndata: e\n\nid: 9\n\ndata: done\n\n',
+    );
+  },
+  reconnect(res, n, lastEventId) {
+    if (n === 1) stream(res, 'retry: 10\nid: ünï✓\ndata: first\n\ndata: partial', true);
+    else if (n === 2) stream(res, `data: got ${lastEventId}\n\n`, true);
+    else if (n === 3) stream(res, 'retry: 10\n\n', true);
+    else {
+      res.writeHead(204);
+      res.end();
+    }
+  },
+  '204'(res) {
+    res.writeHead(204);
+    res.end();
+  },
+  'wrong-type'(res) {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('data: not for you\n\n');
+  },
+  '500'(res) {
+    res.writeHead(500, { 'content-type': 'text/event-stream' });
+    res.end('data: error page\n\n');
+  },
+  charset(res) {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    res.write('data: with a charset parameter\n\nevent: done\ndata: x\n\n');
+  },
+};
+
+function stream(res: ServerResponse, text: string, end = false): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  if (end) res.end(text);
+  else res.write(text);
+}
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>ssekit</title><div id="out"></div>
+<script type="module">
+  import * as ssekit from '/ssekit-client.js';
+  window.ssekit = ssekit;
+  // Records what a page sees, until the source is closed for good, a 'done' event, or a bound.
+  window.record = (native, url) => new Promise((resolve) => {
+    const Source = native ? window.EventSource : ssekit.EventSource;
+    const source = new Source(url);
+    const log = [];
+    const finish = (why) => { source.close(); resolve({ log, why }); };
+    const bound = setTimeout(() => finish('timeout'), 10000);
+    const end = (why) => { clearTimeout(bound); finish(why); };
+    source.onopen = () => log.push(['open', source.readyState]);
+    source.onerror = () => {
+      log.push(['error', source.readyState]);
+      if (source.readyState === 2) end('closed');
+    };
+    const onMessage = (e) => {
+      log.push([e.type, e.data, e.lastEventId, e.origin === location.origin, source.readyState]);
+      if (e.type === 'done' || e.data === 'done') end('done');
+    };
+    for (const type of ['message', 'foo', 'bar', 'done']) source.addEventListener(type, onMessage);
+  });
+</script>`;
+
+describe.skipIf(!available)('in Chromium', () => {
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let server: ReturnType<typeof createServer>;
+  const connections = new Map<string, number>();
+
+  beforeAll(async () => {
+    const bundle = await build({
+      entryPoints: [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      write: false,
+      logLevel: 'silent',
+    });
+    const code = bundle.outputFiles[0]!.text;
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url!, 'http://x');
+      if (url.pathname === '/') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE);
+      } else if (url.pathname === '/ssekit-client.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+        res.end(code);
+      } else if (url.pathname.startsWith('/sse/')) {
+        const name = url.pathname.slice(5);
+        const key = `${name}:${url.searchParams.get('client')}`;
+        const n = (connections.get(key) ?? 0) + 1;
+        connections.set(key, n);
+        const raw = req.headers['last-event-id'];
+        const lastEventId =
+          raw === undefined ? undefined : Buffer.from(String(raw), 'latin1').toString('utf8');
+        scenarios[name]!(res, n, lastEventId);
+      } else if (url.pathname === '/chat' && req.method === 'POST') {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (chunk) => (body += chunk));
+        req.on('end', async () => {
+          const { prompt } = JSON.parse(body) as { prompt: string };
+          if (req.headers.authorization !== 'Bearer let-me-in') {
+            res.writeHead(401);
+            res.end();
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          for (const token of `You said: ${prompt}. Bye ✓`.split(/(?= )/)) {
+            await new Promise<void>((resolve) =>
+              res.write(`event: token\ndata: ${token}\n\n`, () => resolve()),
+            );
+          }
+          res.end('event: end\ndata: \n\n');
+        });
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage();
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => 'ssekit' in window);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  it('connect() streams a POST reply into the page', async () => {
+    const result = await page.evaluate(async () => {
+      const { connect } = (window as unknown as { ssekit: typeof import('../../src/client/index.js') })
+        .ssekit;
+      const out = document.getElementById('out')!;
+      const types: string[] = [];
+      for await (const event of connect('/chat', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer let-me-in' },
+        body: JSON.stringify({ prompt: 'héllo' }),
+        retry: false,
+      })) {
+        types.push(event.event);
+        if (event.event === 'token') out.textContent += event.data;
+      }
+      let refused = '';
+      try {
+        for await (const _ of connect('/chat', { method: 'POST', body: '{"prompt":"x"}', retry: false }));
+      } catch (error) {
+        refused = `${(error as Error).name} ${(error as { status?: number }).status}`;
+      }
+      return { text: out.textContent, types: [...new Set(types)], refused };
+    });
+    expect(result).toEqual({
+      text: 'You said: héllo. Bye ✓',
+      types: ['token', 'end'],
+      refused: 'HttpError 401',
+    });
+  });
+
+  it.each(Object.keys(scenarios))(
+    'scenario %s: ssekit EventSource records what the native one does',
+    async (name) => {
+      const run = (native: boolean) =>
+        page.evaluate(
+          ([native, url]) =>
+            (window as unknown as { record(n: boolean, u: string): Promise<unknown> }).record(native, url),
+          [native, `/sse/${name}?client=${native ? 'native' : 'ssekit'}`] as const,
+        );
+      const native = await run(true);
+      const ours = await run(false);
+      expect(native).not.toMatchObject({ why: 'timeout' });
+      expect(ours).toEqual(native);
+    },
+  );
+});
