@@ -6,6 +6,13 @@ import { createEventStream, type EventStream, type EventStreamInit } from '../..
 import { type NodeRequest, toRequest } from './request.js';
 import { defaultOnError, type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
+export {
+  type ClusterBrokerOptions,
+  type ClusterBrokerServer,
+  createClusterBroker,
+  type IpcChannel,
+  serveClusterBroker,
+} from './cluster.js';
 export { type NodeRequest, toRequest } from './request.js';
 export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
