@@ -2,12 +2,14 @@
 // the server's alone. Usage: node --expose-gc bench/fanout-server.mjs <raw|ssekit|better-sse>
 // GET /?topic=t subscribes; the parent drives publishing over IPC:
 //   {cmd:'rss'}                     -> {rss}            (after a full GC)
+//   {cmd:'conns'}                   -> {conns}          open connections
 //   {cmd:'rate', rate, ms}          -> {cpu, events}    one event at a time, `rate` per second
 //   {cmd:'flood', events, burst}    -> {start}          `burst` events per tick, as fast as possible
 //   {cmd:'cpu'}                     -> {cpu}            process CPU (user + system) in µs
 // Each event's data carries the time it was published (ms, performance.timeOrigin based).
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const name = process.argv[2];
 const now = () => performance.timeOrigin + performance.now();
@@ -21,7 +23,7 @@ const contenders = {
   // The floor users write by hand: one res.write per subscriber per event, one encoded string.
   async raw() {
     const clients = new Set();
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
@@ -47,7 +49,7 @@ const contenders = {
       // The flood queues a lot for a moment; the bench measures throughput, not the policy.
       limits: { maxSubscribers: 1_000_000, maxQueuedBytes: 256 * 1024 * 1024 },
     });
-    const server = createServer(createRequestListener(hub.handler));
+    const server = createServer(createRequestListener(hub.handler, { requestSignal: false }));
     const fail = (error) => {
       console.error(error);
       process.exit(1);
@@ -87,7 +89,14 @@ process.on('message', async (m) => {
       await tick();
     }
     const mu = process.memoryUsage();
-    process.send({ rss: mu.rss, heap: mu.heapUsed, ext: mu.external + mu.arrayBuffers });
+    // V8's young generation (a nursery of fixed maximum size) grows with allocation rate, not
+    // with connections; it is reported apart so RSS per connection is not skewed by it.
+    const young = getHeapSpaceStatistics()
+      .filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
+      .reduce((sum, s) => sum + s.space_size, 0);
+    process.send({ rss: mu.rss, young, heap: mu.heapUsed });
+  } else if (m.cmd === 'conns') {
+    server.getConnections((_error, conns) => process.send({ conns }));
   } else if (m.cmd === 'cpu') {
     process.send({ cpu: cpuNow() });
   } else if (m.cmd === 'rate') {

@@ -26,6 +26,7 @@ const NAMES = option('--only', 'raw,ssekit,better-sse').split(',');
 const RATE = 20_000; // deliveries per second in (i)
 const FLOOD_DELIVERIES = 400_000; // per flood run, split into events of N deliveries
 const BURST = 10; // events per tick in (ii)
+// RSS per connection excludes V8's young generation in every contender (see fanout-server.mjs).
 const serverFile = fileURLToPath(new URL('./fanout-server.mjs', import.meta.url));
 const clientFile = fileURLToPath(new URL('./fanout-client.mjs', import.meta.url));
 
@@ -65,13 +66,16 @@ async function measure(name, n) {
   let client;
   try {
     const { port } = await server.next();
-    const { rss: rss0 } = await server.ask({ cmd: 'rss' });
     client = child(clientFile, [String(port), String(n)]);
     await client.next();
+    // RSS per connection: (RSS with N idle subscribers - RSS before any), after full GCs, both
+    // minus V8's young generation (see fanout-server.mjs), divided by N.
+    const before = await server.ask({ cmd: 'rss' });
     const { connected, failed } = await client.ask({ cmd: 'connect' });
     if (connected !== n)
       throw new Error(`${name}: ${connected} of ${n} subscribers connected (${failed} failed)`);
-    const { rss } = await server.ask({ cmd: 'rss' });
+    const after = await server.ask({ cmd: 'rss' });
+    const rssPerConn = (after.rss - after.young - (before.rss - before.young)) / n;
 
     // (i) fixed rate: a short warm-up, then the measured window.
     const rate = RATE / n;
@@ -93,7 +97,7 @@ async function measure(name, n) {
       cpuFixed: fixed.cpu / (fixed.events * n),
       p50: lat.p50,
       p99: lat.p99,
-      rssPerConn: (rss - rss0) / n,
+      rssPerConn,
       floodRate: (events * n) / seconds,
       cpuFlood: (cpu - flood.cpu) / (events * n),
     };

@@ -237,10 +237,11 @@ function positiveLimit(name: string, value: number): number {
  * ```ts
  * import { createServer } from 'node:http';
  * import { createHub } from 'ssekit/hub';
- * import { toNodeHandler } from 'ssekit/node';
+ * import { createRequestListener } from 'ssekit/node';
  *
  * const hub = createHub({ history: { maxEvents: 1000 } });
- * createServer(toNodeHandler((request) => hub.handler(request))).listen(8080);
+ * // The hub learns of disconnects from the adapter: no per-request abort signal needed.
+ * createServer(createRequestListener(hub.handler, { requestSignal: false })).listen(8080);
  * await hub.publish('news', { event: 'headline', data: JSON.stringify({ title: 'Hello' }) });
  * // GET /?topic=news  -> an event stream; reconnects resume from Last-Event-ID.
  * ```

@@ -161,6 +161,21 @@ describe('hub over node:http', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('releases a subscriber when its client disconnects, without a request signal too', async () => {
+    const hub = createHub({ heartbeatMs: false });
+    const server = await listen(createRequestListener(hub.handler, { requestSignal: false }));
+    cleanups.push(async () => {
+      await hub.close({ timeoutMs: 100 });
+      await server.close();
+    });
+    const clients = [subscribe(`${server.url}/?topic=a`), subscribe(`${server.url}/?topic=a&topic=b`)];
+    await Promise.all(clients.map((c) => c.response));
+    expect(hub.metrics()).toMatchObject({ subscribers: 2, topics: 2 });
+    for (const c of clients) c.close();
+    while (hub.metrics().subscribers > 0) await nextMacrotask();
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+
   it('limits subscribers per client address (the adapter passes it) with 503 and Retry-After', async () => {
     const hub = createHub({ heartbeatMs: false, limits: { maxSubscribersPerAddress: 1 } });
     const server = await serveHub(hub);

@@ -6,6 +6,13 @@ import { createEventStream, type EventStream, type EventStreamInit } from '../..
 import { type NodeRequest, toRequest } from './request.js';
 import { defaultOnError, type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
+export {
+  type ClusterBrokerOptions,
+  type ClusterBrokerServer,
+  createClusterBroker,
+  type IpcChannel,
+  serveClusterBroker,
+} from './cluster.js';
 export { type NodeRequest, toRequest } from './request.js';
 export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
@@ -22,6 +29,13 @@ export type WebHandler = (request: Request, context: NodeRequestContext) => Resp
 export interface RequestListenerOptions {
   /** Called when the handler throws or the response fails. Default: `console.error`. */
   onError?: (error: unknown) => void;
+  /**
+   * Give each `Request` a `signal` that aborts when the client disconnects. Default `true`.
+   * `false` saves an AbortController and two listeners per open response, which matters for
+   * handlers that hold tens of thousands of idle streams and learn of disconnects otherwise
+   * (a hub: the adapter cancels the response body when the client leaves).
+   */
+  requestSignal?: boolean;
 }
 
 /**
@@ -46,8 +60,9 @@ export function createRequestListener(
   options: RequestListenerOptions = {},
 ): (req: NodeRequest, res: NodeResponse) => void {
   const onError = options.onError ?? defaultOnError;
+  const signal = options.requestSignal !== false;
   return (req, res) => {
-    void serve(handler, req, res, onError);
+    void serve(handler, req, res, onError, signal);
   };
 }
 
@@ -56,11 +71,13 @@ async function serve(
   req: NodeRequest,
   res: NodeResponse,
   onError: (error: unknown) => void,
+  signal: boolean,
 ): Promise<void> {
   let response: Response;
   try {
     const clientAddress = req.socket?.remoteAddress;
-    response = await handler(toRequest(req, res), clientAddress === undefined ? {} : { clientAddress });
+    const request = signal ? toRequest(req, res) : toRequest(req);
+    response = await handler(request, clientAddress === undefined ? {} : { clientAddress });
   } catch (error) {
     onError(error);
     if (!res.headersSent) {
