@@ -6,6 +6,7 @@
  * A connection can also end with a `ParseError` from the protocol layer (an endless line: see
  * `maxBufferSize`), or with whatever a callback of yours threw.
  */
+import { hasName } from '../protocol/errors.js';
 
 type ClientErrorName =
   | 'ClientError'
@@ -79,14 +80,9 @@ export class BodyError extends ClientError {
   override name = 'BodyError' as const;
 }
 
-function hasName(value: unknown, ...names: string[]): boolean {
-  return typeof value === 'object' && value !== null && names.includes((value as Error).name);
-}
-
 /** True for any error raised by the client layer, from any realm. */
 export function isClientError(value: unknown): value is ClientError {
-  return hasName(
-    value,
+  return hasName(value, [
     'ClientError',
     'HttpError',
     'ContentTypeError',
@@ -94,35 +90,35 @@ export function isClientError(value: unknown): value is ClientError {
     'IdleTimeoutError',
     'StreamEndError',
     'BodyError',
-  );
+  ]);
 }
 
 /** True for an {@link HttpError}, from any realm. */
 export function isHttpError(value: unknown): value is HttpError {
-  return hasName(value, 'HttpError');
+  return hasName(value, ['HttpError']);
 }
 
 /** True for a {@link ContentTypeError}, from any realm. */
 export function isContentTypeError(value: unknown): value is ContentTypeError {
-  return hasName(value, 'ContentTypeError');
+  return hasName(value, ['ContentTypeError']);
 }
 
 /** True for a {@link NetworkError}, from any realm. */
 export function isNetworkError(value: unknown): value is NetworkError {
-  return hasName(value, 'NetworkError');
+  return hasName(value, ['NetworkError']);
 }
 
 /** True for an {@link IdleTimeoutError}, from any realm. */
 export function isIdleTimeoutError(value: unknown): value is IdleTimeoutError {
-  return hasName(value, 'IdleTimeoutError');
+  return hasName(value, ['IdleTimeoutError']);
 }
 
 /** True for a {@link StreamEndError}, from any realm. */
 export function isStreamEndError(value: unknown): value is StreamEndError {
-  return hasName(value, 'StreamEndError');
+  return hasName(value, ['StreamEndError']);
 }
 
 /** True for a {@link BodyError}, from any realm. */
 export function isBodyError(value: unknown): value is BodyError {
-  return hasName(value, 'BodyError');
+  return hasName(value, ['BodyError']);
 }

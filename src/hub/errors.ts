@@ -2,6 +2,7 @@
  * Typed errors of the hub layer. Each class has a literal `name`, so the `is...` guards work
  * across realms (an error from another frame or a worker fails `instanceof`, not a name check).
  */
+import { hasName } from '../protocol/errors.js';
 
 type HubErrorName = 'HubError' | 'HubInputError' | 'HubClosedError' | 'BrokerError';
 
@@ -45,14 +46,6 @@ export class BrokerError extends HubError {
     super(message, options);
     this.type = type;
   }
-}
-
-function hasName(value: unknown, names: readonly string[]): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    names.includes((value as { name?: unknown }).name as string)
-  );
 }
 
 /** True for any error raised by the hub layer, from any realm. */

@@ -34,12 +34,12 @@ export class EncodeError extends ProtocolError {
   }
 }
 
-function hasName(value: unknown, names: readonly string[]): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    names.includes((value as { name?: unknown }).name as string)
-  );
+/**
+ * True when `value` is an object whose `name` is one of `names`. Shared by every layer's `is...`
+ * guards (internal: not exported from the package root).
+ */
+export function hasName(value: unknown, names: readonly string[]): boolean {
+  return typeof value === 'object' && value !== null && names.includes((value as Error).name);
 }
 
 /** True for any error raised by the protocol layer, from any realm. */

@@ -2,6 +2,7 @@
  * Typed errors of the server layer. Each class has a literal `name`, so the `is...` guards work
  * across realms (an error from another frame or a worker fails `instanceof`, not a name check).
  */
+import { hasName } from '../protocol/errors.js';
 
 /** Base class of every error the server layer raises. */
 export class ServerError extends Error {
@@ -40,14 +41,6 @@ export class LastEventIdError extends ServerError {
     super(message, options);
     this.type = type;
   }
-}
-
-function hasName(value: unknown, names: readonly string[]): boolean {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    names.includes((value as { name?: unknown }).name as string)
-  );
 }
 
 /** True for any error raised by the server layer, from any realm. */
