@@ -3,7 +3,7 @@
  * fetch steps of WHATWG HTML §9.2.2 (the `EventSource` constructor) and §9.2.3 ("reestablish
  * the connection", "fail the connection"), made explicit and open to a retry policy.
  */
-import { createParser } from '../protocol/parse.js';
+import { createTextParser } from '../protocol/parse.js';
 import type { ServerSentEvent } from '../protocol/types.js';
 import {
   BodyError,
@@ -92,15 +92,8 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
   [Symbol.asyncIterator](): AsyncIterator<ServerSentEvent>;
 }
 
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSED = 2;
-/** Longest delay `setTimeout` keeps; a longer one would fire at once. */
-const MAX_TIMER = 2 ** 31 - 1;
-/** Events held for a lagging iterator before reading from the network pauses. */
-const HIGH_WATER_MARK = 64;
-/** Characters of an error response's body kept in {@link HttpError.body}. */
-const EXCERPT = 1024;
+// readyState, written as literals (bundlers do not inline module constants): 0 connecting, 1
+// open, 2 closed. The other bounds, also literals, each have their reason where they are used.
 /** Marks an attempt we dropped ourselves because the page was hidden. */
 const PAUSED = {};
 
@@ -156,9 +149,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   const policy = retry === false ? { maxAttempts: 0 } : retry || {};
   const doc = pauseWhenHidden ? g.document : undefined;
 
-  let state: 0 | 1 | 2 = CONNECTING;
+  let state: 0 | 1 | 2 = 0;
   // A function, not a comparison: TypeScript would narrow `state` across awaits.
-  const isClosed = (): boolean => state === CLOSED;
+  const isClosed = (): boolean => state === 2;
   let reconnectionTime = policy.initialDelay ?? 1000;
   let failures = 0;
   let controller: AbortController | undefined;
@@ -181,7 +174,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   // up: never both, as the queue cannot be empty and full at once.
   let notify: (() => void) | undefined;
 
-  const parser = createParser(
+  const parser = createTextParser(
     {
       onEvent(event) {
         // §9.2.6 dispatches through a task that checks readyState: after close(), even the
@@ -202,10 +195,13 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   );
   parser.reset({ lastEventId: initialId });
 
-  /** Waits `ms`, or until woken (forever when `ms` is undefined). */
+  /**
+   * Waits `ms`, or until woken (forever when `ms` is undefined). 2 ** 31 - 1 is the longest
+   * delay `setTimeout` keeps; a longer one would fire at once.
+   */
   const sleep = (ms?: number): Promise<void> =>
     new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(resolve, Math.min(ms, MAX_TIMER));
+      const timer = ms === undefined ? undefined : setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
       wake = () => {
         clearTimeout(timer);
         resolve();
@@ -214,7 +210,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
 
   function finish(error?: unknown): void {
     if (isClosed()) return;
-    state = CLOSED;
+    state = 2;
     final = error;
     abortAttempt();
     wake?.();
@@ -279,10 +275,14 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       // A 204 is the server's way to say "stop": WHATWG fails the connection, no retry.
       if (status === 204) return finish();
       const reader = stream?.getReader();
+      // §9.2.6: always UTF-8. The platform's streaming decoder, not the parser's byte path,
+      // keeps this bundle small; ignoreBOM leaves a BOM to the parser, which skips it once.
+      const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
       if (status !== 200) {
-        // A bounded excerpt for diagnostics: the first chunk, at most EXCERPT characters.
+        // A bounded excerpt for diagnostics (HttpError.body): the first chunk, at most 1024
+        // characters.
         const text = await reader?.read().then(
-          ({ value }) => new TextDecoder().decode(value).slice(0, EXCERPT),
+          ({ value }) => decoder.decode(value).slice(0, 1024),
           // The body broke off while read for diagnostics only: the status is the error.
           () => '',
         );
@@ -291,14 +291,15 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       const type = got.get('content-type');
       // The MIME type's essence must match; parameters such as charset are allowed.
       if (type?.split(';')[0]?.trim().toLowerCase() !== 'text/event-stream') throw new ContentTypeError(type);
-      state = OPEN;
+      state = 1;
       await onOpen?.(response);
       while (reader && !ctl.signal.aborted) {
         const result = await transport(reader.read());
         if (result.done) break;
-        parser.feed(result.value);
-        // Backpressure: a lagging iterator pauses reading, so memory stays bounded.
-        while (buffered() && queue.length >= HIGH_WATER_MARK && !ctl.signal.aborted) {
+        parser.feed(decoder.decode(result.value, { stream: true }));
+        // Backpressure: a lagging iterator pauses reading once 64 events wait (the high-water
+        // mark), so memory stays bounded.
+        while (buffered() && queue.length >= 64 && !ctl.signal.aborted) {
           arm(0);
           await new Promise<void>((resolve) => (notify = resolve));
         }
@@ -324,7 +325,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       }
       const error = await attempt();
       if (isClosed()) return;
-      state = CONNECTING;
+      state = 0;
       if (error === PAUSED) continue;
       if (retry === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
@@ -366,9 +367,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       try {
         for (;;) {
           if (queue.length) {
-            // The queue stays near HIGH_WATER_MARK, where shift() is cheap.
+            // The queue stays near its high-water mark (64), where shift() is cheap.
             const event = queue.shift()!;
-            if (queue.length < HIGH_WATER_MARK) notify?.();
+            if (queue.length < 64) notify?.();
             yield event;
           } else if (isClosed()) {
             if (final !== undefined) throw final;

@@ -6,6 +6,7 @@
  * exponential backoff as the reason. The reconnection time is therefore a floor: the backoff
  * term, and its jitter, are added on top of it, never taken out of it.
  */
+import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
 
 /** How a connection reconnects. Every field is optional. */
@@ -77,8 +78,8 @@ export function isRetryable(error: unknown): boolean {
     error instanceof NetworkError ||
     error instanceof StreamEndError ||
     error instanceof IdleTimeoutError ||
-    // By name, like the protocol's isParseError, without pulling its guard into the bundle.
-    (error as Error)?.name === 'ParseError'
+    // The parser that raises it is in every bundle that has connect, so this costs nothing.
+    error instanceof ParseError
   );
 }
 

@@ -36,29 +36,29 @@ export function incompleteTail(b: Uint8Array): number {
 export class ChunkDecoder {
   // ignoreBOM: each chunk is decoded on its own, and a BOM is only special at the very start
   // of the stream, which the parser handles for bytes and text alike.
-  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  private carry: Uint8Array | undefined;
+  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  #carry: Uint8Array | undefined;
 
   decode(chunk: Uint8Array): string {
     let bytes = chunk;
-    if (this.carry !== undefined) {
-      bytes = new Uint8Array(this.carry.length + chunk.length);
-      bytes.set(this.carry);
-      bytes.set(chunk, this.carry.length);
-      this.carry = undefined;
+    if (this.#carry !== undefined) {
+      bytes = new Uint8Array(this.#carry.length + chunk.length);
+      bytes.set(this.#carry);
+      bytes.set(chunk, this.#carry.length);
+      this.#carry = undefined;
     }
     const k = incompleteTail(bytes);
     if (k > 0) {
-      this.carry = bytes.slice(bytes.length - k);
+      this.#carry = bytes.slice(bytes.length - k);
       bytes = bytes.subarray(0, bytes.length - k);
     }
-    return bytes.length === 0 ? '' : this.decoder.decode(bytes);
+    return bytes.length === 0 ? '' : this.#decoder.decode(bytes);
   }
 
   /** The end of the bytes: a character still incomplete becomes U+FFFD. */
   flush(): string {
-    const carry = this.carry;
-    this.carry = undefined;
-    return carry === undefined ? '' : this.decoder.decode(carry);
+    const carry = this.#carry;
+    this.#carry = undefined;
+    return carry === undefined ? '' : this.#decoder.decode(carry);
   }
 }

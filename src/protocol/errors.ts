@@ -14,7 +14,8 @@ export type ParseErrorType = 'max-buffer-exceeded';
 /** The parser met input it will not hold: see {@link ParseErrorType}. */
 export class ParseError extends ProtocolError {
   override name = 'ParseError' as const;
-  readonly type: ParseErrorType;
+  // `declare`: assigned in the constructor, not emitted as a class field as well.
+  declare readonly type: ParseErrorType;
   constructor(type: ParseErrorType, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.type = type;

@@ -59,6 +59,19 @@ const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
 
+/** A {@link Parser} that reads text only: the core, for callers that decode UTF-8 themselves. */
+export interface TextParser extends Parser {
+  feed(chunk: string): void;
+}
+
+/**
+ * "If value starts with a U+0020 SPACE character, remove it from value": the index after that
+ * space. Safe at a line's end too: `s[end]` is a line terminator or past the string.
+ */
+function skipSpace(s: string, i: number): number {
+  return s.charCodeAt(i) === SPACE ? i + 1 : i;
+}
+
 /**
  * Creates a parser that reads an event stream chunk by chunk and calls back for each event,
  * `retry` field and comment.
@@ -70,13 +83,45 @@ const BOM = 0xfeff;
  * ```
  */
 export function createParser(callbacks: ParserCallbacks, options: ParserOptions = {}): Parser {
+  const core = createTextParser(callbacks, options);
+  let decoder: ChunkDecoder | undefined;
+  return {
+    feed(chunk: string | Uint8Array): void {
+      if (typeof chunk === 'string') {
+        // Bytes fed earlier may end with part of a character: finish it first (one feed, so a
+        // ParseError is still thrown only after the whole chunk is read).
+        const rest = decoder?.flush() ?? '';
+        decoder = undefined;
+        core.feed(rest + chunk);
+      } else {
+        // Event streams are always UTF-8 (§9.2.6); invalid bytes become U+FFFD, the same
+        // however the bytes are cut. A BOM is kept for the core to skip, so bytes and text
+        // take one path.
+        decoder ??= new ChunkDecoder();
+        core.feed(decoder.decode(chunk));
+      }
+    },
+    reset(options?: { lastEventId?: string }): void {
+      decoder = undefined;
+      core.reset(options);
+    },
+    get lastEventId(): string {
+      return core.lastEventId;
+    },
+  };
+}
+
+/**
+ * The parser's core, over text: {@link createParser} without its UTF-8 decoding (internal; the
+ * client decodes with the platform's streaming `TextDecoder`, which keeps its bundle small).
+ */
+export function createTextParser(callbacks: ParserCallbacks, options: ParserOptions = {}): TextParser {
   const { onEvent, onRetry, onComment, onError } = callbacks;
   const max = options.maxBufferSize ?? DEFAULT_MAX_BUFFER_SIZE;
   if (!Number.isSafeInteger(max) || max < 1) {
     throw new RangeError(`maxBufferSize must be a positive integer, got ${String(max)}`);
   }
 
-  let decoder: ChunkDecoder | undefined;
   let atStart = true; // no character seen yet: a BOM here is skipped
   let skipLF = false; // the previous chunk ended with CR: an LF that starts this one belongs to it
   let pending: string[] = []; // pieces of the current, unterminated line
@@ -89,8 +134,9 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
   let lastId = ''; // last event ID string
   let thrown: ParseError | undefined;
 
-  function report(message: string): void {
-    const error = new ParseError('max-buffer-exceeded', message);
+  /** `size` characters would be held for one line or event: drop them and report it. */
+  function report(size: number): void {
+    const error = new ParseError('max-buffer-exceeded', `${size} characters > maxBufferSize ${max}`);
     // Whatever the line or block held is gone: it cannot be dispatched whole.
     pending = [];
     pendingLength = 0;
@@ -119,14 +165,21 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
     onEvent?.(event);
   }
 
+  /** A `data` field: appended to the data buffer, which is bounded with the event type. */
+  function addData(value: string): void {
+    // "Append the field value to the data buffer, then append a single U+000A LINE FEED": the
+    // LF goes between values here, so there is none to strip at dispatch.
+    data = data === undefined ? value : `${data}\n${value}`;
+    if (data.length + eventType.length > max) report(data.length);
+  }
+
   /** Index where the value of field `name` starts on this line, or -1 if the line is not it. */
   function valueStart(s: string, start: number, end: number, name: string): number {
     const after = start + name.length;
     if (after > end || !s.startsWith(name, start)) return -1;
     if (after === end) return end; // "a field with no colon": the whole line is the name
     if (s.charCodeAt(after) !== COLON) return -1;
-    // "If value starts with a U+0020 SPACE character, remove it from value."
-    return after + 1 < end && s.charCodeAt(after + 1) === SPACE ? after + 2 : after + 1;
+    return skipSpace(s, after + 1);
   }
 
   /** One complete line, `s[start..end)`, without its line end. */
@@ -137,15 +190,14 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
     }
     if (dropEvent) return;
     if (end - start > max) {
-      report(`line of ${end - start} characters exceeds maxBufferSize ${max}`);
+      report(end - start);
       return;
     }
     const c0 = s.charCodeAt(start);
     if (c0 === COLON) {
       // "If the line starts with a U+003A COLON character": a comment.
       if (onComment) {
-        const v = start + 1 < end && s.charCodeAt(start + 1) === SPACE ? start + 2 : start + 1;
-        onComment(s.slice(v, end));
+        onComment(s.slice(skipSpace(s, start + 1), end));
       }
       return;
     }
@@ -155,13 +207,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
     switch (c0) {
       case 100: // d
         v = valueStart(s, start, end, 'data');
-        if (v >= 0) {
-          const value = s.slice(v, end);
-          data = data === undefined ? value : `${data}\n${value}`;
-          if (data.length + eventType.length > max) {
-            report(`event data of ${data.length} characters exceeds maxBufferSize ${max}`);
-          }
-        }
+        if (v >= 0) addData(s.slice(v, end));
         return;
       case 101: // e
         v = valueStart(s, start, end, 'event');
@@ -232,36 +278,14 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
         discardLine = false;
       } else if (pos === end) {
         dispatch();
-      } else if (
-        // The most common line of all, "data:", read here without a call.
-        text.charCodeAt(pos) === 100 &&
-        text.charCodeAt(pos + 1) === 97 &&
-        text.charCodeAt(pos + 2) === 116 &&
-        text.charCodeAt(pos + 3) === 97 &&
-        text.charCodeAt(pos + 4) === COLON &&
-        !dropEvent &&
-        end - pos <= max
-      ) {
-        const value = text.slice(
-          text.charCodeAt(pos + 5) === SPACE && pos + 5 < end ? pos + 6 : pos + 5,
-          end,
-        );
-        if (data === undefined) data = value;
-        else {
-          data = `${data}\n${value}`;
-          if (data.length + eventType.length > max) {
-            report(`event data of ${data.length} characters exceeds maxBufferSize ${max}`);
-          }
-        }
-      } else if (
-        // Then "event:", the other line of nearly every block.
-        text.charCodeAt(pos) === 101 &&
-        text.charCodeAt(pos + 5) === COLON &&
-        text.startsWith('event', pos) &&
-        !dropEvent &&
-        end - pos <= max
-      ) {
-        eventType = text.slice(text.charCodeAt(pos + 6) === SPACE && pos + 6 < end ? pos + 7 : pos + 6, end);
+      } else if (dropEvent || end - pos > max) {
+        processLine(text, pos, end);
+      } else if (text.startsWith('data:', pos)) {
+        // The most common line of all, read here without a call to processLine.
+        addData(text.slice(skipSpace(text, pos + 5), end));
+      } else if (text.startsWith('event:', pos)) {
+        // Then the other line of nearly every block.
+        eventType = text.slice(skipSpace(text, pos + 6), end);
       } else {
         processLine(text, pos, end);
       }
@@ -274,7 +298,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       const n = len - pos;
       pendingLength += n;
       if (pendingLength + (data === undefined ? 0 : data.length) > max) {
-        report(`line of over ${pendingLength} characters exceeds maxBufferSize ${max}`);
+        report(pendingLength);
         discardLine = true;
       } else {
         pending.push(pos === 0 ? text : text.slice(pos));
@@ -283,22 +307,8 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
   }
 
   return {
-    feed(chunk: string | Uint8Array): void {
-      if (typeof chunk === 'string') {
-        if (decoder !== undefined) {
-          // Bytes fed earlier may end with part of a character: finish it first.
-          const rest = decoder.flush();
-          decoder = undefined;
-          if (rest) feedText(rest);
-        }
-        feedText(chunk);
-      } else {
-        // Event streams are always UTF-8 (§9.2.6); invalid bytes become U+FFFD, the same
-        // however the bytes are cut. A BOM is kept for feedText to skip, so bytes and text
-        // take one path.
-        decoder ??= new ChunkDecoder();
-        feedText(decoder.decode(chunk));
-      }
+    feed(chunk: string): void {
+      feedText(chunk);
       if (thrown !== undefined) {
         const error = thrown;
         thrown = undefined;
@@ -306,7 +316,6 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       }
     },
     reset(options?: { lastEventId?: string }): void {
-      decoder = undefined;
       atStart = true;
       skipLF = false;
       pending = [];
