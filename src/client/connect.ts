@@ -173,6 +173,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   // Wakes the iterator waiting for an event, or the reader waiting for the iterator to catch
   // up: never both, as the queue cannot be empty and full at once.
   let notify: (() => void) | undefined;
+  const untilNotified = (): Promise<void> => new Promise((resolve) => (notify = resolve));
 
   const parser = createTextParser(
     {
@@ -277,7 +278,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       const reader = stream?.getReader();
       // §9.2.6: always UTF-8. The platform's streaming decoder, not the parser's byte path,
       // keeps this bundle small; ignoreBOM leaves a BOM to the parser, which skips it once.
-      const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+      const decoder = new TextDecoder(undefined, { ignoreBOM: true });
       if (status !== 200) {
         // A bounded excerpt for diagnostics (HttpError.body): the first chunk, at most 1024
         // characters.
@@ -289,8 +290,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
         throw new HttpError(status, text ?? '', parseRetryAfter(got.get('retry-after')));
       }
       const type = got.get('content-type');
-      // The MIME type's essence must match; parameters such as charset are allowed.
-      if (type?.split(';')[0]?.trim().toLowerCase() !== 'text/event-stream') throw new ContentTypeError(type);
+      // The MIME type's essence must match; parameters such as charset are allowed. (Headers
+      // trim the value; `null`, no header, fails the test.)
+      if (!/^text\/event-stream[\t ]*(;|$)/i.test(type as string)) throw new ContentTypeError(type);
       state = 1;
       await onOpen?.(response);
       while (reader && !ctl.signal.aborted) {
@@ -301,7 +303,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
         // mark), so memory stays bounded.
         while (buffered() && queue.length >= 64 && !ctl.signal.aborted) {
           arm(0);
-          await new Promise<void>((resolve) => (notify = resolve));
+          await untilNotified();
         }
         arm();
       }
@@ -374,7 +376,7 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
           } else if (isClosed()) {
             if (final !== undefined) throw final;
             return;
-          } else await new Promise<void>((resolve) => (notify = resolve));
+          } else await untilNotified();
         }
       } finally {
         // `break` in `for await` lands here.
@@ -395,7 +397,7 @@ function checkBody(body: unknown, method = 'GET'): void {
   if (body == null) return;
   // A stream is read once: a reconnect would send an empty body and nobody would know.
   if (typeof body === 'object' && ('getReader' in body || Symbol.asyncIterator in body)) {
-    throw new BodyError('stream body cannot be replayed');
+    throw new BodyError('body is a stream');
   }
-  if (/^(GET|HEAD)$/i.test(method)) throw new BodyError(`${method} cannot have a body`);
+  if (/^(GET|HEAD)$/i.test(method)) throw new BodyError(`${method} with a body`);
 }

@@ -90,5 +90,6 @@ export function isRetryable(error: unknown): boolean {
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
   // Headers.get() has already trimmed the value; null fails both tests.
   const ms = /^\d+$/.test(value as string) ? Number(value) * 1000 : Date.parse(value as string) - now;
-  return Number.isNaN(ms) ? undefined : Math.max(0, ms);
+  // A date in the past is 0; NaN (invalid) fails both tests.
+  return ms < 0 ? 0 : ms >= 0 ? ms : undefined;
 }
