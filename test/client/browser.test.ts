@@ -1,7 +1,7 @@
 /**
  * In a real browser (Debian's Chromium driven by playwright-core): `connect` streams a POST
- * reply into a page, and ssekit's EventSource and the browser's own subscribe to the same GET
- * scenarios and must record identical sequences.
+ * reply into a page and into a module worker, and ssekit's EventSource and the browser's own
+ * subscribe to the same GET scenarios and must record identical sequences.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -96,6 +96,33 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ssekit</title><div id=
   });
 </script>`;
 
+// A module worker (no `document`: relative URLs resolve against the worker's `location`) that
+// imports the bundle, streams a POST reply and a GET that reconnects with Last-Event-ID until a
+// 204, and posts back what it saw.
+const WORKER = `import { connect } from '/ssekit-client.js';
+const events = async (url, init) => {
+  const log = [];
+  try {
+    for await (const e of connect(url, init)) log.push([e.event, e.data, e.id]);
+    return { log, end: 'closed' };
+  } catch (error) {
+    return { log, end: error.name };
+  }
+};
+postMessage({
+  hasDocument: typeof document !== 'undefined',
+  chat: await events('/chat', {
+    method: 'POST',
+    headers: { authorization: 'Bearer let-me-in' },
+    body: JSON.stringify({ prompt: 'worker' }),
+    retry: false,
+  }),
+  refused: await events('/chat', { method: 'POST', body: '{"prompt":"x"}', retry: false }),
+  // pauseWhenHidden needs a document: in a worker it is ignored, not an error.
+  resumed: await events('/sse/reconnect?client=worker', { pauseWhenHidden: true }),
+});
+`;
+
 describe.skipIf(!available)('in Chromium', () => {
   let browser: Browser;
   let page: Page;
@@ -119,6 +146,9 @@ describe.skipIf(!available)('in Chromium', () => {
       if (url.pathname === '/') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
         res.end(PAGE);
+      } else if (url.pathname === '/worker.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+        res.end(WORKER);
       } else if (url.pathname === '/ssekit-client.js') {
         res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
         res.end(code);
@@ -208,6 +238,38 @@ describe.skipIf(!available)('in Chromium', () => {
       text: 'You said: héllo. Bye ✓',
       types: ['token', 'end'],
       refused: 'HttpError 401',
+    });
+  });
+
+  it('connect() works in a module worker', async () => {
+    const result = await page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const worker = new Worker('/worker.js', { type: 'module' });
+          const bound = setTimeout(() => reject(new Error('worker: no answer in 10 s')), 10000);
+          worker.onmessage = (e) => {
+            clearTimeout(bound);
+            worker.terminate();
+            resolve(e.data);
+          };
+          worker.onerror = (e) => {
+            clearTimeout(bound);
+            reject(new Error(`worker: ${e.message}`));
+          };
+        }),
+    );
+    const tokens = 'You said: worker. Bye ✓'.split(/(?= )/).map((t) => ['token', t, '']);
+    expect(result).toEqual({
+      hasDocument: false,
+      chat: { log: [...tokens, ['end', '', '']], end: 'closed' },
+      refused: { log: [], end: 'HttpError' },
+      resumed: {
+        log: [
+          ['message', 'first', 'ünï✓'],
+          ['message', 'got ünï✓', 'ünï✓'],
+        ],
+        end: 'closed',
+      },
     });
   });
 
