@@ -1,20 +1,24 @@
 // Generates docs/api.md from the TSDoc of every export of every subpath (package.json
 // `exports`), with the TypeScript compiler API: the reference cannot miss an export.
-// Run: npm run docs:api
+// Run: npm run docs:api (writes it) or npm run docs:api -- --check (CI: fails when it is stale).
 import { readFileSync, writeFileSync } from 'node:fs';
 import ts from 'typescript';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
-const ENTRIES = {
+const KNOWN = {
   ssekit: 'src/index.ts',
   'ssekit/client': 'src/client/index.ts',
   'ssekit/server': 'src/server/index.ts',
   'ssekit/node': 'src/adapters/node/index.ts',
   'ssekit/hub': 'src/hub/index.ts',
+  'ssekit/redis': 'src/adapters/redis/index.ts',
 };
+const ENTRIES = {};
 for (const name of Object.keys(pkg.exports)) {
   const sub = name === '.' ? 'ssekit' : `ssekit/${name.slice(2)}`;
-  if (sub !== 'ssekit/package.json' && !(sub in ENTRIES)) throw new Error(`no entry file known for ${sub}`);
+  if (sub === 'ssekit/package.json') continue;
+  if (!(sub in KNOWN)) throw new Error(`no entry file known for ${sub}`);
+  ENTRIES[sub] = KNOWN[sub];
 }
 
 const program = ts.createProgram(Object.values(ENTRIES), {
@@ -96,5 +100,13 @@ for (const [sub, file] of Object.entries(ENTRIES)) {
     if (!doc && !tags.length) out += '_(see the type)_\n\n';
   }
 }
-writeFileSync('docs/api.md', out);
-console.log(`docs/api.md written (${out.length} characters)`);
+if (process.argv.includes('--check')) {
+  if (readFileSync('docs/api.md', 'utf8') !== out) {
+    console.error('docs/api.md is out of date with the TSDoc: run npm run docs:api and commit it');
+    process.exit(1);
+  }
+  console.log('docs/api.md is up to date');
+} else {
+  writeFileSync('docs/api.md', out);
+  console.log(`docs/api.md written (${out.length} characters)`);
+}
