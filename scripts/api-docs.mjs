@@ -11,6 +11,7 @@ const ENTRIES = {
   'ssekit/server': 'src/server/index.ts',
   'ssekit/node': 'src/adapters/node/index.ts',
   'ssekit/hub': 'src/hub/index.ts',
+  'ssekit/redis': 'src/adapters/redis/index.ts',
 };
 for (const name of Object.keys(pkg.exports)) {
   const sub = name === '.' ? 'ssekit' : `ssekit/${name.slice(2)}`;
