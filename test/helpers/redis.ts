@@ -1,3 +1,8 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -59,4 +64,117 @@ export async function deletePrefix(prefix: string): Promise<void> {
   } finally {
     admin.disconnect();
   }
+}
+
+/**
+ * A redis-server of the test's own, on a free port of 127.0.0.1, that the test may kill and
+ * restart (the shared one must never be stopped). Append-only file with `fsync` on every write
+ * in a temporary directory, as a real deployment keeps its streams: a restart loses nothing
+ * that Redis acknowledged. Stop it with `stop()` (by PID, never by name).
+ */
+export interface OwnRedis {
+  readonly url: string;
+  readonly port: number;
+  /** SIGKILL: no goodbye to clients, no final save. Resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** Kills it and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** True when a `redis-server` binary runs here (else tests that need their own are skipped). */
+export function redisServerAvailable(): boolean {
+  const found = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (!found) {
+    if (process.env.SSEKIT_REQUIRE_SERVICES) {
+      throw new Error('SSEKIT_REQUIRE_SERVICES is set but there is no redis-server binary');
+    }
+    console.warn('\n*** SKIPPING tests that restart Redis: no redis-server binary on PATH ***\n');
+  }
+  return found;
+}
+
+export async function startOwnRedis(): Promise<OwnRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'ssekit-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | null = null;
+  const spawnServer = async (): Promise<void> => {
+    const proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: 'ignore' },
+    );
+    child = proc;
+    for (let i = 0; i < 200; i++) {
+      if (proc.exitCode !== null) throw new Error(`redis-server exited (${String(proc.exitCode)})`);
+      if (await answers(port)) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('redis-server did not answer in time');
+  };
+  const kill = async (): Promise<void> => {
+    const proc = child;
+    child = null;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await gone;
+  };
+  await spawnServer();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill,
+    start: spawnServer,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function answers(port: number): Promise<boolean> {
+  const probe = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+  });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
