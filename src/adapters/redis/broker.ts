@@ -199,16 +199,17 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     await command.multi().xadd(wakeKey, 'MAXLEN', '1', '*', 'w', '1').pexpire(wakeKey, 600_000).exec();
   };
 
-  // After the reader lost its connection: did Redis trim anything it had not read yet?
-  const checkGap = async (): Promise<boolean> => {
+  // After the reader lost its connection: did Redis trim anything it had not read yet? Returns
+  // the sequence head when it did, `null` when nothing was lost.
+  const checkGap = async (): Promise<string | null> => {
     const names = [...cursors.keys()];
-    if (names.length === 0) return false;
-    const [, ...floors] = await scripted.ssekitHead(1 + names.length, seqKey, ...names.map(topicKey));
+    if (names.length === 0) return null;
+    const [head, ...floors] = await scripted.ssekitHead(1 + names.length, seqKey, ...names.map(topicKey));
     for (let i = 0; i < names.length; i++) {
       const cursor = cursors.get(names[i] as string);
-      if (cursor !== undefined && lostAfter(floors[i] as [string, string], cursor.id)) return true;
+      if (cursor !== undefined && lostAfter(floors[i] as [string, string], cursor.id)) return head;
     }
-    return false;
+    return null;
   };
 
   const readLoop = async (): Promise<void> => {
@@ -219,14 +220,18 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         await whenReady(reader);
         if (outage) {
           if (command.status !== 'ready') await whenReady(command);
-          if (await checkGap()) {
-            const gone = listener;
-            listener = null;
-            cursors.clear();
-            gone.onError(
+          const gapHead = await checkGap();
+          if (gapHead !== null) {
+            // The feed goes on from the head (what it missed is partly gone: the listener ends
+            // its subscribers, who resume from history with a reset). It stays open, so topics
+            // can still be followed afterwards.
+            for (const cursor of cursors.values()) {
+              if (compareStreamIds(gapHead, cursor.id) > 0) cursor.id = gapHead;
+            }
+            if (compareStreamIds(gapHead, delivered) > 0) delivered = gapHead;
+            listener.onError(
               new BrokerError('feed-failed', 'Redis trimmed events the feed missed while disconnected'),
             );
-            return;
           }
           outage = false;
         }
