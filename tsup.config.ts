@@ -11,6 +11,7 @@ export default defineConfig({
     server: 'src/server/index.ts',
     node: 'src/adapters/node/index.ts',
     hub: 'src/hub/index.ts',
+    redis: 'src/adapters/redis/index.ts',
     // The `ssekit` bin (package.json `bin`); not a subpath export.
     cli: 'src/cli/index.ts',
   },

@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^ssekit\/node$/, replacement: src('adapters/node/index.ts') },
       { find: /^ssekit\/client$/, replacement: src('client/index.ts') },
       { find: /^ssekit\/hub$/, replacement: src('hub/index.ts') },
+      { find: /^ssekit\/redis$/, replacement: src('adapters/redis/index.ts') },
     ],
   },
   test: {

@@ -78,7 +78,10 @@ export interface BrokerFeed {
   /**
    * Starts following topics. Resolves once every event published to them *after* it resolves
    * will reach the listener. The hub reads history only after that, which is how it closes the
-   * seam between history and live events. Calls apply in order with `unfollow`.
+   * seam between history and live events. The feed may lag behind history: an event can reach
+   * the listener after a history read already returned it (Redis reads the feed on its own
+   * connection). The hub drops such an event for a subscriber that has it. Calls apply in order
+   * with `unfollow`.
    */
   follow(topics: readonly string[]): Promise<void>;
   /** Stops following topics (the hub keeps its own count and calls this for the last one). */

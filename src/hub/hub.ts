@@ -159,12 +159,20 @@ interface Group {
   events: number;
   stamp: number;
   dirty: boolean;
+  /**
+   * Id of the newest event the members have (`null`: none yet). A live event at or below it is a
+   * duplicate and is dropped: the group's stream only moves forward.
+   */
+  lastId: string | null;
 }
 
 interface Topic {
   readonly name: string;
   readonly groups: Set<Group>;
-  /** Subscribers replaying: live events are held for them until the replay is written. */
+  /**
+   * Subscribers that resumed and are not in a group yet: replaying (live events are held until
+   * the replay is written) or catching up (see `Subscriber.floor`).
+   */
   readonly holding: Set<Subscriber>;
   refs: number;
   /** Settles once the broker feed follows this topic. */
@@ -183,6 +191,16 @@ interface Subscriber {
   held: BrokerEvent[] | null;
   heldBytes: number;
   heldOverflow: boolean;
+  /**
+   * Catching up: the id of the newest event written to this subscriber, while it waits outside
+   * any group for the live feed to pass it. A broker's feed may lag behind its history (Redis:
+   * the feed's XREAD and the history read run on different connections), so after a replay the
+   * feed can still bring events the replay carried. Those are dropped; the first newer one is
+   * written directly, and the subscriber joins its group at the next flush. `null` otherwise.
+   */
+  floor: string | null;
+  /** Catching up and past its floor: joins its group at the next flush. */
+  joining: boolean;
   stamp: number;
   released: boolean;
 }
@@ -275,6 +293,10 @@ export function createHub(options: HubOptions = {}): Hub {
   const subscribers = new Set<Subscriber>();
   const perAddress = new Map<string, number>();
   let dirty: Group[] = [];
+  // Subscribers catching up that passed their floor: they join their groups at the next flush.
+  let joining: Subscriber[] = [];
+  // Subscribers catching up (outside any group), for heartbeats.
+  const catchingUp = new Set<Subscriber>();
   let flushScheduled = false;
   let stamp = 0;
   let closing = false;
@@ -292,6 +314,7 @@ export function createHub(options: HubOptions = {}): Hub {
     slowConsumerDisconnects: 0,
     replays: 0,
     resets: 0,
+    duplicatesDropped: 0,
   };
   const rejected: Record<string, number> = {};
 
@@ -308,6 +331,7 @@ export function createHub(options: HubOptions = {}): Hub {
 
   const onEvent = (event: BrokerEvent): void => {
     let bytes: Uint8Array | undefined;
+    let slow: Subscriber[] | undefined;
     const s = ++stamp;
     for (const name of event.topics) {
       const topic = topics.get(name);
@@ -315,6 +339,12 @@ export function createHub(options: HubOptions = {}): Hub {
       for (const group of topic.groups) {
         if (group.stamp === s) continue; // already has it through another of its topics
         group.stamp = s;
+        if (group.lastId !== null && broker.compareIds(event.id, group.lastId) <= 0) {
+          // A broker that breaks its in-order, once-only promise: never resend, never go back.
+          counters.duplicatesDropped += group.subs.length;
+          continue;
+        }
+        group.lastId = event.id;
         bytes ??= bytesOf(event);
         group.chunks.push(bytes);
         group.bytes += bytes.byteLength;
@@ -326,17 +356,37 @@ export function createHub(options: HubOptions = {}): Hub {
       }
       if (topic.holding.size > 0) {
         for (const sub of topic.holding) {
-          if (sub.stamp === s || sub.held === null) continue;
+          if (sub.stamp === s) continue;
           sub.stamp = s;
-          if (sub.heldOverflow) continue;
-          bytes ??= bytesOf(event);
-          sub.heldBytes += bytes.byteLength;
-          if (sub.heldBytes > limits.maxQueuedBytes) sub.heldOverflow = true;
-          else sub.held.push(event);
+          if (sub.held !== null) {
+            if (sub.heldOverflow) continue;
+            bytes ??= bytesOf(event);
+            sub.heldBytes += bytes.byteLength;
+            if (sub.heldBytes > limits.maxQueuedBytes) sub.heldOverflow = true;
+            else sub.held.push(event);
+          } else if (sub.floor !== null) {
+            if (broker.compareIds(event.id, sub.floor) <= 0) {
+              // The lagging feed brings what the replay already carried.
+              counters.duplicatesDropped++;
+              continue;
+            }
+            bytes ??= bytesOf(event);
+            sub.floor = event.id;
+            sub.outlet.write(bytes);
+            counters.eventsDelivered++;
+            counters.bytesWritten += bytes.byteLength;
+            if (sub.outlet.queuedBytes > limits.maxQueuedBytes) {
+              (slow ??= []).push(sub);
+            } else if (!sub.joining) {
+              sub.joining = true;
+              joining.push(sub);
+            }
+          }
         }
       }
     }
-    if (!flushScheduled && dirty.length > 0) {
+    if (slow !== undefined) for (const sub of slow) dropSlow(sub);
+    if (!flushScheduled && (dirty.length > 0 || joining.length > 0)) {
       flushScheduled = true;
       scheduleFlush(flush);
     }
@@ -370,6 +420,21 @@ export function createHub(options: HubOptions = {}): Hub {
     const slow: Subscriber[] = [];
     for (const group of list) if (group.dirty) flushGroup(group, slow);
     for (const sub of slow) dropSlow(sub);
+    if (joining.length > 0) {
+      // Caught-up subscribers join their groups now that every batch pending this tick (which
+      // holds events they got directly) has gone out: nothing reaches them twice.
+      const ready = joining;
+      joining = [];
+      for (const sub of ready) {
+        sub.joining = false;
+        if (sub.released || sub.floor === null) continue;
+        for (const topic of sub.acquired) topic.holding.delete(sub);
+        catchingUp.delete(sub);
+        const floor = sub.floor;
+        sub.floor = null;
+        joinGroup(sub, floor);
+      }
+    }
   };
 
   const dropSlow = (sub: Subscriber): void => {
@@ -432,7 +497,8 @@ export function createHub(options: HubOptions = {}): Hub {
     feed.unfollow([topic.name]).catch(onError);
   };
 
-  const joinGroup = (sub: Subscriber): void => {
+  /** `lastId`: the newest event id the subscriber has, if any (it seeds a new group's guard). */
+  const joinGroup = (sub: Subscriber, lastId: string | null): void => {
     let group = groups.get(sub.key);
     if (group === undefined) {
       group = {
@@ -445,6 +511,7 @@ export function createHub(options: HubOptions = {}): Hub {
         events: 0,
         stamp: 0,
         dirty: false,
+        lastId,
       };
       groups.set(sub.key, group);
       for (const topic of sub.acquired) topic.groups.add(group);
@@ -484,7 +551,9 @@ export function createHub(options: HubOptions = {}): Hub {
     subscribers.delete(sub);
     leaveGroup(sub);
     for (const topic of sub.acquired) topic.holding.delete(sub);
+    catchingUp.delete(sub);
     sub.held = null;
+    sub.floor = null;
     if (sub.address !== undefined) {
       const n = (perAddress.get(sub.address) ?? 1) - 1;
       if (n === 0) perAddress.delete(sub.address);
@@ -592,6 +661,8 @@ export function createHub(options: HubOptions = {}): Hub {
       held: lastEventId === undefined ? null : [],
       heldBytes: 0,
       heldOverflow: false,
+      floor: null,
+      joining: false,
       stamp: 0,
       released: false,
     };
@@ -619,18 +690,24 @@ export function createHub(options: HubOptions = {}): Hub {
         first = first.concat(replay.chunks);
         firstBytes += replay.bytes;
         endAfter = replay.partial;
-        // Live events held during the replay, minus those the replay already had.
-        const held = sub.held ?? [];
+        let last = replay.lastId;
+        // Live events held during the replay, minus those the replay already had. Not after a
+        // partial replay: they would follow it with a gap (the client resumes from its end).
+        const held = endAfter ? [] : (sub.held ?? []);
         for (const event of held) {
-          if (broker.compareIds(event.id, replay.lastId) <= 0) continue;
+          if (broker.compareIds(event.id, last) <= 0) continue;
           const bytes = bytesOf(event);
           first.push(bytes);
           firstBytes += bytes.byteLength;
           counters.eventsDelivered++;
+          last = event.id;
         }
         if (sub.heldOverflow) endAfter = true;
-        for (const topic of acquired) topic.holding.delete(sub);
         sub.held = null;
+        // Catching up (see `Subscriber.floor`): the subscriber stays in `holding` until the feed
+        // passes `last`.
+        if (endAfter) for (const topic of acquired) topic.holding.delete(sub);
+        else sub.floor = last;
       }
       if (sub.released || closing) {
         release(sub);
@@ -642,8 +719,11 @@ export function createHub(options: HubOptions = {}): Hub {
         sub.outlet.write(concatBytes(first, firstBytes));
         sub.outlet.end(retryBytes());
         release(sub);
+      } else if (sub.floor !== null) {
+        catchingUp.add(sub);
+        sub.outlet.write(concatBytes(first, firstBytes));
       } else {
-        joinGroup(sub);
+        joinGroup(sub, null);
         sub.outlet.write(concatBytes(first, firstBytes));
       }
     } catch (error) {
@@ -806,6 +886,10 @@ export function createHub(options: HubOptions = {}): Hub {
               sub.outlet.write(HEARTBEAT, cache);
               if (sub.outlet.queuedBytes > limits.maxQueuedBytes) slow.push(sub);
             }
+          }
+          for (const sub of catchingUp) {
+            sub.outlet.write(HEARTBEAT);
+            if (sub.outlet.queuedBytes > limits.maxQueuedBytes) slow.push(sub);
           }
           for (const sub of slow) dropSlow(sub);
         }, heartbeatMs);

@@ -20,6 +20,12 @@ export interface HubMetrics {
   replays: number;
   /** Subscriptions whose Last-Event-ID was older than history: they got a `reset`. */
   resets: number;
+  /**
+   * Live events not written to a subscriber because it already had them: a broker's feed that
+   * lags behind its history (Redis) hands the hub, after a replay, events the replay already
+   * carried. Expected to grow with resumes on such a broker; the events are not lost.
+   */
+  duplicatesDropped: number;
   /** Requests refused, by HTTP status (400, 401, 403, 405, 413, 503). */
   rejected: Record<string, number>;
 }
@@ -38,6 +44,12 @@ const HELP: [keyof HubMetrics, string, 'gauge' | 'counter', string][] = [
     'Subscribers disconnected for falling behind.',
   ],
   ['replays', 'ssekit_hub_replays_total', 'counter', 'Subscriptions resumed with a replay.'],
+  [
+    'duplicatesDropped',
+    'ssekit_hub_duplicates_dropped_total',
+    'counter',
+    'Live events not sent because the subscriber already had them.',
+  ],
   ['resets', 'ssekit_hub_resets_total', 'counter', 'Subscriptions told to reset (history too short).'],
 ];
 

@@ -1,0 +1,524 @@
+/**
+ * A hub {@link Broker} on Redis Streams: hubs on many processes and machines share topics,
+ * history and resume. Every topic is a stream; the stream entry id is the SSE event id, so a
+ * Last-Event-ID handed out by one instance resumes on any other (WHATWG HTML §9.2.4: the client
+ * sends it back in the `Last-Event-ID` header when it reconnects).
+ *
+ * Two connections per broker: one for commands (publish, history, bookkeeping) and one that does
+ * nothing but a blocking `XREAD` over the streams of the topics this process follows. That one
+ * reader serves every local subscriber; the hub fans out.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type {
+  Broker,
+  BrokerEvent,
+  BrokerEventInit,
+  BrokerFeed,
+  BrokerListener,
+  HistoryPage,
+} from '../../hub/broker.js';
+import { BrokerError } from '../../hub/errors.js';
+import { mergeById } from '../../hub/history.js';
+import { compareStreamIds, isStreamId } from '../../hub/ids.js';
+import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
+
+/** Options of {@link createRedisBroker}. */
+export interface RedisBrokerOptions {
+  /** `redis://` or `rediss://` URL. Default `process.env.REDIS_URL` or `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** More ioredis options (TLS, auth, ...). The broker sets its own reconnect and queue policy. */
+  redis?: RedisOptions;
+  /**
+   * Prefix of every key. Instances that share topics must use the same prefix. The default
+   * keeps all keys in one Redis Cluster hash slot (a multi-topic publish is one script).
+   * Default `'{ssekit}:'`.
+   */
+  prefix?: string;
+  /** Approximate number of entries each topic stream keeps (`XADD MAXLEN ~`). Default 10,000. */
+  maxLen?: number;
+  /** Most entries per stream in one read of the live feed (bounds the reader's memory). Default 1,000. */
+  readCount?: number;
+  /** How long one blocking read waits before it is issued again, ms. Default 5,000. */
+  blockMs?: number;
+  /** A command that has no answer within this many ms fails. Default 5,000. */
+  commandTimeoutMs?: number;
+  /** Longest wait between reconnect attempts, ms (backoff doubles from 50 ms). Default 2,000. */
+  maxBackoffMs?: number;
+  /**
+   * Where connection trouble the broker recovers from by itself is reported (once per outage).
+   * Default `console.warn`.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** What {@link createRedisBroker} returns: a {@link Broker}, plus the Redis specifics. */
+export interface RedisBroker extends Broker {
+  /** Resolves once both connections are ready (the broker also connects on its own). */
+  ready(): Promise<void>;
+  /** Redis `CLIENT ID`s of the broker's connections (command, reader), for operators and tests. */
+  clientIds(): Promise<{ command: number; reader: number }>;
+  /** Deletes every key under the prefix. For tests and teardown, not for production use. */
+  destroyAll(): Promise<void>;
+}
+
+interface Cursor {
+  /** Last id read (or skipped) on this topic's stream. */
+  id: string;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+type XReadReply = [key: string, entries: StreamEntry[]][] | null;
+
+/**
+ * Creates a {@link Broker} on Redis Streams. Needs Redis 7 or later and the `ioredis` package
+ * (an optional peer dependency of ssekit).
+ *
+ * - Publishing is one Lua script: one id from a shared sequence, the same id on every topic.
+ * - History reads the topic streams (`XRANGE`, exclusive start) and reports `truncated` when
+ *   Redis trimmed entries after the asked id.
+ * - The live feed is one blocking `XREAD` per process, re-issued when the followed topics change.
+ * - When a connection drops, it reconnects with backoff and the feed catches up from the last id
+ *   it read, so hub subscribers stay connected through a short outage. If Redis trimmed what the
+ *   feed missed, the hub is told (and its clients resume with a reset). A publish while Redis is
+ *   unreachable rejects with a `BrokerError` of type `publish-failed`.
+ *
+ * @example
+ * ```ts
+ * import { createHub } from 'ssekit/hub';
+ * import { createRedisBroker } from 'ssekit/redis';
+ *
+ * const broker = createRedisBroker({ url: 'redis://127.0.0.1:6379', maxLen: 50_000 });
+ * const hub = createHub({ broker });
+ * // ... mount hub.handler; every instance with the same Redis and prefix shares the topics.
+ * ```
+ */
+export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  const prefix = options.prefix ?? '{ssekit}:';
+  const maxLen = positiveInt('maxLen', options.maxLen ?? 10_000);
+  const readCount = positiveInt('readCount', options.readCount ?? 1000);
+  const blockMs = positiveInt('blockMs', options.blockMs ?? 5000);
+  const commandTimeout = positiveInt('commandTimeoutMs', options.commandTimeoutMs ?? 5000);
+  const maxBackoff = positiveInt('maxBackoffMs', options.maxBackoffMs ?? 2000);
+  const report = options.onError ?? ((error: unknown) => console.warn('ssekit redis broker:', error));
+  const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+  const seqKey = `${prefix}seq`;
+  const topicKey = (topic: string): string => `${prefix}t:${topic}`;
+  // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
+  // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
+  const wakeKey = `${prefix}wake:${randomToken()}`;
+
+  const backoff = (attempt: number): number =>
+    Math.min(maxBackoff, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() * 0.5);
+
+  const base: RedisOptions = {
+    ...options.redis,
+    // A publish during an outage must fail, not wait in a queue the publisher cannot see.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout,
+    retryStrategy: (times) => backoff(times),
+    lazyConnect: true,
+  };
+  const command = new Redis(url, { ...base, connectionName: 'ssekit:command' });
+  // Blocking reads would trip the command timeout; the reader bounds its reads with BLOCK.
+  const reader = new Redis(url, { ...base, commandTimeout: undefined, connectionName: 'ssekit:reader' });
+  for (const connection of [command, reader]) {
+    // ioredis emits 'error' on every failed connect; the broker reports through `onError`.
+    connection.on('error', () => {});
+  }
+  command.defineCommand('ssekitPublish', { lua: PUBLISH_SCRIPT });
+  command.defineCommand('ssekitHistory', { lua: HISTORY_SCRIPT });
+  command.defineCommand('ssekitHead', { lua: HEAD_SCRIPT });
+  type Scripted = Redis & {
+    ssekitPublish(n: number, ...args: string[]): Promise<string>;
+    ssekitHistory(n: number, ...args: string[]): Promise<[string, ...[string, string, StreamEntry[]][]]>;
+    ssekitHead(n: number, ...args: string[]): Promise<[string, ...[string, string][]]>;
+  };
+  const scripted = command as Scripted;
+
+  let closed = false;
+  const connected = Promise.all([command.connect(), reader.connect()]).then(() => undefined);
+  // Keeps a failed first connect from counting as unhandled; callers see it through `ready()`,
+  // and ioredis keeps retrying.
+  connected.catch(() => {});
+
+  const whenReady = async (connection: Redis): Promise<void> => {
+    if (connection.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new BrokerError('feed-failed', 'Redis is not reachable'));
+      }, commandTimeout);
+      const onReady = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onEnd = (): void => {
+        cleanup();
+        reject(new BrokerError('closed', 'the Redis connection ended'));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        connection.off('ready', onReady);
+        connection.off('end', onEnd);
+      };
+      connection.on('ready', onReady);
+      connection.on('end', onEnd);
+    });
+  };
+
+  const decode = (id: string, fields: string[]): BrokerEvent => {
+    let data = '';
+    let event: string | undefined;
+    let topics: string[] = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i];
+      const value = fields[i + 1] as string;
+      if (name === 'd') data = value;
+      else if (name === 'e') event = value;
+      else if (name === 't') topics = JSON.parse(value) as string[];
+    }
+    return { id, topics, event, data };
+  };
+
+  // ---- the one live feed ---------------------------------------------------------------------
+
+  let listener: BrokerListener | null = null;
+  const cursors = new Map<string, Cursor>();
+  // Topics waiting to join the reader: they start after max(head when asked, delivered).
+  const pending = new Map<string, { head: string; resolve: () => void }>();
+  // Ids at or below it were delivered or skipped: never again, so the feed stays in id order.
+  let delivered = '0-0';
+  let wakeId = '0-0';
+  let readerRunning = false;
+  let readerStopped: Promise<void> = Promise.resolve();
+
+  const wake = async (): Promise<void> => {
+    if (command.status !== 'ready') await whenReady(command);
+    await command.multi().xadd(wakeKey, 'MAXLEN', '1', '*', 'w', '1').pexpire(wakeKey, 600_000).exec();
+  };
+
+  // After the reader lost its connection: did Redis trim anything it had not read yet? Returns
+  // the sequence head when it did, `null` when nothing was lost.
+  const checkGap = async (): Promise<string | null> => {
+    const names = [...cursors.keys()];
+    if (names.length === 0) return null;
+    const [head, ...floors] = await scripted.ssekitHead(1 + names.length, seqKey, ...names.map(topicKey));
+    for (let i = 0; i < names.length; i++) {
+      const cursor = cursors.get(names[i] as string);
+      if (cursor !== undefined && lostAfter(floors[i] as [string, string], cursor.id)) return head;
+    }
+    return null;
+  };
+
+  const readLoop = async (): Promise<void> => {
+    let failures = 0;
+    let outage = false;
+    while (!closed && listener !== null) {
+      try {
+        await whenReady(reader);
+        if (outage) {
+          if (command.status !== 'ready') await whenReady(command);
+          const gapHead = await checkGap();
+          if (gapHead !== null) {
+            // The feed goes on from the head (what it missed is partly gone: the listener ends
+            // its subscribers, who resume from history with a reset). It stays open, so topics
+            // can still be followed afterwards.
+            for (const cursor of cursors.values()) {
+              if (compareStreamIds(gapHead, cursor.id) > 0) cursor.id = gapHead;
+            }
+            if (compareStreamIds(gapHead, delivered) > 0) delivered = gapHead;
+            listener.onError(
+              new BrokerError('feed-failed', 'Redis trimmed events the feed missed while disconnected'),
+            );
+          }
+          outage = false;
+        }
+        // Topics join here, between two reads, so their start is at or after everything
+        // delivered so far: nothing is delivered twice or out of order, and every event
+        // published after the follow resolves is above the start.
+        for (const [topic, entry] of pending) {
+          const start = compareStreamIds(entry.head, delivered) > 0 ? entry.head : delivered;
+          cursors.set(topic, { id: start });
+          entry.resolve();
+        }
+        pending.clear();
+        const names = [...cursors.keys()];
+        const keys = names.map(topicKey);
+        const ids = names.map((name) => (cursors.get(name) as Cursor).id);
+        const reply = (await reader.xread(
+          'COUNT',
+          readCount,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          wakeKey,
+          ...keys,
+          wakeId,
+          ...ids,
+        )) as XReadReply;
+        failures = 0;
+        if (reply !== null) deliver(reply, names);
+      } catch (error) {
+        if (closed || listener === null) return;
+        if (!outage) {
+          report(
+            new BrokerError('feed-failed', 'the Redis feed lost its connection; reconnecting', {
+              cause: error,
+            }),
+          );
+        }
+        outage = true;
+        await sleep(backoff(failures++));
+      }
+    }
+  };
+
+  const deliver = (reply: NonNullable<XReadReply>, names: readonly string[]): void => {
+    const lists: BrokerEvent[][] = [];
+    // A stream that returned a full COUNT may have more: only ids up to the lowest such last id
+    // are known complete across all streams (XREAD runs atomically, so the rest are).
+    let upTo: string | null = null;
+    let highest = delivered;
+    for (const [key, entries] of reply) {
+      if (key === wakeKey) {
+        const last = entries[entries.length - 1];
+        if (last !== undefined) wakeId = last[0];
+        continue;
+      }
+      if (entries.length === 0) continue;
+      const list: BrokerEvent[] = [];
+      for (const [id, fields] of entries) {
+        if (compareStreamIds(id, delivered) > 0) list.push(decode(id, fields));
+      }
+      const lastId = (entries[entries.length - 1] as StreamEntry)[0];
+      if (compareStreamIds(lastId, highest) > 0) highest = lastId;
+      if (entries.length >= readCount && (upTo === null || compareStreamIds(lastId, upTo) < 0)) upTo = lastId;
+      lists.push(list);
+    }
+    const limit = upTo ?? highest;
+    // Only the streams of this read: a topic that joined meanwhile keeps its own start.
+    for (const name of names) {
+      const cursor = cursors.get(name);
+      if (cursor !== undefined && compareStreamIds(limit, cursor.id) > 0) cursor.id = limit;
+    }
+    if (compareStreamIds(limit, delivered) > 0) delivered = limit;
+    const target = listener;
+    if (target === null) return;
+    for (const event of mergeById(lists, compareStreamIds)) {
+      if (compareStreamIds(event.id, limit) > 0) break;
+      try {
+        target.onEvent(event);
+      } catch (error) {
+        target.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
+      }
+    }
+  };
+
+  const startReader = (): void => {
+    if (readerRunning || closed || listener === null) return;
+    readerRunning = true;
+    readerStopped = readLoop().finally(() => {
+      readerRunning = false;
+    });
+  };
+
+  // ---- the broker ----------------------------------------------------------------------------
+
+  const broker: RedisBroker = {
+    async publish(topics, init: BrokerEventInit) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      if (topics.length === 0) throw new BrokerError('publish-failed', 'no topics');
+      const hasEvent = init.event !== undefined;
+      try {
+        // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
+        if (command.status !== 'ready') await whenReady(command);
+        return await scripted.ssekitPublish(
+          1 + topics.length,
+          seqKey,
+          ...topics.map(topicKey),
+          String(maxLen),
+          init.data,
+          JSON.stringify(topics),
+          hasEvent ? '1' : '0',
+          init.event ?? '',
+        );
+      } catch (error) {
+        throw new BrokerError('publish-failed', 'Redis did not take the event', { cause: error });
+      }
+    },
+
+    async history(topics, afterId, historyOptions = {}): Promise<HistoryPage> {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      const limit = historyOptions.limit ?? 1000;
+      let reply: Awaited<ReturnType<Scripted['ssekitHistory']>>;
+      // A bad id still needs the head (the reset event carries it): read from the top.
+      const valid = isStreamId(afterId);
+      try {
+        if (command.status !== 'ready') await whenReady(command);
+        reply = await scripted.ssekitHistory(
+          1 + topics.length,
+          seqKey,
+          ...topics.map(topicKey),
+          valid ? afterId : '0-0',
+          String(valid ? limit + 1 : 0),
+        );
+      } catch (error) {
+        throw new BrokerError('history-failed', 'Redis did not answer the history read', { cause: error });
+      }
+      const [head, ...perTopic] = reply;
+      if (!valid || compareStreamIds(afterId, head) > 0) {
+        // Not an id this broker handed out (or from a Redis that lost its data): reset.
+        return { events: [], more: false, truncated: true, head };
+      }
+      let truncated = false;
+      const lists: BrokerEvent[][] = [];
+      for (const [floor, deleted, entries] of perTopic) {
+        if (lostAfter([floor, deleted], afterId)) truncated = true;
+        lists.push(entries.map(([id, fields]) => decode(id, fields)));
+      }
+      const merged = mergeById(lists, compareStreamIds, limit + 1);
+      const more = merged.length > limit;
+      return { events: more ? merged.slice(0, limit) : merged, more, truncated, head };
+    },
+
+    subscribe(feedListener): BrokerFeed {
+      if (listener !== null) throw new BrokerError('feed-failed', 'this broker already has a feed');
+      listener = feedListener;
+      // Serialize follow/unfollow so they apply in call order.
+      let chain: Promise<void> = Promise.resolve();
+      const serial = (step: () => Promise<void>): Promise<void> => {
+        const next = chain.then(step);
+        chain = next.catch(() => {});
+        return next;
+      };
+      return {
+        follow: (topics) =>
+          serial(async () => {
+            if (closed) throw new BrokerError('closed', 'the broker is closed');
+            const fresh = topics.filter((topic) => !cursors.has(topic) && !pending.has(topic));
+            if (fresh.length === 0) return;
+            let head: string;
+            try {
+              if (command.status !== 'ready') await whenReady(command);
+              [head] = await scripted.ssekitHead(1, seqKey);
+            } catch (error) {
+              throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
+            }
+            // Resolved by the reader when the topics join its next read.
+            const joined = new Promise<void>((resolve) => {
+              let left = fresh.length;
+              const one = (): void => {
+                if (--left === 0) resolve();
+              };
+              for (const topic of fresh) pending.set(topic, { head, resolve: one });
+            });
+            if (readerRunning) {
+              try {
+                await wake();
+              } catch (error) {
+                for (const topic of fresh) pending.delete(topic);
+                throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
+              }
+            } else {
+              startReader();
+            }
+            await withTimeout(joined, commandTimeout, () => {
+              for (const topic of fresh) pending.delete(topic);
+              return new BrokerError('feed-failed', 'the Redis feed did not take the topics in time');
+            });
+          }),
+        unfollow: (topics) =>
+          serial(async () => {
+            for (const topic of topics) {
+              cursors.delete(topic);
+              pending.delete(topic);
+            }
+          }),
+        close: async () => {
+          listener = null;
+          cursors.clear();
+          pending.clear();
+          // Ends the blocking read now rather than after `blockMs`.
+          if (readerRunning) await wake().catch(report);
+          await readerStopped;
+        },
+      };
+    },
+
+    compareIds: compareStreamIds,
+    isValidId: isStreamId,
+
+    async ready() {
+      await connected;
+      await Promise.all([whenReady(command), whenReady(reader)]);
+    },
+
+    async clientIds() {
+      await Promise.all([whenReady(command), whenReady(reader)]);
+      const [a, b] = await Promise.all([command.client('ID'), reader.client('ID')]);
+      return { command: Number(a), reader: Number(b) };
+    },
+
+    async destroyAll() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await command.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await command.unlink(...keys);
+      } while (cursor !== '0');
+    },
+
+    async close() {
+      if (closed) return;
+      listener = null;
+      cursors.clear();
+      await command.del(wakeKey).catch(() => {});
+      closed = true;
+      // The reader may sit in a blocking read: dropping its connection ends it now.
+      reader.disconnect();
+      await readerStopped;
+      await command.quit().catch(() => command.disconnect());
+    },
+  };
+  return broker;
+}
+
+/** True when Redis dropped entries of a stream that came after `id` (see FLOOR in scripts.ts). */
+function lostAfter([floor, deleted]: readonly [string, string], id: string): boolean {
+  return compareStreamIds(id, floor) < 0 || compareStreamIds(id, deleted) < 0;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function randomToken(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

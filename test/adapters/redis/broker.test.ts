@@ -1,0 +1,312 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createRequestListener } from '../../../src/adapters/node/index.js';
+import {
+  createRedisBroker,
+  type RedisBroker,
+  type RedisBrokerOptions,
+} from '../../../src/adapters/redis/index.js';
+import {
+  type BrokerEvent,
+  createHub,
+  type Hub,
+  isBrokerError,
+  RESET_EVENT,
+  RESUME_HEADER,
+} from '../../../src/hub/index.js';
+import {
+  deletePrefix,
+  REDIS_URL,
+  redisAvailable,
+  startRedisProxy,
+  uniquePrefix,
+} from '../../helpers/redis.js';
+import { listen } from '../../helpers/server.js';
+import { readAll, readEvents } from '../../hub/helpers.js';
+import { subscribeWithClient, waitFor } from './subscriber.js';
+
+const available = await redisAvailable();
+const prefixes: string[] = [];
+const brokers: RedisBroker[] = [];
+const hubs: Hub[] = [];
+
+function broker(prefix: string, options: RedisBrokerOptions = {}): RedisBroker {
+  const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {}, ...options });
+  brokers.push(b);
+  return b;
+}
+function freshPrefix(label: string): string {
+  const p = uniquePrefix(label);
+  prefixes.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(brokers.splice(0).map((b) => b.close()));
+});
+afterAll(async () => {
+  if (available) await Promise.all(prefixes.map(deletePrefix));
+});
+
+describe.skipIf(!available)('Redis broker', () => {
+  it('gives one event one id on every topic, increasing, unique across instances', async () => {
+    const p = freshPrefix('ids');
+    const a = broker(p);
+    const b = broker(p);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      ids.push(await (i % 2 === 0 ? a : b).publish(['x', 'y'], { data: `d${i}` }));
+    }
+    for (let i = 1; i < ids.length; i++)
+      expect(a.compareIds(ids[i] as string, ids[i - 1] as string)).toBeGreaterThan(0);
+    const page = await a.history(['x'], '0-0');
+    const pageY = await b.history(['y'], '0-0');
+    expect(page.events.map((e) => e.id)).toEqual(ids);
+    expect(pageY.events.map((e) => e.id)).toEqual(ids);
+    expect(page.events[0]).toEqual({ id: ids[0], topics: ['x', 'y'], event: undefined, data: 'd0' });
+  });
+
+  it('reads history after an id (exclusive), each event once across topics, in pages', async () => {
+    const b = broker(freshPrefix('history'));
+    const ids = [
+      await b.publish(['a'], { data: '1' }),
+      await b.publish(['a', 'b'], { event: 'both', data: '2\nline' }),
+      await b.publish(['b'], { data: '3' }),
+      await b.publish(['c'], { data: 'other topic' }),
+      await b.publish(['a'], { event: '', data: '' }),
+    ];
+    const all = await b.history(['a', 'b'], ids[0] as string);
+    expect(all.truncated).toBe(false);
+    expect(all.more).toBe(false);
+    expect(all.head).toBe(ids[4]);
+    expect(all.events.map((e: BrokerEvent) => [e.id, e.event, e.data])).toEqual([
+      [ids[1], 'both', '2\nline'],
+      [ids[2], undefined, '3'],
+      [ids[4], '', ''],
+    ]);
+    const first = await b.history(['a', 'b'], '0-0', { limit: 2 });
+    expect(first.events.map((e) => e.id)).toEqual([ids[0], ids[1]]);
+    expect(first.more).toBe(true);
+    const rest = await b.history(['a', 'b'], ids[1] as string, { limit: 2 });
+    expect(rest.events.map((e) => e.id)).toEqual([ids[2], ids[4]]);
+    expect(rest.more).toBe(false);
+    const none = await b.history(['never'], ids[2] as string);
+    expect(none).toEqual({ events: [], more: false, truncated: false, head: ids[4] });
+  });
+
+  it('says truncated for trimmed history, malformed ids and ids it never handed out', async () => {
+    const b = broker(freshPrefix('trim'), { maxLen: 10 });
+    const first = await b.publish(['t'], { data: '0' });
+    // Approximate trimming drops whole stream nodes (100 entries by default): go well past one.
+    for (let i = 1; i < 400; i++) await b.publish(['t'], { data: String(i) });
+    const trimmed = await b.history(['t'], first);
+    expect(trimmed.truncated).toBe(true);
+    const head = trimmed.head;
+    expect((await b.history(['t'], head)).truncated).toBe(false);
+    expect((await b.history(['t'], 'garbage')).truncated).toBe(true);
+    const future = `${Date.now() + 86_400_000}-0`;
+    const ahead = await b.history(['t'], future);
+    expect(ahead.truncated).toBe(true);
+    expect(ahead.head).toBe(head);
+  });
+
+  it('rejects a publish with a typed error when Redis is unreachable', async () => {
+    const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
+    const error = await b.publish(['t'], { data: 'x' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isBrokerError(error)).toBe(true);
+    expect((error as { type: string }).type).toBe('publish-failed');
+  });
+
+  it('delivers live events from one instance to the feed of another, once, in id order', async () => {
+    const p = freshPrefix('feed');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: BrokerEvent[] = [];
+    const errors: unknown[] = [];
+    const feed = sub.subscribe({ onEvent: (e) => got.push(e), onError: (e) => errors.push(e) });
+    await feed.follow(['a']);
+    await feed.follow(['b']);
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++)
+      ids.push(
+        await pub.publish(i % 3 === 0 ? ['a', 'b'] : i % 3 === 1 ? ['a'] : ['b', 'c'], { data: String(i) }),
+      );
+    await pub.publish(['c'], { data: 'not followed' });
+    const last = await pub.publish(['a'], { data: 'end' });
+    await until(() => got.some((e) => e.id === last));
+    expect(got.map((e) => e.id)).toEqual([...ids, last]);
+    await feed.unfollow(['a']);
+    await feed.close();
+    expect(errors).toEqual([]);
+  });
+});
+
+describe.skipIf(!available)('hubs sharing a Redis broker', () => {
+  it('subscribers on one hub get what another publishes, and resume on either', async () => {
+    const p = freshPrefix('hubs');
+    const hubA = createHub({ broker: broker(p), heartbeatMs: false });
+    const hubB = createHub({ broker: broker(p), heartbeatMs: false });
+    hubs.push(hubA, hubB);
+    const response = await hubA.subscribe({ topics: ['room'] });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await hubB.publish('room', `m${i}`));
+    const live = await readEvents(response, 5);
+    expect(live.events.map((e) => [e.id, e.data])).toEqual(ids.map((id, i) => [id, `m${i}`]));
+    const resumed = await hubB.subscribe({ topics: ['room'], lastEventId: ids[1] });
+    expect(resumed.headers.get(RESUME_HEADER)).toBe('replay');
+    const replay = await readEvents(resumed, 3);
+    expect(replay.events.map((e) => e.id)).toEqual(ids.slice(2));
+  });
+
+  it('sends the reset event when history was trimmed past the Last-Event-ID', async () => {
+    const p = freshPrefix('reset');
+    const hub = createHub({ broker: broker(p, { maxLen: 10 }), heartbeatMs: false });
+    hubs.push(hub);
+    const old = await hub.publish('t', 'old');
+    let head = old;
+    for (let i = 0; i < 300; i++) head = await hub.publish('t', String(i));
+    const response = await hub.subscribe({ topics: ['t'], lastEventId: old });
+    expect(response.headers.get(RESUME_HEADER)).toBe('reset');
+    const { events } = await readEvents(response, 1);
+    expect(events[0]?.event).toBe(RESET_EVENT);
+    expect(events[0]?.id).toBe(head);
+  });
+
+  it('keeps subscribers connected through dropped Redis connections: every event once, in order', async () => {
+    const p = freshPrefix('drop');
+    const feedErrors: unknown[] = [];
+    const subBroker = broker(p, { onError: (e) => feedErrors.push(e) });
+    const pubBroker = broker(p);
+    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    hubs.push(hub);
+    await subBroker.ready();
+    const responses = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
+    const admin = new Redis(REDIS_URL);
+    admin.on('error', () => {});
+    const total = 1000;
+    const acked: string[] = [];
+    let failedPublishes = 0;
+    const publisher = (async () => {
+      for (let i = 0; i < total; i++) {
+        // A publish during the outage fails clearly; the publisher retries it.
+        for (;;) {
+          try {
+            acked.push(await pubBroker.publish(['t'], { data: String(i) }));
+            break;
+          } catch (error) {
+            if (!isBrokerError(error)) throw error;
+            failedPublishes++;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
+        if (i === 300 || i === 700) {
+          const ids = await subBroker.clientIds();
+          const pubIds = await pubBroker.clientIds();
+          await admin.client('KILL', 'ID', String(ids.reader));
+          await admin.client('KILL', 'ID', String(ids.command));
+          if (i === 700) await admin.client('KILL', 'ID', String(pubIds.command));
+        }
+      }
+    })();
+    const reads = responses.map((r) => readEvents(r, total));
+    await publisher;
+    const results = await Promise.all(reads);
+    // Everything Redis stored, in order, once (a publish cut off mid-reply may be stored once
+    // without an ack; the publisher's retry then stores its data again under a new id).
+    const stored = (await admin.xrange(`${p}t:t`, '-', '+')).map(([id]) => id);
+    admin.disconnect();
+    expect(stored.length).toBeGreaterThanOrEqual(total);
+    for (const id of acked) expect(stored).toContain(id);
+    for (const result of results) {
+      expect(result.done).toBe(false);
+      expect(result.events.map((e) => e.id)).toEqual(stored.slice(0, total));
+    }
+    // Each publish that failed did so with a BrokerError (anything else was thrown above), and
+    // the feed did lose its connection, twice, and said so.
+    expect(failedPublishes).toBeLessThan(total);
+    expect(feedErrors.filter((e) => isBrokerError(e) && e.type === 'feed-failed').length).toBe(2);
+  });
+});
+
+describe.skipIf(!available)('a network partition between a hub and Redis (TCP proxy)', () => {
+  it('subscribers on the real client stay connected and get every event once, in order', async () => {
+    const p = freshPrefix('partition');
+    const proxy = await startRedisProxy(REDIS_URL);
+    const feedErrors: unknown[] = [];
+    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200, onError: (e) => feedErrors.push(e) });
+    const pubBroker = broker(p);
+    await Promise.all([subBroker.ready(), pubBroker.ready()]);
+    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    hubs.push(hub);
+    const server = await listen(createRequestListener(hub.handler));
+    const subs = [0, 1, 2].map(() => subscribeWithClient(() => server.url, 't'));
+    try {
+      await waitFor(() => subs.every((s) => s.opens === 1), 10_000);
+      const total = 2000;
+      const ids: string[] = [];
+      for (let i = 0; i < total; i++) {
+        ids.push(await pubBroker.publish(['t'], { data: String(i) }));
+        if (i === 700) proxy.cut();
+        if (i === 900) proxy.heal();
+      }
+      await waitFor(() => subs.every((s) => s.ids.length >= total), 30_000);
+      for (const sub of subs) {
+        expect(sub.resets).toEqual([]);
+        expect(sub.ids).toEqual(ids);
+        expect(sub.opens).toBe(1);
+      }
+      expect(feedErrors.filter((e) => isBrokerError(e) && e.type === 'feed-failed').length).toBe(1);
+    } finally {
+      for (const sub of subs) sub.close();
+      await server.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('when Redis trimmed what the feed missed: subscribers end, resume with a reset, the feed lives on', async () => {
+    const p = freshPrefix('gap');
+    const proxy = await startRedisProxy(REDIS_URL);
+    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200 });
+    const pubBroker = broker(p, { maxLen: 10 });
+    await Promise.all([subBroker.ready(), pubBroker.ready()]);
+    const errors: unknown[] = [];
+    const hub = createHub({ broker: subBroker, heartbeatMs: false, onError: (e) => errors.push(e) });
+    hubs.push(hub);
+    try {
+      const first = await hub.subscribe({ topics: ['t'] });
+      const before: string[] = [];
+      for (let i = 0; i < 3; i++) before.push(await pubBroker.publish(['t'], { data: `b${i}` }));
+      const seen = await readEvents(first, 3);
+      expect(seen.events.map((e) => e.id)).toEqual(before);
+      proxy.cut();
+      // Approximate trimming drops whole stream nodes (100 entries by default): go well past one.
+      let head = '';
+      for (let i = 0; i < 400; i++) head = await pubBroker.publish(['t'], { data: `m${i}` });
+      proxy.heal();
+      // The feed finds the gap once back: the stream ends with a retry hint, no event of the gap.
+      const rest = await readAll(first);
+      expect(rest.events).toEqual([]);
+      expect(rest.retries.length).toBe(1);
+      expect(errors.some((e) => isBrokerError(e) && e.type === 'feed-failed')).toBe(true);
+      // The client comes back with its last id: told to reset, then live events flow again.
+      const again = await hub.subscribe({ topics: ['t'], lastEventId: before[2] as string });
+      expect(again.headers.get(RESUME_HEADER)).toBe('reset');
+      const next = await pubBroker.publish(['t'], { data: 'after' });
+      const { events } = await readEvents(again, 2);
+      expect(events[0]?.event).toBe(RESET_EVENT);
+      expect(events[0]?.id).toBe(head);
+      expect(events[1]?.id).toBe(next);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
