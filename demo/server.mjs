@@ -24,13 +24,19 @@ const PAGES = {
 };
 
 /**
- * Starts the demo.
- * @param {{ port?: number, host?: string, dataDir?: string, retryMs?: number, log?: (line: string) => void }} [options]
+ * Starts the demo. With `redisUrl`, the feed's topics, history and resume live in Redis (so
+ * several demo servers share them); otherwise in a journal-backed in-memory broker.
+ * @param {{ port?: number, host?: string, dataDir?: string, retryMs?: number, redisUrl?: string, redisPrefix?: string, log?: (line: string) => void }} [options]
  */
 export async function startDemo(options = {}) {
   const log = options.log ?? ((line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`));
   const dataDir = options.dataDir ?? '.demo-data';
-  const broker = await createJournalBroker(join(dataDir, 'feed.ndjson'), { maxEvents: 2000 });
+  const broker = options.redisUrl
+    ? await redisBroker(options.redisUrl, options.redisPrefix ?? 'ssekit-demo:', log)
+    : await createJournalBroker(join(dataDir, 'feed.ndjson'), { maxEvents: 2000 });
+  const brokerName = options.redisUrl
+    ? `Redis at ${options.redisUrl}`
+    : `journal ${join(dataDir, 'feed.ndjson')}`;
   const retryMs = options.retryMs ?? 1000;
   const hub = createHub({
     broker,
@@ -143,5 +149,22 @@ export async function startDemo(options = {}) {
       await new Promise((resolve) => server.close(() => resolve()));
       await broker.close();
     })());
-  return { url, port: address.port, hub, close };
+  return { url, port: address.port, hub, broker: brokerName, close };
+}
+
+async function redisBroker(url, prefix, log) {
+  const { createRedisBroker } = await import('../dist/redis.js');
+  const broker = createRedisBroker({
+    url,
+    prefix,
+    maxLen: 2000,
+    onError: (error) => log(`redis: ${error?.message ?? error}`),
+  });
+  try {
+    await broker.ready();
+  } catch (error) {
+    await broker.close().catch(() => {});
+    throw new Error(`cannot reach Redis at ${url}: ${error?.message ?? error}`);
+  }
+  return broker;
 }

@@ -8,12 +8,13 @@ const demo = await startDemo({
   host: process.env.HOST,
   dataDir: process.env.DEMO_DATA_DIR,
   retryMs: process.env.DEMO_RETRY_MS ? Number(process.env.DEMO_RETRY_MS) : undefined,
+  redisUrl: process.env.REDIS_URL || undefined,
+  redisPrefix: process.env.DEMO_REDIS_PREFIX || undefined,
+}).catch((error) => {
+  console.error(`ssekit demo: ${error.message}`);
+  process.exit(1);
 });
-if (process.env.REDIS_URL) {
-  console.log(
-    'REDIS_URL is set, but the Redis broker (ssekit/redis) is not part of this build yet: using the journal-backed in-memory broker.',
-  );
-}
+console.log(`feed history: ${demo.broker}`);
 console.log(
   `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
 );

@@ -1,9 +1,10 @@
+import cluster, { type Worker } from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { createRequestListener } from '../adapters/node/index.js';
-import { createHub, jwtAuthorizer } from '../hub/index.js';
+import { createClusterBroker, createRequestListener, serveClusterBroker } from '../adapters/node/index.js';
+import { type Broker, createHub, createMemoryBroker, jwtAuthorizer } from '../hub/index.js';
 import { out, UsageError } from './shared.js';
 
 export const SERVE_HELP = `Usage: ssekit serve [options]
@@ -15,17 +16,25 @@ GET /healthz answers {"ok":true}.
 Options:
   -p, --port <n>           port (default 8080; 0 picks a free one)
       --host <addr>        address to listen on (default 127.0.0.1; 0.0.0.0 for all)
-      --redis <url>        share history and fan-out through Redis (needs ssekit/redis)
-      --workers <n>        processes (node:cluster); more than 1 needs --redis
+      --redis <url>        share topics, history and resume through Redis (Streams), so
+                           several servers (and machines) serve the same topics; needs the
+                           ioredis package
+      --redis-prefix <p>   prefix of the Redis keys (default {ssekit}:); servers that share
+                           topics use the same one
+      --workers <n>        worker processes behind the one port (node:cluster, default 1);
+                           they share one broker: Redis with --redis, else the primary's memory;
+                           each response names its worker in an ssekit-worker header
       --jwt-secret <s>     require an HS256 JWT (Authorization: Bearer, or the ssekit_token cookie)
       --jwt-key-file <f>   the same, with the secret read from a file
       --cors <origins>     comma-separated allowed origins, or *
-      --history <n>        events kept per topic for resume (default 1000)
+      --history <n>        events kept per topic for resume (default 1000; with --redis,
+                           the approximate length of each topic's stream)
   -h, --help               this help
 
 Examples:
   ssekit serve --port 8080
   ssekit serve --jwt-secret "$SECRET" --cors https://app.example.com
+  ssekit serve --redis redis://127.0.0.1:6379 --workers 2
   curl -N 'http://localhost:8080/?topic=news'   # then: ssekit publish http://localhost:8080/ news hi
 `;
 
@@ -34,6 +43,20 @@ const log = (text: string): void => {
 };
 
 export async function serve(argv: string[]): Promise<number> {
+  if (!cluster.isWorker) return run(argv);
+  let code = 70;
+  try {
+    code = await run(argv);
+    return code;
+  } finally {
+    // The IPC channel to the primary would keep a worker alive after its server stopped, and a
+    // cluster worker exits as soon as it disconnects: set the exit code first.
+    process.exitCode = code;
+    if (process.connected) cluster.worker?.disconnect();
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -41,6 +64,7 @@ export async function serve(argv: string[]): Promise<number> {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       redis: { type: 'string' },
+      'redis-prefix': { type: 'string' },
       workers: { type: 'string' },
       'jwt-secret': { type: 'string' },
       'jwt-key-file': { type: 'string' },
@@ -57,15 +81,12 @@ export async function serve(argv: string[]): Promise<number> {
   const port = wholeNumber('--port', values.port ?? '8080', 0, 65535);
   const workers = wholeNumber('--workers', values.workers ?? '1', 1, 256);
   const historyMax = wholeNumber('--history', values.history ?? '1000', 1, 1_000_000);
-  if (values.redis !== undefined) {
-    throw new UsageError('--redis: the Redis broker (ssekit/redis) is not available in this build');
+  const redisUrl = values.redis;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new UsageError('--redis must be a redis:// or rediss:// URL');
   }
-  if (workers > 1) {
-    // Each worker would have its own in-memory history and fan-out: a publish that lands on one
-    // worker would never reach the subscribers of another.
-    throw new UsageError(
-      '--workers above 1 needs a shared broker (--redis); the in-memory hub lives in one process',
-    );
+  if (values['redis-prefix'] !== undefined && redisUrl === undefined) {
+    throw new UsageError('--redis-prefix needs --redis');
   }
   if (values['jwt-secret'] !== undefined && values['jwt-key-file'] !== undefined) {
     throw new UsageError('give --jwt-secret or --jwt-key-file, not both');
@@ -87,8 +108,55 @@ export async function serve(argv: string[]): Promise<number> {
       .map((o) => o.trim())
       .filter(Boolean) ?? [];
 
+  const brokerName = redisUrl !== undefined ? `Redis ${redactUrl(redisUrl)}` : 'in-memory';
+
+  if (workers > 1 && cluster.isPrimary) {
+    return primary(
+      workers,
+      redisUrl === undefined ? createMemoryBroker({ history: { maxEvents: historyMax } }) : null,
+      brokerName,
+    );
+  }
+
+  let broker: Broker;
+  let closeBroker = async (): Promise<void> => {};
+  if (redisUrl !== undefined) {
+    // Loaded only here, so the bin runs without ioredis installed until --redis is used.
+    let redis: typeof import('../adapters/redis/index.js');
+    try {
+      redis = await import('../adapters/redis/index.js');
+    } catch (error) {
+      throw new UsageError(
+        `--redis needs the ioredis package (npm install ioredis): ${(error as Error).message}`,
+      );
+    }
+    const redisBroker = redis.createRedisBroker({
+      url: redisUrl,
+      maxLen: historyMax,
+      ...(values['redis-prefix'] !== undefined ? { prefix: values['redis-prefix'] } : {}),
+      onError: (error) => log(`redis: ${(error as Error)?.message ?? String(error)}`),
+    });
+    try {
+      await redisBroker.ready();
+    } catch (error) {
+      await redisBroker.close().catch(() => {});
+      log(
+        `error: cannot reach Redis at ${redactUrl(redisUrl)}: ${(error as Error)?.message ?? String(error)}`,
+      );
+      return 1;
+    }
+    broker = redisBroker;
+    closeBroker = () => redisBroker.close();
+  } else if (cluster.isWorker) {
+    broker = createClusterBroker();
+    closeBroker = () => broker.close();
+  } else {
+    broker = createMemoryBroker({ history: { maxEvents: historyMax } });
+    closeBroker = () => broker.close();
+  }
+
   const hub = createHub({
-    history: { maxEvents: historyMax },
+    broker,
     ...(secret !== undefined
       ? { authorize: jwtAuthorizer({ key: new TextEncoder().encode(secret), algorithms: ['HS256'] }) }
       : {}),
@@ -113,12 +181,13 @@ export async function serve(argv: string[]): Promise<number> {
     const { pathname } = new URL(request.url);
     let response: Response;
     if (request.method === 'OPTIONS') response = new Response(null, { status: 204 });
-    else if (pathname === '/healthz') response = Response.json({ ok: true });
+    else if (pathname === '/healthz') response = Response.json({ ok: true, pid: process.pid });
     else if (pathname === '/metrics') {
       response = new Response(hub.prometheus(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
     } else if (pathname === '/') response = await hub.handler(request, context);
     else response = Response.json({ error: 'not found' }, { status: 404 });
     for (const [name, value] of Object.entries(cors)) response.headers.set(name, value);
+    if (cluster.isWorker) response.headers.set('ssekit-worker', String(process.pid));
     return response;
   };
 
@@ -138,15 +207,26 @@ export async function serve(argv: string[]): Promise<number> {
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log(
-    `listening on http://${host}:${address.port} (in-memory hub${secret ? ', JWT required' : ''}${origins.length ? `, CORS ${origins.join(' ')}` : ''})`,
-  );
+  const url = `http://${host}:${address.port}`;
+  const details = `${secret ? ', JWT required' : ''}${origins.length ? `, CORS ${origins.join(' ')}` : ''}`;
+  if (cluster.isWorker) {
+    // The primary logs one line once every worker listens.
+    process.send?.({ [READY]: url, details });
+  } else {
+    log(`listening on ${url} (${brokerName} hub${details})`);
+  }
 
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: string): void => {
-      log(`${signal}: stopping`);
+      if (stopping) return;
+      stopping = true;
+      // A worker's stop is the primary's to log (one line per stop).
+      if (!cluster.isWorker) log(`${signal}: stopping`);
       void hub
         .close({ timeoutMs: 3000 })
+        .catch((error: unknown) => log(`error: ${(error as Error).message}`))
+        .then(() => closeBroker())
         .catch((error: unknown) => log(`error: ${(error as Error).message}`))
         .then(() => {
           server.closeAllConnections();
@@ -155,9 +235,92 @@ export async function serve(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // A worker whose primary is gone stops too, instead of serving on alone.
+    if (cluster.isWorker) process.once('disconnect', () => stop('disconnect'));
   });
-  log('stopped');
+  if (!cluster.isWorker) log('stopped');
   return 0;
+}
+
+const READY = 'ssekit:serve-ready';
+
+/**
+ * The primary of `--workers n`: forks the workers (each runs this same command and listens on
+ * the shared port), serves them the in-memory broker over IPC when there is no Redis, replaces a
+ * worker that dies, and stops them all on SIGINT/SIGTERM.
+ */
+async function primary(workers: number, memory: Broker | null, brokerName: string): Promise<number> {
+  const served = memory !== null ? serveClusterBroker(memory) : null;
+  let stopping = false;
+  const ready = new Set<Worker>();
+  let announced = false;
+  const fork = (): Worker => {
+    const worker = cluster.fork();
+    worker.on('message', (message: unknown) => {
+      if (typeof message !== 'object' || message === null || !(READY in message)) return;
+      ready.add(worker);
+      if (announced) log(`worker ${worker.process.pid} listening (replaces one that exited)`);
+      if (!announced && ready.size === workers) {
+        announced = true;
+        const m = message as { [READY]: string; details: string };
+        log(
+          `listening on ${m[READY]} (${workers} workers, ${brokerName === 'in-memory' ? 'shared in-memory' : brokerName} hub${m.details})`,
+        );
+      }
+    });
+    return worker;
+  };
+  for (let i = 0; i < workers; i++) fork();
+
+  let failedStarts = 0;
+  let code = 0;
+  const alive = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+  const exitCode = await new Promise<number>((resolve) => {
+    const stopAll = (): void => {
+      stopping = true;
+      const rest = alive();
+      if (rest.length === 0) resolve(code);
+      for (const worker of rest) worker.process.kill('SIGTERM');
+    };
+    cluster.on('exit', (worker, exitCode, signal) => {
+      const wasReady = ready.delete(worker);
+      if (stopping) {
+        if (alive().length === 0) resolve(code);
+        return;
+      }
+      log(`error: worker ${worker.process.pid} exited (${signal ?? exitCode})`);
+      // A worker that dies before it listens (port taken, Redis unreachable) would loop forever.
+      if (!wasReady && ++failedStarts >= workers) {
+        log('error: workers keep failing to start; stopping');
+        code = 1;
+        stopAll();
+        return;
+      }
+      fork();
+    });
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      log(`${signal}: stopping`);
+      stopAll();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await served?.close();
+  await memory?.close();
+  log('stopped');
+  return exitCode;
+}
+
+/** A Redis URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
 }
 
 function wholeNumber(name: string, value: string, min: number, max: number): number {

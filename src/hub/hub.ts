@@ -494,7 +494,10 @@ export function createHub(options: HubOptions = {}): Hub {
     if (--topic.refs > 0) return;
     if (topics.get(topic.name) !== topic) return;
     topics.delete(topic.name);
-    feed.unfollow([topic.name]).catch(onError);
+    // During shutdown the broker may close under a pending unfollow: nothing to report then.
+    feed.unfollow([topic.name]).catch((error: unknown) => {
+      if (!closing) onError(error);
+    });
   };
 
   /** `lastId`: the newest event id the subscriber has, if any (it seeds a new group's guard). */

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -16,6 +17,11 @@ if (!available)
   console.warn(`SKIPPED: browser tests need Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
 const SHOTS = 'test-results/screenshots';
+const redis = await redisAvailable();
+const redisPrefix = uniquePrefix('demo');
+afterAll(async () => {
+  if (redis) await deletePrefix(redisPrefix);
+});
 const dataDir = mkdtempSync(join(tmpdir(), 'ssekit-demo-'));
 
 interface Demo {
@@ -26,7 +32,7 @@ interface Demo {
   stop(): Promise<void>;
 }
 
-async function startDemo(port = 0): Promise<Demo> {
+async function startDemo(port = 0, env: Record<string, string> = {}): Promise<Demo> {
   const child = spawn(process.execPath, ['demo/start.mjs'], {
     env: {
       ...process.env,
@@ -34,6 +40,9 @@ async function startDemo(port = 0): Promise<Demo> {
       HOST: '127.0.0.1',
       DEMO_DATA_DIR: dataDir,
       DEMO_RETRY_MS: '1500',
+      // The journal-backed broker unless a test asks for Redis.
+      REDIS_URL: '',
+      ...env,
     },
   });
   let log = '';
@@ -183,6 +192,36 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await shot(page, 'feed-resumed');
     await page.close();
   });
+
+  it.skipIf(!redis)(
+    'feed with REDIS_URL set: history lives in Redis and the page resumes across a restart',
+    async () => {
+      const env = { REDIS_URL, DEMO_REDIS_PREFIX: redisPrefix };
+      let onRedis = await startDemo(0, env);
+      try {
+        expect(onRedis.log()).toContain(`feed history: Redis at ${REDIS_URL}`);
+        const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+        await page.goto(`${onRedis.url}/feed`);
+        await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+        const ids = [await publish(onRedis.url, 'before the restart')];
+        await expect.poll(() => page.locator('#events li').count()).toBe(1);
+        const port = new URL(onRedis.url).port;
+        await onRedis.stop();
+        await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('reconnecting');
+        onRedis = await startDemo(Number(port), env);
+        for (const n of [1, 2]) ids.push(await publish(onRedis.url, `missed ${n}`));
+        await expect.poll(() => page.locator('#events li').count(), { timeout: 15_000 }).toBe(3);
+        const shown = await page.$$eval('#events li', (rows) =>
+          rows.map((r) => r.getAttribute('data-id')).reverse(),
+        );
+        expect(shown).toEqual(ids);
+        await shot(page, 'feed-redis-resumed');
+        await page.close();
+      } finally {
+        await onRedis.stop();
+      }
+    },
+  );
 
   it('dashboard: the hub figures arrive over SSE and change', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
