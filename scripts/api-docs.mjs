@@ -1,6 +1,7 @@
 // Generates docs/api.md from the TSDoc of every export of every subpath (package.json
 // `exports`), with the TypeScript compiler API: the reference cannot miss an export.
 // Run: npm run docs:api (writes it) or npm run docs:api -- --check (CI: fails when it is stale).
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import ts from 'typescript';
 
@@ -100,6 +101,12 @@ for (const [sub, file] of Object.entries(ENTRIES)) {
     if (!doc && !tags.length) out += '_(see the type)_\n\n';
   }
 }
+// The repository's formatter (biome) formats Markdown too: write what it would, so `npm run lint`
+// and `--check` agree.
+out = execFileSync('node_modules/.bin/biome', ['format', '--stdin-file-path=docs/api.md'], {
+  input: out,
+  encoding: 'utf8',
+});
 if (process.argv.includes('--check')) {
   if (readFileSync('docs/api.md', 'utf8') !== out) {
     console.error('docs/api.md is out of date with the TSDoc: run npm run docs:api and commit it');
