@@ -113,6 +113,7 @@ async function connectAll() {
         new Promise((resolve) => {
           const socket = connect({ port, host: '127.0.0.1', localAddress });
           socket.on('error', () => resolve(false));
+          socket.on('close', () => resolve(false)); // no-op once the response head came
           socket.on('connect', () => socket.write(request));
           attach(socket, resolve);
           sockets.push(socket);
@@ -146,4 +147,5 @@ process.on('message', async (m) => {
     process.send({});
   }
 });
+process.on('disconnect', () => process.exit(0)); // the parent is gone: never linger
 process.send({ ready: true });
