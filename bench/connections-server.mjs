@@ -11,6 +11,7 @@
 //   {cmd:'conns'}                 -> {conns, perProcess}     open connections
 //   {cmd:'publish'}               -> {t0}                    one broadcast; t0 = just before it
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
@@ -71,12 +72,20 @@ async function makeServer(clusterBroker) {
   return { server, publish };
 }
 
+// A connection past the open-files limit must be refused, not crash the process on EMFILE: the
+// server closes connections past this bound, and the parent sees fewer held than opened.
+function maxConnections() {
+  const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+  return Number.isFinite(limit) ? limit - 40 : Number.POSITIVE_INFINITY;
+}
+
 const connsOf = (server) => new Promise((resolve) => server.getConnections((_e, n) => resolve(n ?? 0)));
 
 if (WORKERS === 0) {
   // One process holds every subscriber.
   process.on('disconnect', () => process.exit(0)); // the parent is gone
   const { server, publish } = await makeServer();
+  server.maxConnections = maxConnections();
   let k = 0;
   process.on('message', async (m) => {
     if (m.cmd === 'rss') {
@@ -91,7 +100,9 @@ if (WORKERS === 0) {
       process.send({ t0 });
     }
   });
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port, pids: [process.pid] }));
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () =>
+    process.send({ port: server.address().port, pids: [process.pid] }),
+  );
 } else if (cluster.isPrimary) {
   // Workers exit with the primary (cluster workers exit when their IPC channel closes); the
   // primary also kills them itself on the way out.
@@ -181,10 +192,11 @@ if (WORKERS === 0) {
     clusterBroker = createClusterBroker();
   }
   const { server, publish } = await makeServer(clusterBroker);
+  server.maxConnections = maxConnections();
   process.on('message', async (m) => {
     if (m?.bench === 'rss') process.send({ bench: 'reply', id: m.id, value: await rssNow() });
     else if (m?.bench === 'conns') process.send({ bench: 'reply', id: m.id, value: await connsOf(server) });
     else if (m?.bench === 'publish') publish(m.data);
   });
-  server.listen(0, '127.0.0.1');
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
 }
