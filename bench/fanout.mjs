@@ -26,7 +26,6 @@ const NAMES = option('--only', 'raw,ssekit,better-sse').split(',');
 const RATE = 20_000; // deliveries per second in (i)
 const FLOOD_DELIVERIES = 400_000; // per flood run, split into events of N deliveries
 const BURST = 10; // events per tick in (ii)
-const WARM = 20; // subscribers that come and go before the baseline RSS
 // RSS per connection excludes V8's young generation in every contender (see fanout-server.mjs).
 const serverFile = fileURLToPath(new URL('./fanout-server.mjs', import.meta.url));
 const clientFile = fileURLToPath(new URL('./fanout-client.mjs', import.meta.url));
@@ -67,27 +66,10 @@ async function measure(name, n) {
   let client;
   try {
     const { port } = await server.next();
-    // Warm-up, the same for every contender: a few subscribers come, get events and go, so the
-    // baseline below already holds what a server sets up once (code compiled on first use, a
-    // topic's first subscriber); without it, that one-off cost (a few hundred KiB) was counted
-    // per connection and swamped the figure at N = 100 and 1,000.
-    const warm = child(clientFile, [String(port), String(WARM)]);
-    try {
-      await warm.next();
-      await warm.ask({ cmd: 'connect' });
-      await server.ask({ cmd: 'rate', rate: 100, ms: 100 });
-      await warm.ask({ cmd: 'close' });
-    } finally {
-      await warm.stop();
-    }
-    for (let i = 0; (await server.ask({ cmd: 'conns' })).conns > 0; i++) {
-      if (i > 100) throw new Error(`${name}: warm-up subscribers did not leave`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     client = child(clientFile, [String(port), String(n)]);
     await client.next();
-    // RSS per connection: (RSS with N idle subscribers - RSS of the warmed server), after full
-    // GCs, both minus V8's young generation (see fanout-server.mjs), divided by N.
+    // RSS per connection: (RSS with N idle subscribers - RSS before any), after full GCs, both
+    // minus V8's young generation (see fanout-server.mjs), divided by N.
     const before = await server.ask({ cmd: 'rss' });
     const { connected, failed } = await client.ask({ cmd: 'connect' });
     if (connected !== n)
