@@ -1,0 +1,46 @@
+// The publisher of `npm run bench:redis` with the Redis broker: its own process and its own
+// Redis connection (a broker that only publishes). Forked with IPC: {cmd:'publish', rate, ms,
+// topic} -> {sent}. Also exports the pacing loop the memory baseline's hub uses in-process.
+import { createRedisBroker } from '../dist/redis.js';
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** Publishes `rate` events/s for `ms`, in 1 ms slots: each slot sends what the clock says is due. */
+export async function pacedPublish(publish, rate, ms) {
+  const total = Math.round((rate * ms) / 1000);
+  const t0 = performance.now();
+  let sent = 0;
+  const inflight = new Set();
+  let failed = 0;
+  while (sent < total && performance.now() - t0 < ms + 2000) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
+    while (sent < due) {
+      const p = publish(String(now())).then(
+        () => inflight.delete(p),
+        () => {
+          failed++;
+          inflight.delete(p);
+        },
+      );
+      inflight.add(p);
+      sent++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  return sent - failed;
+}
+
+if (process.send !== undefined && process.env.BENCH_ROLE === 'publisher') {
+  const broker = createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX });
+  await broker.ready();
+  process.on('message', async (m) => {
+    if (m.cmd === 'publish') {
+      const sent = await pacedPublish((data) => broker.publish([m.topic], { data }), m.rate, m.ms);
+      process.send({ sent });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+  process.send({ ready: true });
+}
