@@ -3,6 +3,7 @@
 // bench sums the hubs' own CPU); {cmd:'publish', rate, ms, topic} -> {sent}: the in-process
 // publisher of the memory baseline (paced in 1 ms slots, each event's data its publish time).
 import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHub } from '../dist/hub.js';
 import { createRequestListener } from '../dist/node.js';
 import { createRedisBroker } from '../dist/redis.js';
@@ -13,6 +14,22 @@ const broker =
     ? createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX })
     : undefined;
 if (broker) await broker.ready();
+// Feed latency (publish -> this hub's broker listener), for finding where time goes.
+const feedLag = [];
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+if (broker) {
+  const subscribe = broker.subscribe.bind(broker);
+  broker.subscribe = (listener) =>
+    subscribe({
+      ...listener,
+      onEvent(event) {
+        if (feedLag.length < 200_000)
+          feedLag.push(performance.timeOrigin + performance.now() - Number(event.data));
+        listener.onEvent(event);
+      },
+    });
+}
 const hub = createHub({
   broker,
   heartbeatMs: false,
@@ -25,7 +42,16 @@ server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }
 process.on('message', async (m) => {
   if (m.cmd === 'cpu') {
     const { user, system } = process.cpuUsage();
-    process.send({ cpu: user + system });
+    const sorted = Float64Array.from(feedLag).sort();
+    const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+    process.send({
+      cpu: user + system,
+      feedP50: q(0.5),
+      feedP99: q(0.99),
+      loopP99: loopDelay.percentile(99) / 1e6,
+    });
+    loopDelay.reset();
+    feedLag.length = 0;
   } else if (m.cmd === 'publish') {
     const sent = await pacedPublish((data) => hub.publish(m.topic, { data }), m.rate, m.ms);
     process.send({ sent });

@@ -208,6 +208,7 @@ async function main() {
     const { hubs, clients, publish } = setups[mode];
     await Promise.all(clients.map((c) => c.ask({ cmd: 'reset' })));
     const cpu0 = await Promise.all(hubs.map((h) => h.ask({ cmd: 'cpu' })));
+    const cc0 = await Promise.all(clients.map((c) => c.ask({ cmd: 'report' })));
     const rcpu0 = await redisCpu(admin);
     const t0 = now();
     const { sent } = await publish.ask({ cmd: 'publish', rate, ms, topic }, ms + 10_000);
@@ -217,6 +218,7 @@ async function main() {
     const cpu1 = await Promise.all(hubs.map((h) => h.ask({ cmd: 'cpu' })));
     const rcpu1 = await redisCpu(admin);
     const reports = await Promise.all(clients.map((c) => c.ask({ cmd: 'report' })));
+    const clientCpuMs = (reports.reduce((s, r) => s + r.cpu, 0) - cc0.reduce((s, r) => s + r.cpu, 0)) / 1000;
     const delivered = reports.reduce((s, r) => s + r.events, 0);
     const elapsedS = (Math.max(...waits.map((w) => w.at)) - t0) / 1000;
     const hubCpuUs = cpu1.reduce((s, c, i) => s + c.cpu - cpu0[i].cpu, 0);
@@ -230,6 +232,12 @@ async function main() {
       deliveriesPerS: delivered / elapsedS,
       cpuUs: hubCpuUs / delivered,
       redisCpuMs: (rcpu1 - rcpu0) * 1000,
+      // Diagnostics: publish -> hub feed latency (worst hub), clients' CPU (cumulative, ms).
+      feedP50: Math.max(...cpu1.map((c) => c.feedP50 ?? 0)),
+      feedP99: Math.max(...cpu1.map((c) => c.feedP99 ?? 0)),
+      clientCpuMs,
+      loopP99: Math.max(...cpu1.map((c) => c.loopP99 ?? 0)),
+      elapsedS,
     };
   }
 
@@ -246,7 +254,7 @@ async function main() {
         results.push({ ...r, round });
         console.error(
           `round ${round + 1} ${mode} ${rate}/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ` +
-            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}`,
+            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}; feed p50/p99 ${r.feedP50.toFixed(2)}/${r.feedP99.toFixed(2)} ms, hub CPU ${((r.cpuUs * r.deliveriesPerS * r.elapsedS) / 1000).toFixed(0)} ms, clients CPU ${r.clientCpuMs.toFixed(0)} ms, hub loop delay p99 ${r.loopP99.toFixed(1)} ms, run ${(r.elapsedS * 1000).toFixed(0)} ms`,
         );
       }
     }
