@@ -6,7 +6,7 @@ import { createRedisBroker } from '../dist/redis.js';
 const now = () => performance.timeOrigin + performance.now();
 
 /** Publishes `rate` events/s for `ms`, in 1 ms slots: each slot sends what the clock says is due. */
-export async function pacedPublish(publish, rate, ms) {
+export async function pacedPublish(publish, rate, ms, rtts) {
   const total = Math.round((rate * ms) / 1000);
   const t0 = performance.now();
   let sent = 0;
@@ -15,8 +15,12 @@ export async function pacedPublish(publish, rate, ms) {
   while (sent < total && performance.now() - t0 < ms + 2000) {
     const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
     while (sent < due) {
-      const p = publish(String(now())).then(
-        () => inflight.delete(p),
+      const at = now();
+      const p = publish(String(at)).then(
+        () => {
+          inflight.delete(p);
+          rtts?.push(now() - at);
+        },
         () => {
           failed++;
           inflight.delete(p);
@@ -36,8 +40,11 @@ if (process.send !== undefined && process.env.BENCH_ROLE === 'publisher') {
   await broker.ready();
   process.on('message', async (m) => {
     if (m.cmd === 'publish') {
-      const sent = await pacedPublish((data) => broker.publish([m.topic], { data }), m.rate, m.ms);
-      process.send({ sent });
+      const rtts = [];
+      const sent = await pacedPublish((data) => broker.publish([m.topic], { data }), m.rate, m.ms, rtts);
+      rtts.sort((a, b) => a - b);
+      const q = (p) => rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))];
+      process.send({ sent, rttP50: q(0.5), rttP99: q(0.99) });
     }
   });
   process.on('disconnect', () => process.exit(0));

@@ -11,7 +11,10 @@ import { pacedPublish } from './redis-publisher.mjs';
 
 const broker =
   process.env.BROKER === 'redis'
-    ? createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX })
+    ? createRedisBroker({
+        url: process.env.REDIS_URL,
+        prefix: process.env.SSEKIT_PREFIX,
+      })
     : undefined;
 if (broker) await broker.ready();
 // Feed latency (publish -> this hub's broker listener), for finding where time goes.
@@ -59,3 +62,4 @@ process.on('message', async (m) => {
 });
 process.on('disconnect', () => process.exit(0));
 process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

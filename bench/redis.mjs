@@ -35,6 +35,7 @@ const option = (flag, fallback) => {
 const ROUNDS = Number(option('--rounds', 3));
 const WINDOW_MS = Number(option('--ms', 2000));
 const SUBS = Number(option('--subs', 1000));
+const INSTANCES = Number(option('--instances', 2));
 const RATES = option('--rates', '1000,10000').split(',').map(Number);
 const DEADLINE_MS = 175_000;
 const P99_BAR_MS = 25;
@@ -44,7 +45,9 @@ const now = () => performance.timeOrigin + performance.now();
 
 const children = [];
 const killAll = () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  // Hubs and clients exit on IPC disconnect; SIGKILL is for any that would not.
+  for (const c of children)
+    if (c.exitCode === null && c.signalCode === null) c.kill(process.env.BENCH_PROF ? 'SIGINT' : 'SIGKILL');
 };
 process.on('exit', killAll);
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -60,9 +63,15 @@ setTimeout(() => {
 }, DEADLINE_MS).unref();
 
 function child(path, argv, env = {}) {
+  // BENCH_PROF=<dir>: V8 CPU profiles of the hubs (written when they exit).
+  const execArgv =
+    env.BROKER !== undefined && process.env.BENCH_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`]
+      : [];
   const proc = fork(path, argv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
+    execArgv,
   });
   children.push(proc);
   const queue = [];
@@ -188,7 +197,9 @@ async function main() {
   };
 
   const memHub = await startHub('memory');
-  const redisHubs = [await startHub('redis'), await startHub('redis')];
+  // --instances 1: one Redis hub (a diagnostic: the broker without the second process).
+  const redisHubs = [await startHub('redis')];
+  if (INSTANCES > 1) redisHubs.push(await startHub('redis'));
   const publisher = child(file('./redis-publisher.mjs'), [], {
     BENCH_ROLE: 'publisher',
     REDIS_URL: redis.url,
@@ -199,7 +210,7 @@ async function main() {
     memory: { hubs: [memHub], clients: await startClients([memHub.port, memHub.port]), publish: memHub },
     redis: {
       hubs: redisHubs,
-      clients: await startClients(redisHubs.map((h) => h.port)),
+      clients: await startClients([redisHubs[0].port, redisHubs[INSTANCES - 1].port]),
       publish: publisher,
     },
   };
@@ -211,7 +222,7 @@ async function main() {
     const cc0 = await Promise.all(clients.map((c) => c.ask({ cmd: 'report' })));
     const rcpu0 = await redisCpu(admin);
     const t0 = now();
-    const { sent } = await publish.ask({ cmd: 'publish', rate, ms, topic }, ms + 10_000);
+    const { sent, rttP50, rttP99 } = await publish.ask({ cmd: 'publish', rate, ms, topic }, ms + 10_000);
     const waits = await Promise.all(
       clients.map((c) => c.ask({ cmd: 'waitFor', events: sent * c.subs, timeoutMs: 10_000 }, 20_000)),
     );
@@ -236,6 +247,7 @@ async function main() {
       feedP50: Math.max(...cpu1.map((c) => c.feedP50 ?? 0)),
       feedP99: Math.max(...cpu1.map((c) => c.feedP99 ?? 0)),
       clientCpuMs,
+      rtt: rttP50 === undefined ? '' : `, publish RTT p50/p99 ${rttP50.toFixed(2)}/${rttP99.toFixed(2)} ms`,
       loopP99: Math.max(...cpu1.map((c) => c.loopP99 ?? 0)),
       elapsedS,
     };
@@ -254,7 +266,7 @@ async function main() {
         results.push({ ...r, round });
         console.error(
           `round ${round + 1} ${mode} ${rate}/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ` +
-            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}; feed p50/p99 ${r.feedP50.toFixed(2)}/${r.feedP99.toFixed(2)} ms, hub CPU ${((r.cpuUs * r.deliveriesPerS * r.elapsedS) / 1000).toFixed(0)} ms, clients CPU ${r.clientCpuMs.toFixed(0)} ms, hub loop delay p99 ${r.loopP99.toFixed(1)} ms, run ${(r.elapsedS * 1000).toFixed(0)} ms`,
+            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}; feed p50/p99 ${r.feedP50.toFixed(2)}/${r.feedP99.toFixed(2)} ms, hub CPU ${((r.cpuUs * r.deliveriesPerS * r.elapsedS) / 1000).toFixed(0)} ms, clients CPU ${r.clientCpuMs.toFixed(0)} ms, hub loop delay p99 ${r.loopP99.toFixed(1)} ms, run ${(r.elapsedS * 1000).toFixed(0)} ms${r.rtt}`,
         );
       }
     }
