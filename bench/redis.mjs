@@ -16,11 +16,18 @@
 // Redis: the bench starts its own redis-server on a free port (stopped by PID at the end), so
 // nobody else's load is in its CPU figure; with REDIS_URL set it uses that one instead (then
 // Redis CPU includes whatever else that server serves).
-// Rounds interleave the brokers (alternating which goes first); the table shows medians.
+// Rounds interleave the brokers (alternating which goes first); the table shows medians of the
+// per-round figures. A warm-up run per broker comes first and is not counted.
 // Bars: redis p99 <= 25 ms at 1k events/s; hub CPU per delivery with Redis <= 1.3x memory's.
-// Bounded: every child is killed at the end, on error, and after a global deadline.
+// Bounded (about a minute): every child is killed at the end, on error, and after a deadline.
+// On a shared machine latency follows the neighbours' load: compare the two brokers' rows of
+// one run, and rerun when the memory baseline's own p99 is far above its p50.
+// stderr: one line per run with diagnostics (publish -> hub feed lag, hub event-loop delay,
+// hub and client CPU, publish round trip).
 //
-// Options: --rounds 3 --ms 2000 (window per run at 1k/s; 10k/s runs use half) --subs 1000
+// Options: --rounds 5 --ms 2000 (window per run at 1k/s; 10k/s runs use half) --subs 1000
+//   --rates 1000,10000 --instances 2 (1: one Redis hub, a diagnostic). BENCH_PROF=<dir>: CPU
+//   profiles of the hubs.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -32,7 +39,7 @@ const option = (flag, fallback) => {
   const i = args.indexOf(flag);
   return i === -1 ? fallback : args[i + 1];
 };
-const ROUNDS = Number(option('--rounds', 3));
+const ROUNDS = Number(option('--rounds', 5));
 const WINDOW_MS = Number(option('--ms', 2000));
 const SUBS = Number(option('--subs', 1000));
 const INSTANCES = Number(option('--instances', 2));
@@ -321,6 +328,15 @@ async function main() {
   const missing = Object.values(summary).reduce((s, x) => s + x.missing, 0);
   lines.push(`${missing === 0 ? 'PASS' : 'FAIL'}: every subscriber got every event (${missing} missing)`);
   console.log(`\n${lines.join('\n')}`);
+  if (!redis.own) {
+    // A shared Redis: remove this run's keys.
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await admin.unlink(...keys);
+    } while (cursor !== '0');
+  }
   admin.disconnect();
 }
 
