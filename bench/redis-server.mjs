@@ -3,6 +3,7 @@
 // bench sums the hubs' own CPU); {cmd:'publish', rate, ms, topic} -> {sent}: the in-process
 // publisher of the memory baseline (paced in 1 ms slots, each event's data its publish time).
 import { createServer } from 'node:http';
+import { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createHub } from '../dist/hub.js';
 import { createRequestListener } from '../dist/node.js';
@@ -17,6 +18,13 @@ const broker =
       })
     : undefined;
 if (broker) await broker.ready();
+// Socket writes (to subscribers, and the broker's commands), for events per write.
+let writes = 0;
+const socketWrite = Socket.prototype.write;
+Socket.prototype.write = function write(...args) {
+  writes++;
+  return socketWrite.apply(this, args);
+};
 // Feed latency (publish -> this hub's broker listener), for finding where time goes.
 const feedLag = [];
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -49,6 +57,7 @@ process.on('message', async (m) => {
     const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
     process.send({
       cpu: user + system,
+      writes,
       feedP50: q(0.5),
       feedP99: q(0.99),
       loopP99: loopDelay.percentile(99) / 1e6,

@@ -8,8 +8,8 @@
 //   memory: 1 hub with the in-memory broker, publishing in-process (the cheapest baseline);
 //           2 client processes with 500 subscribers each.
 // Each run publishes at a fixed rate (1k, then 10k events/s) for a window; each event's data is
-// its publish time (performance.timeOrigin + now), and every 10th subscriber records
-// now - publish time: publish-to-deliver latency across instances. A run ends when every
+// its scheduled publish time (performance.timeOrigin based; a late publisher loop counts), and
+// every 10th subscriber records now - that time: publish-to-deliver latency across instances. A run ends when every
 // subscriber has every event (or after a timeout; the shortfall is printed as "missing").
 // Hub CPU is the sum of the hub processes' process.cpuUsage() deltas (asked over IPC) divided by
 // deliveries; Redis CPU is the INFO cpu delta (used_cpu_user + used_cpu_sys) over the run.
@@ -254,6 +254,7 @@ async function main() {
       feedP50: Math.max(...cpu1.map((c) => c.feedP50 ?? 0)),
       feedP99: Math.max(...cpu1.map((c) => c.feedP99 ?? 0)),
       clientCpuMs,
+      writesPerDelivery: cpu1.reduce((s, c, i) => s + c.writes - cpu0[i].writes, 0) / delivered,
       rtt: rttP50 === undefined ? '' : `, publish RTT p50/p99 ${rttP50.toFixed(2)}/${rttP99.toFixed(2)} ms`,
       loopP99: Math.max(...cpu1.map((c) => c.loopP99 ?? 0)),
       elapsedS,
@@ -273,7 +274,7 @@ async function main() {
         results.push({ ...r, round });
         console.error(
           `round ${round + 1} ${mode} ${rate}/s: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ` +
-            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}; feed p50/p99 ${r.feedP50.toFixed(2)}/${r.feedP99.toFixed(2)} ms, hub CPU ${((r.cpuUs * r.deliveriesPerS * r.elapsedS) / 1000).toFixed(0)} ms, clients CPU ${r.clientCpuMs.toFixed(0)} ms, hub loop delay p99 ${r.loopP99.toFixed(1)} ms, run ${(r.elapsedS * 1000).toFixed(0)} ms${r.rtt}`,
+            `${Math.round(r.deliveriesPerS)} deliveries/s, ${r.cpuUs.toFixed(3)} µs/delivery, missing ${r.missing}; writes/delivery ${r.writesPerDelivery.toFixed(3)}, feed p50/p99 ${r.feedP50.toFixed(2)}/${r.feedP99.toFixed(2)} ms, hub CPU ${((r.cpuUs * r.deliveriesPerS * r.elapsedS) / 1000).toFixed(0)} ms, clients CPU ${r.clientCpuMs.toFixed(0)} ms, hub loop delay p99 ${r.loopP99.toFixed(1)} ms, run ${(r.elapsedS * 1000).toFixed(0)} ms${r.rtt}`,
         );
       }
     }
