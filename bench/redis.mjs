@@ -31,6 +31,7 @@
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
@@ -176,6 +177,7 @@ function pooledQuantile(reports, q) {
 }
 
 async function main() {
+  const loadBefore = loadavg()[0];
   const redis = await startRedis();
   const admin = new Redis(redis.url);
   admin.on('error', () => {});
@@ -298,7 +300,12 @@ async function main() {
   console.log(
     `\nbench:redis: ${SUBS} subscribers in 2 client processes; redis = 2 hub processes + a publisher ` +
       `process, memory = 1 hub process; ${ROUNDS} rounds (medians), windows ${WINDOW_MS} ms at 1k/s, ` +
-      `${WINDOW_MS / 2} ms at 10k/s; Redis ${redis.own ? `own redis-server (pid ${redis.pid})` : `${redis.url} (shared: its CPU figure includes other clients)`}\n`,
+      `${WINDOW_MS / 2} ms at 10k/s; Redis ${redis.own ? `own redis-server (pid ${redis.pid})` : `${redis.url} (shared: its CPU figure includes other clients)`}`,
+  );
+  // Everything here shares the machine with whatever else runs: latency follows its load.
+  console.log(
+    `machine: ${availableParallelism()} CPUs, 1-min load average ${loadBefore.toFixed(1)} before, ` +
+      `${loadavg()[0].toFixed(1)} after\n`,
   );
   console.log(
     '| events/s | broker | p50 ms | p99 ms | deliveries/s | hub CPU µs/delivery | ratio vs memory | Redis CPU ms/run | missing |',
