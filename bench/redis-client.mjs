@@ -170,4 +170,5 @@ process.on('message', async (m) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));
 process.send({ ready: true });

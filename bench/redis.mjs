@@ -27,7 +27,7 @@
 //
 // Options: --rounds 5 --ms 2000 (window per run at 1k/s; 10k/s runs use half) --subs 1000
 //   --rates 1000,10000 --instances 2 (1: one Redis hub, a diagnostic). BENCH_PROF=<dir>: CPU
-//   profiles of the hubs.
+//   profiles of the hubs (and of the clients with BENCH_PROF_CLIENTS=1).
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -71,9 +71,9 @@ setTimeout(() => {
 }, DEADLINE_MS).unref();
 
 function child(path, argv, env = {}) {
-  // BENCH_PROF=<dir>: V8 CPU profiles of the hubs (written when they exit).
+  // BENCH_PROF=<dir>: V8 CPU profiles of the hubs (and clients), written when they exit.
   const execArgv =
-    env.BROKER !== undefined && process.env.BENCH_PROF
+    (env.BROKER !== undefined || process.env.BENCH_PROF_CLIENTS) && process.env.BENCH_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`]
       : [];
   const proc = fork(path, argv, {
