@@ -13,6 +13,8 @@
 // subscriber has every event (or after a timeout; the shortfall is printed as "missing").
 // Hub CPU is the sum of the hub processes' process.cpuUsage() deltas (asked over IPC) divided by
 // deliveries; Redis CPU is the INFO cpu delta (used_cpu_user + used_cpu_sys) over the run.
+// Hub CPU is nearly all socket writes (one per subscriber per flush, ~5 µs each here), and a
+// busy hub coalesces more events per flush: "deliveries/socket write" shows how many.
 // Redis: the bench starts its own redis-server on a free port (stopped by PID at the end), so
 // nobody else's load is in its CPU figure; with REDIS_URL set it uses that one instead (then
 // Redis CPU includes whatever else that server serves).
@@ -292,6 +294,7 @@ async function main() {
         p99: median(rs.map((r) => r.p99)),
         dps: median(rs.map((r) => r.deliveriesPerS)),
         cpu: median(rs.map((r) => r.cpuUs)),
+        perWrite: median(rs.map((r) => 1 / r.writesPerDelivery)),
         redisCpu: median(rs.map((r) => r.redisCpuMs)),
         missing: rs.reduce((s, r) => s + r.missing, 0),
       };
@@ -308,15 +311,15 @@ async function main() {
       `${loadavg()[0].toFixed(1)} after\n`,
   );
   console.log(
-    '| events/s | broker | p50 ms | p99 ms | deliveries/s | hub CPU µs/delivery | ratio vs memory | Redis CPU ms/run | missing |',
+    '| events/s | broker | p50 ms | p99 ms | deliveries/s | hub CPU µs/delivery | ratio vs memory | Redis CPU ms/run | deliveries/socket write | missing |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const rate of RATES) {
     const base = summary[`memory:${rate}`];
     for (const mode of ['memory', 'redis']) {
       const s = summary[`${mode}:${rate}`];
       console.log(
-        `| ${rate} | ${mode} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.dps, 0)} | ${f(s.cpu, 3)} | ${f(s.cpu / base.cpu)} | ${mode === 'redis' ? f(s.redisCpu, 0) : '-'} | ${s.missing} |`,
+        `| ${rate} | ${mode} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.dps, 0)} | ${f(s.cpu, 3)} | ${f(s.cpu / base.cpu)} | ${mode === 'redis' ? f(s.redisCpu, 0) : '-'} | ${f(s.perWrite, 1)} | ${s.missing} |`,
       );
     }
   }
