@@ -301,7 +301,7 @@ async function main() {
     }
   }
   console.log(
-    `\nbench:redis: ${SUBS} subscribers in 2 client processes; redis = 2 hub processes + a publisher ` +
+    `\nbench:redis: ${SUBS} subscribers in 2 client processes; redis = ${INSTANCES} hub process${INSTANCES > 1 ? 'es' : ''} + a publisher ` +
       `process, memory = 1 hub process; ${ROUNDS} rounds (medians), windows ${WINDOW_MS} ms at 1k/s, ` +
       `${WINDOW_MS / 2} ms at 10k/s; Redis ${redis.own ? `own redis-server (pid ${redis.pid})` : `${redis.url} (shared: its CPU figure includes other clients)`}`,
   );
