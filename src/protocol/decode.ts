@@ -1,13 +1,23 @@
 /**
- * Streaming UTF-8 decoding, done by hand at chunk edges.
+ * Streaming UTF-8 decoding, with incomplete characters carried over by hand at chunk edges.
  *
- * `TextDecoder.decode(bytes, { stream: true })` is 3-8x slower than a plain `decode(bytes)` in
- * Node 20 (the streaming call leaves the fast path). So each chunk is decoded whole, except an
- * incomplete character at its end, which is carried over to the next chunk. The result is the
- * same as a streaming decoder's, replacement characters included (WHATWG Encoding §4.1.1, UTF-8
- * decoder): the cut is always made before a lead byte, where a streaming decoder has either
- * finished everything before it or reports it as an error that a whole decode reports too.
+ * Each chunk is decoded up to its last complete character; an incomplete character at its end
+ * is carried over to the next chunk. Cut there, a chunk leaves no state behind in the decoder,
+ * so the result is the same as one streaming decoder's, replacement characters included (WHATWG
+ * Encoding §4.1.1, UTF-8 decoder): the cut is always made before a lead byte, where a streaming
+ * decoder has either finished everything before it or reports it as an error that a whole
+ * decode reports too.
+ *
+ * Because no state crosses a chunk edge, each chunk may be decoded the faster of two ways, with
+ * identical results. Node 20 measured (callgrind instruction counts, 1 KiB chunks): for ASCII
+ * text a plain `decode(bytes)` costs about a quarter of `decode(bytes, { stream: true })` and
+ * yields one-byte strings, which the parser then reads faster too; for text with non-ASCII
+ * characters the streaming call costs about 0.7x the plain one. The decoder picks by the chunk
+ * before: plain after an all-ASCII chunk, streaming otherwise.
  */
+
+/** Options for the streaming call, made once rather than per chunk. */
+const STREAM = { stream: true } as const;
 
 /**
  * How many bytes at the end of `b` (0-3) start a character that is still valid so far but not
@@ -38,6 +48,8 @@ export class ChunkDecoder {
   // of the stream, which the parser handles for bytes and text alike.
   readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   #carry: Uint8Array | undefined;
+  /** The last chunk decoded to as many characters as it had bytes: most likely ASCII. */
+  #ascii = true;
 
   decode(chunk: Uint8Array): string {
     let bytes = chunk;
@@ -52,7 +64,13 @@ export class ChunkDecoder {
       this.#carry = bytes.slice(bytes.length - k);
       bytes = bytes.subarray(0, bytes.length - k);
     }
-    return bytes.length === 0 ? '' : this.#decoder.decode(bytes);
+    const n = bytes.length;
+    if (n === 0) return '';
+    // A chunk that ends on a character boundary leaves the streaming decoder with nothing
+    // pending, so either call gives the same text; only the cost differs.
+    const text = this.#ascii ? this.#decoder.decode(bytes) : this.#decoder.decode(bytes, STREAM);
+    this.#ascii = text.length === n;
+    return text;
   }
 
   /** The end of the bytes: a character still incomplete becomes U+FFFD. */

@@ -55,6 +55,7 @@ export interface Parser {
 export const DEFAULT_MAX_BUFFER_SIZE = 2 ** 22;
 
 const LF = 10;
+const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
@@ -66,10 +67,10 @@ export interface TextParser extends Parser {
 
 /**
  * "If value starts with a U+0020 SPACE character, remove it from value": the index after that
- * space. Safe at a line's end too: `s[end]` is a line terminator or past the string.
+ * space. Never reads past `end` (an out-of-bounds charCodeAt deoptimizes its call site).
  */
-function skipSpace(s: string, i: number): number {
-  return s.charCodeAt(i) === SPACE ? i + 1 : i;
+function skipSpace(s: string, i: number, end: number): number {
+  return i < end && s.charCodeAt(i) === SPACE ? i + 1 : i;
 }
 
 /**
@@ -179,7 +180,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     if (after > end || !s.startsWith(name, start)) return -1;
     if (after === end) return end; // "a field with no colon": the whole line is the name
     if (s.charCodeAt(after) !== COLON) return -1;
-    return skipSpace(s, after + 1);
+    return skipSpace(s, after + 1, end);
   }
 
   /** One complete line, `s[start..end)`, without its line end. */
@@ -197,7 +198,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     if (c0 === COLON) {
       // "If the line starts with a U+003A COLON character": a comment.
       if (onComment) {
-        onComment(s.slice(skipSpace(s, start + 1), end));
+        onComment(s.slice(skipSpace(s, start + 1, end), end));
       }
       return;
     }
@@ -234,6 +235,34 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     }
   }
 
+  /**
+   * One complete, non-empty line `s[start..end)` that ended with CR or CRLF. The two lines of
+   * nearly every block, `data:` and `event:`, are read here without further calls.
+   */
+  function crLine(s: string, start: number, end: number): void {
+    const c0 = s.charCodeAt(start);
+    if (dropEvent || end - start > max) processLine(s, start, end);
+    else if (
+      c0 === 100 &&
+      s.charCodeAt(start + 1) === 97 &&
+      s.charCodeAt(start + 2) === 116 &&
+      s.charCodeAt(start + 3) === 97 &&
+      s.charCodeAt(start + 4) === COLON
+    ) {
+      // s[end] is the CR, never a space, so no bound check is needed before reading s[start+5].
+      addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
+    } else if (
+      c0 === 101 &&
+      s.charCodeAt(start + 1) === 118 &&
+      s.charCodeAt(start + 2) === 101 &&
+      s.charCodeAt(start + 3) === 110 &&
+      s.charCodeAt(start + 4) === 116 &&
+      s.charCodeAt(start + 5) === COLON
+    ) {
+      eventType = s.slice(s.charCodeAt(start + 6) === SPACE ? start + 7 : start + 6, end);
+    } else processLine(s, start, end);
+  }
+
   function feedText(text: string): void {
     const len = text.length;
     let pos = 0;
@@ -251,10 +280,11 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     // searched again only once passed, so a chunk is scanned once for each.
     let lf = text.indexOf('\n', pos);
     let cr = text.indexOf('\r', pos);
-    while (lf !== -1 || cr !== -1) {
+    // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
+    // starts the next chunk is then skipped.
+    if ((pending.length > 0 || discardLine) && (lf !== -1 || cr !== -1)) {
+      // The end of a line begun in an earlier chunk.
       const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
-      // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
-      // starts the next chunk is then skipped.
       let next = end + 1;
       if (end === cr) {
         if (next === len) skipLF = true;
@@ -267,35 +297,99 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
         pending = [];
         pendingLength = 0;
         processLine(line, 0, line.length);
-      } else if (discardLine) {
-        discardLine = false;
-      } else if (pos === end) {
-        dispatch();
-      } else if (dropEvent || end - pos > max) {
-        processLine(text, pos, end);
-      } else if (
-        // The most common line of all, "data:", read here without a call to processLine (and
-        // without startsWith, measurably slower on short lines).
-        text.charCodeAt(pos) === 100 &&
-        text.charCodeAt(pos + 1) === 97 &&
-        text.charCodeAt(pos + 2) === 116 &&
-        text.charCodeAt(pos + 3) === 97 &&
-        text.charCodeAt(pos + 4) === COLON
-      ) {
-        addData(text.slice(skipSpace(text, pos + 5), end));
-      } else if (
-        // Then "event:", the other line of nearly every block.
-        text.charCodeAt(pos) === 101 &&
-        text.charCodeAt(pos + 5) === COLON &&
-        text.startsWith('event', pos)
-      ) {
-        eventType = text.slice(skipSpace(text, pos + 6), end);
-      } else {
-        processLine(text, pos, end);
-      }
+      } else discardLine = false;
       pos = next;
       if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
       if (cr !== -1 && cr < pos) cr = text.indexOf('\r', pos);
+    }
+    // Every charCodeAt below stays inside the string: one past its end would make V8 deoptimize
+    // and then call out for each charCodeAt at that site (callgrind: twice the charCodeAt cost).
+    // Where a NUL is (-2: not searched yet), for `id` lines: searched once per chunk, not per line.
+    let nul = -2;
+    for (;;) {
+      // The common case first: lines that end with a lone LF (no CR before it).
+      while (lf !== -1 && (cr === -1 || lf < cr)) {
+        if (pos === lf) {
+          // A blank line.
+          dispatch();
+          pos = lf + 1;
+          lf = text.indexOf('\n', pos);
+          continue;
+        }
+        const c0 = text.charCodeAt(pos);
+        if (dropEvent || lf - pos > max) {
+          processLine(text, pos, lf);
+        } else if (
+          c0 === 100 &&
+          text.charCodeAt(pos + 1) === 97 &&
+          text.charCodeAt(pos + 2) === 116 &&
+          text.charCodeAt(pos + 3) === 97 &&
+          text.charCodeAt(pos + 4) === COLON
+        ) {
+          // "data:". text[lf] is the LF, never a space, so text[pos+5] needs no bound check.
+          const v = text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5;
+          if (
+            data === undefined &&
+            lf + 1 < len &&
+            text.charCodeAt(lf + 1) === LF &&
+            lf - v + eventType.length <= max
+          ) {
+            // One data line and then a blank line: the whole block, dispatched here at once.
+            lastId = idBuffer;
+            const event: ServerSentEvent = {
+              event: eventType || 'message',
+              data: text.slice(v, lf),
+              id: lastId,
+            };
+            eventType = '';
+            pos = lf + 2;
+            lf = text.indexOf('\n', pos);
+            onEvent?.(event);
+            continue;
+          }
+          addData(text.slice(v, lf));
+        } else if (
+          c0 === 101 &&
+          text.charCodeAt(pos + 1) === 118 &&
+          text.charCodeAt(pos + 2) === 101 &&
+          text.charCodeAt(pos + 3) === 110 &&
+          text.charCodeAt(pos + 4) === 116 &&
+          text.charCodeAt(pos + 5) === COLON
+        ) {
+          // "event:"
+          eventType = text.slice(text.charCodeAt(pos + 6) === SPACE ? pos + 7 : pos + 6, lf);
+        } else if (c0 === 105 && text.charCodeAt(pos + 1) === 100 && text.charCodeAt(pos + 2) === COLON) {
+          // "id:". "If the field value does not contain U+0000 NULL, then set the last event
+          // ID buffer to the field value."
+          const v = text.charCodeAt(pos + 3) === SPACE ? pos + 4 : pos + 3;
+          if (nul !== -1 && nul < v) nul = text.indexOf('\0', v);
+          if (nul === -1 || nul >= lf) idBuffer = text.slice(v, lf);
+        } else {
+          processLine(text, pos, lf);
+        }
+        pos = lf + 1;
+        if (pos < len && text.charCodeAt(pos) === LF) {
+          // A blank line right after: no need to search for its end.
+          dispatch();
+          pos++;
+        }
+        lf = text.indexOf('\n', pos);
+      }
+      if (cr === -1) break; // and lf === -1: no line ends left
+      // A line that ends with CR or CRLF.
+      let next = cr + 1;
+      if (next === len) skipLF = true;
+      else if (text.charCodeAt(next) === LF) next++;
+      if (pos === cr) dispatch();
+      else crLine(text, pos, cr);
+      pos = next;
+      if (pos + 1 < len && text.charCodeAt(pos) === CR && text.charCodeAt(pos + 1) === LF) {
+        // A blank line (CRLF) right after.
+        dispatch();
+        pos += 2;
+      }
+      cr = text.indexOf('\r', pos);
+      if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
     }
     if (pos < len && !discardLine) {
       // The rest is the start of a line whose end has not arrived yet.

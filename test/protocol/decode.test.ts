@@ -62,4 +62,30 @@ describe('ChunkDecoder', () => {
       { ...FC, numRuns: 1000 },
     );
   });
+
+  it('gives the same text whichever way each chunk is decoded (ASCII and non-ASCII chunks mixed)', () => {
+    // The decoder switches between a plain and a streaming call by the previous chunk's
+    // content; chunks of ASCII, non-ASCII and invalid bytes in every order exercise each
+    // switch, with characters cut across the edges.
+    const kinds = [
+      new TextEncoder().encode('data: plain ascii\n'),
+      new TextEncoder().encode('data: é€😀 mixed\n'),
+      Uint8Array.of(0x41, 0xff, 0x80, 0xe2, 0x82), // invalid bytes, then a cut character
+      Uint8Array.of(0xac, 0x42, 0xf0, 0x9f),
+      Uint8Array.of(0x98, 0x80, 0x0a),
+    ];
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: kinds.length - 1 }), { maxLength: 24 }), (order) => {
+        const chunks = order.map((i) => kinds[i]!);
+        const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          all.set(c, at);
+          at += c.length;
+        }
+        expect(chunked(chunks)).toBe(whole(all));
+      }),
+      { ...FC, numRuns: 1000 },
+    );
+  });
 });

@@ -30,6 +30,30 @@ describe('dispatch and data', () => {
     expect(events('data: one\n\ndata: two')).toEqual([msg('one')]);
   });
 
+  it('reads a blank line that directly follows a line the same, at every cut', () => {
+    // The parser dispatches a blank line right after a line without searching for its end,
+    // and a one-data-line block at once: every cut of such streams must give the same events.
+    const streams = [
+      'data: a\n\ndata: b\n\nevent: t\ndata: c\n\nid: 7\ndata: d\n\n',
+      'data: a\r\n\r\ndata: b\r\n\r\nevent: t\r\ndata: c\r\n\r\nid: 7\r\ndata: d\r\n\r\n',
+      'data: a\r\rdata: b\n\r\nevent: t\rdata: c\r\n\nid: 7\ndata: d\r\r',
+    ];
+    const want = [msg('a'), msg('b'), msg('c', '', 't'), msg('d', '7')];
+    for (const s of streams) {
+      expect(events(s)).toEqual(want);
+      for (let i = 0; i <= s.length; i++) {
+        for (let j = i; j <= s.length; j++) expect(events(cutAt(s, [i, j]))).toEqual(want);
+      }
+    }
+  });
+
+  it('ignores an id line with NUL among id lines without one, in one chunk', () => {
+    // NUL positions are searched once per chunk and reused: each id line is judged by its own.
+    expect(
+      events('id: 1\ndata: a\n\nid: 2\u0000\ndata: b\n\nid: 3\ndata: c\n\nid\u0000: 4\ndata: d\n\n'),
+    ).toEqual([msg('a', '1'), msg('b', '1'), msg('c', '3'), msg('d', '3')]);
+  });
+
   it('resets the event type after each dispatch', () => {
     expect(events('event: a\ndata: 1\n\ndata: 2\n\n')).toEqual([msg('1', '', 'a'), msg('2')]);
   });
