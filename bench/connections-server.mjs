@@ -14,7 +14,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
 const [kind, workersArg] = process.argv.slice(2);
 const WORKERS = Number(workersArg ?? 0);
@@ -30,7 +30,16 @@ async function rssNow() {
   const young = getHeapSpaceStatistics()
     .filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
     .reduce((sum, s) => sum + s.space_size, 0);
-  return { rss: process.memoryUsage.rss(), young };
+  // Where the RSS goes (printed by the parent with --verbose): V8's heap, committed and live,
+  // and what V8 mallocs or tracks outside it.
+  const h = getHeapStatistics();
+  const heap = {
+    committed: h.total_heap_size,
+    used: h.used_heap_size,
+    malloced: h.malloced_memory,
+    external: h.external_memory,
+  };
+  return { rss: process.memoryUsage.rss(), young, heap };
 }
 
 /** One process's HTTP server; `broker` set in a cluster worker of the ssekit kind. */

@@ -33,6 +33,7 @@
 //          round's ratio
 //          --quick: --single 10000 --rounds 5 --broadcasts 1 --skip-cluster (a fast before/after)
 //          --total 100000 --workers 10 --per-client 15000 --broadcasts 5 --only raw,ssekit
+//          --verbose (one process: where each connection's bytes go, V8 heap vs the rest)
 //          --skip-cluster --no-bind (clients let the kernel pick source address and port)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -56,6 +57,7 @@ const BROADCASTS = Number(option('--broadcasts', 5));
 const ROUNDS = Number(option('--rounds', 1));
 const NAMES = option('--only', 'raw,ssekit').split(',');
 const SKIP_CLUSTER = args.includes('--skip-cluster');
+const VERBOSE = args.includes('--verbose');
 const GOAL = 19_000; // issue #5: subscribers one hub process must hold
 const RSS_BAR = 1.25; // issue #5: hub RSS per idle connection at most this times raw node:http's
 const WARM = 100; // per server process: connections opened and closed before the baseline RSS (code warmed, pools not inflated)
@@ -217,6 +219,12 @@ async function measure(name, workers, target) {
     const { conns, perProcess } = await server.ask({ cmd: 'conns' });
     const after = await server.ask({ cmd: 'rss' }, 60_000);
     const rssPerConn = (after.rss - after.young - (before.rss - before.young)) / conns;
+    if (VERBOSE && before.heap && after.heap) {
+      const per = (k) => `${k} ${((after.heap[k] - before.heap[k]) / conns).toFixed(0)}`;
+      process.stderr.write(
+        `  ${name}: bytes/conn: rss ${((after.rss - before.rss) / conns).toFixed(0)}, young ${((after.young - before.young) / conns).toFixed(0)}, heap ${['committed', 'used', 'malloced', 'external'].map(per).join(', ')}\n`,
+      );
+    }
 
     let broadcastMs = Number.NaN;
     if (connected === target) {
