@@ -39,20 +39,28 @@ async function rssNow() {
     malloced: h.malloced_memory,
     external: h.external_memory,
   };
+  for (const space of getHeapSpaceStatistics()) {
+    heap[`${space.space_name}.committed`] = space.space_size;
+    heap[`${space.space_name}.used`] = space.space_used_size;
+  }
   return { rss: process.memoryUsage.rss(), young, heap };
 }
 
 /** One process's HTTP server; `broker` set in a cluster worker of the ssekit kind. */
 async function makeServer(clusterBroker) {
   if (kind === 'raw') {
-    // What users write by hand: headers written at once, the response kept in a Set.
+    // What users write by hand: headers written at once, the response kept in a Set. The same
+    // bytes as the hub puts on the wire, the same way: its headers (SSE_HEADERS), flushed at
+    // once, then the ':' comment it opens every stream with, as a second write.
     const clients = new Set();
     const server = createServer((_req, res) => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
       });
       res.flushHeaders();
+      res.write(':\n\n');
       clients.add(res);
       res.on('close', () => clients.delete(res));
     });

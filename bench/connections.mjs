@@ -2,7 +2,7 @@
 // in RSS, and how long one broadcast takes to reach them all; then 100,000 subscribers over the
 // workers of a node:cluster behind one port, with the same figures. Every figure is set side by
 // side, in the same run, with a raw node:http server that holds the same number of idle SSE
-// responses (headers written, nothing else).
+// responses (the same headers and opening comment as the hub, nothing else).
 //
 //   connections  held by the server (counted by the server) out of those the clients opened
 //   RSS/conn     (RSS with every subscriber connected - RSS of the warmed server before any),
@@ -222,7 +222,7 @@ async function measure(name, workers, target) {
     if (VERBOSE && before.heap && after.heap) {
       const per = (k) => `${k} ${((after.heap[k] - before.heap[k]) / conns).toFixed(0)}`;
       process.stderr.write(
-        `  ${name}: bytes/conn: rss ${((after.rss - before.rss) / conns).toFixed(0)}, young ${((after.young - before.young) / conns).toFixed(0)}, heap ${['committed', 'used', 'malloced', 'external'].map(per).join(', ')}\n`,
+        `  ${name}: bytes/conn: rss ${((after.rss - before.rss) / conns).toFixed(0)}, young ${((after.young - before.young) / conns).toFixed(0)}, heap ${Object.keys(after.heap).filter((k) => Math.abs(after.heap[k] - (before.heap[k] ?? 0)) >= conns * 8).map(per).join(', ')}\n`,
       );
     }
 
