@@ -14,9 +14,18 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
-const [kind, workersArg] = process.argv.slice(2);
+const [name, workersArg] = process.argv.slice(2);
+// 'ssekit-base' is the hub built elsewhere (--baseline DIR of the parent): an A/B in one run.
+const kind = name === 'ssekit-base' ? 'ssekit' : name;
+const load = (file) =>
+  import(
+    name === 'ssekit-base'
+      ? pathToFileURL(`${process.env.SSEKIT_BASELINE_DIST}/${file}`).href
+      : new URL(`../dist/${file}`, import.meta.url).href
+  );
 const WORKERS = Number(workersArg ?? 0);
 const now = () => performance.timeOrigin + performance.now();
 
@@ -71,8 +80,8 @@ async function makeServer(clusterBroker) {
     };
     return { server, publish };
   }
-  const { createHub } = await import('../dist/hub.js');
-  const { createRequestListener } = await import('../dist/node.js');
+  const { createHub } = await load('hub.js');
+  const { createRequestListener } = await load('node.js');
   // Heartbeats off as in the raw server (and bench:fanout): the clients count every "\n\n".
   const hub = createHub({
     heartbeatMs: false,
@@ -135,12 +144,12 @@ if (WORKERS === 0) {
 
   let broker;
   if (kind === 'ssekit') {
-    const { createMemoryBroker } = await import('../dist/hub.js');
-    const { serveClusterBroker } = await import('../dist/node.js');
+    const { createMemoryBroker } = await load('hub.js');
+    const { serveClusterBroker } = await load('node.js');
     broker = createMemoryBroker();
     serveClusterBroker(broker);
   }
-  cluster.setupPrimary({ execArgv: ['--expose-gc'], args: [kind, String(WORKERS)] });
+  cluster.setupPrimary({ execArgv: ['--expose-gc'], args: [name, String(WORKERS)] });
   // Replies from workers, matched by a sequence number per request.
   let seq = 0;
   const waiting = new Map();
@@ -205,7 +214,7 @@ if (WORKERS === 0) {
   // A worker: its own server on the shared port.
   let clusterBroker;
   if (kind === 'ssekit') {
-    const { createClusterBroker } = await import('../dist/node.js');
+    const { createClusterBroker } = await load('node.js');
     clusterBroker = createClusterBroker();
   }
   const { server, publish } = await makeServer(clusterBroker);

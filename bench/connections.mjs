@@ -33,11 +33,14 @@
 //          round's ratio
 //          --quick: --single 10000 --rounds 5 --broadcasts 1 --skip-cluster (a fast before/after)
 //          --total 100000 --workers 10 --per-client 15000 --broadcasts 5 --only raw,ssekit
+//          --baseline DIR: adds the contender ssekit-base, the hub as built in DIR (a copy of
+//          dist/ from before a change): before/after in one run, interleaved
 //          --verbose (one process: where each connection's bytes go, V8 heap vs the rest)
 //          --skip-cluster --no-bind (clients let the kernel pick source address and port)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
@@ -55,7 +58,8 @@ const WORKERS = Number(option('--workers', 10));
 const PER_CLIENT = Number(option('--per-client', 15_000));
 const BROADCASTS = Number(option('--broadcasts', 5));
 const ROUNDS = Number(option('--rounds', 1));
-const NAMES = option('--only', 'raw,ssekit').split(',');
+const BASELINE = option('--baseline', undefined);
+const NAMES = option('--only', BASELINE ? 'raw,ssekit,ssekit-base' : 'raw,ssekit').split(',');
 const SKIP_CLUSTER = args.includes('--skip-cluster');
 const VERBOSE = args.includes('--verbose');
 const GOAL = 19_000; // issue #5: subscribers one hub process must hold
@@ -94,7 +98,8 @@ const deadline = setTimeout(() => {
 deadline.unref();
 
 function child(file, argv, execArgv = []) {
-  const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const env = BASELINE ? { ...process.env, SSEKIT_BASELINE_DIST: resolve(BASELINE) } : process.env;
+  const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, env });
   children.add(proc);
   const queue = [];
   const waiters = [];
@@ -222,7 +227,12 @@ async function measure(name, workers, target) {
     if (VERBOSE && before.heap && after.heap) {
       const per = (k) => `${k} ${((after.heap[k] - before.heap[k]) / conns).toFixed(0)}`;
       process.stderr.write(
-        `  ${name}: bytes/conn: rss ${((after.rss - before.rss) / conns).toFixed(0)}, young ${((after.young - before.young) / conns).toFixed(0)}, heap ${Object.keys(after.heap).filter((k) => Math.abs(after.heap[k] - (before.heap[k] ?? 0)) >= conns * 8).map(per).join(', ')}\n`,
+        `  ${name}: bytes/conn: rss ${((after.rss - before.rss) / conns).toFixed(0)}, young ${((after.young - before.young) / conns).toFixed(0)}, heap ${Object.keys(
+          after.heap,
+        )
+          .filter((k) => Math.abs(after.heap[k] - (before.heap[k] ?? 0)) >= conns * 8)
+          .map(per)
+          .join(', ')}\n`,
       );
     }
 
