@@ -89,6 +89,8 @@ type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
 
 interface SocketLike {
   write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
   readonly writableLength: number;
   readonly destroyed: boolean;
 }
@@ -126,13 +128,20 @@ function writeDirect(response: Response, res: ResponseLike): DirectResponse | un
   const socket = res.socket as SocketLike | null | undefined;
   if (typeof hook !== 'function' || socket === null || socket === undefined) return undefined;
   if (res.headersSent || res.destroyed || res.req?.method === 'HEAD') return undefined;
-  writeHead(response, res, false);
-  const target = new DirectResponse(res, socket);
-  const attachment = (hook as DirectWriteHook)(target);
-  // Declined (already being read): the streaming path takes over; headers are out already.
-  if (attachment === undefined) return undefined;
-  target.attached(attachment);
-  return target;
+  // Corked, the head and what the body has ready (a hub's opening comment, a replay) leave in
+  // one write, not one each.
+  socket.cork();
+  try {
+    writeHead(response, res, false);
+    const target = new DirectResponse(res, socket);
+    const attachment = (hook as DirectWriteHook)(target);
+    // Declined (already being read): the streaming path takes over; headers are out already.
+    if (attachment === undefined) return undefined;
+    target.attached(attachment);
+    return target;
+  } finally {
+    socket.uncork();
+  }
 }
 
 // The response's DirectResponse, kept on the response itself so that one listener function
