@@ -35,6 +35,7 @@
 //          --total 100000 --workers 10 --per-client 15000 --broadcasts 5 --only raw,ssekit
 //          --baseline DIR: adds the contender ssekit-base, the hub as built in DIR (a copy of
 //          dist/ from before a change): before/after in one run, interleaved
+//          --server-flags '--trace-gc-nvp ...': node flags for the server processes
 //          --verbose (one process: where each connection's bytes go, V8 heap vs the rest)
 //          --skip-cluster --no-bind (clients let the kernel pick source address and port)
 import { fork } from 'node:child_process';
@@ -62,6 +63,7 @@ const BASELINE = option('--baseline', undefined);
 const NAMES = option('--only', BASELINE ? 'raw,ssekit,ssekit-base' : 'raw,ssekit').split(',');
 const SKIP_CLUSTER = args.includes('--skip-cluster');
 const VERBOSE = args.includes('--verbose');
+const SERVER_FLAGS = (option('--server-flags', '') || '').split(' ').filter(Boolean);
 const GOAL = 19_000; // issue #5: subscribers one hub process must hold
 const RSS_BAR = 1.25; // issue #5: hub RSS per idle connection at most this times raw node:http's
 const WARM = 100; // per server process: connections opened and closed before the baseline RSS (code warmed, pools not inflated)
@@ -191,7 +193,7 @@ async function broadcast(server, clients) {
 }
 
 async function measure(name, workers, target) {
-  const server = child(serverFile, [name, String(workers)], ['--expose-gc']);
+  const server = child(serverFile, [name, String(workers)], ['--expose-gc', ...SERVER_FLAGS]);
   const clients = [];
   try {
     const { port, pids } = await server.next(60_000);
