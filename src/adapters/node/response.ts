@@ -179,7 +179,13 @@ class DirectResponse implements DirectTarget {
     if (this.#over) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const before = this.#done;
-      this.#done = before === undefined ? resolve : () => (before(), resolve());
+      this.#done =
+        before === undefined
+          ? resolve
+          : () => {
+              before();
+              resolve();
+            };
     });
   }
 
