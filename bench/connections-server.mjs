@@ -14,9 +14,18 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { pathToFileURL } from 'node:url';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
-const [kind, workersArg] = process.argv.slice(2);
+const [name, workersArg] = process.argv.slice(2);
+// 'ssekit-base' is the hub built elsewhere (--baseline DIR of the parent): an A/B in one run.
+const kind = name === 'ssekit-base' ? 'ssekit' : name;
+const load = (file) =>
+  import(
+    name === 'ssekit-base'
+      ? pathToFileURL(`${process.env.SSEKIT_BASELINE_DIST}/${file}`).href
+      : new URL(`../dist/${file}`, import.meta.url).href
+  );
 const WORKERS = Number(workersArg ?? 0);
 const now = () => performance.timeOrigin + performance.now();
 
@@ -30,20 +39,37 @@ async function rssNow() {
   const young = getHeapSpaceStatistics()
     .filter((s) => s.space_name === 'new_space' || s.space_name === 'new_large_object_space')
     .reduce((sum, s) => sum + s.space_size, 0);
-  return { rss: process.memoryUsage.rss(), young };
+  // Where the RSS goes (printed by the parent with --verbose): V8's heap, committed and live,
+  // and what V8 mallocs or tracks outside it.
+  const h = getHeapStatistics();
+  const heap = {
+    committed: h.total_heap_size,
+    used: h.used_heap_size,
+    malloced: h.malloced_memory,
+    external: h.external_memory,
+  };
+  for (const space of getHeapSpaceStatistics()) {
+    heap[`${space.space_name}.committed`] = space.space_size;
+    heap[`${space.space_name}.used`] = space.space_used_size;
+  }
+  return { rss: process.memoryUsage.rss(), young, heap };
 }
 
 /** One process's HTTP server; `broker` set in a cluster worker of the ssekit kind. */
 async function makeServer(clusterBroker) {
   if (kind === 'raw') {
-    // What users write by hand: headers written at once, the response kept in a Set.
+    // What users write by hand: headers written at once, the response kept in a Set. The same
+    // bytes as the hub puts on the wire, the same way: its headers (SSE_HEADERS), flushed at
+    // once, then the ':' comment it opens every stream with, as a second write.
     const clients = new Set();
     const server = createServer((_req, res) => {
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
       });
       res.flushHeaders();
+      res.write(':\n\n');
       clients.add(res);
       res.on('close', () => clients.delete(res));
     });
@@ -54,8 +80,8 @@ async function makeServer(clusterBroker) {
     };
     return { server, publish };
   }
-  const { createHub } = await import('../dist/hub.js');
-  const { createRequestListener } = await import('../dist/node.js');
+  const { createHub } = await load('hub.js');
+  const { createRequestListener } = await load('node.js');
   // Heartbeats off as in the raw server (and bench:fanout): the clients count every "\n\n".
   const hub = createHub({
     heartbeatMs: false,
@@ -118,12 +144,12 @@ if (WORKERS === 0) {
 
   let broker;
   if (kind === 'ssekit') {
-    const { createMemoryBroker } = await import('../dist/hub.js');
-    const { serveClusterBroker } = await import('../dist/node.js');
+    const { createMemoryBroker } = await load('hub.js');
+    const { serveClusterBroker } = await load('node.js');
     broker = createMemoryBroker();
     serveClusterBroker(broker);
   }
-  cluster.setupPrimary({ execArgv: ['--expose-gc'], args: [kind, String(WORKERS)] });
+  cluster.setupPrimary({ execArgv: ['--expose-gc'], args: [name, String(WORKERS)] });
   // Replies from workers, matched by a sequence number per request.
   let seq = 0;
   const waiting = new Map();
@@ -188,7 +214,7 @@ if (WORKERS === 0) {
   // A worker: its own server on the shared port.
   let clusterBroker;
   if (kind === 'ssekit') {
-    const { createClusterBroker } = await import('../dist/node.js');
+    const { createClusterBroker } = await load('node.js');
     clusterBroker = createClusterBroker();
   }
   const { server, publish } = await makeServer(clusterBroker);

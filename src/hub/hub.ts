@@ -180,7 +180,8 @@ interface Topic {
 }
 
 interface Subscriber {
-  outlet: Outlet;
+  /** The subscriber's byte stream: the record itself (it extends `Outlet`). */
+  readonly outlet: Outlet;
   readonly topics: readonly string[];
   /** The hub's topic records this subscriber holds a reference on (same order as `topics`). */
   acquired: readonly Topic[];
@@ -545,7 +546,43 @@ export function createHub(options: HubOptions = {}): Hub {
     }
   };
 
-  const onOutletCancel = (owner: object): void => release(owner as Subscriber);
+  /** A subscriber and its outlet in one object: idle subscribers are many, each object counts. */
+  class HubSubscriber extends Outlet implements Subscriber {
+    readonly topics: readonly string[];
+    acquired: readonly Topic[] = NO_TOPICS;
+    readonly key: string;
+    readonly address: string | undefined;
+    group: Group | null = null;
+    index = -1;
+    held: BrokerEvent[] | null;
+    heldBytes = 0;
+    heldOverflow = false;
+    floor: string | null = null;
+    joining = false;
+    stamp = 0;
+    released = false;
+
+    constructor(
+      topics: readonly string[],
+      key: string,
+      address: string | undefined,
+      held: BrokerEvent[] | null,
+    ) {
+      super();
+      this.topics = topics;
+      this.key = key;
+      this.address = address;
+      this.held = held;
+    }
+
+    get outlet(): Outlet {
+      return this;
+    }
+
+    protected override onCancel(): void {
+      release(this);
+    }
+  }
 
   /** Frees everything a subscriber holds. Idempotent. The outlet is ended by the caller. */
   const release = (sub: Subscriber): void => {
@@ -653,23 +690,7 @@ export function createHub(options: HubOptions = {}): Hub {
     // Subscribers of one topic set share its arrays (memory per idle subscriber matters).
     const existing = groups.get(key);
     if (existing !== undefined) sorted = existing.names as string[];
-    const sub: Subscriber = {
-      outlet: null as unknown as Outlet,
-      topics: sorted,
-      acquired: [],
-      key,
-      address,
-      group: null,
-      index: -1,
-      held: lastEventId === undefined ? null : [],
-      heldBytes: 0,
-      heldOverflow: false,
-      floor: null,
-      joining: false,
-      stamp: 0,
-      released: false,
-    };
-    sub.outlet = new Outlet(sub, onOutletCancel);
+    const sub = new HubSubscriber(sorted, key, address, lastEventId === undefined ? null : []);
     subscribers.add(sub);
     if (address !== undefined) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     let acquired = sorted.map(acquireTopic);

@@ -88,16 +88,12 @@ export class Outlet implements DirectAttachment {
   #pull: (() => void) | null = null;
   #read = false;
   #ended = false;
-  readonly #owner: object;
-  readonly #onCancel: (owner: object, reason: unknown) => void;
 
   /**
-   * @param onCancel called once, with `owner`, when the consumer goes away (not when the hub ends
-   * it). One function for all outlets: no closure per subscriber.
+   * Subclassed by the hub's subscriber record (one object per subscriber, not two), which
+   * overrides {@link Outlet.onCancel}.
    */
-  constructor(owner: object, onCancel: (owner: object, reason: unknown) => void) {
-    this.#owner = owner;
-    this.#onCancel = onCancel;
+  constructor() {
     this.stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
@@ -226,8 +222,11 @@ export class Outlet implements DirectAttachment {
     this.#ended = true;
     this.#pending = null;
     this.#pendingBytes = 0;
-    if (wasOpen) this.#onCancel(this.#owner, reason);
+    if (wasOpen) this.onCancel(reason);
   }
+
+  /** Called once when the consumer goes away (not when the hub ends the stream). */
+  protected onCancel(_reason: unknown): void {}
 
   #frameOf(target: DirectTarget, chunk: Uint8Array): Uint8Array {
     return target.frame === undefined ? chunk : target.frame(chunk);

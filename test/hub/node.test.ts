@@ -1,7 +1,11 @@
 import { get, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRequestListener, type NodeRequestContext } from '../../src/adapters/node/index.js';
+import {
+  createRequestListener,
+  type NodeRequestContext,
+  writeResponse,
+} from '../../src/adapters/node/index.js';
 import { createHub, type Hub, RESUME_HEADER } from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
 import { listen } from '../helpers/server.js';
@@ -174,6 +178,34 @@ describe('hub over node:http', () => {
     for (const c of clients) c.close();
     while (hub.metrics().subscribers > 0) await nextMacrotask();
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+
+  it('writeResponse on the direct path settles when the client leaves and when the hub ends the stream', async () => {
+    const hub = createHub({ heartbeatMs: false });
+    const settled = new Map<string, Promise<string>>();
+    const server = await listen(async (req, res) => {
+      const response = await hub.subscribe({ topics: ['t'] });
+      settled.set(
+        req.url ?? '',
+        writeResponse(response, res).then(() => 'settled'),
+      );
+    });
+    cleanups.push(async () => {
+      await hub.close({ timeoutMs: 100 });
+      await server.close();
+    });
+    const leaving = subscribe(`${server.url}/leaving`);
+    const staying = subscribe(`${server.url}/staying`);
+    await Promise.all([leaving.response, staying.response]);
+    const id = await hub.publish('t', 'x');
+    await Promise.all([leaving.until(1), staying.until(1)]);
+    expect(staying.events.map((e) => e.id)).toEqual([id]);
+    leaving.close();
+    expect(await settled.get('/leaving')).toBe('settled');
+    await hub.close();
+    expect(await settled.get('/staying')).toBe('settled');
+    await staying.ended;
+    expect(staying.retries).toHaveLength(1);
   });
 
   it('limits subscribers per client address (the adapter passes it) with 503 and Retry-After', async () => {

@@ -4,7 +4,13 @@
  */
 import { createEventStream, type EventStream, type EventStreamInit } from '../../server/event-stream.js';
 import { type NodeRequest, toRequest } from './request.js';
-import { defaultOnError, type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
+import {
+  defaultOnError,
+  type NodeResponse,
+  sendResponse,
+  type WriteResponseOptions,
+  writeResponse,
+} from './response.js';
 
 export {
   type ClusterBrokerOptions,
@@ -88,8 +94,9 @@ async function serve(
     }
     return;
   }
-  // Returned, not awaited: this frame (and the Response it holds) is released at once.
-  return writeResponse(response, res, { onError });
+  // Not awaited: this frame (and the Response it holds) is released at once, and a response on
+  // the direct path keeps no promise for it.
+  sendResponse(response, res, { onError });
 }
 
 /**

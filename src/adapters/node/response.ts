@@ -89,6 +89,8 @@ type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
 
 interface SocketLike {
   write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
   readonly writableLength: number;
   readonly destroyed: boolean;
 }
@@ -119,28 +121,48 @@ function frameChunk(chunk: Uint8Array): Uint8Array {
  * Only on node:http with the socket attached and nothing wrapping `write` (compression's
  * `flush`); `undefined` otherwise, or when the body declines: it is then read as a stream.
  */
-function writeDirect(response: Response, res: ResponseLike): Promise<void> | undefined {
+function writeDirect(response: Response, res: ResponseLike): DirectResponse | undefined {
   const body = response.body;
   if (body === null || res.stream !== undefined || res.flush !== undefined) return undefined;
   const hook = (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
   const socket = res.socket as SocketLike | null | undefined;
   if (typeof hook !== 'function' || socket === null || socket === undefined) return undefined;
   if (res.headersSent || res.destroyed || res.req?.method === 'HEAD') return undefined;
-  writeHead(response, res, false);
-  const target = new DirectResponse(res, socket);
-  const attachment = (hook as DirectWriteHook)(target);
-  // Declined (already being read): the streaming path takes over; headers are out already.
-  if (attachment === undefined) return undefined;
-  target.attached(attachment);
-  return target.finished;
+  // Corked, the head and what the body has ready (a hub's opening comment, a replay) leave in
+  // one write, not one each.
+  socket.cork();
+  try {
+    writeHead(response, res, false);
+    const target = new DirectResponse(res, socket);
+    const attachment = (hook as DirectWriteHook)(target);
+    // Declined (already being read): the streaming path takes over; headers are out already.
+    if (attachment === undefined) return undefined;
+    target.attached(attachment);
+    return target;
+  } finally {
+    socket.uncork();
+  }
 }
 
+// The response's DirectResponse, kept on the response itself so that one listener function
+// serves every response (node calls listeners with `this` = the emitter): no closure per
+// response.
+const DIRECT_RESPONSE = Symbol('ssekit.directResponse');
+
+function onDirectGone(this: ResponseLike, error?: unknown): void {
+  (this as unknown as Record<symbol, DirectResponse | undefined>)[DIRECT_RESPONSE]?.gone(error);
+}
+
+/**
+ * One response on the direct path. Idle, it holds its response, socket and the body's
+ * attachment: no promise (one is made only when someone asks when it is over, see `finished`),
+ * no closure.
+ */
 class DirectResponse implements DirectTarget {
   readonly frame: ((chunk: Uint8Array) => Uint8Array) | undefined;
-  readonly finished: Promise<void>;
   readonly #res: ResponseLike;
   readonly #socket: SocketLike;
-  #done!: () => void;
+  #done: (() => void) | undefined;
   #over = false;
   #attachment: DirectAttachment | undefined;
 
@@ -150,17 +172,30 @@ class DirectResponse implements DirectTarget {
     // Headers are out: chunked unless the peer speaks HTTP/1.0 (then the body ends with the
     // connection).
     this.frame = res.chunkedEncoding === true ? frameChunk : undefined;
-    this.finished = new Promise<void>((resolve) => {
-      this.#done = resolve;
+  }
+
+  /** Settles once the response has ended or the client has gone. */
+  finished(): Promise<void> {
+    if (this.#over) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const before = this.#done;
+      this.#done =
+        before === undefined
+          ? resolve
+          : () => {
+              before();
+              resolve();
+            };
     });
   }
 
   attached(attachment: DirectAttachment): void {
     this.#attachment = attachment;
     // A disconnect, or an 'error' (which would otherwise crash the process): the body must stop.
-    this.#res.on('close', this.#gone);
-    this.#res.on('error', this.#gone);
-    if (this.#res.destroyed) this.#gone();
+    (this.#res as unknown as Record<symbol, DirectResponse>)[DIRECT_RESPONSE] = this;
+    this.#res.on('close', onDirectGone);
+    this.#res.on('error', onDirectGone);
+    if (this.#res.destroyed) this.gone();
   }
 
   write(chunk: Uint8Array): void {
@@ -175,9 +210,9 @@ class DirectResponse implements DirectTarget {
   end(): void {
     if (this.#over) return;
     this.#over = true;
-    this.#res.off('close', this.#gone);
+    this.#res.off('close', onDirectGone);
     this.#res.end();
-    this.#done();
+    this.#settle();
   }
 
   abort(): void {
@@ -186,16 +221,23 @@ class DirectResponse implements DirectTarget {
     if (this.#res.writableFinished !== true && !this.#res.destroyed) this.#res.destroy();
     if (!this.#over) {
       this.#over = true;
-      this.#done();
+      this.#settle();
     }
   }
 
-  readonly #gone = (error?: unknown): void => {
+  gone(error?: unknown): void {
     if (this.#over) return;
     this.#over = true;
     this.#attachment?.cancel(error);
-    this.#done();
-  };
+    this.#settle();
+  }
+
+  #settle(): void {
+    const done = this.#done;
+    this.#done = undefined;
+    this.#attachment = undefined;
+    done?.();
+  }
 }
 
 function isExpectedEnd(error: unknown): boolean {
@@ -236,7 +278,20 @@ export function writeResponse(
   options: WriteResponseOptions = {},
 ): Promise<void> {
   const res = nodeResponse as unknown as ResponseLike;
-  return writeDirect(response, res) ?? writeStreamed(response, res, options);
+  return writeDirect(response, res)?.finished() ?? writeStreamed(response, res, options);
+}
+
+/**
+ * {@link writeResponse} for callers that do not wait for the end (`createRequestListener`): on
+ * the direct path nothing is kept for the caller, so an idle response holds no promise.
+ */
+export function sendResponse(
+  response: Response,
+  nodeResponse: NodeResponse,
+  options: WriteResponseOptions,
+): void {
+  const res = nodeResponse as unknown as ResponseLike;
+  if (writeDirect(response, res) === undefined) void writeStreamed(response, res, options);
 }
 
 async function writeStreamed(
