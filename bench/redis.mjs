@@ -351,9 +351,20 @@ async function main() {
   admin.disconnect();
 }
 
+/** Stops the hubs and clients first and waits (up to 2 s) for them, so none logs Redis going away. */
+async function stopInOrder() {
+  const others = children.filter(
+    (c) => c.spawnfile !== 'redis-server' && c.exitCode === null && c.signalCode === null,
+  );
+  const gone = others.map((c) => new Promise((resolve) => c.once('exit', resolve)));
+  for (const c of others) c.kill(process.env.BENCH_PROF ? 'SIGINT' : 'SIGKILL');
+  await Promise.race([Promise.all(gone), new Promise((resolve) => setTimeout(resolve, 2000))]);
+  killAll();
+}
+
 try {
   await main();
-  killAll();
+  await stopInOrder();
   process.exit(0);
 } catch (error) {
   console.error(error);
