@@ -6,6 +6,7 @@
 // {events, p50, p99}; {cmd:'waitFor', events} -> {at}; {cmd:'close'} -> {}.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { createBodyReader } from './lib/http-body-reader.mjs';
 
 const port = Number(process.argv[2]);
 const count = Number(process.argv[3]);
@@ -41,63 +42,19 @@ function countEvents(buf, from, to, prevNL) {
 }
 
 function attach(socket, onReady) {
-  let head = true;
-  let headBuf = '';
-  let chunked = true;
-  let chunkLeft = 0; // data bytes left in the current chunk
-  let sizeLine = ''; // hex size being read
-  let inData = false;
-  let skip = 0; // the CRLF after a chunk's data
   let prevNL = false;
+  const read = createBodyReader({
+    onHead: (ok) => {
+      if (!ok) socket.destroy();
+      onReady(ok);
+    },
+    onBody: (buf, from, to) => {
+      events += countEvents(buf, from, to, prevNL);
+      prevNL = buf[to - 1] === 10;
+    },
+  });
   socket.on('data', (buf) => {
-    let i = 0;
-    if (head) {
-      const text = headBuf + buf.toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      if (end === -1) {
-        headBuf = text;
-        return;
-      }
-      if (!text.startsWith('HTTP/1.1 200')) {
-        socket.destroy();
-        onReady(false);
-        return;
-      }
-      chunked = /transfer-encoding: chunked/i.test(text.slice(0, end));
-      head = false;
-      i = end + 4 - headBuf.length;
-      headBuf = '';
-      onReady(true);
-    }
-    while (i < buf.length) {
-      if (chunked && !inData) {
-        if (skip > 0) {
-          i++;
-          skip--;
-          continue;
-        }
-        const c = buf[i++];
-        if (c === 10) {
-          chunkLeft = Number.parseInt(sizeLine, 16);
-          sizeLine = '';
-          inData = chunkLeft > 0;
-        } else if (c !== 13) {
-          sizeLine += String.fromCharCode(c);
-        }
-        continue;
-      }
-      const end = chunked ? Math.min(buf.length, i + chunkLeft) : buf.length;
-      events += countEvents(buf, i, end, prevNL);
-      prevNL = buf[end - 1] === 10;
-      if (chunked) {
-        chunkLeft -= end - i;
-        if (chunkLeft === 0) {
-          inData = false;
-          skip = 2;
-        }
-      }
-      i = end;
-    }
+    read(buf);
     if (waiter !== null && events >= waiter.events) {
       process.send({ at: now() });
       waiter = null;

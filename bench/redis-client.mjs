@@ -7,6 +7,7 @@
 // IPC: {cmd:'connect'} -> {connected, failed}; {cmd:'reset'} -> {}; {cmd:'report'} ->
 // {events, samples, quantiles}; {cmd:'waitFor', events, timeoutMs} -> {events, at}.
 import { connect } from 'node:net';
+import { createBodyReader } from './lib/http-body-reader.mjs';
 
 const [port, count, topic] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
 const SAMPLE = 10;
@@ -25,12 +26,6 @@ const shared = Buffer.allocUnsafe(256 * 1024);
 
 // Returns the reader of one connection's bytes (called with a view of the shared read buffer).
 function attach(socket, sampled, onReady) {
-  let head = true;
-  let headBuf = '';
-  let chunkLeft = 0;
-  let sizeLine = '';
-  let inData = false;
-  let skip = 0;
   let prevNL = false;
   let text = ''; // sampled connections: de-chunked body not yet parsed into whole events
 
@@ -57,51 +52,16 @@ function attach(socket, sampled, onReady) {
     }
   };
 
+  const read = createBodyReader({
+    requireChunked: true,
+    onHead: (ok) => {
+      if (!ok) socket.destroy();
+      onReady(ok);
+    },
+    onBody: body,
+  });
   return (buf) => {
-    let i = 0;
-    if (head) {
-      const all = headBuf + buf.toString('latin1');
-      const end = all.indexOf('\r\n\r\n');
-      if (end === -1) {
-        headBuf = all;
-        return;
-      }
-      if (!all.startsWith('HTTP/1.1 200') || !/transfer-encoding: chunked/i.test(all.slice(0, end))) {
-        socket.destroy();
-        onReady(false);
-        return;
-      }
-      head = false;
-      i = end + 4 - headBuf.length;
-      headBuf = '';
-      onReady(true);
-    }
-    while (i < buf.length) {
-      if (!inData) {
-        if (skip > 0) {
-          i++;
-          skip--;
-          continue;
-        }
-        const c = buf[i++];
-        if (c === 10) {
-          chunkLeft = Number.parseInt(sizeLine, 16);
-          sizeLine = '';
-          inData = chunkLeft > 0;
-        } else if (c !== 13) {
-          sizeLine += String.fromCharCode(c);
-        }
-        continue;
-      }
-      const end = Math.min(buf.length, i + chunkLeft);
-      body(buf, i, end);
-      chunkLeft -= end - i;
-      if (chunkLeft === 0) {
-        inData = false;
-        skip = 2;
-      }
-      i = end;
-    }
+    read(buf);
     lastAt = now();
     if (waiter !== null && events >= waiter.events) {
       clearTimeout(waiter.timer);
