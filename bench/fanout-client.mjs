@@ -2,7 +2,7 @@
 // EventSource, no http module) that send a GET, skip the response head, undo HTTP/1.1 chunked
 // framing and count events; in latency mode they parse each event's publish time.
 // Usage: node bench/fanout-client.mjs <port> <count> [localAddress]
-// IPC: {cmd:'connect'} -> {connected, failed}; {cmd:'reset', latency} -> {}; {cmd:'report'} ->
+// IPC: {cmd:'connect', count?} -> {connected, failed} (count more; default all of <count>); {cmd:'reset', latency} -> {}; {cmd:'report'} ->
 // {events, p50, p99}; {cmd:'waitFor', events} -> {at}; {cmd:'close'} -> {}.
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -78,7 +78,8 @@ let nextPort = FIRST_PORT;
 // At most WINDOW connection attempts in flight: a new one starts as soon as one finishes, so a
 // SYN the kernel dropped (listen queue full; retried after 1 s) stalls one slot, not a batch.
 const WINDOW = 128;
-function connectAll() {
+// Opens `count` more subscribers (all of <count> from the command line by default).
+function connectAll(count) {
   let connected = 0;
   let failed = 0;
   let started = 0;
@@ -125,7 +126,7 @@ const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q 
 
 process.on('message', async (m) => {
   if (m.cmd === 'connect') {
-    process.send(await connectAll());
+    process.send(await connectAll(m.count ?? count));
   } else if (m.cmd === 'reset') {
     events = 0;
     sampleCount = 0;
