@@ -179,25 +179,31 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
 
   /**
    * One complete line, `s[start..end)`. `s[end]` is its line end (CR or LF): every read below
-   * stays in the string (an out-of-bounds charCodeAt deoptimizes its call site).
+   * stays in the string (an out-of-bounds charCodeAt deoptimizes its call site). Small, so that
+   * it is inlined where lines are found; the rarer fields are read by field().
    */
   function line(s: string, start: number, end: number): void {
-    if (start === end) return dispatch();
-    if (dropEvent) return;
-    if (end - start > max) return report(end - start);
-    // Only four field names mean anything and they are compared exactly; matching them by
-    // their first character avoids searching a long line for a colon that cannot matter.
     const c0 = s.charCodeAt(start);
-    if (
+    if (start === end) dispatch();
+    else if (dropEvent) {
+      // The block overflowed: its lines are dropped up to its blank line.
+    } else if (end - start > max) report(end - start);
+    else if (
       c0 === 100 &&
       s.charCodeAt(start + 1) === 97 &&
       s.charCodeAt(start + 2) === 116 &&
       s.charCodeAt(start + 3) === 97 &&
       s.charCodeAt(start + 4) === COLON
     ) {
-      // "data:", the line of nearly every block, without further calls.
-      return addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
-    }
+      // "data:", the line of nearly every block.
+      addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
+    } else field(s, start, end, c0);
+  }
+
+  /** Any other non-blank line of a block that has not overflowed. */
+  function field(s: string, start: number, end: number, c0: number): void {
+    // Only four field names mean anything and they are compared exactly; matching them by
+    // their first character avoids searching a long line for a colon that cannot matter.
     let v: number;
     switch (c0) {
       case COLON:
