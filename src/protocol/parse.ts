@@ -197,7 +197,15 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     ) {
       // "data:", the line of nearly every block.
       addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
+    } else if (c0 === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === COLON) {
+      // "id:"
+      setId(s.slice(s.charCodeAt(start + 3) === SPACE ? start + 4 : start + 3, end));
     } else field(s, start, end, c0);
+  }
+
+  /** "If the field value does not contain U+0000 NULL, then set the last event ID buffer." */
+  function setId(value: string): void {
+    if (!value.includes('\0')) idBuffer = value;
   }
 
   /** Any other non-blank line of a block that has not overflowed. */
@@ -220,11 +228,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
         return;
       case 105: // i
         v = valueStart(s, start, end, 'id');
-        // "If the field value does not contain U+0000 NULL, then set the last event ID buffer."
-        if (v >= 0) {
-          const value = s.slice(v, end);
-          if (!value.includes('\0')) idBuffer = value;
-        }
+        if (v >= 0) setId(s.slice(v, end));
         return;
       case 114: // r
         v = valueStart(s, start, end, 'retry');
