@@ -65,6 +65,15 @@ export interface TextParser extends Parser {
 }
 
 /**
+ * "If value starts with a U+0020 SPACE character, remove it from value": the index after that
+ * space. Callers pass an index at most that of the line end, never a space, so the read stays in
+ * bounds (an out-of-bounds charCodeAt deoptimizes its call site).
+ */
+function skipSpace(s: string, i: number): number {
+  return s.charCodeAt(i) === SPACE ? i + 1 : i;
+}
+
+/**
  * Creates a parser that reads an event stream chunk by chunk and calls back for each event,
  * `retry` field and comment.
  *
@@ -167,14 +176,12 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
 
   /** Index where the value of field `name` starts on this line, or -1 if the line is not it. */
   function valueStart(s: string, start: number, end: number, name: string): number {
-    // Compared one character at a time: s[end] matches no letter, so no read passes it.
-    let v = start;
-    for (let k = 0; k < name.length; k++) if (s.charCodeAt(v++) !== name.charCodeAt(k)) return -1;
+    // s[end] is a line end, which no name holds: a match never passes it.
+    let v = start + name.length;
+    if (!s.startsWith(name, start)) return -1;
     // A field with no colon has the whole line as its name (and an empty value).
     if (v < end && s.charCodeAt(v++) !== COLON) return -1;
-    // "If value starts with a U+0020 SPACE character, remove it from value". s[end] is the line
-    // end, never a space, so this read stays in bounds.
-    return s.charCodeAt(v) === SPACE ? v + 1 : v;
+    return skipSpace(s, v);
   }
 
   /**
@@ -196,10 +203,10 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       s.charCodeAt(start + 4) === COLON
     ) {
       // "data:", the line of nearly every block.
-      addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
+      addData(s.slice(skipSpace(s, start + 5), end));
     } else if (c0 === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === COLON) {
       // "id:"
-      setId(s.slice(s.charCodeAt(start + 3) === SPACE ? start + 4 : start + 3, end));
+      setId(s.slice(skipSpace(s, start + 3), end));
     } else field(s, start, end, c0);
   }
 
@@ -216,7 +223,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     switch (c0) {
       case COLON:
         // "If the line starts with a U+003A COLON character": a comment.
-        if (onComment) onComment(s.slice(s.charCodeAt(start + 1) === SPACE ? start + 2 : start + 1, end));
+        onComment?.(s.slice(valueStart(s, start, end, ''), end));
         return;
       case 100: // d
         v = valueStart(s, start, end, 'data');
@@ -311,11 +318,9 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   return {
     feed(chunk: string): void {
       feedText(chunk);
-      if (thrown !== undefined) {
-        const error = thrown;
-        thrown = undefined;
-        throw error;
-      }
+      const error = thrown;
+      thrown = undefined;
+      if (error) throw error;
     },
     reset(options?: { lastEventId?: string }): void {
       atStart = true;
