@@ -151,19 +151,14 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   /** "Dispatch the event": called for each blank line. */
   function dispatch(): void {
     lastId = idBuffer;
-    if (dropEvent) {
-      dropEvent = false;
-      return;
-    }
-    if (data === undefined) {
-      eventType = '';
-      return;
-    }
-    // The spec's trailing LF is never added (lines are joined with '\n'), so nothing to strip.
-    const event: ServerSentEvent = { event: eventType || 'message', data, id: lastId };
+    // A block that overflowed, or one with no data, dispatches nothing. The spec's trailing LF
+    // is never added (lines are joined with '\n'), so there is nothing to strip.
+    const event: ServerSentEvent | undefined =
+      dropEvent || data === undefined ? undefined : { event: eventType || 'message', data, id: lastId };
+    dropEvent = false;
     data = undefined;
     eventType = '';
-    onEvent?.(event);
+    if (event) onEvent?.(event);
   }
 
   /** A `data` field: appended to the data buffer, which is bounded with the event type. */
