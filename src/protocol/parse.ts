@@ -3,7 +3,7 @@
  *
  * It follows WHATWG HTML §9.2.6 "Interpreting an event stream" step by step; the section names
  * quoted in comments below are from that part of the spec. The whole hot path is `feedText` and
- * `processLine`: read them top to bottom.
+ * `line`: read them top to bottom.
  *
  * Cost is linear in the input: a line that spans many chunks is kept as a list of pieces and
  * joined once when its end arrives, and the positions of the next CR and LF in a chunk are
@@ -55,7 +55,6 @@ export interface Parser {
 export const DEFAULT_MAX_BUFFER_SIZE = 2 ** 22;
 
 const LF = 10;
-const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
@@ -67,10 +66,11 @@ export interface TextParser extends Parser {
 
 /**
  * "If value starts with a U+0020 SPACE character, remove it from value": the index after that
- * space. Never reads past `end` (an out-of-bounds charCodeAt deoptimizes its call site).
+ * space. Callers pass an index at most that of the line end, never a space, so the read stays in
+ * bounds (an out-of-bounds charCodeAt deoptimizes its call site).
  */
-function skipSpace(s: string, i: number, end: number): number {
-  return i < end && s.charCodeAt(i) === SPACE ? i + 1 : i;
+function skipSpace(s: string, i: number): number {
+  return s.charCodeAt(i) === SPACE ? i + 1 : i;
 }
 
 /**
@@ -151,19 +151,14 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   /** "Dispatch the event": called for each blank line. */
   function dispatch(): void {
     lastId = idBuffer;
-    if (dropEvent) {
-      dropEvent = false;
-      return;
-    }
-    if (data === undefined) {
-      eventType = '';
-      return;
-    }
-    // The spec's trailing LF is never added (lines are joined with '\n'), so nothing to strip.
-    const event: ServerSentEvent = { event: eventType || 'message', data, id: lastId };
+    // A block that overflowed, or one with no data, dispatches nothing. The spec's trailing LF
+    // is never added (lines are joined with '\n'), so there is nothing to strip.
+    const event: ServerSentEvent | undefined =
+      dropEvent || data === undefined ? undefined : { event: eventType || 'message', data, id: lastId };
+    dropEvent = false;
     data = undefined;
     eventType = '';
-    onEvent?.(event);
+    if (event) onEvent?.(event);
   }
 
   /** A `data` field: appended to the data buffer, which is bounded with the event type. */
@@ -176,36 +171,55 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
 
   /** Index where the value of field `name` starts on this line, or -1 if the line is not it. */
   function valueStart(s: string, start: number, end: number, name: string): number {
-    const after = start + name.length;
-    if (after > end || !s.startsWith(name, start)) return -1;
-    if (after === end) return end; // "a field with no colon": the whole line is the name
-    if (s.charCodeAt(after) !== COLON) return -1;
-    return skipSpace(s, after + 1, end);
+    // s[end] is a line end, which no name holds: a match never passes it.
+    let v = start + name.length;
+    if (!s.startsWith(name, start)) return -1;
+    // A field with no colon has the whole line as its name (and an empty value).
+    if (v < end && s.charCodeAt(v++) !== COLON) return -1;
+    return skipSpace(s, v);
   }
 
-  /** One complete line, `s[start..end)`, without its line end. */
-  function processLine(s: string, start: number, end: number): void {
-    if (start === end) {
-      dispatch();
-      return;
-    }
-    if (dropEvent) return;
-    if (end - start > max) {
-      report(end - start);
-      return;
-    }
+  /**
+   * One complete line, `s[start..end)`. `s[end]` is its line end (CR or LF): every read below
+   * stays in the string (an out-of-bounds charCodeAt deoptimizes its call site). Small, so that
+   * it is inlined where lines are found; the rarer fields are read by field().
+   */
+  function line(s: string, start: number, end: number): void {
     const c0 = s.charCodeAt(start);
-    if (c0 === COLON) {
-      // "If the line starts with a U+003A COLON character": a comment.
-      if (onComment) {
-        onComment(s.slice(skipSpace(s, start + 1, end), end));
-      }
-      return;
-    }
+    if (start === end) dispatch();
+    else if (dropEvent) {
+      // The block overflowed: its lines are dropped up to its blank line.
+    } else if (end - start > max) report(end - start);
+    else if (
+      c0 === 100 &&
+      s.charCodeAt(start + 1) === 97 &&
+      s.charCodeAt(start + 2) === 116 &&
+      s.charCodeAt(start + 3) === 97 &&
+      s.charCodeAt(start + 4) === COLON
+    ) {
+      // "data:", the line of nearly every block.
+      addData(s.slice(skipSpace(s, start + 5), end));
+    } else if (c0 === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === COLON) {
+      // "id:"
+      setId(s.slice(skipSpace(s, start + 3), end));
+    } else field(s, start, end, c0);
+  }
+
+  /** "If the field value does not contain U+0000 NULL, then set the last event ID buffer." */
+  function setId(value: string): void {
+    if (!value.includes('\0')) idBuffer = value;
+  }
+
+  /** Any other non-blank line of a block that has not overflowed. */
+  function field(s: string, start: number, end: number, c0: number): void {
     // Only four field names mean anything and they are compared exactly; matching them by
     // their first character avoids searching a long line for a colon that cannot matter.
     let v: number;
     switch (c0) {
+      case COLON:
+        // "If the line starts with a U+003A COLON character": a comment.
+        onComment?.(s.slice(valueStart(s, start, end, ''), end));
+        return;
       case 100: // d
         v = valueStart(s, start, end, 'data');
         if (v >= 0) addData(s.slice(v, end));
@@ -216,11 +230,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
         return;
       case 105: // i
         v = valueStart(s, start, end, 'id');
-        if (v >= 0) {
-          const value = s.slice(v, end);
-          // "If the field value does not contain U+0000 NULL, then set the last event ID buffer."
-          if (!value.includes('\0')) idBuffer = value;
-        }
+        if (v >= 0) setId(s.slice(v, end));
         return;
       case 114: // r
         v = valueStart(s, start, end, 'retry');
@@ -230,37 +240,8 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
           // without the u flag is [0-9] only).
           if (/^\d+$/.test(value)) onRetry?.(Number(value));
         }
-        return;
       // "Otherwise: the field is ignored."
     }
-  }
-
-  /**
-   * One complete, non-empty line `s[start..end)` that ended with CR or CRLF. The two lines of
-   * nearly every block, `data:` and `event:`, are read here without further calls.
-   */
-  function crLine(s: string, start: number, end: number): void {
-    const c0 = s.charCodeAt(start);
-    if (dropEvent || end - start > max) processLine(s, start, end);
-    else if (
-      c0 === 100 &&
-      s.charCodeAt(start + 1) === 97 &&
-      s.charCodeAt(start + 2) === 116 &&
-      s.charCodeAt(start + 3) === 97 &&
-      s.charCodeAt(start + 4) === COLON
-    ) {
-      // s[end] is the CR, never a space, so no bound check is needed before reading s[start+5].
-      addData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
-    } else if (
-      c0 === 101 &&
-      s.charCodeAt(start + 1) === 118 &&
-      s.charCodeAt(start + 2) === 101 &&
-      s.charCodeAt(start + 3) === 110 &&
-      s.charCodeAt(start + 4) === 116 &&
-      s.charCodeAt(start + 5) === COLON
-    ) {
-      eventType = s.slice(s.charCodeAt(start + 6) === SPACE ? start + 7 : start + 6, end);
-    } else processLine(s, start, end);
   }
 
   function feedText(text: string): void {
@@ -280,10 +261,23 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     // searched again only once passed, so a chunk is scanned once for each.
     let lf = text.indexOf('\n', pos);
     let cr = text.indexOf('\r', pos);
-    // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
-    // starts the next chunk is then skipped.
-    if ((pending.length > 0 || discardLine) && (lf !== -1 || cr !== -1)) {
-      // The end of a line begun in an earlier chunk.
+    while (lf !== -1 || cr !== -1) {
+      if (pending.length === 0 && !discardLine) {
+        // The common case first: lines that end with a lone LF (no CR before it).
+        while (lf !== -1 && (cr === -1 || lf < cr)) {
+          line(text, pos, lf);
+          pos = lf + 1;
+          // A blank line right after: no need to search for its end.
+          if (pos < len && text.charCodeAt(pos) === LF) {
+            dispatch();
+            pos++;
+          }
+          lf = text.indexOf('\n', pos);
+        }
+        if (cr === -1) break; // and lf === -1: no line ends left
+      }
+      // Lines end with CRLF, LF or CR. A CR that ends the chunk ends its line now; an LF that
+      // starts the next chunk is then skipped.
       const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
       let next = end + 1;
       if (end === cr) {
@@ -291,105 +285,18 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
         else if (text.charCodeAt(next) === LF) next++;
       }
       if (pending.length > 0) {
-        // A line cut across chunks has just been completed: joined once, now.
-        pending.push(text.slice(pos, end));
-        const line = pending.join('');
+        // A line cut across chunks has just been completed: joined once, now (with an LF, for
+        // line() to find its end in bounds).
+        pending.push(text.slice(pos, end), '\n');
+        const joined = pending.join('');
         pending = [];
         pendingLength = 0;
-        processLine(line, 0, line.length);
-      } else discardLine = false;
+        line(joined, 0, joined.length - 1);
+      } else if (discardLine) discardLine = false;
+      else line(text, pos, end);
       pos = next;
       if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
       if (cr !== -1 && cr < pos) cr = text.indexOf('\r', pos);
-    }
-    // Every charCodeAt below stays inside the string: one past its end would make V8 deoptimize
-    // and then call out for each charCodeAt at that site (callgrind: twice the charCodeAt cost).
-    // Where a NUL is (-2: not searched yet), for `id` lines: searched once per chunk, not per line.
-    let nul = -2;
-    for (;;) {
-      // The common case first: lines that end with a lone LF (no CR before it).
-      while (lf !== -1 && (cr === -1 || lf < cr)) {
-        if (pos === lf) {
-          // A blank line.
-          dispatch();
-          pos = lf + 1;
-          lf = text.indexOf('\n', pos);
-          continue;
-        }
-        const c0 = text.charCodeAt(pos);
-        if (dropEvent || lf - pos > max) {
-          processLine(text, pos, lf);
-        } else if (
-          c0 === 100 &&
-          text.charCodeAt(pos + 1) === 97 &&
-          text.charCodeAt(pos + 2) === 116 &&
-          text.charCodeAt(pos + 3) === 97 &&
-          text.charCodeAt(pos + 4) === COLON
-        ) {
-          // "data:". text[lf] is the LF, never a space, so text[pos+5] needs no bound check.
-          const v = text.charCodeAt(pos + 5) === SPACE ? pos + 6 : pos + 5;
-          if (
-            data === undefined &&
-            lf + 1 < len &&
-            text.charCodeAt(lf + 1) === LF &&
-            lf - v + eventType.length <= max
-          ) {
-            // One data line and then a blank line: the whole block, dispatched here at once.
-            lastId = idBuffer;
-            const event: ServerSentEvent = {
-              event: eventType || 'message',
-              data: text.slice(v, lf),
-              id: lastId,
-            };
-            eventType = '';
-            pos = lf + 2;
-            lf = text.indexOf('\n', pos);
-            onEvent?.(event);
-            continue;
-          }
-          addData(text.slice(v, lf));
-        } else if (
-          c0 === 101 &&
-          text.charCodeAt(pos + 1) === 118 &&
-          text.charCodeAt(pos + 2) === 101 &&
-          text.charCodeAt(pos + 3) === 110 &&
-          text.charCodeAt(pos + 4) === 116 &&
-          text.charCodeAt(pos + 5) === COLON
-        ) {
-          // "event:"
-          eventType = text.slice(text.charCodeAt(pos + 6) === SPACE ? pos + 7 : pos + 6, lf);
-        } else if (c0 === 105 && text.charCodeAt(pos + 1) === 100 && text.charCodeAt(pos + 2) === COLON) {
-          // "id:". "If the field value does not contain U+0000 NULL, then set the last event
-          // ID buffer to the field value."
-          const v = text.charCodeAt(pos + 3) === SPACE ? pos + 4 : pos + 3;
-          if (nul !== -1 && nul < v) nul = text.indexOf('\0', v);
-          if (nul === -1 || nul >= lf) idBuffer = text.slice(v, lf);
-        } else {
-          processLine(text, pos, lf);
-        }
-        pos = lf + 1;
-        if (pos < len && text.charCodeAt(pos) === LF) {
-          // A blank line right after: no need to search for its end.
-          dispatch();
-          pos++;
-        }
-        lf = text.indexOf('\n', pos);
-      }
-      if (cr === -1) break; // and lf === -1: no line ends left
-      // A line that ends with CR or CRLF.
-      let next = cr + 1;
-      if (next === len) skipLF = true;
-      else if (text.charCodeAt(next) === LF) next++;
-      if (pos === cr) dispatch();
-      else crLine(text, pos, cr);
-      pos = next;
-      if (pos + 1 < len && text.charCodeAt(pos) === CR && text.charCodeAt(pos + 1) === LF) {
-        // A blank line (CRLF) right after.
-        dispatch();
-        pos += 2;
-      }
-      cr = text.indexOf('\r', pos);
-      if (lf !== -1 && lf < pos) lf = text.indexOf('\n', pos);
     }
     if (pos < len && !discardLine) {
       // The rest is the start of a line whose end has not arrived yet.
@@ -406,11 +313,9 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   return {
     feed(chunk: string): void {
       feedText(chunk);
-      if (thrown !== undefined) {
-        const error = thrown;
-        thrown = undefined;
-        throw error;
-      }
+      const error = thrown;
+      thrown = undefined;
+      if (error) throw error;
     },
     reset(options?: { lastEventId?: string }): void {
       atStart = true;
