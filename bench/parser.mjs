@@ -15,85 +15,11 @@ import { createParser as espCreateParser } from 'eventsource-parser';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { createParser as esp3CreateParser } from 'eventsource-parser-v3';
 import { createParser, EventStreamParser } from '../dist/index.js';
+import { chunked, streamA, streamB, streamC, streamD } from './lib/parser-streams.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const ONLY = process.env.ROWS?.split(',');
 const utf8 = new TextEncoder();
-
-// --- seeded PRNG (mulberry32) so the random chunking is the same in every run -------------
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// --- the four streams -------------------------------------------------------------------
-function streamA() {
-  // 100k small LLM-token events.
-  const words = ['Hello', ' world', ',', ' the', ' quick', ' brown', ' fox', ' jumps', ' über', ' 😀'];
-  const r = rng(1);
-  let s = '';
-  for (let i = 0; i < 100_000; i++) {
-    const content = words[Math.floor(r() * words.length)];
-    s += `event: message\ndata: {"content":${JSON.stringify(content)}}\n\n`;
-  }
-  return { bytes: utf8.encode(s), events: 100_000 };
-}
-
-function streamB() {
-  // 256 events of one 64 KiB data line with some non-ASCII characters.
-  const r = rng(2);
-  const parts = [];
-  for (let i = 0; i < 256; i++) {
-    let line = '';
-    while (line.length < 64 * 1024) line += r() < 0.05 ? 'é€' : 'abcdefghijklmnop';
-    parts.push(`id: ${i}\ndata: ${line}\n\n`);
-  }
-  return { bytes: utf8.encode(parts.join('')), events: 256 };
-}
-
-function streamC() {
-  // Multi-line data with CRLF line ends: 20k events of 8 data lines.
-  let s = '';
-  for (let i = 0; i < 20_000; i++) {
-    s += `id: ${i}\r\nevent: log\r\n`;
-    for (let j = 0; j < 8; j++) s += `data: line ${j} of event ${i}, some text to carry\r\n`;
-    s += '\r\n';
-  }
-  return { bytes: utf8.encode(s), events: 20_000 };
-}
-
-function streamD() {
-  // An LF stream in which 1 event in 200 uses CRLF.
-  let s = '';
-  for (let i = 0; i < 100_000; i++) {
-    s +=
-      i % 200 === 0
-        ? `id: ${i}\r\ndata: {"n":${i},"v":"crlf"}\r\n\r\n`
-        : `id: ${i}\ndata: {"n":${i},"v":"plain lf event"}\n\n`;
-  }
-  return { bytes: utf8.encode(s), events: 100_000 };
-}
-
-function chunked(bytes, how) {
-  const out = [];
-  if (how === 'random') {
-    const r = rng(42);
-    for (let i = 0; i < bytes.length; ) {
-      const n = 1 + Math.floor(r() * 2048);
-      out.push(bytes.subarray(i, i + n));
-      i += n;
-    }
-  } else {
-    for (let i = 0; i < bytes.length; i += how) out.push(bytes.subarray(i, i + how));
-  }
-  return out;
-}
 
 // --- contenders: each returns the number of events it saw -------------------------------
 function runSsekit(chunks) {

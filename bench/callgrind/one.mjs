@@ -6,7 +6,7 @@
  */
 
 import { createParser as espCreateParser } from 'eventsource-parser';
-import { chunked, streams } from './streams.mjs';
+import { chunked, streams } from '../lib/parser-streams.mjs';
 
 const DIST = process.env.DIST ?? '../../dist/index.js';
 const { createParser, EventStreamParser } = await import(DIST);

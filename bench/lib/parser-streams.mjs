@@ -1,5 +1,11 @@
-// The four streams of bench/parser.mjs (same seeds), for bench/callgrind/one.mjs.
+// The four streams of `npm run bench:parser` (bench/parser.mjs) and of the callgrind harness
+// (bench/callgrind/one.mjs), built from seeded PRNGs so every run and both tools see the same bytes:
+//   a) 100k small LLM-token events; b) 256 events of one 64 KiB data line with some non-ASCII;
+//   c) 20k events of 8 CRLF data lines; d) an LF stream in which 1 event in 200 uses CRLF.
+// `chunked` cuts them in fixed sizes or seeded random 1-2048-byte chunks (cutting UTF-8
+// characters and CRLF pairs).
 const utf8 = new TextEncoder();
+// mulberry32
 export function rng(seed) {
   let a = seed >>> 0;
   return () => {
