@@ -3,20 +3,15 @@
  * reply into a page and into a module worker, and ssekit's EventSource and the browser's own
  * subscribe to the same GET scenarios and must record identical sequences.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.SSEKIT_REQUIRE_SERVICES) {
-  throw new Error(`browser tests: ${CHROMIUM} is missing and SSEKIT_REQUIRE_SERVICES is set`);
-}
-if (!available) console.warn(`browser tests SKIPPED: ${CHROMIUM} not found (apt-get install chromium)`);
+const available = chromiumAvailable('client browser tests');
 
 /** What each GET scenario sends on its n-th connection (per client, so both see the same). */
 const scenarios: Record<string, (res: ServerResponse, n: number, lastEventId: string | undefined) => void> = {
@@ -187,19 +182,7 @@ describe.skipIf(!available)('in Chromium', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     await page.goto(`${base}/`);
     await page.waitForFunction(() => 'ssekit' in window);

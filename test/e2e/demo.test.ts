@@ -1,20 +1,15 @@
 // The demo as a newcomer meets it: `node demo/start.mjs` (what `npm start` runs after the
 // build) driven in Debian's Chromium. Screenshots land in test-results/screenshots/.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.SSEKIT_REQUIRE_SERVICES) {
-  throw new Error(`browser tests need ${CHROMIUM} (SSEKIT_REQUIRE_SERVICES is set)`);
-}
-if (!available)
-  console.warn(`SKIPPED: browser tests need Chromium at ${CHROMIUM} (apt-get install chromium)`);
+const available = chromiumAvailable('demo browser tests');
 
 const SHOTS = 'test-results/screenshots';
 const redis = await redisAvailable();
@@ -96,19 +91,7 @@ describe.skipIf(!available)('demo in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     demo = await startDemo();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

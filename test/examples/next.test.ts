@@ -10,35 +10,16 @@
  *   and it logs the disconnect).
  * - Without a browser, a request that accepts gzip still gets its events one by one.
  */
-import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { replyTo } from '../../examples/next/lib/mock-bot.js';
 import { createParser } from '../../src/index.js';
+import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.SSEKIT_REQUIRE_SERVICES) {
-    throw new Error(
-      `${CHROMIUM} is missing and SSEKIT_REQUIRE_SERVICES is set: install it (apt-get install chromium)`,
-    );
-  }
-  console.warn(`[next e2e] SKIPPING the browser half: ${CHROMIUM} not found (apt-get install chromium)`);
-}
+const haveChromium = chromiumAvailable('the Next.js example in Chromium');
 
 const ROUTES = {
   app: '/api/chat',
@@ -209,7 +190,7 @@ describe.concurrent('Next.js example streams (full replies, side by side)', () =
   describe.skipIf(!haveChromium)('in Chromium', () => {
     let browser: Browser;
     beforeAll(async () => {
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      browser = await launchChromium();
     });
     afterAll(async () => {
       await browser?.close();
@@ -246,7 +227,7 @@ describe.concurrent('Next.js example streams (full replies, side by side)', () =
 describe.skipIf(!haveChromium)('Next.js example: Stop on the page stops the server-side producer', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -7,18 +7,11 @@ import {
   streamEvents,
 } from '../../src/server/index.js';
 import { BodyReader, turn } from '../helpers/body.js';
+import { deferred } from '../helpers/server.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
 
 describe('streamEvents', () => {
   it('streams an async generator as events with the SSE headers', async () => {
