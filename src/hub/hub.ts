@@ -10,13 +10,14 @@
  * each member. Many events in a tick thus cost one write per subscriber, not one per event.
  */
 import { encodeEvent, encodeEventBytes } from '../protocol/encode.js';
+import { concatBytes } from '../server/event-stream.js';
 import { SSE_HEADERS } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { type Broker, type BrokerEvent, type BrokerFeed, createMemoryBroker } from './broker.js';
 import { BrokerError, HubClosedError, HubError, HubInputError } from './errors.js';
 import type { HistoryLimits } from './history.js';
 import { type HubMetrics, toPrometheus } from './metrics.js';
-import { concatBytes, type FrameCache, Outlet } from './outlet.js';
+import { type FrameCache, Outlet } from './outlet.js';
 
 /** Limits of a hub. Every bound has a default; `Infinity` turns a count limit off. */
 export interface HubLimits {

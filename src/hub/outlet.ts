@@ -8,6 +8,7 @@
  * chunk headers) is computed once per flush for all subscribers, since they all get the same
  * bytes.
  */
+import { concatBytes } from '../server/event-stream.js';
 
 /**
  * The property, on a response body stream, under which a source offers direct writes
@@ -55,17 +56,6 @@ export function getDirectWriteHook(body: unknown): DirectWriteHook | undefined {
 export interface FrameCache {
   fn: ((chunk: Uint8Array) => Uint8Array) | undefined;
   out: Uint8Array | undefined;
-}
-
-export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
 
 /**

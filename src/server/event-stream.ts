@@ -125,7 +125,9 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
+/** @internal `parts` as one array of `total` bytes (the part itself when there is one). Also the hub's. */
+export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
   const out = new Uint8Array(total);
   let offset = 0;
   for (const part of parts) {
@@ -181,7 +183,7 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
         parts.push(bytes);
         partsBytes += bytes.byteLength;
       }
-      chunk = parts.length === 1 ? parts[0]! : concat(parts, partsBytes);
+      chunk = concatBytes(parts, partsBytes);
     }
     text = '';
     parts = null;
