@@ -1,16 +1,18 @@
-// Bundles the demo pages (plain TypeScript, no framework) with esbuild into demo/public/.
+// Bundles the demo pages (plain TypeScript, no framework) with esbuild into demo/public/, and
+// writes each page's HTML from the one shell they share (pages/page.html).
 // `ssekit/client` resolves to the source, so the pages always show the current client.
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const PAGES = { chat: 'Chat', feed: 'Live feed', dashboard: 'Dashboard' };
 
 export async function buildPages() {
   const out = here('./public/');
   await mkdir(out, { recursive: true });
   await esbuild.build({
-    entryPoints: ['chat', 'feed', 'dashboard'].map((name) => here(`./pages/${name}.ts`)),
+    entryPoints: Object.keys(PAGES).map((name) => here(`./pages/${name}.ts`)),
     outdir: out,
     bundle: true,
     format: 'esm',
@@ -20,7 +22,11 @@ export async function buildPages() {
     alias: { 'ssekit/client': here('../src/client/index.ts') },
     logLevel: 'warning',
   });
-  for (const file of ['chat.html', 'feed.html', 'dashboard.html', 'style.css', 'logo.svg']) {
+  const shell = await readFile(here('./pages/page.html'), 'utf8');
+  for (const [page, title] of Object.entries(PAGES)) {
+    await writeFile(`${out}${page}.html`, shell.replaceAll('{{page}}', page).replaceAll('{{title}}', title));
+  }
+  for (const file of ['style.css', 'logo.svg']) {
     await copyFile(here(`./pages/${file}`), `${out}${file}`);
   }
 }
