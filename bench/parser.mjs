@@ -8,8 +8,23 @@
  * users must. Prints the median of RUNS runs and the ratio to eventsource-parser (the current
  * release; 3.1.1, the release most installs still resolve to, is shown beside it).
  *
- * Options (env): RUNS (default 7), ROWS (comma-separated row names to run, e.g. "a,d").
+ * Two reference lines, which parse nothing, show how fast any parser of each kind could go here:
+ * - "floor: decode+lines" decodes as esp's users must (a streaming TextDecoder) and makes each
+ *   line one string (pieces of a line cut across chunks are joined once), and no more: no field
+ *   is read and no event is built. A callback parser that decodes with TextDecoder does at least
+ *   this, so its ratio is about the most such a parser can reach.
+ * - "floor: Web Streams" is a TransformStream that enqueues the very same events, parsed before
+ *   the clock starts, chunk by chunk as a parser would, fed and drained like the stream
+ *   contenders. Its ratio is the most any TransformStream parser can reach on that row.
+ *
+ * Each contender runs in a worker thread of its own (one V8 isolate each, run one at a time), so
+ * that what the JIT learns from one parser or reference cannot slow another down: in one shared
+ * isolate, adding a contender moved others by up to 40%.
+ *
+ * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated row names to run, e.g. "a,d").
  */
+
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { getLines, getMessages } from '@microsoft/fetch-event-source/lib/esm/parse.js';
 import { createParser as espCreateParser } from 'eventsource-parser';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
@@ -18,6 +33,7 @@ import { createParser, EventStreamParser } from '../dist/index.js';
 import { chunked, streamA, streamB, streamC, streamD } from './lib/parser-streams.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 7);
+const WARMUP = Number(process.env.WARMUP ?? 4);
 const ONLY = process.env.ROWS?.split(',');
 const utf8 = new TextEncoder();
 
@@ -58,6 +74,45 @@ function runFes(chunks) {
   return n;
 }
 
+/** The issue's reference work: decode and split into line strings, nothing else. */
+function runLinesFloor(chunks) {
+  const d = new TextDecoder();
+  let pieces = [];
+  let line = '';
+  let blank = 0; // blank lines ('' or a lone CR before the LF): one per event in these streams
+  for (const c of chunks) {
+    const text = d.decode(c, { stream: true });
+    let pos = 0;
+    let lf = text.indexOf('\n');
+    while (lf !== -1) {
+      if (pieces.length > 0) {
+        pieces.push(text.slice(pos, lf));
+        line = pieces.join('');
+        pieces = [];
+      } else line = text.slice(pos, lf);
+      if (line.length === 0 || (line.length === 1 && line.charCodeAt(0) === 13)) blank++;
+      pos = lf + 1;
+      lf = text.indexOf('\n', pos);
+    }
+    if (pos < text.length) pieces.push(text.slice(pos));
+  }
+  return blank;
+}
+
+/** For the Web Streams floor: the events each chunk completes, parsed before any timing. */
+const parsedByChunk = new WeakMap();
+function parseByChunk(chunks) {
+  const out = [];
+  let current;
+  const p = createParser({ onEvent: (e) => current.push(e) }, { maxBufferSize: 128 * 1024 * 1024 });
+  for (const c of chunks) {
+    current = [];
+    p.feed(c);
+    out.push(current);
+  }
+  parsedByChunk.set(chunks, out);
+}
+
 function source(chunks) {
   let i = 0;
   return new ReadableStream({
@@ -80,34 +135,96 @@ const runSsekitStream = (chunks) =>
 const runEspStream = (chunks) =>
   drain(source(chunks).pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()));
 
+function runStreamFloor(chunks) {
+  const events = parsedByChunk.get(chunks);
+  let i = 0;
+  const replay = new TransformStream({
+    transform(_chunk, controller) {
+      for (const e of events[i++]) controller.enqueue(e);
+    },
+  });
+  return drain(source(chunks).pipeThrough(replay));
+}
+
 const CONTENDERS = [
   ['ssekit createParser', runSsekit, 'esp createParser'],
   ['esp createParser', runEsp, 'esp createParser'],
   ['esp 3.1.1 createParser', runEsp3, 'esp createParser'],
   ['fetch-event-source', runFes, 'esp createParser'],
+  ['floor: decode+lines', runLinesFloor, 'esp createParser'],
   ['ssekit EventStreamParser', runSsekitStream, 'esp stream'],
   ['esp stream', runEspStream, 'esp stream'],
+  ['floor: Web Streams', runStreamFloor, 'esp stream'],
 ];
 
-async function timeOnce(fn, chunks, expected) {
-  const t0 = performance.now();
-  const n = await fn(chunks);
-  const ms = performance.now() - t0;
-  if (n !== expected) throw new Error(`${fn.name}: saw ${n} events, expected ${expected}`);
-  return ms;
+const ROWS = [
+  ['a', 'small LLM-token events', streamA],
+  ['b', '64 KiB lines, non-ASCII', streamB],
+  ['c', 'multi-line data, CRLF', streamC],
+  ['d', 'LF, 1 in 200 CRLF', streamD],
+].filter(([k]) => !ONLY || ONLY.includes(k));
+const HOWS = [1024, 16 * 1024, 'random'];
+
+/** The 64 MiB single line, in 1 KiB or 64 KiB chunks: `how` is the chunk size. */
+function longLine() {
+  const line = new Uint8Array(64 * 1024 * 1024 + 8).fill(0x61);
+  line.set(utf8.encode('data: '), 0);
+  line.set(utf8.encode('\n\n'), line.length - 2);
+  return { bytes: line, events: 1 };
+}
+
+// --- worker: one contender, timed once per request -----------------------------------------
+function serveContender(name) {
+  const run = CONTENDERS.find(([cname]) => cname === name)[1];
+  const made = new Map(); // row key -> { bytes, events }
+  const cut = new Map(); // `${row}/${how}` -> chunks
+  parentPort.on('message', async ({ row, how }) => {
+    if (!made.has(row)) made.set(row, row === 'line' ? longLine() : ROWS.find(([k]) => k === row)[2]());
+    const { events, bytes } = made.get(row);
+    const key = `${row}/${how}`;
+    if (!cut.has(key)) {
+      const chunks = chunked(bytes, how);
+      if (run === runStreamFloor) parseByChunk(chunks);
+      cut.set(key, chunks);
+    }
+    const chunks = cut.get(key);
+    const t0 = performance.now();
+    const n = await run(chunks);
+    const ms = performance.now() - t0;
+    if (n !== events) throw new Error(`${name}: saw ${n} events, expected ${events}`);
+    parentPort.postMessage(ms);
+  });
+}
+
+// --- main thread: rounds over the workers ---------------------------------------------------
+function startWorker(name) {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { contender: name } });
+  worker.on('error', (error) => {
+    console.error(error);
+    process.exit(1);
+  });
+  return {
+    time: (row, how) =>
+      new Promise((resolve) => {
+        worker.once('message', resolve);
+        worker.postMessage({ row, how });
+      }),
+    stop: () => worker.terminate(),
+  };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Runs every contender once per round, RUNS rounds, and returns each one's median: interleaving
- * spreads the noise of a shared machine over all contenders alike.
+ * Times every contender once per round, RUNS rounds after WARMUP untimed ones (the JIT needs
+ * three or four runs to settle), one worker at a time, and returns each one's median: interleaving spreads the noise of a shared machine
+ * over all contenders alike.
  */
-async function race(contenders, chunks, expected) {
-  const times = contenders.map(() => []);
+async function race(workers, row, how) {
+  const times = workers.map(() => []);
+  for (let r = 0; r < WARMUP; r++) for (const w of workers) await w.time(row, how);
   for (let r = 0; r < RUNS; r++) {
-    for (let i = 0; i < contenders.length; i++)
-      times[i].push(await timeOnce(contenders[i], chunks, expected));
+    for (let i = 0; i < workers.length; i++) times[i].push(await workers[i].time(row, how));
   }
   return times.map(median);
 }
@@ -117,30 +234,17 @@ function pad(s, n) {
 }
 
 async function main() {
-  const rows = [
-    ['a', 'small LLM-token events', streamA],
-    ['b', '64 KiB lines, non-ASCII', streamB],
-    ['c', 'multi-line data, CRLF', streamC],
-    ['d', 'LF, 1 in 200 CRLF', streamD],
-  ].filter(([k]) => !ONLY || ONLY.includes(k));
   console.log(
-    `node ${process.version}, median of ${RUNS} runs; ratio = speed / eventsource-parser's (same kind)\n`,
+    `node ${process.version}, median of ${RUNS} runs, each contender in its own worker; ratio = speed / eventsource-parser's (same kind)\n`,
   );
   console.log(`${pad('row', 34)}${pad('parser', 26)}${pad('MB/s', 9)}${pad('events/s', 12)}ratio`);
-  for (const [key, label, make] of rows) {
+  const workers = CONTENDERS.map(([name]) => startWorker(name));
+  for (const [key, label, make] of ROWS) {
     const { bytes, events } = make();
-    for (const how of [1024, 16 * 1024, 'random']) {
-      const chunks = chunked(bytes, how);
+    for (const how of HOWS) {
       const name = `${key}) ${label}, ${how === 'random' ? '1-2048 B' : `${how / 1024} KiB`}`;
-      const medians = {};
-      const ms = await race(
-        CONTENDERS.map(([, fn]) => fn),
-        chunks,
-        events,
-      );
-      CONTENDERS.forEach(([cname], i) => {
-        medians[cname] = ms[i];
-      });
+      const ms = await race(workers, key, how);
+      const medians = Object.fromEntries(CONTENDERS.map(([cname], i) => [cname, ms[i]]));
       for (const [cname, , base] of CONTENDERS) {
         const ms = medians[cname];
         const mbs = bytes.length / 1e6 / (ms / 1000);
@@ -152,22 +256,21 @@ async function main() {
       }
     }
   }
+  await Promise.all(workers.map((w) => w.stop()));
 
   // A 64 MiB single line: 1 KiB chunks must cost at most 2x the same bytes in 64 KiB chunks.
-  const line = new Uint8Array(64 * 1024 * 1024 + 8).fill(0x61);
-  line.set(utf8.encode('data: '), 0);
-  line.set(utf8.encode('\n\n'), line.length - 2);
-  const small1k = chunked(line, 1024);
-  const large64k = chunked(line, 64 * 1024);
+  const line = startWorker(CONTENDERS[0][0]);
   const times = [[], []];
   for (let r = 0; r < RUNS; r++) {
-    times[0].push(await timeOnce(runSsekit, small1k, 1));
-    times[1].push(await timeOnce(runSsekit, large64k, 1));
+    times[0].push(await line.time('line', 1024));
+    times[1].push(await line.time('line', 64 * 1024));
   }
+  await line.stop();
   const [small, large] = times.map(median);
   console.log(
     `\n64 MiB single line, ssekit: 1 KiB chunks ${small.toFixed(0)} ms, 64 KiB chunks ${large.toFixed(0)} ms, ratio ${(small / large).toFixed(2)}x (bar: <= 2x)`,
   );
 }
 
-await main();
+if (isMainThread) await main();
+else serveContender(workerData.contender);
