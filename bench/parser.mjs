@@ -11,8 +11,10 @@
  * Two reference lines, which parse nothing, show how fast any parser of each kind could go here:
  * - "floor: decode+lines" decodes as esp's users must (a streaming TextDecoder) and makes each
  *   line one string (pieces of a line cut across chunks are joined once), and no more: no field
- *   is read and no event is built. A callback parser that decodes with TextDecoder does at least
- *   this, so its ratio is about the most such a parser can reach.
+ *   is read and no event is built. A callback parser that decodes the same way does at least
+ *   this, so on text with non-ASCII characters (rows a and b) its ratio is about the most such a
+ *   parser can reach. On ASCII text (rows c and d) it is no floor for ssekit, which decodes
+ *   ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
  * - "floor: Web Streams" is a TransformStream that enqueues the very same events, parsed before
  *   the clock starts, chunk by chunk as a parser would, fed and drained like the stream
  *   contenders. Its ratio is the most any TransformStream parser can reach on that row.
@@ -21,7 +23,8 @@
  * that what the JIT learns from one parser or reference cannot slow another down: in one shared
  * isolate, adding a contender moved others by up to 40%.
  *
- * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated row names to run, e.g. "a,d").
+ * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
+ * row names to run, e.g. "a,d").
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
