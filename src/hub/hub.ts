@@ -10,7 +10,7 @@
  * each member. Many events in a tick thus cost one write per subscriber, not one per event.
  */
 import { encodeEvent, encodeEventBytes } from '../protocol/encode.js';
-import { concatBytes } from '../server/event-stream.js';
+import { concatBytes, defaultHeartbeat } from '../server/event-stream.js';
 import { SSE_HEADERS } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { type Broker, type BrokerEvent, type BrokerFeed, createMemoryBroker } from './broker.js';
@@ -58,7 +58,10 @@ export interface HubOptions {
   /** Decides who may subscribe and publish; see `jwtAuthorizer`. Default: everyone may. */
   authorize?: Authorize;
   limits?: HubLimits;
-  /** Milliseconds between heartbeat comments to every subscriber. `false` turns them off. Default 10,000. */
+  /**
+   * Milliseconds between heartbeat comments to every subscriber. `false` turns them off. Default
+   * 10,000, and 5,000 under Bun (whose server cuts a connection after 10 s without a write).
+   */
   heartbeatMs?: number | false;
   /** Retry hint sent when the hub ends a stream (shutdown, slow consumer, partial replay). */
   retry?: RetryHint;
@@ -280,7 +283,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const random = options.random ?? Math.random;
   const onError = options.onError ?? ((error: unknown) => console.error('ssekit hub:', error));
   const authorize = options.authorize;
-  const heartbeatMs = options.heartbeatMs ?? 10_000;
+  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
   if (heartbeatMs !== false) positiveLimit('heartbeatMs', heartbeatMs);
 
   // A plain object, built once: each stream response copies it (cheaply) instead of a Headers.

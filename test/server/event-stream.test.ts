@@ -217,6 +217,24 @@ describe('heartbeat', () => {
     expect(body.text).toBe(':\n\ndata: event\n\n:\n\n:\n\n:\n\n');
   });
 
+  it('writes one every 5 s under Bun, whose server cuts a connection after 10 s without a write', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date'] });
+    vi.stubGlobal('Bun', {});
+    try {
+      const stream = createEventStream();
+      streams.push(stream);
+      const body = new BodyReader(stream.response.body);
+      await body.next();
+      vi.advanceTimersByTime(4_999);
+      await turn();
+      expect(body.text).toBe(':\n\n');
+      vi.advanceTimersByTime(1);
+      await body.until(() => body.text === ':\n\n:\n\n');
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('follows a custom interval, and stops with the stream', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date'] });
     const stream = createEventStream({ heartbeat: 1_000 });
