@@ -1,0 +1,128 @@
+/**
+ * Bun and Deno, for real: the Bun and Deno examples (`examples/bun`, `examples/deno`) run in
+ * their runtime and are read from Node; `ssekit/client` runs inside each runtime against the
+ * node:http example. Both import `ssekit/*` from `dist/` through the package's exports, as a user
+ * would. Skipped with a message when a runtime is missing, failed in CI.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as nodeHttp from '../../examples/node-http/server.mjs';
+import { SSE_HEADERS } from '../../src/server/index.js';
+import { BodyReader } from '../helpers/body.js';
+import {
+  type Runtime,
+  runScript,
+  runtimeAvailable,
+  type Started,
+  startExample,
+} from '../helpers/runtimes.js';
+
+const bun = runtimeAvailable('bun', 'the Bun example and client');
+const deno = runtimeAvailable('deno', 'the Deno example and client');
+const runtimes: [Runtime, string | undefined][] = [
+  ['bun', bun],
+  ['deno', deno],
+];
+const REPLY =
+  'You said: "hello". Streaming every character as its own event proves nothing is buffered on the way.';
+
+async function stats(app: Started): Promise<number> {
+  const response = await fetch(`${app.url}/stats`);
+  return ((await response.json()) as { active: number }).active;
+}
+
+describe.each(runtimes)('%s', (name, binary) => {
+  describe.skipIf(!binary)('example server', () => {
+    let app: Started;
+    beforeAll(async () => {
+      app = await startExample(binary!, name, `examples/${name}/server.mjs`, { INTERVAL: '20', DELAY: '5' });
+    }, 40_000);
+    afterAll(() => app?.stop());
+
+    it('GET /events streams a feed with the SSE headers, and a client that leaves stops it', async () => {
+      const client = new AbortController();
+      const response = await fetch(`${app.url}/events`, { signal: client.signal });
+      expect(response.status).toBe(200);
+      for (const [header, value] of Object.entries(SSE_HEADERS))
+        expect(response.headers.get(header)).toBe(value);
+      const body = new BodyReader(response.body);
+      // The feed never ends: these events can only arrive if nothing buffers the response.
+      await body.until(() => body.events.length >= 3);
+      expect(body.text.startsWith('retry: 2000\n\n')).toBe(true);
+      expect(body.events.slice(0, 3).map((e) => [e.event, e.id])).toEqual([
+        ['tick', '0'],
+        ['tick', '1'],
+        ['tick', '2'],
+      ]);
+      expect(await stats(app)).toBe(1);
+      client.abort();
+      await vi.waitFor(async () => expect(await stats(app)).toBe(0), { timeout: 10_000, interval: 50 });
+    });
+
+    it('GET /events resumes after Last-Event-ID', async () => {
+      const client = new AbortController();
+      const response = await fetch(`${app.url}/events`, {
+        headers: { 'last-event-id': '41' },
+        signal: client.signal,
+      });
+      const body = new BodyReader(response.body);
+      await body.until(() => body.events.length >= 1);
+      expect(body.events[0]!.id).toBe('42');
+      client.abort();
+    });
+
+    it('POST /chat streams the reply one character per event, the first long before the last', async () => {
+      const response = await fetch(`${app.url}/chat`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'hello' }),
+      });
+      expect(response.status).toBe(200);
+      const body = new BodyReader(response.body);
+      await body.until(() => body.events.length >= 1);
+      const atFirst = body.events.length;
+      await body.rest();
+      const parts = body.events.map((e) => (JSON.parse(e.data) as { content: string }).content);
+      expect(parts.join('')).toBe(REPLY);
+      expect(parts.length).toBe([...REPLY].length);
+      expect(atFirst).toBeLessThan(parts.length / 2);
+    });
+  });
+
+  describe.skipIf(!binary)('ssekit/client inside it', () => {
+    let app: Awaited<ReturnType<typeof nodeHttp.start>>;
+    beforeAll(async () => {
+      app = await nodeHttp.start({ port: 0, interval: 20, delay: 2 });
+    });
+    afterAll(() => app?.close());
+
+    it('POSTs and reads the reply, resumes with Last-Event-ID, and runs EventSource', async () => {
+      const out = await runScript(binary!, name, 'test/examples/runtime-client.mjs', [app.url], 40_000);
+      expect(JSON.parse(out)).toEqual({
+        reply: REPLY,
+        resumed: ['42', '43'],
+        eventSource: { type: 'tick', lastEventId: '0', n: 0, readyState: 2 },
+      });
+    }, 60_000);
+  });
+});
+
+describe.skipIf(!bun)('bun: a quiet stream outlives Bun.serve idleTimeout (10 s)', () => {
+  it('stays open on the default heartbeat, which comes every 5 s under Bun', async () => {
+    // One tick a minute: for the 12 s this test reads, only heartbeats keep the connection busy.
+    // With a 10 s heartbeat, Bun cut this stream at 20 s; at 12 s a 5 s heartbeat has written twice.
+    const app = await startExample(bun!, 'bun', 'examples/bun/server.mjs', { INTERVAL: '60000' });
+    try {
+      const response = await fetch(`${app.url}/events`);
+      const body = new BodyReader(response.body);
+      const started = Date.now();
+      // Read through Bun's 10 s idle limit and one heartbeat past it.
+      await body.until(() => body.comments.length >= 3 || Date.now() - started > 30_000);
+      expect(body.done).toBe(false);
+      expect(body.comments.length).toBeGreaterThanOrEqual(3);
+      expect(Date.now() - started).toBeGreaterThan(10_000);
+      await body.reader.cancel();
+    } finally {
+      await app.stop();
+    }
+  }, 60_000);
+});
