@@ -89,27 +89,26 @@ describe.each(runtimes)('%s', (name, binary) => {
   });
 
   describe.skipIf(!binary)('ssekit/client inside it', () => {
-    let app: Awaited<ReturnType<typeof nodeHttp.start>>;
-    beforeAll(async () => {
-      app = await nodeHttp.start({ port: 0, interval: 20, delay: 2 });
-    });
-    afterAll(() => app?.close());
-
     it('POSTs and reads the reply, resumes with Last-Event-ID, and runs EventSource', async () => {
-      const out = await runScript(binary!, name, 'test/examples/runtime-client.mjs', [app.url], 40_000);
-      expect(JSON.parse(out)).toEqual({
-        reply: REPLY,
-        resumed: ['42', '43'],
-        eventSource: { type: 'tick', lastEventId: '0', n: 0, readyState: 2 },
-      });
+      const app = await nodeHttp.start({ port: 0, interval: 20, delay: 2 });
+      try {
+        const out = await runScript(binary!, name, 'test/examples/runtime-client.mjs', [app.url], 40_000);
+        expect(JSON.parse(out)).toEqual({
+          reply: REPLY,
+          resumed: ['42', '43'],
+          eventSource: { type: 'tick', lastEventId: '0', n: 0, readyState: 2 },
+        });
+      } finally {
+        await app.close();
+      }
     }, 60_000);
   });
 });
 
 describe.skipIf(!bun)('bun: a quiet stream outlives Bun.serve idleTimeout (10 s)', () => {
   it('stays open on the default heartbeat, which comes every 5 s under Bun', async () => {
-    // One tick a minute: for the 12 s this test reads, only heartbeats keep the connection busy.
-    // With a 10 s heartbeat, Bun cut this stream at 20 s; at 12 s a 5 s heartbeat has written twice.
+    // One tick a minute: only heartbeats write to the connection. Every 5 s, the third comes at
+    // 15 s, past Bun's 10 s limit; with the old 10 s heartbeat, Bun cut this stream at 20 s.
     const app = await startExample(bun!, 'bun', 'examples/bun/server.mjs', { INTERVAL: '60000' });
     try {
       const response = await fetch(`${app.url}/events`);
