@@ -1,7 +1,7 @@
 /**
- * Bun and Deno, for real: the Bun and Deno examples (`examples/bun`, `examples/deno`) run in
- * their runtime and are read from Node; `ssekit/client` runs inside each runtime against the
- * node:http example. Both import `ssekit/*` from `dist/` through the package's exports, as a user
+ * Bun and Deno, for real: the Bun and Deno examples (`examples/bun`, `examples/deno`) and a hub
+ * (`test/examples/runtime-hub.mjs`) run in their runtime and are read from Node; `ssekit/client`
+ * runs inside each runtime against the node:http example. Both import `ssekit/*` from `dist/` through the package's exports, as a user
  * would. Skipped with a message when a runtime is missing, failed in CI.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -86,6 +86,53 @@ describe.each(runtimes)('%s', (name, binary) => {
       expect(parts.length).toBe([...REPLY].length);
       expect(atFirst).toBeLessThan(parts.length / 2);
     });
+  });
+
+  describe.skipIf(!binary)('ssekit/hub served by it', () => {
+    it('fans out to subscribers, resumes after Last-Event-ID, and sees subscribers leave', async () => {
+      const hub = await startExample(binary!, name, 'test/examples/runtime-hub.mjs', {});
+      try {
+        const metrics = async () =>
+          ((await (await fetch(`${hub.url}/metrics`)).json()) as { subscribers: number }).subscribers;
+        const subscribe = async (query: string, headers: Record<string, string> = {}) => {
+          const client = new AbortController();
+          const response = await fetch(`${hub.url}/?${query}`, { headers, signal: client.signal });
+          expect(response.status).toBe(200);
+          return { body: new BodyReader(response.body), leave: () => client.abort() };
+        };
+        const news = await subscribe('topic=news');
+        const both = await subscribe('topic=news&topic=sports');
+        await vi.waitFor(async () => expect(await metrics()).toBe(2), { timeout: 10_000, interval: 50 });
+        const ids: string[] = [];
+        for (const [topic, data] of [
+          ['news', 'one'],
+          ['sports', 'two'],
+          ['news', 'three'],
+        ]) {
+          const response = await fetch(hub.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ topic, event: 'update', data }),
+          });
+          expect(response.status).toBe(200);
+          ids.push(((await response.json()) as { id: string }).id);
+        }
+        await news.body.until(() => news.body.events.length >= 2);
+        await both.body.until(() => both.body.events.length >= 3);
+        expect(news.body.events.map((e) => [e.data, e.id])).toEqual([
+          ['one', ids[0]],
+          ['three', ids[2]],
+        ]);
+        expect(both.body.events.map((e) => e.data)).toEqual(['one', 'two', 'three']);
+        const late = await subscribe('topic=news&topic=sports', { 'last-event-id': ids[0]! });
+        await late.body.until(() => late.body.events.length >= 2);
+        expect(late.body.events.map((e) => e.data)).toEqual(['two', 'three']);
+        for (const s of [news, both, late]) s.leave();
+        await vi.waitFor(async () => expect(await metrics()).toBe(0), { timeout: 10_000, interval: 50 });
+      } finally {
+        await hub.stop();
+      }
+    }, 60_000);
   });
 
   describe.skipIf(!binary)('ssekit/client inside it', () => {
