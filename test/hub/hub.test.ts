@@ -484,6 +484,25 @@ describe('heartbeats', () => {
     const { comments } = await readAll(res);
     expect(comments).toBe(1 + 3); // the opening comment, then three heartbeats
   });
+
+  it('defaults to every 10 s, and every 5 s under Bun (its server cuts a connection after 10 s without a write)', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const counts: number[] = [];
+    for (const bun of [false, true]) {
+      if (bun) vi.stubGlobal('Bun', {});
+      try {
+        const hub = createHub();
+        hubs.push(hub);
+        const res = await hub.subscribe({ topics: ['t'] });
+        vi.advanceTimersByTime(20_000);
+        await hub.close();
+        counts.push((await readAll(res)).comments - 1); // less the opening comment
+      } finally {
+        vi.unstubAllGlobals();
+      }
+    }
+    expect(counts).toEqual([2, 4]);
+  });
 });
 
 describe('metrics', () => {
