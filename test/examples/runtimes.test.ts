@@ -152,6 +152,36 @@ describe.each(runtimes)('%s', (name, binary) => {
   });
 });
 
+describe.skipIf(!bun)('bun: the Node framework examples on its node:http', () => {
+  it.each(['node-http', 'express', 'fastify', 'hono'])(
+    '%s streams the feed and the chat',
+    async (example) => {
+      const app = await startExample(bun!, 'bun', `examples/${example}/server.mjs`, {});
+      try {
+        const client = new AbortController();
+        const feed = new BodyReader((await fetch(`${app.url}/events`, { signal: client.signal })).body);
+        await feed.until(() => feed.events.length >= 1);
+        expect(feed.events[0]).toMatchObject({ event: 'tick', id: '0' });
+        client.abort();
+        const response = await fetch(`${app.url}/chat`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ message: 'hello' }),
+        });
+        expect(response.headers.get('content-type')).toBe(SSE_HEADERS['content-type']);
+        const chat = new BodyReader(response.body);
+        await chat.rest();
+        expect(chat.events.map((e) => (JSON.parse(e.data) as { content: string }).content).join('')).toBe(
+          REPLY,
+        );
+      } finally {
+        await app.stop();
+      }
+    },
+    60_000,
+  );
+});
+
 describe.skipIf(!bun)('bun: a quiet stream outlives Bun.serve idleTimeout (10 s)', () => {
   it('stays open on the default heartbeat, which comes every 5 s under Bun', async () => {
     // One tick a minute: only heartbeats write to the connection. Every 5 s, the third comes at
