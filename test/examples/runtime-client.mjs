@@ -1,12 +1,13 @@
 // @ts-check
 // ssekit/client inside Bun or Deno (run by test/examples/runtimes.test.ts): against the base URL
 // given as the first argument (one of the examples), it POSTs to /chat, resumes /events from
-// Last-Event-ID 41 and opens /events with EventSource, then prints what it saw as one JSON line.
+// Last-Event-ID 41 and opens /events with EventSource; against the second (a stream that ends
+// after two events), it reads on across the reconnect. It prints what it saw as one JSON line.
 import { connect, EventSource } from 'ssekit/client';
 
 /** @type {{ Deno?: { args: string[] }, process?: { argv: string[] } }} */
 const g = /** @type {any} */ (globalThis);
-const [base] = g.Deno ? g.Deno.args : (g.process?.argv.slice(2) ?? []);
+const [base, dropping] = g.Deno ? g.Deno.args : (g.process?.argv.slice(2) ?? []);
 
 let reply = '';
 const chat = connect(`${base}/chat`, {
@@ -33,4 +34,11 @@ const eventSource = await new Promise((resolve) => {
   });
 });
 
-console.log(JSON.stringify({ reply, resumed, eventSource }));
+/** @type {string[]} */
+const acrossReconnect = [];
+for await (const event of connect(`${dropping}`)) {
+  acrossReconnect.push(`${event.id}:${event.data}`);
+  if (acrossReconnect.length === 3) break;
+}
+
+console.log(JSON.stringify({ reply, resumed, eventSource, acrossReconnect }));

@@ -4,6 +4,8 @@
  * runs inside each runtime against the node:http example. Both import `ssekit/*` from `dist/` through the package's exports, as a user
  * would. Skipped with a message when a runtime is missing, failed in CI.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as nodeHttp from '../../examples/node-http/server.mjs';
 import { SSE_HEADERS } from '../../src/server/index.js';
@@ -136,16 +138,37 @@ describe.each(runtimes)('%s', (name, binary) => {
   });
 
   describe.skipIf(!binary)('ssekit/client inside it', () => {
-    it('POSTs and reads the reply, resumes with Last-Event-ID, and runs EventSource', async () => {
+    it('POSTs and reads the reply, resumes with Last-Event-ID, reconnects after the stream ends, and runs EventSource', async () => {
       const app = await nodeHttp.start({ port: 0, interval: 20, delay: 2 });
+      // A stream that ends after two events; the reconnect must carry Last-Event-ID: 2.
+      const seen: (string | undefined)[] = [];
+      const dropping = createServer((req, res) => {
+        const last = req.headers['last-event-id'] as string | undefined;
+        seen.push(last);
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        if (last === undefined) res.end('retry: 50\nid: 1\ndata: a\n\nid: 2\ndata: b\n\n');
+        else res.write(`id: 3\ndata: after ${last}\n\n`);
+      });
+      await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+      const dropUrl = `http://127.0.0.1:${(dropping.address() as AddressInfo).port}/`;
       try {
-        const out = await runScript(binary!, name, 'test/examples/runtime-client.mjs', [app.url], 40_000);
+        const out = await runScript(
+          binary!,
+          name,
+          'test/examples/runtime-client.mjs',
+          [app.url, dropUrl],
+          40_000,
+        );
         expect(JSON.parse(out)).toEqual({
           reply: REPLY,
           resumed: ['42', '43'],
           eventSource: { type: 'tick', lastEventId: '0', n: 0, readyState: 2 },
+          acrossReconnect: ['1:a', '2:b', '3:after 2'],
         });
+        expect(seen).toEqual([undefined, '2']);
       } finally {
+        dropping.closeAllConnections();
+        dropping.close();
         await app.close();
       }
     }, 60_000);
