@@ -10,6 +10,7 @@ import * as hono from '../../examples/hono/server.mjs';
 import * as nodeHttp from '../../examples/node-http/server.mjs';
 import { SSE_HEADERS } from '../../src/server/index.js';
 import { BodyReader } from '../helpers/body.js';
+import { postChat } from './helpers.js';
 
 type Started = Awaited<ReturnType<typeof nodeHttp.start>>;
 
@@ -69,11 +70,7 @@ describe.each(examples)('example: %s', (_name, start) => {
   });
 
   it('POST /chat streams the reply one character per event, the first long before the last', async () => {
-    const response = await fetch(`${app.url}/chat`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ message: 'hello' }),
-    });
+    const response = await postChat(app.url);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe(SSE_HEADERS['content-type']);
     const body = new BodyReader(response.body);

@@ -17,6 +17,7 @@ import {
   type Started,
   startExample,
 } from '../helpers/runtimes.js';
+import { postChat } from './helpers.js';
 
 const bun = runtimeAvailable('bun', 'the Bun example and client');
 const deno = runtimeAvailable('deno', 'the Deno example and client');
@@ -73,11 +74,7 @@ describe.each(runtimes)('%s', (name, binary) => {
     });
 
     it('POST /chat streams the reply one character per event, the first long before the last', async () => {
-      const response = await fetch(`${app.url}/chat`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ message: 'hello' }),
-      });
+      const response = await postChat(app.url);
       expect(response.status).toBe(200);
       const body = new BodyReader(response.body);
       await body.until(() => body.events.length >= 1);
@@ -186,11 +183,7 @@ describe.skipIf(!bun)('bun: the Node framework examples on its node:http', () =>
         await feed.until(() => feed.events.length >= 1);
         expect(feed.events[0]).toMatchObject({ event: 'tick', id: '0' });
         client.abort();
-        const response = await fetch(`${app.url}/chat`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ message: 'hello' }),
-        });
+        const response = await postChat(app.url);
         expect(response.headers.get('content-type')).toBe(SSE_HEADERS['content-type']);
         const chat = new BodyReader(response.body);
         await chat.rest();
