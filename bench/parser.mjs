@@ -33,7 +33,7 @@ import { createParser as espCreateParser } from 'eventsource-parser';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { createParser as esp3CreateParser } from 'eventsource-parser-v3';
 import { createParser, EventStreamParser } from '../dist/index.js';
-import { chunked, streamA, streamB, streamC, streamD } from './lib/parser-streams.mjs';
+import { chunked, drain, source, streamA, streamB, streamC, streamD } from './lib/parser-streams.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const WARMUP = Number(process.env.WARMUP ?? 4);
@@ -114,23 +114,6 @@ function parseByChunk(chunks) {
     out.push(current);
   }
   parsedByChunk.set(chunks, out);
-}
-
-function source(chunks) {
-  let i = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (i < chunks.length) controller.enqueue(chunks[i++]);
-      else controller.close();
-    },
-  });
-}
-
-async function drain(stream) {
-  let n = 0;
-  const reader = stream.getReader();
-  while (!(await reader.read()).done) n++;
-  return n;
 }
 
 const runSsekitStream = (chunks) =>

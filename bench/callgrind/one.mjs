@@ -6,7 +6,7 @@
  */
 
 import { createParser as espCreateParser } from 'eventsource-parser';
-import { chunked, streams } from '../lib/parser-streams.mjs';
+import { chunked, drain, source, streams } from '../lib/parser-streams.mjs';
 
 const DIST = process.env.DIST ?? '../../dist/index.js';
 const { createParser, EventStreamParser } = await import(DIST);
@@ -16,21 +16,6 @@ const how = process.env.HOW === 'random' ? 'random' : Number(process.env.HOW ?? 
 const ITERS = Number(process.env.ITERS ?? 3);
 const { bytes, events } = streams[row]();
 const chunks = chunked(bytes, how);
-function source(chunks) {
-  let i = 0;
-  return new ReadableStream({
-    pull(c) {
-      if (i < chunks.length) c.enqueue(chunks[i++]);
-      else c.close();
-    },
-  });
-}
-async function drain(s) {
-  let n = 0;
-  const r = s.getReader();
-  while (!(await r.read()).done) n++;
-  return n;
-}
 const strs = [];
 {
   const d = new TextDecoder();

@@ -3,7 +3,8 @@
 //   a) 100k small LLM-token events; b) 256 events of one 64 KiB data line with some non-ASCII;
 //   c) 20k events of 8 CRLF data lines; d) an LF stream in which 1 event in 200 uses CRLF.
 // `chunked` cuts them in fixed sizes or seeded random 1-2048-byte chunks (cutting UTF-8
-// characters and CRLF pairs).
+// characters and CRLF pairs); `source` and `drain` feed the chunks to a stream parser and read
+// its events, the same way for every stream contender.
 const utf8 = new TextEncoder();
 // mulberry32
 export function rng(seed) {
@@ -69,4 +70,23 @@ export function chunked(bytes, how) {
     for (let i = 0; i < bytes.length; i += how) out.push(bytes.subarray(i, i + how));
   }
   return out;
+}
+
+/** A ReadableStream of `chunks`, one per pull. */
+export function source(chunks) {
+  let i = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (i < chunks.length) controller.enqueue(chunks[i++]);
+      else controller.close();
+    },
+  });
+}
+
+/** Reads `stream` to its end, one read() per chunk; resolves with the number of chunks. */
+export async function drain(stream) {
+  let n = 0;
+  const reader = stream.getReader();
+  while (!(await reader.read()).done) n++;
+  return n;
 }
