@@ -5,18 +5,9 @@
 // `chunked` cuts them in fixed sizes or seeded random 1-2048-byte chunks (cutting UTF-8
 // characters and CRLF pairs); `source` and `drain` feed the chunks to a stream parser and read
 // its events, the same way for every stream contender.
+import { seeded as rng } from '../../test/helpers/seeded.mjs';
+
 const utf8 = new TextEncoder();
-// mulberry32
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 export function streamA() {
   const words = ['Hello', ' world', ',', ' the', ' quick', ' brown', ' fox', ' jumps', ' über', ' 😀'];
   const r = rng(1);

@@ -72,5 +72,5 @@ export function sse(res: ServerResponse, headers: Record<string, string> = {}): 
   res.flushHeaders();
 }
 
-export { seeded } from '../helpers/seeded.js';
+export { seeded } from '../helpers/seeded.mjs';
 export { deferred } from '../helpers/server.js';

@@ -64,5 +64,5 @@ export function nextMacrotask(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export { seeded } from '../helpers/seeded.js';
+export { seeded } from '../helpers/seeded.mjs';
 export { deferred } from '../helpers/server.js';
