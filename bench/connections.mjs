@@ -43,6 +43,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mailbox } from './lib/mailbox.mjs';
 
 const args = process.argv.slice(2);
 if (args.includes('--quick')) {
@@ -103,41 +104,7 @@ function child(file, argv, execArgv = []) {
   const env = BASELINE ? { ...process.env, SSEKIT_BASELINE_DIST: resolve(BASELINE) } : process.env;
   const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, env });
   children.add(proc);
-  const queue = [];
-  const waiters = [];
-  let exited = null;
-  proc.on('message', (m) => (waiters.length > 0 ? waiters.shift().resolve(m) : queue.push(m)));
-  proc.on('exit', (code, signal) => {
-    exited = new Error(`${file} ${argv.join(' ')} exited (${code ?? signal})`);
-    for (const w of waiters.splice(0)) w.reject(exited);
-  });
-  const next = (timeoutMs = 60_000) =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift())
-      : exited
-        ? Promise.reject(exited)
-        : new Promise((resolve, reject) => {
-            const timer = setTimeout(() => {
-              const i = waiters.indexOf(entry);
-              if (i !== -1) waiters.splice(i, 1);
-              reject(new Error(`${file}: no answer in ${timeoutMs} ms`));
-            }, timeoutMs);
-            const entry = {
-              resolve: (m) => {
-                clearTimeout(timer);
-                resolve(m);
-              },
-              reject: (e) => {
-                clearTimeout(timer);
-                reject(e);
-              },
-            };
-            waiters.push(entry);
-          });
-  const ask = (message, timeoutMs) => {
-    proc.send(message);
-    return next(timeoutMs);
-  };
+  const { next, ask } = mailbox(proc, `${file} ${argv.join(' ')}`, 60_000);
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGKILL');

@@ -13,6 +13,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { mailbox } from './lib/mailbox.mjs';
 
 const args = process.argv.slice(2);
 const option = (flag, fallback) => {
@@ -35,26 +36,7 @@ const clientFile = fileURLToPath(new URL('./fanout-client.mjs', import.meta.url)
 
 function child(file, argv, execArgv = []) {
   const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-  const queue = [];
-  const waiters = [];
-  proc.on('message', (m) => (waiters.length > 0 ? waiters.shift()(m) : queue.push(m)));
-  const next = (timeoutMs = 120_000) =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`${file}: no answer in ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-          waiters.push((m) => {
-            clearTimeout(timer);
-            resolve(m);
-          });
-        });
-  const ask = (message, timeoutMs) => {
-    proc.send(message);
-    return next(timeoutMs);
-  };
+  const { next, ask } = mailbox(proc, file, 120_000);
   const stop = async () => {
     if (proc.exitCode === null) {
       proc.kill();

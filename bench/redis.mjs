@@ -36,6 +36,7 @@ import { createServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { mailbox } from './lib/mailbox.mjs';
 
 const args = process.argv.slice(2);
 const option = (flag, fallback) => {
@@ -84,29 +85,7 @@ function child(path, argv, env = {}) {
     execArgv,
   });
   children.push(proc);
-  const queue = [];
-  const waiters = [];
-  proc.on('message', (m) => (waiters.length > 0 ? waiters.shift()(m) : queue.push(m)));
-  proc.on('exit', (code, signal) => {
-    for (const w of waiters.splice(0)) w(new Error(`${path} exited (${code ?? signal})`));
-  });
-  const next = (timeoutMs = 30_000) =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`${path}: no answer in ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-          waiters.push((m) => {
-            clearTimeout(timer);
-            m instanceof Error ? reject(m) : resolve(m);
-          });
-        });
-  const ask = (message, timeoutMs) => {
-    proc.send(message);
-    return next(timeoutMs);
-  };
+  const { next, ask } = mailbox(proc, path, 30_000);
   return { proc, next, ask };
 }
 

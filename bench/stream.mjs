@@ -9,6 +9,7 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { mailbox } from './lib/mailbox.mjs';
 
 const args = process.argv.slice(2);
 const option = (flag, fallback) => {
@@ -48,11 +49,7 @@ function consume(port, n) {
 
 async function measure(name) {
   const child = fork(serverFile, [name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const messages = [];
-  const waiters = [];
-  child.on('message', (m) => (waiters.length > 0 ? waiters.shift()(m) : messages.push(m)));
-  const next = () =>
-    messages.length > 0 ? Promise.resolve(messages.shift()) : new Promise((r) => waiters.push(r));
+  const { next } = mailbox(child, `${serverFile} ${name}`, 300_000);
   try {
     const { port } = await next();
     await consume(port, WARMUP);
