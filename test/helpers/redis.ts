@@ -12,23 +12,7 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
  * message, unless SSEKIT_REQUIRE_SERVICES is set (CI): then a missing Redis is a failure.
  */
 export async function redisAvailable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 1000,
-  });
-  probe.on('error', () => {});
-  let ok = false;
-  try {
-    await probe.connect();
-    ok = (await probe.ping()) === 'PONG';
-  } catch {
-    ok = false;
-  } finally {
-    probe.disconnect();
-  }
+  const ok = await answers(REDIS_URL, 1000);
   if (!ok) {
     if (process.env.SSEKIT_REQUIRE_SERVICES) {
       throw new Error(`SSEKIT_REQUIRE_SERVICES is set but no Redis answers at ${REDIS_URL}`);
@@ -123,7 +107,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     child = proc;
     for (let i = 0; i < 200; i++) {
       if (proc.exitCode !== null) throw new Error(`redis-server exited (${String(proc.exitCode)})`);
-      if (await answers(port)) return;
+      if (await answers(`redis://127.0.0.1:${port}`, 500)) return;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error('redis-server did not answer in time');
@@ -149,13 +133,14 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   };
 }
 
-async function answers(port: number): Promise<boolean> {
-  const probe = new Redis(port, '127.0.0.1', {
+/** Whether a Redis at `url` answers PING within `connectTimeout` ms (never throws). */
+async function answers(url: string, connectTimeout: number): Promise<boolean> {
+  const probe = new Redis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    connectTimeout: 500,
+    connectTimeout,
   });
   probe.on('error', () => {});
   try {
