@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connect } from '../../src/client/connect.js';
 import { type HttpError, IdleTimeoutError } from '../../src/client/errors.js';
-import { manualStream, mockFetch, stream } from './mock-fetch.js';
+import { manualFetch, mockFetch, stream } from './mock-fetch.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -117,12 +117,8 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
 
   it('idle timeout: a stalled stream is dropped and retried; heartbeats keep it alive', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0);
-    const feeds: ReturnType<typeof manualStream>[] = [];
-    const mock = mockFetch(() => (signal) => {
-      const feed = manualStream(signal);
-      feeds.push(feed);
-      return feed.response;
-    });
+    const mock = manualFetch();
+    const { feeds } = mock;
     const errors: unknown[] = [];
     const events: string[] = [];
     const c = connect('http://test.invalid/s', {
@@ -182,12 +178,8 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
   });
 
   it('a lagging iterator pauses the idle timer instead of tripping it', async () => {
-    const feeds: ReturnType<typeof manualStream>[] = [];
-    const mock = mockFetch(() => (signal) => {
-      const feed = manualStream(signal);
-      feeds.push(feed);
-      return feed.response;
-    });
+    const mock = manualFetch();
+    const { feeds } = mock;
     const errors: unknown[] = [];
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,

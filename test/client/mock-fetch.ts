@@ -87,3 +87,14 @@ export function manualStream(signal: AbortSignal): {
     },
   };
 }
+
+/** A {@link mockFetch} whose every request is answered by a new {@link manualStream}, kept in `feeds`. */
+export function manualFetch(): MockFetch & { feeds: ReturnType<typeof manualStream>[] } {
+  const feeds: ReturnType<typeof manualStream>[] = [];
+  const mock = mockFetch(() => (signal) => {
+    const feed = manualStream(signal);
+    feeds.push(feed);
+    return feed.response;
+  });
+  return { ...mock, feeds };
+}
