@@ -1,10 +1,10 @@
 // Chat: the bot's reply streams from a POST endpoint through ssekit/client's connect().
 import { connect } from 'ssekit/client';
-import { h, markTab, setStatus } from './common.js';
+import { h, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
 const app = document.getElementById('app')!;
-const status = h('span', { class: 'status', 'data-state': 'idle', id: 'chat-status', text: 'Idle' });
+const status = statusBadge('chat-status', 'idle', 'Idle');
 const messages = h(
   'div',
   { class: 'messages', id: 'messages' },

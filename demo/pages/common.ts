@@ -21,6 +21,12 @@ export function markTab(): void {
   }
 }
 
+/** A page's status badge, in `state` (a `data-state` the CSS styles) with `text`. */
+export function statusBadge(id: string, state: string, text: string): HTMLSpanElement {
+  return h('span', { class: 'status', 'data-state': state, id, text });
+}
+
+/** Moves a status badge to another state. */
 export function setStatus(element: HTMLElement, state: string, text: string): void {
   element.dataset.state = state;
   element.textContent = text;

@@ -1,6 +1,6 @@
 // Dashboard: the hub's figures, themselves delivered over SSE (ssekit/client's EventSource).
 import { EventSource } from 'ssekit/client';
-import { h, markTab, setStatus } from './common.js';
+import { h, markTab, setStatus, statusBadge } from './common.js';
 
 interface Stats {
   subscribers: number;
@@ -16,12 +16,7 @@ interface Stats {
 
 markTab();
 const app = document.getElementById('app')!;
-const status = h('span', {
-  class: 'status',
-  'data-state': 'connecting',
-  id: 'dash-status',
-  text: 'Connecting…',
-});
+const status = statusBadge('dash-status', 'connecting', 'Connecting…');
 const card = (key: string, label: string) => {
   const value = h('div', { class: 'value', id: `stat-${key}`, text: '–' });
   return { value, element: h('div', { class: 'card' }, h('div', { class: 'label', text: label }), value) };

@@ -1,16 +1,11 @@
 // Live feed: a GET subscription to a hub topic. Reconnects resume from Last-Event-ID.
 import { connect } from 'ssekit/client';
-import { h, markTab, setStatus } from './common.js';
+import { h, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
 const TOPIC = new URLSearchParams(location.search).get('topic') ?? 'feed';
 const app = document.getElementById('app')!;
-const status = h('span', {
-  class: 'status',
-  'data-state': 'connecting',
-  id: 'feed-status',
-  text: 'Connecting…',
-});
+const status = statusBadge('feed-status', 'connecting', 'Connecting…');
 const notice = h('div', { class: 'notice', id: 'feed-notice' });
 const list = h('ul', { class: 'events', id: 'events' });
 const input = h('input', {
