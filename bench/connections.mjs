@@ -44,16 +44,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mailbox } from './lib/mailbox.mjs';
+import { args, option } from './lib/options.mjs';
 
-const args = process.argv.slice(2);
 if (args.includes('--quick')) {
   // Presets first, so flags given explicitly (found first by indexOf) win.
   args.push('--single', '10000', '--rounds', '5', '--broadcasts', '1', '--skip-cluster');
 }
-const option = (flag, fallback) => {
-  const i = args.indexOf(flag);
-  return i === -1 ? fallback : args[i + 1];
-};
 const SINGLE = option('--single', 'auto');
 const TOTAL = Number(option('--total', 100_000));
 const WORKERS = Number(option('--workers', 10));

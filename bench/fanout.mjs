@@ -14,12 +14,8 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { mailbox } from './lib/mailbox.mjs';
+import { option } from './lib/options.mjs';
 
-const args = process.argv.slice(2);
-const option = (flag, fallback) => {
-  const i = args.indexOf(flag);
-  return i === -1 ? fallback : args[i + 1];
-};
 const SIZES = option('--n', '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(option('--rounds', 3));
 const WINDOW_MS = Number(option('--ms', 4000));

@@ -37,12 +37,8 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { mailbox } from './lib/mailbox.mjs';
+import { option } from './lib/options.mjs';
 
-const args = process.argv.slice(2);
-const option = (flag, fallback) => {
-  const i = args.indexOf(flag);
-  return i === -1 ? fallback : args[i + 1];
-};
 const ROUNDS = Number(option('--rounds', 5));
 const WINDOW_MS = Number(option('--ms', 2000));
 const SUBS = Number(option('--subs', 1000));

@@ -10,12 +10,8 @@ import { once } from 'node:events';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { mailbox } from './lib/mailbox.mjs';
+import { option } from './lib/options.mjs';
 
-const args = process.argv.slice(2);
-const option = (flag, fallback) => {
-  const i = args.indexOf(flag);
-  return i === -1 ? fallback : args[i + 1];
-};
 const EVENTS = Number(option('--events', 100_000));
 const ROUNDS = Number(option('--rounds', 5));
 const WARMUP = Math.min(20_000, EVENTS);
