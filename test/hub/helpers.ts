@@ -1,4 +1,6 @@
+import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
+import { deferred } from '../helpers/server.js';
 
 /** Reads a stream response until `count` events (comments and retry fields are collected too). */
 export async function readEvents(
@@ -65,4 +67,47 @@ export function nextMacrotask(): Promise<void> {
 }
 
 export { seeded } from '../helpers/seeded.mjs';
-export { deferred } from '../helpers/server.js';
+export { deferred };
+
+/** A broker whose history reads wait for the test: publishes then land during the replay. */
+export function gatedBroker(inner: Broker = createMemoryBroker({ history: { maxEvents: 10_000 } })) {
+  let gate: Promise<void> | null = null;
+  let entered: (() => void) | null = null;
+  let readFirst = false;
+  const broker: Broker = {
+    ...inner,
+    async history(topics, afterId, options) {
+      entered?.();
+      if (gate === null) return inner.history(topics, afterId, options);
+      // A slow store: the page is what history held when asked, delivered when released.
+      if (readFirst) {
+        const page = await inner.history(topics, afterId, options);
+        await gate;
+        return page;
+      }
+      await gate;
+      return inner.history(topics, afterId, options);
+    },
+  };
+  return {
+    broker,
+    /**
+     * Holds the next history reads; resolves `entered` when one starts. With `readFirst`, the
+     * page is read at once and only its answer waits (events published meanwhile are not in it).
+     */
+    hold(options: { readFirst?: boolean } = {}) {
+      const g = deferred();
+      const e = deferred();
+      gate = g.promise;
+      entered = e.resolve;
+      readFirst = options.readFirst ?? false;
+      return {
+        entered: e.promise,
+        release() {
+          gate = null;
+          g.resolve();
+        },
+      };
+    },
+  };
+}

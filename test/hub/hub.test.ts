@@ -11,7 +11,7 @@ import {
   RESET_EVENT,
   RESUME_HEADER,
 } from '../../src/hub/index.js';
-import { deferred, nextMacrotask, readAll, readEvents, readUntil, seeded } from './helpers.js';
+import { deferred, gatedBroker, nextMacrotask, readAll, readEvents, readUntil, seeded } from './helpers.js';
 
 const hubs: Hub[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
@@ -23,37 +23,6 @@ afterEach(async () => {
   vi.useRealTimers();
   await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
 });
-
-/** A broker whose history reads wait for the test: publishes then land during the replay. */
-function gatedBroker(inner: Broker = createMemoryBroker({ history: { maxEvents: 10_000 } })) {
-  let gate: Promise<void> | null = null;
-  let entered: (() => void) | null = null;
-  const broker: Broker = {
-    ...inner,
-    async history(topics, afterId, options) {
-      entered?.();
-      if (gate !== null) await gate;
-      return inner.history(topics, afterId, options);
-    },
-  };
-  return {
-    broker,
-    /** Holds the next history reads; resolves `entered` when one starts. */
-    hold() {
-      const g = deferred();
-      const e = deferred();
-      gate = g.promise;
-      entered = e.resolve;
-      return {
-        entered: e.promise,
-        release() {
-          gate = null;
-          g.resolve();
-        },
-      };
-    },
-  };
-}
 
 describe('publish and subscribe', () => {
   it('delivers each event once to every subscriber of its topics, in order, with its id', async () => {
