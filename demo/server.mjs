@@ -36,7 +36,10 @@ export async function startDemo(options = {}) {
   const dataDir = options.dataDir ?? '.demo-data';
   const broker = options.redisUrl
     ? await redisBroker(options.redisUrl, options.redisPrefix ?? 'ssekit-demo:', log)
-    : await createJournalBroker(join(dataDir, 'feed.ndjson'), { maxEvents: 2000 });
+    : await createJournalBroker(join(dataDir, 'feed.ndjson'), {
+        maxEvents: 2000,
+        onError: (error) => log(`journal: ${error?.message ?? error}`),
+      });
   const brokerName = options.redisUrl
     ? `Redis at ${options.redisUrl}`
     : `journal ${join(dataDir, 'feed.ndjson')}`;
