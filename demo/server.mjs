@@ -16,6 +16,9 @@ const TYPES = {
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
+// A chat prompt is a line of text: far more than that is a mistake or an attack.
+const MAX_CHAT_BYTES = 64 * 1024;
+const POSTS = new Set(['/api/chat', '/hub', '/api/burst', '/api/slow-consumer']);
 const PAGES = {
   '/': 'chat.html',
   '/chat': 'chat.html',
@@ -33,7 +36,10 @@ export async function startDemo(options = {}) {
   const dataDir = options.dataDir ?? '.demo-data';
   const broker = options.redisUrl
     ? await redisBroker(options.redisUrl, options.redisPrefix ?? 'ssekit-demo:', log)
-    : await createJournalBroker(join(dataDir, 'feed.ndjson'), { maxEvents: 2000 });
+    : await createJournalBroker(join(dataDir, 'feed.ndjson'), {
+        maxEvents: 2000,
+        onError: (error) => log(`journal: ${error?.message ?? error}`),
+      });
   const brokerName = options.redisUrl
     ? `Redis at ${options.redisUrl}`
     : `journal ${join(dataDir, 'feed.ndjson')}`;
@@ -74,17 +80,57 @@ export async function startDemo(options = {}) {
     }
   };
 
-  const json = (status, body) =>
-    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  const json = (status, body, headers = {}) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+
+  /**
+   * Refuses what any web page could send here: a "simple" cross-site POST (text/plain, a form,
+   * multipart) needs no CORS preflight, so the browser sends it, with cookies, and only hides the
+   * answer. JSON cannot be sent cross-site without a preflight, which this server never grants;
+   * and a request that says where it comes from (`Origin`) must come from here.
+   */
+  const refuseCrossSite = (request, url) => {
+    const origin = request.headers.get('origin');
+    if (origin !== null) {
+      let host;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        // `Origin: null` (a sandboxed frame, a file: page) or garbage: not this site.
+      }
+      if (host !== url.host) return json(403, { error: `cross-site request from ${origin}` });
+    }
+    const type = request.headers.get('content-type');
+    if (type === null || type.split(';')[0].trim().toLowerCase() !== 'application/json') {
+      return json(415, { error: 'Content-Type must be application/json' });
+    }
+    return undefined;
+  };
 
   /** @param {Request} request */
   const handle = async (request, context) => {
     const url = new URL(request.url);
     const path = url.pathname;
+    // Every POST here starts work (a reply, a publish, a burst): none may come from another site.
+    if (request.method === 'POST' && POSTS.has(path)) {
+      const refused = refuseCrossSite(request, url);
+      if (refused !== undefined) return refused;
+    }
     if (path === '/api/chat' && request.method === 'POST') {
+      const body = await readBounded(request, MAX_CHAT_BYTES);
+      if (body === undefined) {
+        // The rest of the body is never read: `connection: close` has node drop the connection
+        // after this answer instead of draining it for the next request.
+        return json(413, { error: `body over ${MAX_CHAT_BYTES} bytes` }, { connection: 'close' });
+      }
       let message = '';
       try {
-        message = String((await request.json()).message ?? '').trim();
+        message = String(
+          JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)).message ?? '',
+        ).trim();
       } catch {
         return json(400, { error: 'body must be JSON: { "message": "..." }' });
       }
@@ -167,4 +213,37 @@ async function redisBroker(url, prefix, log) {
     throw new Error(`cannot reach Redis at ${url}: ${error?.message ?? error}`);
   }
   return broker;
+}
+
+/**
+ * The request body, or `undefined` as soon as it is known to be over `max` bytes: from its
+ * Content-Length before reading anything, or while reading, which then stops (whatever the
+ * client still sends is never read, so memory stays at about `max`).
+ */
+async function readBounded(request, max) {
+  const length = request.headers.get('content-length');
+  if (length !== null && Number(length) > max) return undefined;
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const parts = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      // Stop reading here: the 413's `connection: close` ends the connection, and the body with
+      // it; until then node holds no more than its stream's small queue (it pauses the socket).
+      reader.releaseLock();
+      return undefined;
+    }
+    parts.push(value);
+  }
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    body.set(part, at);
+    at += part.byteLength;
+  }
+  return body;
 }
