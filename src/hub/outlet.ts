@@ -8,49 +8,13 @@
  * chunk headers) is computed once per flush for all subscribers, since they all get the same
  * bytes.
  */
+import {
+  DIRECT_WRITE,
+  type DirectAttachment,
+  type DirectTarget,
+  type DirectWriteHook,
+} from '../server/direct-write.js';
 import { concatBytes } from '../server/event-stream.js';
-
-/**
- * The property, on a response body stream, under which a source offers direct writes
- * (a registered symbol, so adapters need not import this module).
- */
-export const DIRECT_WRITE: unique symbol = Symbol.for('ssekit.directWrite') as never;
-
-/** What an adapter hands a source that writes directly: the transport's side. */
-export interface DirectTarget {
-  /** Queues bytes for the peer. Never throws for a peer that went away (see `cancel`). */
-  write(chunk: Uint8Array): void;
-  /** Bytes accepted by `write` that the transport has not handed to the network yet. */
-  readonly queuedBytes: number;
-  /** Ends the response after what is queued. */
-  end(): void;
-  /** Ends the response at once, dropping what is queued; the peer sees it incomplete. */
-  abort(): void;
-  /**
-   * The transport's framing of a chunk (HTTP/1.1 chunked encoding). Pure: targets with the
-   * same function get the framed bytes of a shared chunk computed once.
-   */
-  readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
-}
-
-/** What the source returns to the adapter that attached. */
-export interface DirectAttachment {
-  /** The peer went away: the source stops writing and releases the subscriber. */
-  cancel(reason?: unknown): void;
-}
-
-/**
- * Attaches a target to a body that offers direct writes. Returns `undefined` when the body does
- * not offer them or can no longer switch (it was already read): read it as a stream then.
- */
-export type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
-
-/** The direct-write hook of a body stream, if it has one. */
-export function getDirectWriteHook(body: unknown): DirectWriteHook | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const hook = (body as Record<symbol, unknown>)[DIRECT_WRITE];
-  return typeof hook === 'function' ? (hook as DirectWriteHook) : undefined;
-}
 
 /** One shared chunk and its framed form, reused across the targets of one flush. */
 export interface FrameCache {
