@@ -314,6 +314,16 @@ async function writeStreamed(
   res.on('close', onClose);
   res.on('error', onResponseError);
   if (res.destroyed === true) onGone();
+  // The body can fail while we wait for 'drain' rather than for a read (a hub cutting a
+  // subscriber that stopped reading, an event stream past its overflow bound): wake then, so the
+  // next read rejects and the response is destroyed. Otherwise a peer that reads nothing holds
+  // the response, and its connection, forever.
+  let failed = false;
+  reader?.closed.then(undefined, () => {
+    failed = true;
+    wake?.();
+  });
+
   try {
     if (!res.headersSent && !gone) writeHead(response, res, http2);
     if (reader === undefined) {
@@ -329,7 +339,7 @@ async function writeStreamed(
       if (done || gone) break;
       const hasRoom = res.write(value);
       flush?.call(res);
-      if (!hasRoom && !gone) {
+      if (!hasRoom && !gone && !failed) {
         await new Promise<void>((resolve) => {
           const onDrain = (): void => {
             wake = null;
