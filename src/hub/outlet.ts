@@ -14,7 +14,7 @@ import {
   type DirectTarget,
   type DirectWriteHook,
 } from '../server/direct-write.js';
-import { StreamClosedError } from '../server/errors.js';
+import { isStreamClosedError, StreamClosedError } from '../server/errors.js';
 import { concatBytes } from '../server/event-stream.js';
 
 /** One shared chunk and its framed form, reused across the targets of one flush. */
@@ -173,10 +173,9 @@ export class Outlet implements DirectAttachment {
     this.#pendingBytes = 0;
     if (this.#streamOver) return;
     this.#streamOver = true;
-    const error =
-      reason instanceof StreamClosedError
-        ? reason
-        : new StreamClosedError('overflow', 'the consumer fell behind and was cut off', { cause: reason });
+    const error = isStreamClosedError(reason)
+      ? reason
+      : new StreamClosedError('overflow', 'the consumer fell behind and was cut off', { cause: reason });
     this.#controller?.error(error);
     this.#controller = null;
     const pull = this.#pull;
