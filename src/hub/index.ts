@@ -6,6 +6,13 @@
  */
 
 export {
+  DIRECT_WRITE,
+  type DirectAttachment,
+  type DirectTarget,
+  type DirectWriteHook,
+  getDirectWriteHook,
+} from '../server/direct-write.js';
+export {
   type Authorize,
   type AuthorizeContext,
   type AuthorizeResult,
@@ -61,10 +68,3 @@ export {
 } from './hub.js';
 export { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
 export { type HubMetrics, PROMETHEUS_CONTENT_TYPE, toPrometheus } from './metrics.js';
-export {
-  DIRECT_WRITE,
-  type DirectAttachment,
-  type DirectTarget,
-  type DirectWriteHook,
-  getDirectWriteHook,
-} from './outlet.js';

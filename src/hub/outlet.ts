@@ -8,49 +8,14 @@
  * chunk headers) is computed once per flush for all subscribers, since they all get the same
  * bytes.
  */
+import {
+  DIRECT_WRITE,
+  type DirectAttachment,
+  type DirectTarget,
+  type DirectWriteHook,
+} from '../server/direct-write.js';
+import { isStreamClosedError, StreamClosedError } from '../server/errors.js';
 import { concatBytes } from '../server/event-stream.js';
-
-/**
- * The property, on a response body stream, under which a source offers direct writes
- * (a registered symbol, so adapters need not import this module).
- */
-export const DIRECT_WRITE: unique symbol = Symbol.for('ssekit.directWrite') as never;
-
-/** What an adapter hands a source that writes directly: the transport's side. */
-export interface DirectTarget {
-  /** Queues bytes for the peer. Never throws for a peer that went away (see `cancel`). */
-  write(chunk: Uint8Array): void;
-  /** Bytes accepted by `write` that the transport has not handed to the network yet. */
-  readonly queuedBytes: number;
-  /** Ends the response after what is queued. */
-  end(): void;
-  /** Ends the response at once, dropping what is queued; the peer sees it incomplete. */
-  abort(): void;
-  /**
-   * The transport's framing of a chunk (HTTP/1.1 chunked encoding). Pure: targets with the
-   * same function get the framed bytes of a shared chunk computed once.
-   */
-  readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
-}
-
-/** What the source returns to the adapter that attached. */
-export interface DirectAttachment {
-  /** The peer went away: the source stops writing and releases the subscriber. */
-  cancel(reason?: unknown): void;
-}
-
-/**
- * Attaches a target to a body that offers direct writes. Returns `undefined` when the body does
- * not offer them or can no longer switch (it was already read): read it as a stream then.
- */
-export type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
-
-/** The direct-write hook of a body stream, if it has one. */
-export function getDirectWriteHook(body: unknown): DirectWriteHook | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const hook = (body as Record<symbol, unknown>)[DIRECT_WRITE];
-  return typeof hook === 'function' ? (hook as DirectWriteHook) : undefined;
-}
 
 /** One shared chunk and its framed form, reused across the targets of one flush. */
 export interface FrameCache {
@@ -78,6 +43,9 @@ export class Outlet implements DirectAttachment {
   #pull: (() => void) | null = null;
   #read = false;
   #ended = false;
+  // The stream itself is over (closed after its last read, errored, or cancelled): nothing more
+  // can reach a reader, and a cut has nothing left to cut.
+  #streamOver = false;
 
   /**
    * Subclassed by the hub's subscriber record (one object per subscriber, not two), which
@@ -97,7 +65,12 @@ export class Outlet implements DirectAttachment {
             this.#controller?.enqueue(this.#takePending());
             return;
           }
-          if (this.#ended) return;
+          // Ended, and the reader has taken the last bytes and asks for more: only now does the
+          // stream close (see `end`).
+          if (this.#ended) {
+            this.#closeStream();
+            return;
+          }
           return new Promise<void>((resolve) => {
             this.#pull = resolve;
           });
@@ -170,33 +143,64 @@ export class Outlet implements DirectAttachment {
       target.end();
       return;
     }
+    // The stream closes only when its reader has taken the last bytes and asks for more, not
+    // here: until then `abort` can still error it, so a reader that stopped (or an adapter stuck
+    // waiting for its socket to drain) learns it was cut instead of holding the response open.
+    const pull = this.#pull;
+    if (pull === null) return; // the next pull hands over what is pending, the one after closes
+    this.#pull = null;
     if (this.#pendingBytes > 0) this.#controller?.enqueue(this.#takePending());
-    this.#controller?.close();
+    else this.#closeStream();
+    pull();
+  }
+
+  /**
+   * Ends the stream at once, also after `end()` while the consumer has not taken everything:
+   * the peer sees an incomplete response. A stream reader gets a `StreamClosedError` of type
+   * `'overflow'` (the server layer's name for a consumer cut by a byte bound; adapters end the
+   * response without reporting it as a failure) with `reason` as its cause. Once the stream has
+   * closed after its last read, or the consumer cancelled it, there is nothing left to cut.
+   */
+  abort(reason: unknown): void {
+    this.#ended = true;
+    this.closed = true;
+    if (this.#target !== null) {
+      // The target knows whether its response has finished (then this is a no-op).
+      this.#target.abort();
+      return;
+    }
+    this.#pending = null;
+    this.#pendingBytes = 0;
+    if (this.#streamOver) return;
+    this.#streamOver = true;
+    const error = isStreamClosedError(reason)
+      ? reason
+      : new StreamClosedError('overflow', 'the consumer fell behind and was cut off', { cause: reason });
+    this.#controller?.error(error);
+    this.#controller = null;
     const pull = this.#pull;
     this.#pull = null;
     pull?.();
   }
 
-  /** Ends the stream at once; the peer sees an incomplete response. */
-  abort(reason: unknown): void {
-    if (this.#target !== null) {
-      // The target knows whether its response has finished (then this is a no-op).
-      this.#ended = true;
-      this.closed = true;
-      this.#target.abort();
-      return;
-    }
-    if (!this.#ended) {
-      this.#ended = true;
-      this.closed = true;
-      this.#pending = null;
-      this.#pendingBytes = 0;
-      this.#controller?.error(reason);
-    }
+  #closeStream(): void {
+    this.#streamOver = true;
+    this.#controller?.close();
+    this.#controller = null;
   }
 
   #attach(target: DirectTarget): DirectAttachment | undefined {
-    if (this.#read || this.#target !== null || this.stream === null || this.stream.locked) return undefined;
+    // Not once read (the bytes already went that way), nor once the stream is over: an aborted
+    // body is then read as a stream, and its error ends the response abruptly.
+    if (
+      this.#read ||
+      this.#streamOver ||
+      this.#target !== null ||
+      this.stream === null ||
+      this.stream.locked
+    ) {
+      return undefined;
+    }
     this.#target = target;
     this.stream = null;
     this.#controller = null;
@@ -210,6 +214,9 @@ export class Outlet implements DirectAttachment {
     const wasOpen = !this.closed;
     this.closed = true;
     this.#ended = true;
+    this.#streamOver = true;
+    this.#controller = null;
+    this.#pull = null;
     this.#pending = null;
     this.#pendingBytes = 0;
     if (wasOpen) this.onCancel(reason);

@@ -235,6 +235,48 @@ describe('writeResponse over node:http', () => {
     expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
   });
 
+  it("a body that fails while the adapter waits for 'drain' cuts the response, though the client never reads", async () => {
+    const stuck = deferred<{ fail: () => void; res: import('node:http').ServerResponse }>();
+    const chunk = new Uint8Array(64 * 1024).fill(0x78);
+    let chunks = 0;
+    const server = await listen((_req, res) => {
+      let controller!: ReadableStreamDefaultController<Uint8Array>;
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          controller = c;
+        },
+        // Bounded: the kernel takes a few MiB of loopback traffic before node queues anything.
+        pull(c) {
+          if (chunks++ < 2000) c.enqueue(chunk);
+          // The adapter asks for more only while the socket has room: once it stops, it waits.
+          setImmediate(() => {
+            if (res.writableNeedDrain) stuck.resolve({ fail: () => controller.error(new Error('cut')), res });
+          });
+        },
+      });
+      void writeResponse(new Response(body), res, { onError: () => {} });
+    });
+    cleanups.push(server.close);
+    const { port, hostname } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.pause(); // and never read again
+    const { fail, res } = await stuck.promise;
+    fail();
+    const closed = deferred();
+    if (res.destroyed) closed.resolve();
+    else res.once('close', () => closed.resolve());
+    // Bounded: without the fix the adapter waits for a 'drain' that never comes.
+    const timer = setTimeout(() => closed.resolve(), 3000);
+    await closed.promise;
+    clearTimeout(timer);
+    expect(res.destroyed).toBe(true);
+  });
+
   it('a response already destroyed cancels the body at once', async () => {
     const aborted = deferred<StreamClosedError>();
     const server = await listen((_req, res) => {

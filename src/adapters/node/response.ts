@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
+import { type DirectAttachment, type DirectTarget, getDirectWriteHook } from '../../server/direct-write.js';
 
 /** A node:http or node:http2 (compat API) response. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -73,20 +74,6 @@ function writeHead(response: Response, res: ResponseLike, http2: boolean): void 
   res.flushHeaders();
 }
 
-// The direct-write protocol of ssekit bodies (see src/hub/outlet.ts): a registered symbol, so
-// this adapter needs no import from the layers that produce such bodies.
-const DIRECT_WRITE = Symbol.for('ssekit.directWrite');
-
-interface DirectTarget {
-  write(chunk: Uint8Array): void;
-  readonly queuedBytes: number;
-  end(): void;
-  abort(): void;
-  readonly frame?: ((chunk: Uint8Array) => Uint8Array) | undefined;
-}
-type DirectAttachment = { cancel(reason?: unknown): void };
-type DirectWriteHook = (target: DirectTarget) => DirectAttachment | undefined;
-
 interface SocketLike {
   write(chunk: Uint8Array): boolean;
   cork(): void;
@@ -124,9 +111,9 @@ function frameChunk(chunk: Uint8Array): Uint8Array {
 function writeDirect(response: Response, res: ResponseLike): DirectResponse | undefined {
   const body = response.body;
   if (body === null || res.stream !== undefined || res.flush !== undefined) return undefined;
-  const hook = (body as unknown as Record<symbol, unknown>)[DIRECT_WRITE];
+  const hook = getDirectWriteHook(body);
   const socket = res.socket as SocketLike | null | undefined;
-  if (typeof hook !== 'function' || socket === null || socket === undefined) return undefined;
+  if (hook === undefined || socket === null || socket === undefined) return undefined;
   if (res.headersSent || res.destroyed || res.req?.method === 'HEAD') return undefined;
   // Corked, the head and what the body has ready (a hub's opening comment, a replay) leave in
   // one write, not one each.
@@ -134,7 +121,7 @@ function writeDirect(response: Response, res: ResponseLike): DirectResponse | un
   try {
     writeHead(response, res, false);
     const target = new DirectResponse(res, socket);
-    const attachment = (hook as DirectWriteHook)(target);
+    const attachment = hook(target);
     // Declined (already being read): the streaming path takes over; headers are out already.
     if (attachment === undefined) return undefined;
     target.attached(attachment);
@@ -327,6 +314,15 @@ async function writeStreamed(
   res.on('close', onClose);
   res.on('error', onResponseError);
   if (res.destroyed === true) onGone();
+  // The body can fail while we wait for 'drain' rather than for a read (a hub cutting a
+  // subscriber that stopped reading, an event stream past its overflow bound): wake then, so the
+  // next read rejects and the response is destroyed. Otherwise a peer that reads nothing holds
+  // the response, and its connection, forever.
+  let failed = false;
+  reader?.closed.then(undefined, () => {
+    failed = true;
+    wake?.();
+  });
 
   try {
     if (!res.headersSent && !gone) writeHead(response, res, http2);
@@ -343,7 +339,7 @@ async function writeStreamed(
       if (done || gone) break;
       const hasRoom = res.write(value);
       flush?.call(res);
-      if (!hasRoom && !gone) {
+      if (!hasRoom && !gone && !failed) {
         await new Promise<void>((resolve) => {
           const onDrain = (): void => {
             wake = null;
