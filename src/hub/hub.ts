@@ -96,7 +96,8 @@ export interface HubOptions {
    */
   allowedOrigins?: readonly string[];
   /**
-   * A slow consumer is ended gracefully (its queue drains, then the retry hint); if it has not
+   * A slow consumer is ended gracefully: what it has queued in the hub is dropped (it resumes
+   * from history), what the transport already holds drains, then the retry hint. If it has not
    * taken that within this many ms, its connection is cut. Default 5,000.
    */
   slowConsumerGraceMs?: number;
