@@ -113,6 +113,54 @@ describe('ssekit serve --workers 2 (shared in-memory broker in the primary)', ()
     expect(lines).toEqual(['listening', 'SIGTERM:', 'stopped']);
   });
 
+  // Issue 12.1: each connection carries what fits in maxQueuedBytes (1 MiB), then a retry hint;
+  // the client resumes from there, on whichever worker takes it, and reaches the head.
+  it('a subscriber far behind (30 events of 60 kB) reaches the head within a few reconnects', async () => {
+    const hub = serve(['--workers', '2']);
+    const base = await baseUrl(hub);
+    const data = 'x'.repeat(60_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const response = await fetch(`${base}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 'far', data }),
+      });
+      expect(response.status).toBe(200);
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    const seen: string[] = [];
+    let rounds = 0;
+    while (seen.length < 29 && rounds < 5) {
+      rounds++;
+      const abort = new AbortController();
+      const response = await fetch(`${base}/?topic=far`, {
+        headers: { 'last-event-id': seen.at(-1) ?? (ids[0] as string) },
+        signal: abort.signal,
+      });
+      expect(response.status).toBe(200);
+      const retries: number[] = [];
+      const parser = createParser({ onEvent: (e) => seen.push(e.id), onRetry: (ms) => retries.push(ms) });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      let ended = false;
+      while (seen.length < 29) {
+        const next = await reader.read();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        parser.feed(next.value);
+      }
+      if (ended) expect(retries).toHaveLength(1);
+      else abort.abort();
+    }
+    expect(seen).toEqual(ids.slice(1));
+    expect(rounds).toBeGreaterThan(1);
+    expect(rounds).toBeLessThanOrEqual(3);
+    hub.child.kill('SIGTERM');
+    expect(await hub.exited).toBe(0);
+  });
+
   it('replaces a worker that dies', async () => {
     const hub = serve(['--workers', '2']);
     const base = await baseUrl(hub);
