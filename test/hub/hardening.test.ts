@@ -242,6 +242,25 @@ describe('publishing from browsers (issue 12.10)', () => {
   });
 });
 
+describe('capacity (issue 12.8)', () => {
+  it('by default one address holds at most 1,000 subscriptions; others still get in', async () => {
+    const hub = hubWith();
+    const held: Response[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const res = await hub.subscribe({ topics: ['t'], clientAddress: '203.0.113.7' });
+      expect(res.status).toBe(200);
+      held.push(res);
+    }
+    const refused = await hub.subscribe({ topics: ['t'], clientAddress: '203.0.113.7' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    const other = await hub.subscribe({ topics: ['t'], clientAddress: '198.51.100.1' });
+    expect(other.status).toBe(200);
+    await other.body?.cancel();
+    for (const res of held) await res.body?.cancel();
+  });
+});
+
 describe('HTTP hygiene (issue 12.12, 12.14)', () => {
   it('answers only the allowed hosts (DNS rebinding)', async () => {
     const hub = hubWith({ allowedHosts: ['localhost', '.example.com'] });
