@@ -18,10 +18,12 @@ export interface AuthorizeContext {
 }
 
 /**
- * The verdict: `true` allows; `false` or `'forbidden'` answers 403; `'unauthenticated'`
- * answers 401 (no credentials, or credentials that do not check out).
+ * The verdict: `true` allows; `{ expiresAt }` allows until that time (ms since the epoch: a
+ * subscription is then ended with a retry hint, so the client comes back with fresh
+ * credentials); `false` or `'forbidden'` answers 403; `'unauthenticated'` answers 401 (no
+ * credentials, or credentials that do not check out).
  */
-export type AuthorizeResult = boolean | 'forbidden' | 'unauthenticated';
+export type AuthorizeResult = boolean | 'forbidden' | 'unauthenticated' | { readonly expiresAt: number };
 
 /**
  * Decides whether a request may subscribe to or publish on all of its topics. It runs before
@@ -138,7 +140,9 @@ export function tokenFrom(
  * ```
  *
  * No token, or a token that fails verification (signature, algorithm, expiry, issuer,
- * audience) answers 401; a valid token whose claim does not cover every topic answers 403.
+ * audience) answers 401; a valid token whose claim does not cover every topic answers 403. A
+ * subscription made with a token that has an `exp` ends at `exp` (plus `clockTolerance`) with a
+ * retry hint: a stream never outlives its token.
  * Calls without a request (plain `subscribe({...})`, `publish()` from server code) are trusted.
  *
  * @example
@@ -176,6 +180,10 @@ export function jwtAuthorizer(options: JwtAuthorizerOptions): Authorize {
     if (typeof grants !== 'object' || grants === null) return 'forbidden';
     const patterns = (grants as Record<string, unknown>)[action];
     if (!Array.isArray(patterns)) return 'forbidden';
-    return topics.every((topic) => topicAllowed(patterns, topic)) ? true : 'forbidden';
+    if (!topics.every((topic) => topicAllowed(patterns, topic))) return 'forbidden';
+    // RFC 7519 §4.1.4: `exp` is in seconds since the epoch.
+    const exp = payload.exp;
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return true;
+    return { expiresAt: (exp + (options.clockTolerance ?? 0)) * 1000 };
   };
 }

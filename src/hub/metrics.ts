@@ -26,7 +26,9 @@ export interface HubMetrics {
    * carried. Expected to grow with resumes on such a broker; the events are not lost.
    */
   duplicatesDropped: number;
-  /** Requests refused, by HTTP status (400, 401, 403, 405, 413, 503). */
+  /** Subscriptions ended because their authorization expired (a JWT's `exp`). */
+  tokenExpiries: number;
+  /** Requests refused, by HTTP status (400, 401, 403, 405, 413, 415, 503). */
   rejected: Record<string, number>;
 }
 
@@ -51,6 +53,12 @@ const HELP: [keyof HubMetrics, string, 'gauge' | 'counter', string][] = [
     'Live events not sent because the subscriber already had them.',
   ],
   ['resets', 'ssekit_hub_resets_total', 'counter', 'Subscriptions told to reset (history too short).'],
+  [
+    'tokenExpiries',
+    'ssekit_hub_token_expiries_total',
+    'counter',
+    'Subscriptions ended because their authorization expired.',
+  ],
 ];
 
 /**

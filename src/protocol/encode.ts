@@ -50,21 +50,17 @@ export function encodeEvent(event: OutgoingEvent): string {
     fields = true;
   }
   if (id !== undefined) {
-    if (typeof id !== 'string') throw fieldError('id', id);
-    if (CR_OR_LF.test(id) || id.includes('\0')) {
-      throw new EncodeError('invalid-id', 'id must not contain CR, LF or NUL');
-    }
+    checkId(id);
     out += id === '' ? 'id\n' : `id: ${id}\n`;
     fields = true;
   }
   if (type !== undefined) {
-    if (typeof type !== 'string') throw fieldError('event', type);
-    if (CR_OR_LF.test(type)) throw new EncodeError('invalid-event', 'event must not contain CR or LF');
+    checkEventType(type);
     out += `event: ${type}\n`;
     fields = true;
   }
   if (data !== undefined) {
-    if (typeof data !== 'string') throw fieldError('data', data);
+    checkData(data);
     out += prefixLines('data: ', data);
     fields = true;
   }
@@ -77,6 +73,29 @@ export function encodeEvent(event: OutgoingEvent): string {
  */
 export function encodeEventBytes(event: OutgoingEvent): Uint8Array {
   return encoder.encode(encodeEvent(event));
+}
+
+/**
+ * Throws the {@link EncodeError} that {@link encodeEvent} would for this `event` value: the one
+ * rule for event types, shared by everything that stores events to encode later (the hub checks
+ * a publish with it, so a bad event never reaches history).
+ */
+export function checkEventType(type: unknown): asserts type is string {
+  if (typeof type !== 'string') throw fieldError('event', type);
+  if (CR_OR_LF.test(type)) throw new EncodeError('invalid-event', 'event must not contain CR or LF');
+}
+
+/** Throws the {@link EncodeError} that {@link encodeEvent} would for this `id` value. */
+export function checkId(id: unknown): asserts id is string {
+  if (typeof id !== 'string') throw fieldError('id', id);
+  if (CR_OR_LF.test(id) || id.includes('\0')) {
+    throw new EncodeError('invalid-id', 'id must not contain CR, LF or NUL');
+  }
+}
+
+/** Throws the {@link EncodeError} that {@link encodeEvent} would for this `data` value. */
+export function checkData(data: unknown): asserts data is string {
+  if (typeof data !== 'string') throw fieldError('data', data);
 }
 
 function fieldError(field: string, value: unknown): EncodeError {

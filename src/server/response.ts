@@ -12,6 +12,8 @@
  *   `no-transform` tells proxies and the `compression` middleware (which honours it) not to
  *   compress, since a compressor holds bytes back until its window fills.
  * - `X-Accel-Buffering: no`: nginx (and proxies copying it) would otherwise buffer the body.
+ * - `X-Content-Type-Options: nosniff`: a browser never reads the stream as anything else (a
+ *   script or a page) whatever an event's data looks like.
  *
  * No `Connection` header: HTTP/1.1 keeps the connection alive by default and HTTP/2 forbids
  * connection-specific headers.
@@ -26,10 +28,12 @@ export const SSE_HEADERS: Readonly<{
   'content-type': string;
   'cache-control': string;
   'x-accel-buffering': string;
+  'x-content-type-options': string;
 }> = Object.freeze({
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
   'x-accel-buffering': 'no',
+  'x-content-type-options': 'nosniff',
 });
 
 /**

@@ -34,7 +34,11 @@ function jwtHub(): Hub {
 const get = (query: string, headers: Record<string, string> = {}) =>
   new Request(`http://h/?${query}`, { headers });
 const post = (body: unknown, headers: Record<string, string> = {}) =>
-  new Request('http://h/', { method: 'POST', body: JSON.stringify(body), headers });
+  new Request('http://h/', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('JWT authorization: subscribe', () => {

@@ -100,7 +100,12 @@ describe('publish and subscribe', () => {
       (e) => isHubInputError(e) && e.type === 'invalid-event',
     );
     await expect(hub.publish('a', { data: 5 as unknown as string })).rejects.toSatisfy(isHubInputError);
-    await expect(hub.subscribe({ topics: [] })).rejects.toSatisfy(isHubInputError);
+    // subscribe answers every refusal as HTTP, from a Request and from options alike.
+    expect((await hub.subscribe({ topics: [] })).status).toBe(400);
+    expect((await hub.subscribe({ topics: ['room\ud800'] })).status).toBe(400);
+    await expect(hub.publish('room\ud800', 'x')).rejects.toSatisfy(
+      (e) => isHubInputError(e) && e.type === 'invalid-topic',
+    );
   });
 });
 
@@ -418,7 +423,11 @@ describe('limits', () => {
   it('answers 413 past maxPublishBytes, with or without Content-Length', async () => {
     const hub = hubWith({ limits: { maxPublishBytes: 100 } });
     const big = JSON.stringify({ topic: 't', data: 'x'.repeat(200) });
-    expect((await hub.handler(new Request('http://h/', { method: 'POST', body: big }))).status).toBe(413);
+    const json = { 'content-type': 'application/json' };
+    const refused = await hub.handler(new Request('http://h/', { method: 'POST', body: big, headers: json }));
+    expect(refused.status).toBe(413);
+    // The rest of the body is not read: the connection must not be reused for a next request.
+    expect(refused.headers.get('connection')).toBe('close');
     const chunks = new ReadableStream<Uint8Array>({
       start(c) {
         for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode('x'.repeat(30)));
@@ -427,16 +436,23 @@ describe('limits', () => {
     });
     const streamed = new Request('http://h/', {
       method: 'POST',
+      headers: json,
       body: chunks,
       duplex: 'half',
     } as RequestInit);
     expect((await hub.handler(streamed)).status).toBe(413);
     const ok = await hub.handler(
-      new Request('http://h/', { method: 'POST', body: JSON.stringify({ topic: 't', data: 'hi' }) }),
+      new Request('http://h/', {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ topic: 't', data: 'hi' }),
+      }),
     );
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ id: expect.stringMatching(/^\d+-\d+$/) });
-    expect((await hub.handler(new Request('http://h/', { method: 'POST', body: 'nope' }))).status).toBe(400);
+    expect(
+      (await hub.handler(new Request('http://h/', { method: 'POST', headers: json, body: 'nope' }))).status,
+    ).toBe(400);
     expect((await hub.handler(new Request('http://h/', { method: 'PUT', body: '' }))).status).toBe(405);
   });
 });
