@@ -19,6 +19,7 @@ export {
   type IpcChannel,
   serveClusterBroker,
 } from './cluster.js';
+export { openFilesLimit, type SubscriberCapacityOptions, subscriberCapacity } from './limits.js';
 export { isForbiddenMethod, type NodeRequest, toRequest } from './request.js';
 export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
