@@ -2,9 +2,9 @@
  * createRequestListener's side of HTTP hygiene: methods a Web Request cannot carry, and answers
  * sent before the request body has arrived.
  */
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestListener, type RequestListenerOptions } from '../../src/adapters/node/index.js';
+import { type RawClient, rawClient } from '../helpers/raw.js';
 import { listen } from '../helpers/server.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -21,73 +21,10 @@ async function serve(
   return Number(new URL(server.url).port);
 }
 
-interface Raw {
-  /** Everything received so far. */
-  text(): string;
-  write(text: string): void;
-  /** Resolves once `text()` contains `needle`. */
-  until(needle: string): Promise<void>;
-  /** 'closed' once the server has ended the connection, 'open' if it has not within `ms`. */
-  closedWithin(ms: number): Promise<'closed' | 'open'>;
-  destroy(): void;
-}
-
-/** A raw TCP client, to see exactly what the server sends and when it closes. */
-function raw(port: number): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    let closed = false;
-    const waiters = new Set<() => void>();
-    const wake = () => {
-      for (const waiter of waiters) waiter();
-    };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      received += chunk;
-      wake();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      closed = true;
-      wake();
-    });
-    socket.on('connect', () => {
-      cleanups.push(async () => void socket.destroy());
-      resolve({
-        text: () => received,
-        write: (text) => void socket.write(text),
-        until: (needle) =>
-          new Promise<void>((done, fail) => {
-            const check = () => {
-              if (received.includes(needle)) {
-                waiters.delete(check);
-                done();
-              } else if (closed) fail(new Error(`closed before ${JSON.stringify(needle)}: ${received}`));
-            };
-            waiters.add(check);
-            check();
-          }),
-        closedWithin: (ms) =>
-          new Promise((done) => {
-            const timer = setTimeout(() => {
-              waiters.delete(check);
-              done('open');
-            }, ms);
-            const check = () => {
-              if (!closed) return;
-              clearTimeout(timer);
-              waiters.delete(check);
-              done('closed');
-            };
-            waiters.add(check);
-            check();
-          }),
-        destroy: () => socket.destroy(),
-      });
-    });
-    socket.on('error', reject);
-  });
+async function raw(port: number): Promise<RawClient> {
+  const client = await rawClient(port);
+  cleanups.push(async () => client.destroy());
+  return client;
 }
 
 describe('createRequestListener: methods a Request cannot carry', () => {
