@@ -58,7 +58,8 @@ export interface RequestListenerOptions {
  * `createRequestListener(hub.handler)`).
  *
  * `TRACE`, `TRACK` and `CONNECT`, which a Web `Request` cannot carry, get `405` with `Allow`
- * (see {@link RequestListenerOptions.allow}) and never reach the handler or `onError`. An answer
+ * (see {@link RequestListenerOptions.allow}) and never reach the handler or `onError`. (node:http
+ * hands `CONNECT` to the server's `'connect'` event, not to a request listener.) An answer
  * sent before the request body has fully arrived (a `413` from its `Content-Length`, a `401`
  * before the upload) closes the HTTP/1 connection after it (`Connection: close`), instead of
  * leaving node to read and discard the rest of a body that may be trickling in.
