@@ -166,14 +166,16 @@ async function run(argv: string[]): Promise<number> {
     onError,
   });
 
+  // Header and body deadlines in seconds: a body trickled a byte at a time would otherwise hold
+  // a connection for node's default 300 s. node checks them every connectionsCheckingInterval
+  // (default 30 s), over the connections still sending a request only.
+  const deadlines = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: 1000,
+  };
   const main = createServer(
-    // Header and body deadlines in seconds: a body trickled a byte at a time would otherwise hold
-    // a connection for node's default 300 s. node checks them every connectionsCheckingInterval.
-    {
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-      connectionsCheckingInterval: 1000,
-    },
+    deadlines,
     nodeListener(
       serveHandler({
         hub,
@@ -194,7 +196,7 @@ async function run(argv: string[]): Promise<number> {
   let metricsUrl: string | undefined;
   if (config.metricsListen !== undefined) {
     const metrics = createServer(
-      { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs },
+      deadlines,
       nodeListener(
         metricsHandler(hub, hostCheck(isLoopbackHostname(config.metricsListen.host) ? 'loopback' : ['*'])),
         READ_METHODS,
