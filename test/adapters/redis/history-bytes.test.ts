@@ -1,0 +1,228 @@
+// The Redis broker's streams bounded in bytes and (exactly) in entries, and its live feed when
+// entries it had not read yet were trimmed. Against the real Redis at REDIS_URL.
+import { type AddressInfo, connect as connectTcp, createServer, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createRedisBroker,
+  type RedisBroker,
+  type RedisBrokerOptions,
+} from '../../../src/adapters/redis/index.js';
+import { HISTORY_EVENT_OVERHEAD_BYTES, isBrokerError } from '../../../src/hub/index.js';
+import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../../helpers/redis.js';
+
+const available = await redisAvailable();
+const prefixes: string[] = [];
+const brokers: RedisBroker[] = [];
+let admin: Redis;
+
+function broker(prefix: string, options: RedisBrokerOptions = {}): RedisBroker {
+  const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {}, ...options });
+  brokers.push(b);
+  return b;
+}
+function freshPrefix(label: string): string {
+  const p = uniquePrefix(label);
+  prefixes.push(p);
+  return p;
+}
+/** What the publish script counts for an event on one topic (see scripts.ts). */
+function entryBytes(id: string, data: string, topic: string): number {
+  return (
+    Buffer.byteLength(data) +
+    Buffer.byteLength(JSON.stringify([topic])) +
+    id.length +
+    HISTORY_EVENT_OVERHEAD_BYTES
+  );
+}
+
+beforeAll(async () => {
+  if (!available) return;
+  admin = new Redis(REDIS_URL, { lazyConnect: true });
+  await admin.connect();
+});
+afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((b) => b.close()));
+});
+afterAll(async () => {
+  if (!available) return;
+  await Promise.all(prefixes.map(deletePrefix));
+  admin.disconnect();
+});
+
+describe.skipIf(!available)('Redis broker history bounds', () => {
+  it('keeps each topic stream within maxBytes, oldest out first; resuming from before is truncated', async () => {
+    const p = freshPrefix('bytes');
+    const b = broker(p, { maxBytes: 3000 });
+    const ids: string[] = [];
+    const data = (i: number) => `${i}${'é'.repeat(500)}`; // 1,001 bytes: 2 entries fit, not 3
+    for (let i = 0; i < 6; i++) ids.push(await b.publish(['t'], { data: data(i) }));
+    await b.publish(['other'], { data: 'x' });
+    expect((await admin.xrange(`${p}t:t`, '-', '+')).map(([id]) => id)).toEqual([ids[4], ids[5]]);
+    expect(Number(await admin.get(`${p}b:t`))).toBe(
+      entryBytes(ids[4] as string, data(4), 't') + entryBytes(ids[5] as string, data(5), 't'),
+    );
+    expect(await admin.llen(`${p}l:t`)).toBe(2);
+    expect(await b.history(['t'], ids[4] as string)).toMatchObject({
+      truncated: false,
+      events: [{ id: ids[5], data: data(5) }],
+    });
+    // Exact: from the newest id trimmed, nothing is missing; from below it, something is.
+    expect(await b.history(['t'], ids[3] as string)).toMatchObject({
+      truncated: false,
+      events: [{ id: ids[4] }, { id: ids[5] }],
+    });
+    expect((await b.history(['t'], ids[2] as string)).truncated).toBe(true);
+    expect((await b.history(['t'], ids[0] as string)).truncated).toBe(true);
+    expect((await b.history(['other'], ids[0] as string)).truncated).toBe(false);
+  });
+
+  it('keeps exactly maxLen entries per stream', async () => {
+    const p = freshPrefix('len');
+    const b = broker(p, { maxLen: 5 });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await b.publish(['t', 'u'], { data: String(i) }));
+    for (const topic of ['t', 'u']) expect(await admin.xlen(`${p}t:${topic}`)).toBe(5);
+    const page = await b.history(['t', 'u'], ids[7] as string);
+    expect(page.truncated).toBe(false);
+    expect(page.events.map((e) => e.id)).toEqual(ids.slice(8));
+    expect((await b.history(['t', 'u'], ids[6] as string)).truncated).toBe(false);
+    expect((await b.history(['t'], ids[5] as string)).truncated).toBe(true);
+  });
+
+  it('keeps an event larger than maxBytes alone until the next one, and the feed gets it', async () => {
+    const p = freshPrefix('huge');
+    const b = broker(p, { maxBytes: 1000 });
+    const seen: string[] = [];
+    const feed = b.subscribe({ onEvent: (e) => seen.push(e.id), onError: () => {} });
+    await feed.follow(['t']);
+    const small = await b.publish(['t'], { data: 'a' });
+    const huge = await b.publish(['t'], { data: 'x'.repeat(5000) });
+    expect(await b.history(['t'], small)).toMatchObject({ truncated: false, events: [{ id: huge }] });
+    expect(await admin.xlen(`${p}t:t`)).toBe(1);
+    const next = await b.publish(['t'], { data: 'b' });
+    expect(await b.history(['t'], huge)).toMatchObject({ truncated: false, events: [{ id: next }] });
+    expect((await b.history(['t'], small)).truncated).toBe(true);
+    await until(() => seen.length === 3);
+    expect(seen).toEqual([small, huge, next]);
+    await feed.close();
+  });
+
+  it('bounds by maxLen alone with maxBytes Infinity, and refuses a bad maxBytes', async () => {
+    const p = freshPrefix('nobytes');
+    const b = broker(p, { maxBytes: Number.POSITIVE_INFINITY, maxLen: 3 });
+    for (let i = 0; i < 5; i++) await b.publish(['t'], { data: 'x'.repeat(9 * 1024 * 1024) });
+    expect(await admin.xlen(`${p}t:t`)).toBe(3);
+    for (const bad of [-1, 0.5, Number.NaN]) {
+      expect(() => createRedisBroker({ prefix: p, maxBytes: bad, redis: { lazyConnect: true } })).toThrow(
+        RangeError,
+      );
+    }
+  });
+
+  it('trims entries written before the stream had a byte log on its first publish', async () => {
+    const p = freshPrefix('migrate');
+    // As an older ssekit wrote them: no log, no byte count.
+    await admin.xadd(`${p}t:t`, '1-1', 'd', 'old', 't', '["t"]');
+    await admin.xadd(`${p}t:t`, '1-2', 'd', 'old', 't', '["t"]');
+    const b = broker(p);
+    const id = await b.publish(['t'], { data: 'new' });
+    expect((await admin.xrange(`${p}t:t`, '-', '+')).map(([entry]) => entry)).toEqual([id]);
+    expect((await b.history(['t'], '1-1')).truncated).toBe(true);
+    expect((await b.history(['t'], id)).truncated).toBe(false);
+  });
+
+  it('tells the feed listener when entries it had not read yet were trimmed, before what follows them', async () => {
+    const p = freshPrefix('lag');
+    const proxy = await holdingProxy(REDIS_URL);
+    try {
+      const sub = broker(p, { url: proxy.url });
+      const pub = broker(p, { maxLen: 3 });
+      await Promise.all([sub.ready(), pub.ready()]);
+      const log: string[] = [];
+      const feed = sub.subscribe({
+        onEvent: (e) => log.push(e.data),
+        onError: (e) => log.push(isBrokerError(e) ? `error:${e.type}` : 'error'),
+      });
+      await feed.follow(['t']);
+      await pub.publish(['t'], { data: 'e1' });
+      await until(() => log.includes('e1'));
+      // The feed's answers wait in the proxy while Redis trims past what it has read.
+      proxy.hold();
+      for (let i = 2; i <= 10; i++) await pub.publish(['t'], { data: `e${i}` });
+      proxy.release();
+      await until(() => log.includes('e10'));
+      expect(log[0]).toBe('e1');
+      expect(log.filter((entry) => entry.startsWith('error')).length).toBeGreaterThan(0);
+      expect(log.filter((entry) => entry.startsWith('error:feed-failed')).length).toBe(
+        log.filter((entry) => entry.startsWith('error')).length,
+      );
+      // Every event that follows one the feed did not deliver comes after an error.
+      let last = 0;
+      let warned = false;
+      for (const entry of log) {
+        if (entry.startsWith('error')) {
+          warned = true;
+          continue;
+        }
+        const n = Number(entry.slice(1));
+        if (n !== last + 1) expect(warned, `e${n} after e${last}`).toBe(true);
+        last = n;
+        warned = false;
+      }
+      expect(log.slice(-3)).toEqual(['e8', 'e9', 'e10']);
+      await feed.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
+
+/**
+ * A TCP proxy to Redis whose answers the test can hold back (`hold`) and let through in order
+ * (`release`): a feed that falls behind, with its connection up.
+ */
+async function holdingProxy(target: string) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let holding = false;
+  const held: (() => void)[] = [];
+  const server = createServer((client) => {
+    const upstream = connectTcp(Number(port || 6379), hostname || '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (holding) held.push(() => client.write(chunk));
+      else client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: own } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${own}`,
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const write of held.splice(0)) write();
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
