@@ -34,13 +34,17 @@ export interface RedisBrokerOptions {
    * Default `'{ssekit}:'`.
    */
   prefix?: string;
-  /** Most entries each topic stream keeps (the oldest are trimmed first). Default 10,000. */
+  /**
+   * Most entries each topic stream keeps. The oldest are trimmed first, in batches: past the
+   * bound a stream goes to 1/16 below it (at most 64 entries below), so most publishes trim
+   * nothing. Default 10,000.
+   */
   maxLen?: number;
   /**
    * Most bytes each topic stream keeps, counted per entry as the UTF-8 bytes of its data, event
    * type, topics (as JSON) and id, plus 128 (see `HISTORY_EVENT_OVERHEAD_BYTES`). The oldest
-   * entries are trimmed first; the newest is always kept, even alone over the bound, because the
-   * live feed reads it from the stream. Default 8 MiB (`DEFAULT_HISTORY_MAX_BYTES`); `Infinity`
+   * entries are trimmed first, in batches as for `maxLen` (to 1/16 below the bound); the newest is
+   * always kept, even alone over the bound, because the live feed reads it from the stream. Default 8 MiB (`DEFAULT_HISTORY_MAX_BYTES`); `Infinity`
    * bounds by `maxLen` alone. There is no bound across streams: size Redis for topics x
    * `maxBytes`, and see docs/scaling-with-redis.md for `maxmemory`.
    */
@@ -118,9 +122,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
   const seqKey = `${prefix}seq`;
   const topicKey = (topic: string): string => `${prefix}t:${topic}`;
-  // The stream's byte log and byte count (see scripts.ts).
+  // The stream's log of entries and their bytes (see scripts.ts).
   const logKey = (topic: string): string => `${prefix}l:${topic}`;
-  const countKey = (topic: string): string => `${prefix}b:${topic}`;
   // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
   // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
   const wakeKey = `${prefix}wake:${randomToken()}`;
@@ -384,11 +387,10 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
         if (command.status !== 'ready') await whenReady(command);
         return await scripted.ssekitPublish(
-          1 + 3 * topics.length,
+          1 + 2 * topics.length,
           seqKey,
           ...topics.map(topicKey),
           ...topics.map(logKey),
-          ...topics.map(countKey),
           String(maxLen),
           maxBytes === Number.POSITIVE_INFINITY ? '' : String(maxBytes),
           init.data,

@@ -13,16 +13,15 @@ import { HISTORY_EVENT_OVERHEAD_BYTES } from '../../hub/history.js';
  *   `t` (all topics of the event, JSON) and `p` (the id of the entry before it in this stream:
  *   a reader that gets an entry whose `p` is above the id it read from knows entries between
  *   were trimmed before it read them).
- * - `l:<topic>`: the stream's byte log, a list with one `<id> <bytes>` element per entry, oldest
- *   first, and `b:<topic>` the sum of those bytes. Trimming pops the log from the head and then
- *   trims the stream to the log's first id, so the stream always holds exactly the logged
- *   entries, within both bounds: Redis cannot tell how many bytes entries it trimmed by itself
- *   held (`XADD MAXLEN ~` drops whole nodes), so the script does all the trimming.
+ * - `l:<topic>`: the stream's log, a list with one `<id> <bytes> <held>` element per entry, oldest
+ *   first: the entry's bytes, and (valid in the last element only) the bytes the stream holds.
+ *   Trimming pops the log from the head and then trims the stream to the log's first id, so the
+ *   stream holds exactly the logged entries. The script does all the trimming: Redis could not
+ *   say how many bytes the entries it trimmed by itself held (`XADD MAXLEN ~` drops whole nodes).
  */
 
 /**
- * KEYS[1] = seq; for the i-th of n topics, KEYS[1 + i] = its stream, KEYS[1 + n + i] = its byte
- * log, KEYS[1 + 2n + i] = its byte count.
+ * KEYS[1] = seq; for the i-th of n topics, KEYS[1 + i] = its stream, KEYS[1 + n + i] = its log.
  * ARGV[1] = most entries per stream, ARGV[2] = most bytes per stream ('' for no bound),
  * ARGV[3] = data, ARGV[4] = topics JSON, ARGV[5] = '1' with an event type, ARGV[6] = the event
  * type. Returns the id.
@@ -31,38 +30,54 @@ import { HISTORY_EVENT_OVERHEAD_BYTES } from '../../hub/history.js';
  * for the rest (field names, `p`, its element in the log). The newest entry of a stream is
  * always kept, even alone over the byte bound: the live feed reads events from the stream.
  * Entries written before the stream had a log (by an older ssekit) go on its first publish.
+ *
+ * Trimming runs in batches, so most publishes need none: once a stream is over a bound, it goes
+ * to under the bound, then on to 1/16 below it (at most 64 entries more). A stream never holds
+ * more than either bound; it holds about 94% to 100% of the one it reaches.
  */
 export const PUBLISH_SCRIPT = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '16', '*', 'n', '')
-local n = (#KEYS - 1) / 3
+local n = (#KEYS - 1) / 2
 local max_len = tonumber(ARGV[1])
 local max_bytes = tonumber(ARGV[2])
-local size = #ARGV[3] + #ARGV[4] + #id + ${HISTORY_EVENT_OVERHEAD_BYTES}
-if ARGV[5] == '1' then size = size + #ARGV[6] end
+local data, topics, has_event, event = ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
+local size = #data + #topics + #id + ${HISTORY_EVENT_OVERHEAD_BYTES}
+if has_event then size = size + #event end
+local low_len = max_len - math.min(64, math.ceil(max_len / 16))
+local low_bytes = max_bytes and max_bytes - math.floor(max_bytes / 16)
 for i = 1, n do
-  local stream, log, count = KEYS[1 + i], KEYS[1 + n + i], KEYS[1 + 2 * n + i]
-  local fields = { 'd', ARGV[3], 't', ARGV[4] }
-  if ARGV[5] == '1' then
-    fields[#fields + 1] = 'e'
-    fields[#fields + 1] = ARGV[6]
-  end
+  local stream, log = KEYS[1 + i], KEYS[1 + n + i]
   local last = redis.call('LINDEX', log, -1)
+  local held = size
   if last then
-    fields[#fields + 1] = 'p'
-    fields[#fields + 1] = string.match(last, '^%S+')
-  end
-  redis.call('XADD', stream, id, unpack(fields))
-  local len = redis.call('RPUSH', log, id .. ' ' .. size)
-  local held = redis.call('INCRBY', count, size)
-  local trim = len == 1 and redis.call('XLEN', stream) > 1
-  while len > 1 and (len > max_len or (max_bytes ~= nil and held > max_bytes)) do
-    held = held - tonumber(string.match(redis.call('LPOP', log), '%d+$'))
-    len = len - 1
-    trim = true
-  end
-  if trim then
-    redis.call('SET', count, held)
-    redis.call('XTRIM', stream, 'MINID', string.match(redis.call('LINDEX', log, 0), '^%S+'))
+    local previous, _, before = string.match(last, '^(%S+) (%d+) (%d+)$')
+    held = held + tonumber(before)
+    if has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event, 'p', previous)
+    else redis.call('XADD', stream, id, 'd', data, 't', topics, 'p', previous) end
+  elseif has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event)
+  else redis.call('XADD', stream, id, 'd', data, 't', topics) end
+  local len = redis.call('RPUSH', log, string.format('%s %d %d', id, size, held))
+  if len == 1 and redis.call('XLEN', stream) > 1 then redis.call('XTRIM', stream, 'MINID', id) end
+  if len > max_len or (max_bytes and held > max_bytes) then
+    local popped, extra, first = 0, 0, nil
+    while first == nil do
+      local batch = redis.call('LRANGE', log, popped, popped + 63)
+      if #batch == 0 then first = id end -- cannot happen (the newest is never popped); stays finite
+      for _, element in ipairs(batch) do
+        local entry, bytes = string.match(element, '^(%S+) (%d+)')
+        local left = len - popped
+        if left == 1 then first = entry break end
+        if left <= max_len and not (max_bytes and held > max_bytes) then
+          if extra == 64 or (left <= low_len and not (max_bytes and held > low_bytes)) then first = entry break end
+          extra = extra + 1
+        end
+        held = held - tonumber(bytes)
+        popped = popped + 1
+      end
+    end
+    redis.call('LTRIM', log, popped, -1)
+    redis.call('LSET', log, -1, string.format('%s %d %d', id, size, held))
+    redis.call('XTRIM', stream, 'MINID', first)
   end
 end
 return id

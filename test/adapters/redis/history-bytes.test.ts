@@ -59,10 +59,17 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
     for (let i = 0; i < 6; i++) ids.push(await b.publish(['t'], { data: data(i) }));
     await b.publish(['other'], { data: 'x' });
     expect((await admin.xrange(`${p}t:t`, '-', '+')).map(([id]) => id)).toEqual([ids[4], ids[5]]);
-    expect(Number(await admin.get(`${p}b:t`))).toBe(
-      entryBytes(ids[4] as string, data(4), 't') + entryBytes(ids[5] as string, data(5), 't'),
-    );
-    expect(await admin.llen(`${p}l:t`)).toBe(2);
+    // The log: each entry's bytes, and what the stream holds in the last element.
+    const log = (await admin.lrange(`${p}l:t`, 0, -1)).map((element) => element.split(' '));
+    const [four, five] = [
+      entryBytes(ids[4] as string, data(4), 't'),
+      entryBytes(ids[5] as string, data(5), 't'),
+    ];
+    expect(log.map(([id, bytes]) => [id, Number(bytes)])).toEqual([
+      [ids[4], four],
+      [ids[5], five],
+    ]);
+    expect(Number(log[1]?.[2])).toBe(four + five);
     expect(await b.history(['t'], ids[4] as string)).toMatchObject({
       truncated: false,
       events: [{ id: ids[5], data: data(5) }],
@@ -77,17 +84,28 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
     expect((await b.history(['other'], ids[0] as string)).truncated).toBe(false);
   });
 
-  it('keeps exactly maxLen entries per stream', async () => {
+  it('never keeps more than maxLen entries per stream, trimming in batches', async () => {
     const p = freshPrefix('len');
-    const b = broker(p, { maxLen: 5 });
+    const b = broker(p, { maxLen: 32 });
     const ids: string[] = [];
-    for (let i = 0; i < 12; i++) ids.push(await b.publish(['t', 'u'], { data: String(i) }));
-    for (const topic of ['t', 'u']) expect(await admin.xlen(`${p}t:${topic}`)).toBe(5);
-    const page = await b.history(['t', 'u'], ids[7] as string);
+    const lengths: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      ids.push(await b.publish(['t', 'u'], { data: String(i) }));
+      lengths.push(await admin.xlen(`${p}t:t`));
+      expect(await admin.xlen(`${p}t:u`)).toBe(lengths[i]);
+    }
+    // Up to 32, then past it the stream goes to 30 (1/16 below): most publishes trim nothing.
+    expect(lengths.slice(0, 32)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
+    expect(lengths.slice(32, 38)).toEqual([30, 31, 32, 30, 31, 32]);
+    expect(Math.max(...lengths)).toBe(32);
+    const kept = (await admin.xrange(`${p}t:t`, '-', '+')).map(([id]) => id);
+    expect(kept).toEqual(ids.slice(ids.length - kept.length));
+    // Exact floor: from the newest id trimmed nothing is missing; from below it, something is.
+    const newestTrimmed = ids[ids.length - kept.length - 1] as string;
+    const page = await b.history(['t', 'u'], newestTrimmed);
     expect(page.truncated).toBe(false);
-    expect(page.events.map((e) => e.id)).toEqual(ids.slice(8));
-    expect((await b.history(['t', 'u'], ids[6] as string)).truncated).toBe(false);
-    expect((await b.history(['t'], ids[5] as string)).truncated).toBe(true);
+    expect(page.events.map((e) => e.id)).toEqual(kept);
+    expect((await b.history(['t'], ids[ids.length - kept.length - 2] as string)).truncated).toBe(true);
   });
 
   it('keeps an event larger than maxBytes alone until the next one, and the feed gets it', async () => {
@@ -111,8 +129,10 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
   it('bounds by maxLen alone with maxBytes Infinity, and refuses a bad maxBytes', async () => {
     const p = freshPrefix('nobytes');
     const b = broker(p, { maxBytes: Number.POSITIVE_INFINITY, maxLen: 3 });
-    for (let i = 0; i < 5; i++) await b.publish(['t'], { data: 'x'.repeat(9 * 1024 * 1024) });
-    expect(await admin.xlen(`${p}t:t`)).toBe(3);
+    for (let i = 0; i < 5; i++) {
+      await b.publish(['t'], { data: 'x'.repeat(9 * 1024 * 1024) });
+      expect(await admin.xlen(`${p}t:t`)).toBe(Math.min(i + 1, 3) - (i === 3 ? 1 : 0)); // 1 2 3 2 3
+    }
     for (const bad of [-1, 0.5, Number.NaN]) {
       expect(() => createRedisBroker({ prefix: p, maxBytes: bad, redis: { lazyConnect: true } })).toThrow(
         RangeError,
@@ -170,7 +190,10 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
         last = n;
         warned = false;
       }
-      expect(log.slice(-3)).toEqual(['e8', 'e9', 'e10']);
+      // And then what the stream still held.
+      const kept = (await admin.xrange(`${p}t:t`, '-', '+')).map(([, fields]) => fields[1]);
+      expect(kept.length).toBeGreaterThan(0);
+      expect(log.slice(-kept.length)).toEqual(kept);
       await feed.close();
     } finally {
       await proxy.close();
