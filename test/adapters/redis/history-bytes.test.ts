@@ -9,7 +9,14 @@ import {
   type RedisBrokerOptions,
 } from '../../../src/adapters/redis/index.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, isBrokerError } from '../../../src/hub/index.js';
-import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../../helpers/redis.js';
+import {
+  deletePrefix,
+  REDIS_URL,
+  redisAvailable,
+  redisServerAvailable,
+  startOwnRedis,
+  uniquePrefix,
+} from '../../helpers/redis.js';
 
 const available = await redisAvailable();
 const prefixes: string[] = [];
@@ -197,6 +204,40 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
       await feed.close();
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe.skipIf(!available || !redisServerAvailable())('Redis broker on a full Redis', () => {
+  it('with maxmemory and noeviction, a publish fails whole and history still reads', async () => {
+    const own = await startOwnRedis();
+    const client = new Redis(own.url, { lazyConnect: true });
+    try {
+      await client.connect();
+      const used = Number((await client.info('memory')).match(/used_memory:(\d+)/)?.[1]);
+      await client.config('SET', 'maxmemory', String(used + 2 * 1024 * 1024));
+      await client.config('SET', 'maxmemory-policy', 'noeviction');
+      const p = 'full:';
+      const b = broker(p, { url: own.url });
+      const ids: string[] = [];
+      let failure: unknown;
+      for (let i = 0; i < 100 && failure === undefined; i++) {
+        try {
+          ids.push(await b.publish(['a', 'b'], { data: 'x'.repeat(100_000) }));
+        } catch (error) {
+          failure = error;
+        }
+      }
+      expect(isBrokerError(failure) && failure.type).toBe('publish-failed');
+      // Nothing of the refused publish was written: every key has every stored event, no more.
+      for (const key of [`${p}seq`, `${p}t:a`, `${p}t:b`]) expect(await client.xlen(key)).toBe(ids.length);
+      for (const key of [`${p}l:a`, `${p}l:b`]) expect(await client.llen(key)).toBe(ids.length);
+      const page = await b.history(['a', 'b'], ids[0] as string);
+      expect(page.truncated).toBe(false);
+      expect(page.events.map((e) => e.id)).toEqual(ids.slice(1));
+    } finally {
+      client.disconnect();
+      await own.stop();
     }
   });
 });
