@@ -17,8 +17,8 @@ export interface HistoryLimits {
   /**
    * Bytes kept per topic, each event counted as {@link historyEventBytes} says. Past it the
    * oldest events fall out. The newest event is always kept, even one larger than the bound on
-   * its own (the live feed and a resume just before it still get it); it falls out with the next
-   * event. Default 8 MiB; `Infinity` turns it off.
+   * its own (a resume from just before it still gets it; the Redis broker's live feed needs it
+   * too); it falls out with the next event. Default 8 MiB; `Infinity` turns it off.
    */
   maxBytes?: number;
   /**
@@ -33,7 +33,9 @@ export interface HistoryLimits {
 
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000;
 export const DEFAULT_HISTORY_MAX_AGE_MS = 60 * 60 * 1000;
+/** Default {@link HistoryLimits.maxBytes}: 8 MiB per topic. */
 export const DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
+/** Default {@link HistoryLimits.maxTotalBytes}: 64 MiB across the in-memory broker's topics. */
 export const DEFAULT_HISTORY_MAX_TOTAL_BYTES = 64 * 1024 * 1024;
 /**
  * Bytes counted for each event on top of its text: the objects around it (the event and its
