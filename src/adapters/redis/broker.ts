@@ -352,7 +352,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     if (target === null) return false;
     if (gap) {
       // Before the events after the gap: the hub ends its subscribers first, so none of them
-      // gets an event after one it missed; they resume from history, with a reset.
+      // gets an event after one it missed; they resume from history, with a reset. (When the
+      // entry after the gap lies past `limit`, the next read may report it again: the hub then
+      // ends the streams of the last few milliseconds once more, which costs a reconnect.)
       target.onError(new BrokerError('feed-failed', 'Redis trimmed events the feed had not read yet'));
     }
     let any = false;
