@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
 import { createHub } from '../dist/hub.js';
 import { createRequestListener } from '../dist/node.js';
-import { streamEvents } from '../dist/server.js';
+import { isRequestBodyError, readBodyText, streamEvents } from '../dist/server.js';
 import { reply, sleep } from './bot.mjs';
 import { createJournalBroker } from './journal-broker.mjs';
 
@@ -120,18 +120,17 @@ export async function startDemo(options = {}) {
       if (refused !== undefined) return refused;
     }
     if (path === '/api/chat' && request.method === 'POST') {
-      const body = await readBounded(request, MAX_CHAT_BYTES);
-      if (body === undefined) {
-        // The rest of the body is never read: `connection: close` has node drop the connection
-        // after this answer instead of draining it for the next request.
-        return json(413, { error: `body over ${MAX_CHAT_BYTES} bytes` }, { connection: 'close' });
-      }
       let message = '';
       try {
         message = String(
-          JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)).message ?? '',
+          JSON.parse(await readBodyText(request, { maxBytes: MAX_CHAT_BYTES })).message ?? '',
         ).trim();
-      } catch {
+      } catch (error) {
+        if (isRequestBodyError(error) && error.type === 'too-large') {
+          // The rest of the body is never read: `connection: close` has node drop the connection
+          // after this answer instead of draining it for the next request.
+          return json(413, { error: `body over ${MAX_CHAT_BYTES} bytes` }, { connection: 'close' });
+        }
         return json(400, { error: 'body must be JSON: { "message": "..." }' });
       }
       if (!message) return json(400, { error: 'empty message' });
@@ -213,37 +212,4 @@ async function redisBroker(url, prefix, log) {
     throw new Error(`cannot reach Redis at ${url}: ${error?.message ?? error}`);
   }
   return broker;
-}
-
-/**
- * The request body, or `undefined` as soon as it is known to be over `max` bytes: from its
- * Content-Length before reading anything, or while reading, which then stops (whatever the
- * client still sends is never read, so memory stays at about `max`).
- */
-async function readBounded(request, max) {
-  const length = request.headers.get('content-length');
-  if (length !== null && Number(length) > max) return undefined;
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const parts = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      // Stop reading here: the 413's `connection: close` ends the connection, and the body with
-      // it; until then node holds no more than its stream's small queue (it pauses the socket).
-      reader.releaseLock();
-      return undefined;
-    }
-    parts.push(value);
-  }
-  const body = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    body.set(part, at);
-    at += part.byteLength;
-  }
-  return body;
 }

@@ -8,8 +8,8 @@
  * beacon cannot send that without a CORS preflight), and a cookie-authenticated publish from an
  * origin not allowed (CSRF).
  */
-import { LastEventIdError } from '../server/errors.js';
-import { concatBytes } from '../server/event-stream.js';
+import { readBodyText } from '../server/body.js';
+import { isRequestBodyError, LastEventIdError } from '../server/errors.js';
 import { readLastEventId } from '../server/last-event-id.js';
 import { SSE_HEADERS, sseHeaders } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
@@ -210,32 +210,6 @@ export function createHttp(options: HttpOptions) {
     return new Response(sub.outlet.stream, { status: 200, headers });
   }
 
-  /** The body as text, or the answer that refuses it (413 closes the connection: unread bytes). */
-  const readBody = async (request: Request): Promise<string | Response> => {
-    const max = options.maxPublishBytes;
-    const tooLarge = (): Response => refuse(413, 'publish body too large', { connection: 'close' });
-    const length = request.headers.get('content-length');
-    if (length !== null && Number(length) > max) {
-      await request.body?.cancel().catch(() => {});
-      return tooLarge();
-    }
-    if (request.body === null) return '';
-    const reader = request.body.getReader();
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        return tooLarge();
-      }
-      parts.push(value);
-    }
-    return new TextDecoder('utf-8', { fatal: true }).decode(concatBytes(parts, total));
-  };
-
   const handlePublish = async (request: Request): Promise<Response> => {
     if (options.closing()) return unavailable('shutting down');
     if (!isJson(request.headers.get('content-type'))) {
@@ -249,13 +223,16 @@ export function createHttp(options: HttpOptions) {
     ) {
       return refuse(403, 'cross-origin publish with cookies refused');
     }
-    let text: string | Response;
+    let text: string;
     try {
-      text = await readBody(request);
-    } catch {
+      text = await readBodyText(request, { maxBytes: options.maxPublishBytes });
+    } catch (error) {
+      // The rest of an oversized body is never read: the connection cannot carry another request.
+      if (isRequestBodyError(error) && error.type === 'too-large') {
+        return refuse(413, 'publish body too large', { connection: 'close' });
+      }
       return refuse(400, 'unreadable body (not UTF-8, or the client went away)');
     }
-    if (typeof text !== 'string') return text;
     let body: unknown;
     try {
       body = JSON.parse(text);

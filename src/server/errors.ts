@@ -6,7 +6,8 @@ import { hasName } from '../protocol/errors.js';
 
 /** Base class of every error the server layer raises. */
 export class ServerError extends Error {
-  override name: 'ServerError' | 'StreamClosedError' | 'LastEventIdError' = 'ServerError';
+  override name: 'ServerError' | 'StreamClosedError' | 'LastEventIdError' | 'RequestBodyError' =
+    'ServerError';
 }
 
 /**
@@ -43,9 +44,27 @@ export class LastEventIdError extends ServerError {
   }
 }
 
+/** What was wrong with a request body read by `readBody`. */
+export type RequestBodyErrorType = 'too-large' | 'unreadable' | 'invalid-utf8';
+
+/** A request body that `readBody` (or `readBodyText`) refused. */
+export class RequestBodyError extends ServerError {
+  override name = 'RequestBodyError' as const;
+  readonly type: RequestBodyErrorType;
+  constructor(type: RequestBodyErrorType, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.type = type;
+  }
+}
+
 /** True for any error raised by the server layer, from any realm. */
 export function isServerError(value: unknown): value is ServerError {
-  return hasName(value, ['ServerError', 'StreamClosedError', 'LastEventIdError']);
+  return hasName(value, ['ServerError', 'StreamClosedError', 'LastEventIdError', 'RequestBodyError']);
+}
+
+/** True for a {@link RequestBodyError}, from any realm. */
+export function isRequestBodyError(value: unknown): value is RequestBodyError {
+  return hasName(value, ['RequestBodyError']);
 }
 
 /** True for a {@link StreamClosedError}, from any realm. */

@@ -4,12 +4,16 @@
  * Hono, Deno, Bun, Cloudflare Workers, and Node through `ssekit/node`.
  */
 
+export { type ReadBodyOptions, readBody, readBodyText } from './body.js';
 export {
   isLastEventIdError,
+  isRequestBodyError,
   isServerError,
   isStreamClosedError,
   LastEventIdError,
   type LastEventIdErrorType,
+  RequestBodyError,
+  type RequestBodyErrorType,
   ServerError,
   StreamClosedError,
   type StreamClosedReason,

@@ -4,6 +4,8 @@
  * Router and the Pages Router (through `ssekit/node`) share it.
  */
 
+import { isRequestBodyError, readBodyText } from 'ssekit/server';
+
 /** The largest request body read; a chat request is small, and a bigger one is refused unread. */
 export const MAX_BODY_BYTES = 32 * 1024;
 
@@ -36,33 +38,6 @@ export function errorResponse(error: ChatRequestError): Response {
   );
 }
 
-async function readBounded(request: Request): Promise<string> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_BODY_BYTES) throw new ChatRequestError(413, `body over ${MAX_BODY_BYTES} bytes`);
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      // Stop reading (and let the peer know) rather than buffer what we will refuse anyway.
-      await reader.cancel();
-      throw new ChatRequestError(413, `body over ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(body);
-}
-
 function lastUserMessage(messages: unknown): string | undefined {
   if (!Array.isArray(messages)) return undefined;
   for (let i = messages.length - 1; i >= 0; i--) {
@@ -83,9 +58,12 @@ export async function readChatRequest(request: Request): Promise<ChatRequest> {
   }
   let body: unknown;
   try {
-    body = JSON.parse(await readBounded(request));
+    body = JSON.parse(await readBodyText(request, { maxBytes: MAX_BODY_BYTES }));
   } catch (error) {
-    if (error instanceof ChatRequestError) throw error;
+    // Refused unread past the bound: a chat request is small.
+    if (isRequestBodyError(error) && error.type === 'too-large') {
+      throw new ChatRequestError(413, `body over ${MAX_BODY_BYTES} bytes`);
+    }
     throw new ChatRequestError(400, 'body is not JSON');
   }
   if (typeof body !== 'object' || body === null) throw new ChatRequestError(400, 'body is not an object');
