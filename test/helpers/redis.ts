@@ -173,6 +173,10 @@ export interface RedisProxy {
   readonly url: string;
   cut(): void;
   heal(): void;
+  /** Holds Redis's answers back, connections up (a reader that falls behind). */
+  hold(): void;
+  /** Lets the held answers through, in order. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -180,6 +184,8 @@ export async function startRedisProxy(target: string = REDIS_URL): Promise<Redis
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
   let refusing = false;
+  let holding = false;
+  const held: (() => void)[] = [];
   const server = createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -196,12 +202,22 @@ export async function startRedisProxy(target: string = REDIS_URL): Promise<Redis
       });
     }
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (holding) held.push(() => client.write(chunk));
+      else client.write(chunk);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port: own } = server.address() as AddressInfo;
   return {
     url: `redis://127.0.0.1:${own}`,
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const write of held.splice(0)) write();
+    },
     cut() {
       refusing = true;
       for (const socket of sockets) socket.destroy();

@@ -1,6 +1,5 @@
 // The Redis broker's streams bounded in bytes and (exactly) in entries, and its live feed when
 // entries it had not read yet were trimmed. Against the real Redis at REDIS_URL.
-import { type AddressInfo, connect as connectTcp, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +14,7 @@ import {
   redisAvailable,
   redisServerAvailable,
   startOwnRedis,
+  startRedisProxy,
   uniquePrefix,
 } from '../../helpers/redis.js';
 
@@ -161,7 +161,7 @@ describe.skipIf(!available)('Redis broker history bounds', () => {
 
   it('tells the feed listener when entries it had not read yet were trimmed, before what follows them', async () => {
     const p = freshPrefix('lag');
-    const proxy = await holdingProxy(REDIS_URL);
+    const proxy = await startRedisProxy(REDIS_URL);
     try {
       const sub = broker(p, { url: proxy.url });
       const pub = broker(p, { maxLen: 3 });
@@ -245,48 +245,4 @@ describe.skipIf(!available || !redisServerAvailable())('Redis broker on a full R
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
   expect(condition()).toBe(true);
-}
-
-/**
- * A TCP proxy to Redis whose answers the test can hold back (`hold`) and let through in order
- * (`release`): a feed that falls behind, with its connection up.
- */
-async function holdingProxy(target: string) {
-  const { hostname, port } = new URL(target);
-  const sockets = new Set<Socket>();
-  let holding = false;
-  const held: (() => void)[] = [];
-  const server = createServer((client) => {
-    const upstream = connectTcp(Number(port || 6379), hostname || '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      if (holding) held.push(() => client.write(chunk));
-      else client.write(chunk);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: own } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${own}`,
-    hold() {
-      holding = true;
-    },
-    release() {
-      holding = false;
-      for (const write of held.splice(0)) write();
-    },
-    close() {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
