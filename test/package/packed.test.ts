@@ -1,5 +1,6 @@
 /**
- * The published declarations, as a user gets them: `npm pack` the built package once, install
+ * The package as a user gets it: what the tarball holds, and its declarations. `npm pack` the
+ * built package once, install
  * the tarball into an empty project (offline: it has no dependencies; TypeScript, @types/node
  * and ioredis, the optional peer `ssekit/redis` types against, are linked from this repo), and
  * type check a consumer (test/package/consumer/) under the configurations users actually have.
@@ -97,6 +98,7 @@ const configs: Config[] = [
 
 let work: string;
 let project: string;
+let packedFiles: string[];
 
 beforeAll(async () => {
   // global-setup.ts has built dist/ if it was stale.
@@ -106,7 +108,10 @@ beforeAll(async () => {
     ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
     root,
   );
-  const [{ filename }] = JSON.parse(packed.slice(packed.indexOf('['))) as [{ filename: string }];
+  const [{ filename, files }] = JSON.parse(packed.slice(packed.indexOf('['))) as [
+    { filename: string; files: { path: string }[] },
+  ];
+  packedFiles = files.map((file) => file.path);
   project = join(work, 'project');
   await mkdir(project);
   await writeFile(
@@ -126,6 +131,24 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the tarball', () => {
+  it('holds every subpath in ESM and CommonJS with declarations, the bin, and no CLI extras', () => {
+    for (const name of ['index', 'client', 'server', 'node', 'hub', 'redis']) {
+      for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) expect(packedFiles).toContain(`dist/${name}.${ext}`);
+    }
+    expect(packedFiles).toContain('dist/cli.js');
+    // The bin is ESM (package.json `bin`); its CommonJS twin and declarations serve nobody.
+    expect(packedFiles.filter((path) => /^dist\/cli\.(?!js$)/.test(path))).toEqual([]);
+  });
+
+  it("names the repository, so the README's links to docs/ and examples/ resolve on the package page", async () => {
+    const pkg = JSON.parse(await readFile(join(project, 'node_modules/ssekit/package.json'), 'utf8'));
+    expect(pkg.repository).toEqual({ type: 'git', url: 'git+https://github.com/ssekit/ssekit.git' });
+    expect(pkg.homepage).toBe('https://github.com/ssekit/ssekit#readme');
+    expect(pkg.bugs).toEqual({ url: 'https://github.com/ssekit/ssekit/issues' });
+  });
 });
 
 describe.concurrent('the packed declarations type check in a consumer', () => {
