@@ -36,6 +36,7 @@ type Listener =
   | ((this: EventSource, event: EventSourceMessageEvent) => unknown)
   | { handleEvent(event: EventSourceMessageEvent): unknown };
 type MessageHandler = ((this: EventSource, event: EventSourceMessageEvent) => unknown) | null;
+type StateListener = ((this: EventSource, event: Event) => unknown) | { handleEvent(event: Event): unknown };
 /** `addEventListener`'s options. */
 // The DOM's `AddEventListenerOptions`, written out: Node's type definitions do not declare that
 // name globally.
@@ -178,9 +179,20 @@ export class EventSource extends EventTarget {
   }
 }
 
-// Typing only: named events are `MessageEvent`s, so listeners may read `data` without a cast.
+// Typing only: named events are `MessageEvent`s, so listeners may read `data` without a cast;
+// `open` and `error` are plain events, as in the DOM's EventSourceEventMap.
 export interface EventSource {
+  addEventListener(
+    type: 'open' | 'error',
+    listener: StateListener | null,
+    options?: boolean | ListenerOptions,
+  ): void;
   addEventListener(type: string, listener: Listener | null, options?: boolean | ListenerOptions): void;
+  removeEventListener(
+    type: 'open' | 'error',
+    listener: StateListener | null,
+    options?: boolean | Pick<ListenerOptions, 'capture'>,
+  ): void;
   removeEventListener(
     type: string,
     listener: Listener | null,

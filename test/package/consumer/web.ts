@@ -80,6 +80,10 @@ source.addEventListener('news', (event: MessageEvent) => event.origin);
 source.onerror = () => {
   if (source.readyState === EventSource.CLOSED) source.close();
 };
+source.addEventListener('error', (event) => {
+  // @ts-expect-error `open` and `error` are plain events, without `data`
+  return event.data;
+});
 
 // The server writer.
 export function route(request: Request): Response {
