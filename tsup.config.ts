@@ -4,20 +4,27 @@ import { defineConfig } from 'tsup';
 const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 // One entry per subpath export (see DESIGN.md). ESM and CommonJS, each with its declarations.
+const subpaths = {
+  index: 'src/index.ts',
+  client: 'src/client/index.ts',
+  server: 'src/server/index.ts',
+  node: 'src/adapters/node/index.ts',
+  hub: 'src/hub/index.ts',
+  redis: 'src/adapters/redis/index.ts',
+};
+
 export default defineConfig({
   entry: {
-    index: 'src/index.ts',
-    client: 'src/client/index.ts',
-    server: 'src/server/index.ts',
-    node: 'src/adapters/node/index.ts',
-    hub: 'src/hub/index.ts',
-    redis: 'src/adapters/redis/index.ts',
-    // The `ssekit` bin (package.json `bin`); not a subpath export.
+    ...subpaths,
+    // The `ssekit` bin (package.json `bin`): not a subpath export, so no declarations. Built
+    // here, with the subpaths, so dist/cli.js shares their chunks instead of a second copy of
+    // the code. tsup builds every entry in every format: the dist/cli.cjs that comes with it is
+    // left out of the package (package.json `files`).
     cli: 'src/cli/index.ts',
   },
   define: { __SSEKIT_VERSION__: JSON.stringify(version) },
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: subpaths },
   target: 'es2022',
   platform: 'neutral',
   splitting: true,

@@ -47,12 +47,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await entry[0](rest);
   } catch (error) {
-    // parseArgs throws TypeErrors with a `code` for unknown or malformed options.
-    const code = (error as { code?: string }).code;
+    // One line: what is wrong, in our words, and where the usage is.
+    // parseFlags words parseArgs' refusals itself; its code stays as a fallback.
+    const code = (error as { code?: unknown }).code;
     if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(
-        `ssekit ${command}: ${(error as Error).message}\nRun "ssekit ${command} --help" for usage.\n`,
-      );
+      const [line] = (error as Error).message.split('\n');
+      process.stderr.write(`ssekit ${command}: ${line} (see ssekit ${command} --help)\n`);
       return 2;
     }
     throw error;

@@ -1,13 +1,31 @@
-import { parseArgs } from 'node:util';
-import { connect, isContentTypeError, isHttpError } from '../client/index.js';
+import {
+  connect,
+  isContentTypeError,
+  isHttpError,
+  isIdleTimeoutError,
+  isNetworkError,
+  isRetryable,
+  isStreamEndError,
+} from '../client/index.js';
 import type { ServerSentEvent } from '../protocol/types.js';
-import { note, out, painter, parseHeaders, UsageError } from './shared.js';
+import {
+  httpUrl,
+  networkReason,
+  note,
+  out,
+  painter,
+  parseFlags,
+  parseHeaders,
+  UsageError,
+} from './shared.js';
 
 export const LISTEN_HELP = `Usage: ssekit listen <url> [options]
 
 Connects to an event stream and prints its events. Reconnects with backoff (sending
 Last-Event-ID) and reports its state on stderr. Exits 1 with a one-line reason on a fatal
-error (a 4xx status, a wrong Content-Type), 0 when the server ends it with 204.
+error (a 4xx status, a wrong Content-Type), 0 when the server ends it with 204. A request
+with a body is sent again, body and all, on each reconnect: use --no-reconnect for a
+one-off request such as a chat message.
 
 Options:
   -X, --method <method>     HTTP method (default GET, or POST with a body)
@@ -19,7 +37,7 @@ Options:
       --pretty              coloured events even when piped
       --raw                 the bytes of the stream as received
       --no-reconnect        stop when the stream ends or fails
-      --max-retries <n>     give up after n consecutive failed attempts
+      --max-retries <n>     give up after n retries in a row (n + 1 failed attempts)
   -h, --help                this help
 
 Examples:
@@ -31,34 +49,26 @@ Examples:
 type Format = 'pretty' | 'json-lines' | 'raw';
 
 export async function listen(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      method: { type: 'string', short: 'X' },
-      header: { type: 'string', short: 'H', multiple: true },
-      data: { type: 'string', short: 'd' },
-      json: { type: 'string' },
-      'last-event-id': { type: 'string' },
-      'json-lines': { type: 'boolean' },
-      pretty: { type: 'boolean' },
-      raw: { type: 'boolean' },
-      'no-reconnect': { type: 'boolean' },
-      'max-retries': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    method: { type: 'string', short: 'X' },
+    header: { type: 'string', short: 'H', multiple: true },
+    data: { type: 'string', short: 'd' },
+    json: { type: 'string' },
+    'last-event-id': { type: 'string' },
+    'json-lines': { type: 'boolean' },
+    pretty: { type: 'boolean' },
+    raw: { type: 'boolean' },
+    'no-reconnect': { type: 'boolean' },
+    'max-retries': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     await out(LISTEN_HELP);
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('listen takes exactly one URL');
-  let url: URL;
-  try {
-    url = new URL(positionals[0]!);
-  } catch {
-    throw new UsageError(`not a URL: ${positionals[0]}`);
-  }
+  // fetch would refuse ftp: and the like on every attempt, retried forever.
+  const url = httpUrl('listen', positionals[0]!);
   if (values.data !== undefined && values.json !== undefined)
     throw new UsageError('give -d or --json, not both');
   const headers = parseHeaders(values.header);
@@ -72,12 +82,11 @@ export async function listen(argv: string[]): Promise<number> {
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
   }
   const method = (values.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
-  let maxAttempts: number | undefined;
+  let maxRetries: number | undefined;
   if (values['max-retries'] !== undefined) {
-    maxAttempts = Number(values['max-retries']);
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 0)
+    maxRetries = Number(values['max-retries']);
+    if (!/^\d+$/.test(values['max-retries']) || !Number.isSafeInteger(maxRetries))
       throw new UsageError('--max-retries must be a whole number');
-    maxAttempts += 1;
   }
   const format: Format = values.raw
     ? 'raw'
@@ -102,23 +111,38 @@ export async function listen(argv: string[]): Promise<number> {
     return new Response(response.body.pipeThrough(tee), response);
   };
 
+  const reconnect = !values['no-reconnect'];
+  if (body !== undefined && reconnect) {
+    // Each end of stream reconnects, and a reconnect is the same request: a chat message
+    // would be posted again and answered again. Said once, up front.
+    note(
+      `warning: the ${method} is sent again, body and all, on each reconnect (after every end of stream or error); add --no-reconnect to send it once`,
+    );
+  }
+
+  // Per attempt: whether it got a stream, and the line that says how it ended, printed with
+  // what comes next (the delay of the retry), or as the fatal line.
+  let opened = false;
+  let ended = '';
   const connection = connect(url, {
     method,
     headers,
     body: body ?? null,
     ...(values['last-event-id'] !== undefined ? { lastEventId: values['last-event-id'] } : {}),
-    retry: values['no-reconnect'] ? false : { maxAttempts: maxAttempts ?? Number.POSITIVE_INFINITY },
+    // The client's `maxAttempts` counts the retries after failures (n of them: n + 1 requests).
+    retry: reconnect ? { maxAttempts: maxRetries ?? Number.POSITIVE_INFINITY } : false,
     ...(format === 'raw' ? { fetch: rawFetch } : {}),
     onOpen(response) {
+      opened = true;
       note(`connected: ${response.status} ${url.href}`);
     },
     onRetry(ms) {
-      note(
-        `reconnecting in ${(ms / 1000).toFixed(1)} s${connection.lastEventId ? ` (after ${connection.lastEventId})` : ''}`,
-      );
+      const after = connection.lastEventId ? ` (after ${connection.lastEventId})` : '';
+      note(`${ended}; ${opened ? 'reconnecting' : 'retrying'} in ${(ms / 1000).toFixed(1)} s${after}`);
+      opened = false;
     },
     onError(error) {
-      if (!isHttpError(error) && !isContentTypeError(error)) note(`disconnected: ${describe(error)}`);
+      ended = outcome(error, url, opened);
       return undefined;
     },
   });
@@ -133,7 +157,11 @@ export async function listen(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    note(`fatal: ${describe(error)}`);
+    const gaveUp =
+      reconnect && maxRetries !== undefined && isRetryable(error)
+        ? ` (gave up after ${maxRetries} ${maxRetries === 1 ? 'retry' : 'retries'})`
+        : '';
+    note(`fatal: ${outcome(error, url, opened)}${gaveUp}`);
     return 1;
   } finally {
     process.off('SIGINT', stop);
@@ -153,6 +181,16 @@ function pretty(event: ServerSentEvent, paint: (code: number, text: string) => s
     .join('\n')}\n`;
 }
 
+/**
+ * How an attempt ended, in one line: `cannot reach <url>: connection refused` when no stream
+ * came, `disconnected: …` when one had, the status and a body excerpt, the content type.
+ */
+function outcome(error: unknown, url: URL, opened: boolean): string {
+  if (opened) return `disconnected: ${describe(error)}`;
+  if (isNetworkError(error)) return `cannot reach ${url.href}: ${networkReason(error)}`;
+  return `${url.href}: ${describe(error)}`;
+}
+
 /** One line, whatever failed: the status and a body excerpt, the content type, the cause. */
 export function describe(error: unknown): string {
   if (isHttpError(error)) {
@@ -162,6 +200,9 @@ export function describe(error: unknown): string {
   if (isContentTypeError(error)) {
     return `expected Content-Type text/event-stream, got ${error.contentType ?? 'none'}`;
   }
+  if (isStreamEndError(error)) return 'the server ended the stream';
+  if (isNetworkError(error)) return networkReason(error);
+  if (isIdleTimeoutError(error)) return error.message;
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
     return `${error.name}: ${error.message}${cause}`;

@@ -1,5 +1,4 @@
-import { parseArgs } from 'node:util';
-import { note, out, parseHeaders, UsageError } from './shared.js';
+import { httpUrl, networkReason, note, out, parseFlags, parseHeaders, UsageError } from './shared.js';
 
 export const PUBLISH_HELP = `Usage: ssekit publish <hub-url> <topic> <data> [options]
 
@@ -16,14 +15,10 @@ Examples:
 `;
 
 export async function publish(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      event: { type: 'string', short: 'e' },
-      header: { type: 'string', short: 'H', multiple: true },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    event: { type: 'string', short: 'e' },
+    header: { type: 'string', short: 'H', multiple: true },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     await out(PUBLISH_HELP);
@@ -31,11 +26,7 @@ export async function publish(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 3) throw new UsageError('publish takes <hub-url> <topic> <data>');
   const [hubUrl, topic, data] = positionals as [string, string, string];
-  try {
-    new URL(hubUrl);
-  } catch {
-    throw new UsageError(`not a URL: ${hubUrl}`);
-  }
+  httpUrl('publish', hubUrl);
   const headers = parseHeaders(values.header);
   headers.set('content-type', 'application/json');
   let response: Response;
@@ -46,9 +37,7 @@ export async function publish(argv: string[]): Promise<number> {
       body: JSON.stringify({ topic, data, ...(values.event !== undefined ? { event: values.event } : {}) }),
     });
   } catch (error) {
-    note(
-      `fatal: cannot reach ${hubUrl} (${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message})`,
-    );
+    note(`fatal: cannot reach ${hubUrl}: ${networkReason(error)}`);
     return 1;
   }
   const text = await response.text();

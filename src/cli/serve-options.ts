@@ -1,9 +1,8 @@
 /** `ssekit serve`'s flags, read and checked into one config (usage errors exit 2). */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { subscriberCapacity } from '../adapters/node/limits.js';
 import { isLoopbackHostname } from '../hub/hosts.js';
-import { UsageError } from './shared.js';
+import { parseFlags, UsageError } from './shared.js';
 
 /** Where a listener listens. */
 export interface ListenAddress {
@@ -43,29 +42,25 @@ export const SERVE_DEFAULTS = {
 
 /** The config, or `'help'` for `--help` (whatever else is given). */
 export async function readServeConfig(argv: string[]): Promise<ServeConfig | 'help'> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string', short: 'p' },
-      host: { type: 'string' },
-      'allowed-hosts': { type: 'string' },
-      redis: { type: 'string' },
-      'redis-prefix': { type: 'string' },
-      workers: { type: 'string' },
-      'jwt-secret': { type: 'string' },
-      'jwt-key-file': { type: 'string' },
-      cors: { type: 'string' },
-      'metrics-listen': { type: 'string' },
-      history: { type: 'string' },
-      'history-bytes': { type: 'string' },
-      'history-total-bytes': { type: 'string' },
-      'max-subscribers': { type: 'string' },
-      'max-subscribers-per-address': { type: 'string' },
-      'headers-timeout': { type: 'string' },
-      'request-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseFlags(argv, {
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    'allowed-hosts': { type: 'string' },
+    redis: { type: 'string' },
+    'redis-prefix': { type: 'string' },
+    workers: { type: 'string' },
+    'jwt-secret': { type: 'string' },
+    'jwt-key-file': { type: 'string' },
+    cors: { type: 'string' },
+    'metrics-listen': { type: 'string' },
+    history: { type: 'string' },
+    'history-bytes': { type: 'string' },
+    'history-total-bytes': { type: 'string' },
+    'max-subscribers': { type: 'string' },
+    'max-subscribers-per-address': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    'request-timeout': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got ${positionals[0]}`);

@@ -192,20 +192,31 @@ async function run(argv: string[]): Promise<number> {
   );
   main.on('connect', refuseConnect(HUB_METHODS));
   const servers = [main];
-  const url = await listenOn(main, config.listen);
+  let url: string;
   let metricsUrl: string | undefined;
-  if (config.metricsListen !== undefined) {
-    const metrics = createServer(
-      deadlines,
-      nodeListener(
-        metricsHandler(hub, hostCheck(isLoopbackHostname(config.metricsListen.host) ? 'loopback' : ['*'])),
-        READ_METHODS,
-        onError,
-      ),
-    );
-    metrics.on('connect', refuseConnect(READ_METHODS));
-    servers.push(metrics);
-    metricsUrl = `${await listenOn(metrics, config.metricsListen)}/metrics`;
+  try {
+    url = await listenOn(main, config.listen, '--port');
+    if (config.metricsListen !== undefined) {
+      const metrics = createServer(
+        deadlines,
+        nodeListener(
+          metricsHandler(hub, hostCheck(isLoopbackHostname(config.metricsListen.host) ? 'loopback' : ['*'])),
+          READ_METHODS,
+          onError,
+        ),
+      );
+      metrics.on('connect', refuseConnect(READ_METHODS));
+      servers.push(metrics);
+      metricsUrl = `${await listenOn(metrics, config.metricsListen, '--metrics-listen')}/metrics`;
+    }
+  } catch (error) {
+    // Not a usage error: the flags were fine, the machine said no. One line, exit 1, and
+    // nothing left open (a Redis connection would keep the process alive).
+    log(`error: ${(error as Error).message}`);
+    await hub.close({ timeoutMs: 0 }).catch(() => {});
+    await closeBroker().catch(() => {});
+    for (const server of servers) server.close();
+    return 1;
   }
 
   const details =
@@ -253,8 +264,8 @@ async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Listens, and answers with the URL; a port in use is a usage error (exit 2). */
-async function listenOn(server: Server, { host, port }: ListenAddress): Promise<string> {
+/** Listens, and answers with the URL; rejects with one line that says why it cannot. */
+async function listenOn(server: Server, { host, port }: ListenAddress, flag: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -262,11 +273,33 @@ async function listenOn(server: Server, { host, port }: ListenAddress): Promise<
       resolve();
     });
   }).catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`cannot listen on ${host}:${port}: ${error.code ?? error.message}`);
+    throw new Error(listenFailure(error, host, port, flag));
   });
   const address = server.address() as AddressInfo;
   const name = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${name}:${address.port}`;
+}
+
+/** Why `listen` failed, in words, with the flag that changes it. */
+export function listenFailure(
+  error: NodeJS.ErrnoException,
+  host: string,
+  port: number,
+  flag: string,
+): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `port ${port} is in use on ${host} (another server holds it; pick another with ${flag})`;
+    case 'EACCES':
+      return `no permission to listen on port ${port} (ports below 1024 need privileges; pick another with ${flag})`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${host}: no such address on this machine`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${host}: host not found`;
+    default:
+      return `cannot listen on ${host}:${port}: ${error.code ?? error.message}`;
+  }
 }
 
 const READY = 'ssekit:serve-ready';

@@ -22,7 +22,16 @@ import {
 } from './reconnect.js';
 
 /** A request body that can be sent again, unchanged, on every reconnect. */
-export type ReplayableBody = string | Blob | BufferSource | URLSearchParams | FormData | null;
+// `ArrayBuffer | ArrayBufferView` is the DOM's `BufferSource`, spelled out: that name exists in
+// the DOM and worker libs only, and these declarations must stand in a Node-only project too.
+export type ReplayableBody =
+  | string
+  | Blob
+  | ArrayBuffer
+  | ArrayBufferView
+  | URLSearchParams
+  | FormData
+  | null;
 
 /** Options of {@link connect}: fetch's own request options plus the ones of the connection. */
 export interface ConnectInit extends Omit<RequestInit, 'body'> {
@@ -268,7 +277,10 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
           cache: 'no-store',
           ...request,
           headers: requestHeaders,
-          body: requestBody,
+          // TypeScript 5.7+ DOM libs take only views on an `ArrayBuffer` (`ArrayBufferView` is
+          // generic there, not before, so the public type cannot say it and stay portable);
+          // fetch itself refuses a view on a SharedArrayBuffer with a TypeError.
+          body: requestBody as BodyInit | null,
           signal: ctl.signal,
         }),
       );

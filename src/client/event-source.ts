@@ -14,18 +14,38 @@ export interface EventSourceInit {
   /** Request method. Default `GET`. */
   method?: string;
   /** Extra request headers, sent on every attempt. */
-  headers?: HeadersInit;
+  headers?: RequestInit['headers'];
   /** Request body, sent again on every reconnect (see {@link ConnectInit.body}). */
   body?: ConnectInit['body'];
   /** The `fetch` to use. Default: the global `fetch`. */
   fetch?: ConnectInit['fetch'];
 }
 
+/**
+ * The `MessageEvent` an {@link EventSource} dispatches: the platform's own, with `data` typed as
+ * a string. A listener typed with the platform's `MessageEvent` is accepted as well.
+ */
+// Not `MessageEvent<string>`: the global `MessageEvent` of Node's type definitions is not
+// generic, so that spelling breaks a Node-only project (and reads as `any` under skipLibCheck).
+export interface EventSourceMessageEvent extends Omit<MessageEvent, 'data'> {
+  readonly data: string;
+}
+
 type Handler = ((this: EventSource, event: Event) => unknown) | null;
 type Listener =
-  | ((this: EventSource, event: MessageEvent<string>) => unknown)
-  | { handleEvent(event: MessageEvent<string>): unknown };
-type MessageHandler = ((this: EventSource, event: MessageEvent<string>) => unknown) | null;
+  | ((this: EventSource, event: EventSourceMessageEvent) => unknown)
+  | { handleEvent(event: EventSourceMessageEvent): unknown };
+type MessageHandler = ((this: EventSource, event: EventSourceMessageEvent) => unknown) | null;
+type StateListener = ((this: EventSource, event: Event) => unknown) | { handleEvent(event: Event): unknown };
+/** `addEventListener`'s options. */
+// The DOM's `AddEventListenerOptions`, written out: Node's type definitions do not declare that
+// name globally.
+interface ListenerOptions {
+  capture?: boolean;
+  once?: boolean;
+  passive?: boolean;
+  signal?: AbortSignal;
+}
 
 /**
  * `EventSource` as the HTML standard describes it: `readyState`, `url`, `withCredentials`,
@@ -159,16 +179,23 @@ export class EventSource extends EventTarget {
   }
 }
 
-// Typing only: named events are `MessageEvent`s, so listeners may read `data` without a cast.
+// Typing only: named events are `MessageEvent`s, so listeners may read `data` without a cast;
+// `open` and `error` are plain events, as in the DOM's EventSourceEventMap.
 export interface EventSource {
   addEventListener(
-    type: string,
-    listener: Listener | null,
-    options?: boolean | AddEventListenerOptions,
+    type: 'open' | 'error',
+    listener: StateListener | null,
+    options?: boolean | ListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: Listener | null, options?: boolean | ListenerOptions): void;
+  removeEventListener(
+    type: 'open' | 'error',
+    listener: StateListener | null,
+    options?: boolean | Pick<ListenerOptions, 'capture'>,
   ): void;
   removeEventListener(
     type: string,
     listener: Listener | null,
-    options?: boolean | EventListenerOptions,
+    options?: boolean | Pick<ListenerOptions, 'capture'>,
   ): void;
 }

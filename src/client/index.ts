@@ -23,7 +23,7 @@ export {
   NetworkError,
   StreamEndError,
 } from './errors.js';
-export { EventSource, type EventSourceInit } from './event-source.js';
+export { EventSource, type EventSourceInit, type EventSourceMessageEvent } from './event-source.js';
 export {
   backoffDelay,
   isRetryable,

@@ -39,11 +39,26 @@ export type AuthorizeResult = boolean | 'forbidden' | 'unauthenticated' | { read
  */
 export type Authorize = (context: AuthorizeContext) => AuthorizeResult | Promise<AuthorizeResult>;
 
+/** The runtime's Web Crypto `CryptoKey` (DOM, worker or Node types alike). */
+// The global type `CryptoKey` exists in the DOM and worker libs only (Node's type definitions
+// have it as `webcrypto.CryptoKey` of `node:crypto`), so it is read off what every runtime's
+// types declare, the result of `crypto.subtle.generateKey`, as `jose` does; with no `crypto`
+// global at all, the key's shape.
+type RuntimeCryptoKey = typeof globalThis extends {
+  // biome-ignore lint/suspicious/noExplicitAny: matches any overload of generateKey
+  crypto: { subtle: { generateKey(...args: any[]): Promise<infer R> } };
+}
+  ? Extract<R, { type: string }>
+  : { readonly type: string; readonly algorithm: { name: string }; readonly extractable: boolean };
+
 /** A verification key as `jose` takes it: an HMAC secret, a `CryptoKey`, or a key-getter (JWKS). */
 export type JwtKey =
   | Uint8Array
-  | CryptoKey
-  | ((protectedHeader: unknown, token: unknown) => Promise<Uint8Array | CryptoKey> | Uint8Array | CryptoKey);
+  | RuntimeCryptoKey
+  | ((
+      protectedHeader: unknown,
+      token: unknown,
+    ) => Promise<Uint8Array | RuntimeCryptoKey> | Uint8Array | RuntimeCryptoKey);
 
 /** Options of {@link jwtAuthorizer}. */
 export interface JwtAuthorizerOptions {

@@ -54,7 +54,7 @@ export interface HttpOptions extends TopicRules {
   readonly maxSubscribersPerAddress: number;
   readonly maxPublishBytes: number;
   readonly retryAfterSeconds: number;
-  readonly headers: HeadersInit | undefined;
+  readonly headers: RequestInit['headers'];
   readonly allowedHosts: readonly string[] | undefined;
   readonly allowedOrigins: readonly string[];
   readonly retryBytes: () => Uint8Array;

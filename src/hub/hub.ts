@@ -80,7 +80,7 @@ export interface HubOptions {
    * Extra headers on every stream response (CORS, for example). A header set here replaces the
    * default of the same name; several `Set-Cookie` values stay apart.
    */
-  headers?: HeadersInit;
+  headers?: RequestInit['headers'];
   /**
    * `Host` names the handler answers (DNS rebinding: a page on an attacker's name that resolves
    * to your address must not reach the hub). Entries are host names, case-insensitive, any

@@ -45,7 +45,10 @@ export const SSE_HEADERS: Readonly<{
  * const headers = sseHeaders({ 'access-control-allow-origin': '*' });
  * ```
  */
-export function sseHeaders(headers?: HeadersInit): Headers {
+// `RequestInit['headers']`, not `HeadersInit`: the latter is a DOM and worker lib name that a
+// Node-only project (@types/node, no DOM) lacks; this one is what the platform's `Headers`
+// takes wherever these declarations are read.
+export function sseHeaders(headers?: RequestInit['headers']): Headers {
   const out = new Headers(SSE_HEADERS);
   if (headers !== undefined) {
     new Headers(headers).forEach((value, name) => {
@@ -68,7 +71,7 @@ export interface SseResponseInit {
   /** HTTP status text. */
   statusText?: string;
   /** Extra headers, merged over {@link SSE_HEADERS}. */
-  headers?: HeadersInit;
+  headers?: RequestInit['headers'];
 }
 
 /**

@@ -212,6 +212,168 @@ describe('ssekit serve and publish', () => {
   });
 });
 
+/** A URL on 127.0.0.1 where nothing listens (a port that was free a moment ago). */
+async function closedUrl(): Promise<string> {
+  const s = await listen((_req, res) => res.end());
+  await s.close();
+  return `${s.url}/`;
+}
+
+/** The exit code, or 'running' if it has not exited within `ms` (then it is killed). */
+async function exitWithin(cli: ReturnType<typeof run>, ms: number): Promise<number | null | 'running'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), ms)));
+  const result = await Promise.race([cli.exited, late]);
+  clearTimeout(timer);
+  if (result === 'running') {
+    cli.child.kill('SIGKILL');
+    await cli.exited;
+  }
+  return result;
+}
+
+const stderrLines = (cli: ReturnType<typeof run>): string[] => cli.stderr().trim().split('\n');
+
+describe('the CLI explains itself', () => {
+  it('listen to a closed port: one line per attempt saying why and when it retries, then why it gave up', async () => {
+    const url = await closedUrl();
+    const cli = run(['listen', url, '--max-retries', '1']);
+    expect(await cli.exited).toBe(1);
+    const lines = stderrLines(cli);
+    // --max-retries 1: one retry, two attempts.
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      new RegExp(`^ssekit: cannot reach ${url}: connection refused; retrying in \\d+\\.\\d s$`),
+    );
+    expect(lines[1]).toBe(`ssekit: fatal: cannot reach ${url}: connection refused (gave up after 1 retry)`);
+  });
+
+  it('listen --no-reconnect to a closed port: the same words, no error class names', async () => {
+    const url = await closedUrl();
+    const cli = run(['listen', url, '--no-reconnect']);
+    expect(await cli.exited).toBe(1);
+    expect(stderrLines(cli)).toEqual([`ssekit: fatal: cannot reach ${url}: connection refused`]);
+  });
+
+  it('listen: a stream that ends says so, and reconnects, on one line', async () => {
+    let calls = 0;
+    const url = await server((_req, res) => {
+      if (calls++ > 0) return res.writeHead(204).end();
+      sse(res);
+      res.end('retry: 5\nid: 9\ndata: x\n\n');
+    });
+    const cli = run(['listen', url]);
+    expect(await cli.exited).toBe(0);
+    expect(cli.stderr()).toMatch(
+      /^ssekit: disconnected: the server ended the stream; reconnecting in \d+\.\d s \(after 9\)$/m,
+    );
+  });
+
+  it.each([
+    ['ftp://127.0.0.1/feed', 'ftp:'],
+    ['file:///etc/passwd', 'file:'],
+  ])('listen %s is a usage error (exit 2), not a retry loop', async (url, scheme) => {
+    const cli = run(['listen', url]);
+    expect(await exitWithin(cli, 10_000)).toBe(2);
+    expect(stderrLines(cli)).toEqual([
+      `ssekit listen: listen needs an http:// or https:// URL, not ${scheme} (see ssekit listen --help)`,
+    ]);
+  });
+
+  it('publish: a closed port and a non-http URL, in the same words', async () => {
+    const url = await closedUrl();
+    const closed = run(['publish', url, 't', 'x']);
+    expect(await closed.exited).toBe(1);
+    expect(stderrLines(closed)).toEqual([`ssekit: fatal: cannot reach ${url}: connection refused`]);
+    const ftp = run(['publish', 'ftp://127.0.0.1/', 't', 'x']);
+    expect(await ftp.exited).toBe(2);
+    expect(stderrLines(ftp)).toHaveLength(1);
+  });
+
+  it('serve on a busy port exits 1 with "port N is in use", not a usage error', async () => {
+    const busy = await server((_req, res) => res.end());
+    const port = new URL(busy).port;
+    const cli = run(['serve', '--port', port]);
+    expect(await exitWithin(cli, 20_000)).toBe(1);
+    const lines = stderrLines(cli);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`error: port ${port} is in use on 127.0.0.1`);
+    expect(cli.stderr()).not.toContain('--help');
+  });
+
+  it.each([
+    [['serve', '--bogus'], 'ssekit serve: unknown option --bogus (see ssekit serve --help)'],
+    [
+      ['serve', '--histroy', '5'],
+      'ssekit serve: unknown option --histroy (did you mean --history?) (see ssekit serve --help)',
+    ],
+    [
+      ['serve', '--history', '-1'],
+      'ssekit serve: --history must be a whole number from 1 to 1000000 (see ssekit serve --help)',
+    ],
+    [
+      ['serve', '--history', '--port', '0'],
+      'ssekit serve: --history needs a value (see ssekit serve --help)',
+    ],
+    [['serve', '-p'], 'ssekit serve: -p needs a value (see ssekit serve --help)'],
+    [
+      ['listen', 'http://127.0.0.1/', '--pretty=yes'],
+      'ssekit listen: --pretty takes no value (see ssekit listen --help)',
+    ],
+    [['listen', 'http://127.0.0.1/', '-z'], 'ssekit listen: unknown option -z (see ssekit listen --help)'],
+    [
+      ['listen', 'http://127.0.0.1/', '--max-retries', '-2'],
+      'ssekit listen: --max-retries must be a whole number (see ssekit listen --help)',
+    ],
+    [['publish', '--event'], 'ssekit publish: --event needs a value (see ssekit publish --help)'],
+  ])('%j: one line in our words, exit 2', async (args, line) => {
+    const cli = run(args);
+    expect(await cli.exited).toBe(2);
+    expect(stderrLines(cli)).toEqual([line]);
+  });
+
+  it('a value may start with a dash: --last-event-id -5 is an id', async () => {
+    const seen: (string | undefined)[] = [];
+    const url = await server((req, res) => {
+      seen.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(204).end();
+    });
+    const cli = run(['listen', url, '--last-event-id', '-5']);
+    expect(await cli.exited).toBe(0);
+    expect(seen).toEqual(['-5']);
+  });
+
+  it('listen with a body and reconnection on warns once that the request is repeated', async () => {
+    const bodies: string[] = [];
+    const url = await server((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        bodies.push(body);
+        if (bodies.length > 2) return res.writeHead(204).end();
+        sse(res);
+        res.end('retry: 5\ndata: reply\n\n');
+      });
+    });
+    const cli = run(['listen', url, '--json', '{"message":"hi"}']);
+    expect(await cli.exited).toBe(0);
+    // It was repeated (twice), and said so once, before the first request.
+    expect(bodies).toEqual(['{"message":"hi"}', '{"message":"hi"}', '{"message":"hi"}']);
+    const warnings = stderrLines(cli).filter((l) => l.includes('warning'));
+    expect(warnings).toEqual([
+      'ssekit: warning: the POST is sent again, body and all, on each reconnect (after every end of stream or error); add --no-reconnect to send it once',
+    ]);
+    expect(stderrLines(cli)[0]).toBe(warnings[0]);
+
+    // No warning without a body, or with --no-reconnect.
+    const once = run(['listen', url, '--json', '{"message":"hi"}', '--no-reconnect']);
+    const get = run(['listen', url]);
+    expect(await once.exited).toBe(0);
+    expect(await get.exited).toBe(0);
+    expect(once.stderr() + get.stderr()).not.toContain('warning');
+  });
+});
+
 describe('help and version', () => {
   it('--version prints the package version', async () => {
     const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
