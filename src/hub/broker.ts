@@ -123,6 +123,22 @@ export interface Broker {
   isValidId(id: string): boolean;
   /** Releases the broker's resources. Publishing afterwards fails with a {@link BrokerError}. */
   close(): Promise<void>;
+  /**
+   * Optional: sets `name` to `value` for `ttlMs` unless `name` already holds a value, atomically
+   * for every process sharing the broker (on Redis, `SET name value NX PX ttlMs GET`). Resolves
+   * with the value `name` holds after the call: `value` when this call set it, the earlier
+   * holder's otherwise. Replies (`ssekit/replies`) claim an `Idempotency-Key` with it: the first
+   * POST sets the key to its reply, concurrent ones learn which reply to join. Without it, they
+   * claim in the memory of their own process (joins then work within one process only).
+   */
+  claim?(name: string, value: string, ttlMs: number): Promise<string>;
+  /**
+   * Optional: forgets `topics` `ttlMs` from now (on Redis, `PEXPIRE` on their streams): their
+   * history is dropped, and a resume on them is `truncated`, as after any trim. A later call
+   * replaces the time. Replies use it to drop a reply's log once its retention is over; without
+   * it, a log is kept as long as the broker's own bounds keep it.
+   */
+  expire?(topics: readonly string[], ttlMs: number): Promise<void>;
 }
 
 export interface MemoryBrokerOptions {
@@ -133,7 +149,12 @@ export interface MemoryBrokerOptions {
    * resumes on it report `truncated`). Default 10,000.
    */
   maxTopics?: number;
-  /** Clock in ms since the epoch; ids and history age use it. Default `Date.now`. */
+  /**
+   * Most names held by {@link Broker.claim} at once. Past it, the oldest claim is forgotten
+   * first. Default 100,000.
+   */
+  maxClaims?: number;
+  /** Clock in ms since the epoch; ids, history age, claims and expiries use it. Default `Date.now`. */
   now?: () => number;
 }
 
@@ -161,6 +182,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   if (!Number.isSafeInteger(maxTopics) || maxTopics < 1) {
     throw new RangeError(`maxTopics must be a positive integer, got ${String(maxTopics)}`);
   }
+  const maxClaims = options.maxClaims ?? 100_000;
+  if (!Number.isSafeInteger(maxClaims) || maxClaims < 1) {
+    throw new RangeError(`maxClaims must be a positive integer, got ${String(maxClaims)}`);
+  }
   const now = options.now ?? Date.now;
   const ids = new StreamIdGenerator(now);
   // Ids below this may exist out there (an earlier run, a dropped topic): resuming from one is
@@ -169,9 +194,40 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // Map order is publish recency: a publish moves its topics to the end.
   const histories = new Map<string, TopicHistory<BrokerEvent>>();
   const feeds = new Set<Feed>();
+  // Topics asked to be forgotten (`expire`): the time, in ms since the epoch.
+  const expiries = new Map<string, number>();
+  // Map order is claim order: past maxClaims the oldest goes first.
+  const claims = new Map<string, { value: string; until: number }>();
+  // Expired topics and claims are swept at most once a second; a topic is also checked when used.
+  let nextSweep = 0;
   let closed = false;
 
-  const historyOf = (topic: string): TopicHistory<BrokerEvent> => {
+  /** Drops a topic's history; resumes from before its last event are truncated from now on. */
+  const drop = (topic: string, history: TopicHistory<BrokerEvent>): void => {
+    histories.delete(topic);
+    expiries.delete(topic);
+    const last = history.lastId ?? history.floor;
+    if (compareStreamIds(last, globalFloor) > 0) globalFloor = last;
+  };
+
+  /** Drops `topic` if its expiry has passed. */
+  const checkExpiry = (topic: string, time: number): void => {
+    const until = expiries.get(topic);
+    if (until === undefined || until > time) return;
+    const history = histories.get(topic);
+    if (history === undefined) expiries.delete(topic);
+    else drop(topic, history);
+  };
+
+  const sweep = (time: number): void => {
+    if (time < nextSweep) return;
+    nextSweep = time + 1000;
+    for (const topic of [...expiries.keys()]) checkExpiry(topic, time);
+    for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
+  };
+
+  const historyOf = (topic: string, time: number): TopicHistory<BrokerEvent> => {
+    checkExpiry(topic, time);
     let history = histories.get(topic);
     if (history === undefined) {
       history = new TopicHistory<BrokerEvent>(compareStreamIds, globalFloor, limits);
@@ -181,9 +237,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
     histories.set(topic, history);
     if (histories.size > maxTopics) {
       const [oldestTopic, oldest] = histories.entries().next().value as [string, TopicHistory<BrokerEvent>];
-      histories.delete(oldestTopic);
-      const last = oldest.lastId ?? oldest.floor;
-      if (compareStreamIds(last, globalFloor) > 0) globalFloor = last;
+      drop(oldestTopic, oldest);
     }
     return history;
   };
@@ -192,9 +246,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
     async publish(topics, init) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
       const time = now();
+      sweep(time);
       const event: BrokerEvent = { id: ids.next(), topics: [...topics], event: init.event, data: init.data };
       for (const topic of event.topics) {
-        const history = historyOf(topic);
+        const history = historyOf(topic, time);
         history.expire(time);
         history.push(event, time);
       }
@@ -215,9 +270,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       if (!isStreamId(afterId)) return { events: [], more: false, truncated: true, head };
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
       const time = now();
+      sweep(time);
       let truncated = false;
       const lists: BrokerEvent[][] = [];
       for (const topic of topics) {
+        checkExpiry(topic, time);
         const history = histories.get(topic);
         if (history === undefined) {
           if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
@@ -252,13 +309,47 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
     compareIds: compareStreamIds,
     isValidId: isStreamId,
 
+    async claim(name, value, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      checkTtl(ttlMs, false);
+      const time = now();
+      sweep(time);
+      const held = claims.get(name);
+      if (held !== undefined && held.until > time) return held.value;
+      claims.delete(name);
+      claims.set(name, { value, until: time + ttlMs });
+      if (claims.size > maxClaims) claims.delete(claims.keys().next().value as string);
+      return value;
+    },
+
+    async expire(topics, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      checkTtl(ttlMs, true);
+      const time = now();
+      for (const topic of topics) {
+        if (!histories.has(topic)) continue;
+        expiries.set(topic, time + ttlMs);
+        checkExpiry(topic, time);
+      }
+    },
+
     async close() {
       closed = true;
       feeds.clear();
       histories.clear();
+      expiries.clear();
+      claims.clear();
     },
   };
   return broker;
+}
+
+function checkTtl(ttlMs: number, zero: boolean): void {
+  if (typeof ttlMs !== 'number' || !(zero ? ttlMs >= 0 : ttlMs > 0) || !Number.isFinite(ttlMs)) {
+    throw new RangeError(
+      `ttlMs must be a ${zero ? 'non-negative' : 'positive'} finite number, got ${String(ttlMs)}`,
+    );
+  }
 }
 
 function follows(feed: Feed, topics: readonly string[]): boolean {
