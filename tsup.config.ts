@@ -12,6 +12,7 @@ export default defineConfig({
     node: 'src/adapters/node/index.ts',
     hub: 'src/hub/index.ts',
     redis: 'src/adapters/redis/index.ts',
+    replies: 'src/replies/index.ts',
     // The `ssekit` bin (package.json `bin`); not a subpath export.
     cli: 'src/cli/index.ts',
   },

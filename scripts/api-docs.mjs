@@ -13,6 +13,7 @@ const KNOWN = {
   'ssekit/node': 'src/adapters/node/index.ts',
   'ssekit/hub': 'src/hub/index.ts',
   'ssekit/redis': 'src/adapters/redis/index.ts',
+  'ssekit/replies': 'src/replies/index.ts',
 };
 const ENTRIES = {};
 for (const name of Object.keys(pkg.exports)) {

@@ -1,0 +1,660 @@
+/**
+ * Replies that survive the network: a producer (the model call) started once by a POST, run to
+ * its end detached from that request, its events in a log on the broker; any GET of the reply's
+ * URL replays the log (from the start, or after `Last-Event-ID`) and follows it live; DELETE
+ * stops it from any instance. See log.ts for the topics and markers, run.ts for the producer's
+ * side, reader.ts for a response.
+ */
+import type { AuthorizeResult } from '../hub/auth.js';
+import { type Broker, type BrokerEvent, createMemoryBroker } from '../hub/broker.js';
+import { encodeEventBytes } from '../protocol/encode.js';
+import { openEventStream } from '../server/event-stream.js';
+import { createFeed, type Watcher } from './feed.js';
+import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
+import {
+  END_EVENT,
+  type EndReason,
+  endData,
+  endReasonOf,
+  LOG_START,
+  newReplyId,
+  OPEN_MARK,
+  READING_MARK,
+  REPLY_ID,
+  type ReplyTopics,
+  STOP_MARK,
+  timeOfId,
+  topicsOf,
+} from './log.js';
+import { type RepliesOptions, resolveOptions } from './options.js';
+import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
+import { type Produce, Run, type RunOptions } from './run.js';
+
+/** Options of {@link Replies.start}. */
+export interface StartOptions {
+  /** An idempotency key from elsewhere than the `Idempotency-Key` header (which it replaces). */
+  idempotencyKey?: string;
+  /**
+   * Called with a promise that settles when the reply has ended: hand it to the platform's
+   * `waitUntil` (Vercel, Cloudflare) or Next.js `after()`, which otherwise may freeze the
+   * function once the response is sent, producer and all.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** Counters of this instance. */
+export interface RepliesMetrics {
+  /** Producers started here. */
+  started: number;
+  /** Producers running here now. */
+  running: number;
+  /** POSTs that joined a reply by its Idempotency-Key instead of starting one. */
+  joined: number;
+  /** GETs that resumed with a Last-Event-ID. */
+  resumed: number;
+  /** Responses open now. */
+  readers: number;
+  /** Responses ended by `maxDurationMs` (the client resumes). */
+  handoffs: number;
+  /** Bytes of the logs of replies started here and still kept (see `maxStoredBytes`). */
+  storedBytes: number;
+  /** Replies ended here, by reason (`producer-lost`: declared by this instance's readers). */
+  ended: Record<EndReason, number>;
+  /** Refused requests, by HTTP status. */
+  rejected: Record<string, number>;
+}
+
+/** Options of {@link Replies.close}. */
+export interface RepliesCloseOptions {
+  /** Wait at most this long (ms) for running producers to finish before stopping them (reason `shutdown`). Default 5,000. */
+  timeoutMs?: number;
+}
+
+export interface Replies {
+  /**
+   * For the POST route: starts `produce` once, detached from the request (the client leaving
+   * does not stop it), and answers `200` streaming the reply from its start, with
+   * `Content-Location: <reply url>`. With an `Idempotency-Key` that names a running or finished
+   * reply, joins it instead (same URL, same events; `authorize` is asked for `read` on it).
+   * Refusals are answers: `400` (bad key), `401`/`403`, `503` + `Retry-After` (busy, closing,
+   * broker unavailable).
+   */
+  start(request: Request, produce: Produce, options?: StartOptions): Promise<Response>;
+  /**
+   * For `<basePath>:id`: `GET` replays the reply (after `Last-Event-ID`, header or `lastEventId`
+   * query) and follows it until its `end` event; `204` once the client has the `end` event's
+   * id; `404` unknown or expired. `DELETE` stops it wherever it runs: `204`, or `404`. Other
+   * methods: `405`.
+   */
+  handler(request: Request): Promise<Response>;
+  /** Stops a reply from server code (no authorization). Resolves `true` when it was running. */
+  stop(id: string): Promise<boolean>;
+  /**
+   * Shutdown: refuses new work (`503`), waits for running producers up to `timeoutMs`, stops the
+   * rest (`shutdown`), ends every response with a retry hint. Closes the broker if it made it.
+   */
+  close(options?: RepliesCloseOptions): Promise<void>;
+  metrics(): RepliesMetrics;
+}
+
+// Counted per reply on top of its events: bounds the number of tiny replies kept.
+const REPLY_OVERHEAD = 1024;
+const MAX_ID_LENGTH = 256;
+
+interface Stored {
+  bytes: number;
+  endedAt: number | null;
+  readonly topics: ReplyTopics;
+}
+
+interface State {
+  exists: boolean;
+  end: { id: string; reason: EndReason } | null;
+  head: string;
+}
+
+/**
+ * Creates the replies of one instance: `start` for the POST route, `handler` for the reply URLs.
+ *
+ * @example A Next.js App Router chat whose replies survive a reload (one process; share a Redis
+ * broker across instances):
+ * ```ts
+ * // app/api/chat/route.ts
+ * import { createReplies } from 'ssekit/replies';
+ * export const replies = createReplies({ basePath: '/api/replies/' });
+ *
+ * export async function POST(request: Request) {
+ *   const { prompt } = await request.json();
+ *   return replies.start(request, async ({ send, signal }) => {
+ *     for await (const token of model.stream(prompt, { signal })) await send(token);
+ *   });
+ * }
+ *
+ * // app/api/replies/[id]/route.ts: GET resumes (Last-Event-ID), DELETE stops
+ * export const GET = (request: Request) => replies.handler(request);
+ * export const DELETE = GET;
+ * ```
+ */
+export function createReplies(options: RepliesOptions = {}): Replies {
+  const o = resolveOptions(options);
+  const ownsBroker = options.broker === undefined;
+  const broker: Broker =
+    options.broker ??
+    createMemoryBroker({
+      // Room for the markers (and a stray second end) beyond the producer's events; no age
+      // bound: a reply is dropped by `expire` after its retention.
+      history: { maxEvents: o.maxEventsPerReply + 16, maxAgeMs: Number.POSITIVE_INFINITY },
+      maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
+    });
+  if (!broker.isValidId(LOG_START)) {
+    throw new TypeError(
+      'replies need a broker whose ids are stream ids (<ms>-<seq>), as the built-in brokers have',
+    );
+  }
+  const compare = broker.compareIds;
+  const now = Date.now;
+  const onError = o.onError;
+  const retryAfter = String(o.retryAfterSeconds);
+  const headers = new Headers(options.headers);
+
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  const running = new Map<string, Run>();
+  const watches = new Map<string, ReplyWatch>();
+  const stored = new Map<string, Stored>();
+  const localClaims = new Map<string, { value: string; until: number }>();
+  let storedBytes = 0;
+  let readersOpen = 0;
+  let whenIdle: (() => void)[] = [];
+  const counters = { started: 0, joined: 0, resumed: 0, handoffs: 0 };
+  const ended: Record<EndReason, number> = {
+    done: 0,
+    failed: 0,
+    stopped: 0,
+    'producer-lost': 0,
+    'too-large': 0,
+    idle: 0,
+    shutdown: 0,
+    expired: 0,
+  };
+  const rejected: Record<string, number> = {};
+
+  const feed = createFeed(broker, onError, () => closing);
+  const encoded = new WeakMap<BrokerEvent, Uint8Array>();
+  const bytesOf = (event: BrokerEvent): Uint8Array => {
+    let bytes = encoded.get(event);
+    if (bytes === undefined) {
+      bytes = encodeEventBytes({ id: event.id, event: event.event, data: event.data });
+      encoded.set(event, bytes);
+    }
+    return bytes;
+  };
+
+  const refuse = (status: number, message: string, extra?: Record<string, string>): Response => {
+    rejected[status] = (rejected[status] ?? 0) + 1;
+    return plain(status, message, extra);
+  };
+  const unavailable = (message: string): Response => refuse(503, message, { 'retry-after': retryAfter });
+  /** The answer an authorization refuses with, or the verdict when it allows. */
+  const authorized = async (
+    request: Request,
+    action: ReplyAction,
+    id: string | undefined,
+  ): Promise<Response | AuthorizeResult> => {
+    if (options.authorize === undefined) return true;
+    const result = await options.authorize({ request, action, id });
+    const refusal = refusalOf(result);
+    if (refusal !== undefined) {
+      return refuse(refusal.status, refusal.status === 401 ? 'unauthorized' : 'forbidden', refusal.headers);
+    }
+    return result;
+  };
+  const expiresAtOf = (result: AuthorizeResult): number | undefined =>
+    typeof result === 'object' && result !== null ? result.expiresAt : undefined;
+
+  const urlOf = (id: string): string => `${o.basePath}${id}`;
+  const expired = (endId: string): boolean => {
+    const time = timeOfId(endId);
+    return time !== undefined && now() - time >= o.retentionMs;
+  };
+
+  // ---- the producer's side -----------------------------------------------------------------
+
+  const runOptions: RunOptions = {
+    broker,
+    feed,
+    maxEvents: o.maxEventsPerReply,
+    maxBytes: o.maxBytesPerReply,
+    stopGraceMs: o.stopGraceMs,
+    producerHeartbeatMs: o.producerHeartbeatMs,
+    now,
+    onError,
+    onBytes(run, bytes) {
+      const record = stored.get(run.id);
+      if (record === undefined) return;
+      record.bytes += bytes;
+      storedBytes += bytes;
+    },
+    onEnd(run) {
+      running.delete(run.id);
+      if (run.ended !== null) ended[run.ended]++;
+      const record = stored.get(run.id);
+      if (record !== undefined) record.endedAt = now();
+      // The broker drops the log a little after the retention (the id's time says 404 first).
+      broker
+        .expire?.(
+          [run.topics.log, run.topics.control, run.topics.alive],
+          o.retentionMs + Math.min(o.retentionMs, 60_000),
+        )
+        .catch(onError);
+      if (running.size === 0 && whenIdle.length > 0) {
+        const waiting = whenIdle;
+        whenIdle = [];
+        for (const resolve of waiting) resolve();
+      }
+    },
+  };
+
+  const forget = (id: string, record: Stored): void => {
+    stored.delete(id);
+    storedBytes -= record.bytes;
+  };
+
+  /** Drops finished replies, oldest first, until a new one fits. False when it cannot. */
+  const makeRoom = (): boolean => {
+    if (storedBytes + REPLY_OVERHEAD <= o.maxStoredBytes) return true;
+    if (broker.expire === undefined) return false;
+    for (const [id, record] of stored) {
+      if (record.endedAt === null) continue;
+      forget(id, record);
+      broker.expire([record.topics.log, record.topics.control, record.topics.alive], 0).catch(onError);
+      if (storedBytes + REPLY_OVERHEAD <= o.maxStoredBytes) return true;
+    }
+    return false;
+  };
+
+  /** Sets the key to `id` unless it names a reply already; resolves with the reply it names. */
+  const claim = (key: string, id: string): Promise<string> => {
+    const name = `${o.topicPrefix}key/${key}`;
+    if (broker.claim !== undefined) return broker.claim(name, id, o.idempotencyTtlMs);
+    // No claim() on this broker: joins work within this process only.
+    const time = now();
+    const held = localClaims.get(name);
+    if (held !== undefined && held.until > time) return Promise.resolve(held.value);
+    localClaims.delete(name);
+    localClaims.set(name, { value: id, until: time + o.idempotencyTtlMs });
+    // Bounded like the memory broker's claims: the oldest goes first.
+    if (localClaims.size > 100_000) localClaims.delete(localClaims.keys().next().value as string);
+    return Promise.resolve(id);
+  };
+
+  // ---- the reading side --------------------------------------------------------------------
+
+  const readerOptions: ReaderOptions = {
+    broker,
+    feed,
+    pageSize: o.pageSize,
+    maxHeldBytes: o.maxQueuedBytes,
+    retryMs: o.retryMs,
+    now,
+    onError,
+    bytesOf,
+  };
+
+  const acquireWatch = (id: string): ReplyWatch => {
+    let watch = watches.get(id);
+    if (watch === undefined) {
+      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now);
+      watches.set(id, watch);
+    }
+    watch.refs++;
+    return watch;
+  };
+  const releaseWatch = (watch: ReplyWatch): void => {
+    if (--watch.refs > 0) return;
+    watch.following.release();
+    if (watches.get(watch.id) === watch) watches.delete(watch.id);
+  };
+
+  /** Whether a reply exists and whether it has ended: the short history of its control topic. */
+  const readState = async (topics: ReplyTopics): Promise<State> => {
+    const state: State = { exists: false, end: null, head: LOG_START };
+    let after = LOG_START;
+    for (;;) {
+      const page = await broker.history([topics.control], after, { limit: o.pageSize });
+      state.head = page.head;
+      for (const event of page.events) {
+        if (event.event === OPEN_MARK) state.exists = true;
+        else if (event.event === END_EVENT && state.end === null) {
+          state.end = { id: event.id, reason: endReasonOf(event.data) };
+        }
+      }
+      const last = page.events[page.events.length - 1];
+      if (!page.more || last === undefined) return state;
+      after = last.id;
+    }
+  };
+
+  interface Open {
+    readonly lastEventId?: string;
+    readonly contentLocation?: string;
+    /** The reply was just opened here: no need to read its state. */
+    readonly fresh?: boolean;
+    /** Joining by Idempotency-Key: the claimer may not have opened the log yet. */
+    readonly joining?: boolean;
+    readonly expiresAt?: number | undefined;
+  }
+
+  const openReader = async (request: Request, id: string, open: Open): Promise<Response> => {
+    const watch = acquireWatch(id);
+    const { lastEventId } = open;
+    try {
+      await watch.following.ready;
+      if (open.fresh !== true) {
+        const state = await readState(watch.topics);
+        if (!state.exists && open.joining === true) {
+          state.exists = await watch.whenOpened(o.producerLostAfterMs);
+        }
+        if (!state.exists || (state.end !== null && expired(state.end.id))) {
+          releaseWatch(watch);
+          return refuse(404, 'no such reply (unknown, or expired)');
+        }
+        if (lastEventId !== undefined && compare(lastEventId, state.head) > 0) {
+          // Never assigned (forged, or from a clock that went back): resuming from it would skip.
+          releaseWatch(watch);
+          return refuse(400, 'Last-Event-ID is not an id of this reply');
+        }
+        if (state.end !== null) {
+          if (watch.end === null) watch.end = state.end;
+          if (lastEventId !== undefined && compare(lastEventId, state.end.id) >= 0) {
+            // The client has the end: `204` makes EventSource and connect() stop (WHATWG HTML §9.2.3).
+            releaseWatch(watch);
+            return new Response(null, { status: 204 });
+          }
+        }
+      }
+    } catch (error) {
+      releaseWatch(watch);
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    if (closing) {
+      releaseWatch(watch);
+      return unavailable('shutting down');
+    }
+    let init = headers;
+    if (open.contentLocation !== undefined) {
+      init = new Headers(headers);
+      init.set('content-location', open.contentLocation);
+    }
+    const handle = openEventStream({
+      heartbeat: o.heartbeatMs,
+      maxQueuedBytes: o.maxQueuedBytes,
+      highWaterMark: Math.min(64 * 1024, o.maxQueuedBytes),
+      signal: request.signal,
+      headers: init,
+    });
+    readersOpen++;
+    const run = running.get(id);
+    if (run !== undefined) run.readersHere++;
+    const reader = new Reader(watch, handle, lastEventId ?? LOG_START, readerOptions, () => {
+      readersOpen--;
+      const producing = running.get(id);
+      if (producing !== undefined && producing === run) {
+        producing.readersHere--;
+        producing.lastRead = now();
+      }
+      releaseWatch(watch);
+    });
+    if (o.maxDurationMs !== false) reader.cutAfter(o.maxDurationMs, () => counters.handoffs++);
+    if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
+    reader.start();
+    return handle.stream.response;
+  };
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  const start = async (
+    request: Request,
+    produce: Produce,
+    startOptions: StartOptions = {},
+  ): Promise<Response> => {
+    if (typeof produce !== 'function') throw new TypeError('start needs a produce function');
+    if (closing) return unavailable('shutting down');
+    let key: string | null | undefined;
+    if (startOptions.idempotencyKey !== undefined) {
+      key = idempotencyKeyOf(
+        new Request('http://x/', { headers: { 'idempotency-key': startOptions.idempotencyKey } }),
+        o.maxIdempotencyKeyLength,
+      );
+      if (key === null)
+        throw new RangeError(
+          'idempotencyKey must be 1 to maxIdempotencyKeyLength printable ASCII characters',
+        );
+    } else {
+      key = idempotencyKeyOf(request, o.maxIdempotencyKeyLength);
+      if (key === null) return refuse(400, 'invalid Idempotency-Key');
+    }
+    const verdict = await authorized(request, 'start', undefined);
+    if (verdict instanceof Response) return verdict;
+    const expiresAt = expiresAtOf(verdict);
+    if (closing) return unavailable('shutting down');
+    if (running.size >= o.maxRunning) return unavailable('too many replies running');
+    if (!makeRoom()) return unavailable('too many replies kept');
+
+    const id = newReplyId();
+    const url = urlOf(id);
+    // Reserved now (the capacity check above stays true across the awaits below).
+    const run = new Run(id, url, topicsOf(o.topicPrefix, id), runOptions);
+    running.set(id, run);
+    if (key !== undefined) {
+      let holder: string;
+      try {
+        holder = await claim(key, id);
+      } catch (error) {
+        running.delete(id);
+        onError(error);
+        return unavailable('the event store is unavailable');
+      }
+      if (holder !== id) {
+        running.delete(id);
+        if (!REPLY_ID.test(holder)) return unavailable('the event store is unavailable');
+        const joinVerdict = await authorized(request, 'read', holder);
+        if (joinVerdict instanceof Response) return joinVerdict;
+        counters.joined++;
+        return openReader(request, holder, {
+          contentLocation: urlOf(holder),
+          joining: true,
+          expiresAt: expiresAtOf(joinVerdict) ?? expiresAt,
+        });
+      }
+    }
+    try {
+      await run.open();
+    } catch (error) {
+      running.delete(id);
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    const record: Stored = { bytes: REPLY_OVERHEAD, endedAt: null, topics: run.topics };
+    stored.set(id, record);
+    storedBytes += REPLY_OVERHEAD;
+    counters.started++;
+    const done = run.start(produce);
+    startOptions.waitUntil?.(done);
+    return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });
+  };
+
+  const read = async (request: Request, id: string): Promise<Response> => {
+    const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
+    if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
+      return refuse(400, 'invalid Last-Event-ID');
+    }
+    const verdict = await authorized(request, 'read', id);
+    if (verdict instanceof Response) return verdict;
+    if (lastEventId !== undefined) counters.resumed++;
+    return openReader(request, id, { lastEventId, expiresAt: expiresAtOf(verdict) });
+  };
+
+  /** Stops a reply wherever it runs, through its control topic. */
+  const stopReply = async (id: string): Promise<'stopped' | 'ended' | 'unknown'> => {
+    const topics = topicsOf(o.topicPrefix, id);
+    let onEnd!: () => void;
+    const endSeen = new Promise<boolean>((resolve) => {
+      onEnd = () => resolve(true);
+    });
+    const watcher: Watcher = {
+      onEvent: (event) => {
+        if (event.event === END_EVENT) onEnd();
+      },
+      onFeedError: () => {},
+    };
+    // Followed before the state is read: an end published in between is not missed.
+    const following = feed.follow([topics.control], watcher);
+    try {
+      await following.ready;
+      const state = await readState(topics);
+      if (!state.exists || (state.end !== null && expired(state.end.id))) return 'unknown';
+      if (state.end !== null) return 'ended';
+      await broker.publish([topics.control], { event: STOP_MARK, data: '' });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const confirmed = await Promise.race([
+        endSeen,
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), o.stopTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!confirmed) {
+        // Nobody ended it: its producer is gone or stuck. End it here; readers stop at the first end.
+        await broker.publish([topics.log, topics.control], { event: END_EVENT, data: endData('stopped') });
+      }
+      return 'stopped';
+    } finally {
+      following.release();
+    }
+  };
+
+  const remove = async (request: Request, id: string): Promise<Response> => {
+    const verdict = await authorized(request, 'stop', id);
+    if (verdict instanceof Response) return verdict;
+    let result: Awaited<ReturnType<typeof stopReply>>;
+    try {
+      result = await stopReply(id);
+    } catch (error) {
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    return result === 'unknown'
+      ? refuse(404, 'no such reply (unknown, or expired)')
+      : new Response(null, { status: 204 });
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const method = request.method;
+    if (method !== 'GET' && method !== 'DELETE')
+      return refuse(405, 'method not allowed', { allow: 'GET, DELETE' });
+    if (closing) return unavailable('shutting down');
+    const id = replyIdOf(request.url);
+    if (id === undefined) return refuse(404, 'no such reply');
+    return method === 'GET' ? read(request, id) : remove(request, id);
+  };
+
+  // ---- time: heartbeats, lost producers, idle replies, retention ---------------------------
+
+  const tickMs = Math.max(
+    10,
+    Math.min(
+      o.producerHeartbeatMs,
+      o.producerLostAfterMs / 4,
+      o.idleStopMs === false ? 60_000 : o.idleStopMs / 3,
+    ),
+  );
+  let lastTick = now();
+
+  const declareLost = (watch: ReplyWatch): void => {
+    watch.declared = true;
+    ended['producer-lost']++;
+    const { log, control } = watch.topics;
+    broker
+      .publish([log, control], { event: END_EVENT, data: endData('producer-lost') })
+      .catch((error: unknown) => {
+        // The broker is away too: readers end with a retry hint and ask again later.
+        onError(error);
+        watch.declared = false;
+        for (const reader of [...watch.readers]) reader.cut();
+      });
+  };
+
+  const tick = (): void => {
+    const time = now();
+    // This process's event loop was blocked (a long synchronous task): what producers sent
+    // meanwhile may still wait in the socket. Give every reply a fresh window, not a verdict.
+    const blocked = time - lastTick > 2 * tickMs + 50;
+    lastTick = time;
+    for (const run of running.values()) {
+      run.heartbeat(time);
+      if (o.idleStopMs === false) continue;
+      if (run.readersHere > 0) run.lastRead = time;
+      else if (time - run.lastRead > o.idleStopMs) void run.stop('idle');
+    }
+    for (const watch of watches.values()) {
+      if (watch.end !== null || watch.readers.size === 0) continue;
+      const here = running.has(watch.id);
+      if (here || blocked) watch.lastSeen = time;
+      else if (!watch.declared && time - watch.lastSeen > o.producerLostAfterMs) declareLost(watch);
+      if (o.idleStopMs !== false && !here && time - watch.lastNotice >= o.idleStopMs / 3) {
+        watch.lastNotice = time;
+        broker.publish([watch.topics.control], { event: READING_MARK, data: '' }).catch(onError);
+      }
+    }
+    for (const [id, record] of stored) {
+      if (record.endedAt !== null && time - record.endedAt >= o.retentionMs) forget(id, record);
+    }
+    for (const [name, held] of localClaims) if (held.until <= time) localClaims.delete(name);
+  };
+  const timer = setInterval(tick, tickMs);
+  (timer as { unref?: () => void }).unref?.();
+
+  const shutdown = async (timeoutMs: number): Promise<void> => {
+    closing = true;
+    if (running.size > 0) {
+      let wait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => whenIdle.push(resolve)),
+        new Promise<void>((resolve) => {
+          wait = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(wait);
+    }
+    await Promise.all([...running.values()].map((run) => run.stop('shutdown')));
+    for (const watch of [...watches.values()]) for (const reader of [...watch.readers]) reader.cut();
+    clearInterval(timer);
+    await feed.close();
+    if (ownsBroker) await broker.close();
+  };
+
+  return {
+    start,
+    handler,
+    async stop(id) {
+      if (typeof id !== 'string' || !REPLY_ID.test(id)) return false;
+      return (await stopReply(id)) === 'stopped';
+    },
+    close(closeOptions = {}) {
+      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      return closed;
+    },
+    metrics() {
+      return {
+        ...counters,
+        running: running.size,
+        readers: readersOpen,
+        storedBytes,
+        ended: { ...ended },
+        rejected: { ...rejected },
+      };
+    },
+  };
+}
