@@ -32,8 +32,9 @@ export interface RepliesLimits {
    */
   idleStopMs?: number | false;
   /**
-   * Bytes queued for one response (a slow client); past it the response is cut and the client
-   * resumes from the log. Also the bound of live events held while a replay is read. Default 1 MiB.
+   * Bytes queued for one response (a slow client); past it (plus room for one event, which is
+   * never split) the response is cut and the client resumes from the log. Also the bound of live
+   * events held while a replay is read. Default 1 MiB.
    */
   maxQueuedBytes?: number;
   /** Longest `Idempotency-Key` accepted (longer: `400`). Default 255. */

@@ -389,7 +389,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     const handle = openEventStream({
       heartbeat: o.heartbeatMs,
-      maxQueuedBytes: o.maxQueuedBytes,
+      // Room for one whole event past the bound: an event is never cut, and one as large as a
+      // log may be must still get through (else its client would reconnect for ever).
+      maxQueuedBytes: o.maxQueuedBytes + o.maxBytesPerReply + 1024,
       highWaterMark: Math.min(64 * 1024, o.maxQueuedBytes),
       signal: request.signal,
       headers: init,
