@@ -172,3 +172,61 @@ export function sharedBroker(): Broker {
 }
 
 export type { Replies };
+
+/**
+ * A broker as one instance sees it, which the test can kill: afterwards its calls fail and its
+ * feed hears nothing (the instance is gone, or cut off from the broker).
+ */
+export function killable(inner: Broker) {
+  let dead = false;
+  const gone = () => Promise.reject(new Error('this instance is dead'));
+  const broker: Broker = {
+    ...inner,
+    publish: (topics, event) => (dead ? gone() : inner.publish(topics, event)),
+    history: (topics, afterId, options) => (dead ? gone() : inner.history(topics, afterId, options)),
+    subscribe(listener) {
+      return inner.subscribe({
+        onEvent: (event) => {
+          if (!dead) listener.onEvent(event);
+        },
+        onError: (error) => listener.onError(error),
+      });
+    },
+    claim: (name, value, ttl) => (dead ? gone() : (inner.claim?.(name, value, ttl) ?? gone())),
+    expire: (topics, ttl) => (dead ? gone() : (inner.expire?.(topics, ttl) ?? Promise.resolve())),
+    close: async () => {},
+  };
+  return {
+    broker,
+    kill() {
+      dead = true;
+    },
+  };
+}
+
+/** A producer that sends `first` tokens, then waits (silent) until its signal aborts or `release()`. */
+export function waitingProducer(first = 1) {
+  const state = {
+    runs: 0,
+    finallyRan: 0,
+    reason: undefined as unknown,
+    signal: undefined as AbortSignal | undefined,
+  };
+  const released = deferred();
+  const produce: Produce = async ({ send, signal }) => {
+    state.runs++;
+    state.signal = signal;
+    try {
+      for (let i = 1; i <= first; i++) await send(`t${i}`);
+      await Promise.race([
+        released.promise,
+        new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+      ]);
+      if (!signal.aborted) await send('last');
+    } finally {
+      state.reason = signal.reason;
+      state.finallyRan++;
+    }
+  };
+  return { produce, state, release: () => released.resolve() };
+}
