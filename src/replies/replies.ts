@@ -9,26 +9,15 @@ import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, type BrokerEvent, createMemoryBroker } from '../hub/broker.js';
 import { encodeEventBytes } from '../protocol/encode.js';
 import { openEventStream } from '../server/event-stream.js';
-import { createFeed, type Watcher } from './feed.js';
+import { readState, stopReply } from './control.js';
+import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
-import {
-  END_EVENT,
-  type EndReason,
-  endData,
-  endReasonOf,
-  LOG_START,
-  newReplyId,
-  OPEN_MARK,
-  READING_MARK,
-  REPLY_ID,
-  type ReplyTopics,
-  STOP_MARK,
-  timeOfId,
-  topicsOf,
-} from './log.js';
+import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
 import { type RepliesOptions, resolveOptions } from './options.js';
 import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
 import { type Produce, Run, type RunOptions } from './run.js';
+import { createStore, REPLY_OVERHEAD } from './store.js';
+import { createUpkeep } from './upkeep.js';
 
 /** Options of {@link Replies.start}. */
 export interface StartOptions {
@@ -97,21 +86,7 @@ export interface Replies {
   metrics(): RepliesMetrics;
 }
 
-// Counted per reply on top of its events: bounds the number of tiny replies kept.
-const REPLY_OVERHEAD = 1024;
 const MAX_ID_LENGTH = 256;
-
-interface Stored {
-  bytes: number;
-  endedAt: number | null;
-  readonly topics: ReplyTopics;
-}
-
-interface State {
-  exists: boolean;
-  end: { id: string; reason: EndReason } | null;
-  head: string;
-}
 
 /**
  * Creates the replies of one instance: `start` for the POST route, `handler` for the reply URLs.
@@ -161,9 +136,6 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   let closed: Promise<void> | undefined;
   const running = new Map<string, Run>();
   const watches = new Map<string, ReplyWatch>();
-  const stored = new Map<string, Stored>();
-  const localClaims = new Map<string, { value: string; until: number }>();
-  let storedBytes = 0;
   let readersOpen = 0;
   let whenIdle: (() => void)[] = [];
   const counters = { started: 0, joined: 0, resumed: 0, handoffs: 0 };
@@ -220,6 +192,16 @@ export function createReplies(options: RepliesOptions = {}): Replies {
 
   // ---- the producer's side -----------------------------------------------------------------
 
+  const store = createStore({
+    broker,
+    maxStoredBytes: o.maxStoredBytes,
+    retentionMs: o.retentionMs,
+    idempotencyTtlMs: o.idempotencyTtlMs,
+    topicPrefix: o.topicPrefix,
+    now,
+    onError,
+  });
+
   const runOptions: RunOptions = {
     broker,
     feed,
@@ -229,63 +211,17 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     producerHeartbeatMs: o.producerHeartbeatMs,
     now,
     onError,
-    onBytes(run, bytes) {
-      const record = stored.get(run.id);
-      if (record === undefined) return;
-      record.bytes += bytes;
-      storedBytes += bytes;
-    },
+    onBytes: (run, bytes) => store.grow(run.id, bytes),
     onEnd(run) {
       running.delete(run.id);
       if (run.ended !== null) ended[run.ended]++;
-      const record = stored.get(run.id);
-      if (record !== undefined) record.endedAt = now();
-      // The broker drops the log a little after the retention (the id's time says 404 first).
-      broker
-        .expire?.(
-          [run.topics.log, run.topics.control, run.topics.alive],
-          o.retentionMs + Math.min(o.retentionMs, 60_000),
-        )
-        .catch(onError);
+      store.ended(run.id, run.topics);
       if (running.size === 0 && whenIdle.length > 0) {
         const waiting = whenIdle;
         whenIdle = [];
         for (const resolve of waiting) resolve();
       }
     },
-  };
-
-  const forget = (id: string, record: Stored): void => {
-    stored.delete(id);
-    storedBytes -= record.bytes;
-  };
-
-  /** Drops finished replies, oldest first, until a new one fits. False when it cannot. */
-  const makeRoom = (): boolean => {
-    if (storedBytes + REPLY_OVERHEAD <= o.maxStoredBytes) return true;
-    if (broker.expire === undefined) return false;
-    for (const [id, record] of stored) {
-      if (record.endedAt === null) continue;
-      forget(id, record);
-      broker.expire([record.topics.log, record.topics.control, record.topics.alive], 0).catch(onError);
-      if (storedBytes + REPLY_OVERHEAD <= o.maxStoredBytes) return true;
-    }
-    return false;
-  };
-
-  /** Sets the key to `id` unless it names a reply already; resolves with the reply it names. */
-  const claim = (key: string, id: string): Promise<string> => {
-    const name = `${o.topicPrefix}key/${key}`;
-    if (broker.claim !== undefined) return broker.claim(name, id, o.idempotencyTtlMs);
-    // No claim() on this broker: joins work within this process only.
-    const time = now();
-    const held = localClaims.get(name);
-    if (held !== undefined && held.until > time) return Promise.resolve(held.value);
-    localClaims.delete(name);
-    localClaims.set(name, { value: id, until: time + o.idempotencyTtlMs });
-    // Bounded like the memory broker's claims: the oldest goes first.
-    if (localClaims.size > 100_000) localClaims.delete(localClaims.keys().next().value as string);
-    return Promise.resolve(id);
   };
 
   // ---- the reading side --------------------------------------------------------------------
@@ -316,25 +252,6 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     if (watches.get(watch.id) === watch) watches.delete(watch.id);
   };
 
-  /** Whether a reply exists and whether it has ended: the short history of its control topic. */
-  const readState = async (topics: ReplyTopics): Promise<State> => {
-    const state: State = { exists: false, end: null, head: LOG_START };
-    let after = LOG_START;
-    for (;;) {
-      const page = await broker.history([topics.control], after, { limit: o.pageSize });
-      state.head = page.head;
-      for (const event of page.events) {
-        if (event.event === OPEN_MARK) state.exists = true;
-        else if (event.event === END_EVENT && state.end === null) {
-          state.end = { id: event.id, reason: endReasonOf(event.data) };
-        }
-      }
-      const last = page.events[page.events.length - 1];
-      if (!page.more || last === undefined) return state;
-      after = last.id;
-    }
-  };
-
   interface Open {
     readonly lastEventId?: string;
     readonly contentLocation?: string;
@@ -351,7 +268,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     try {
       await watch.following.ready;
       if (open.fresh !== true) {
-        const state = await readState(watch.topics);
+        const state = await readState(broker, watch.topics, o.pageSize);
         if (!state.exists && open.joining === true) {
           state.exists = await watch.whenOpened(o.producerLostAfterMs);
         }
@@ -442,7 +359,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     const expiresAt = expiresAtOf(verdict);
     if (closing) return unavailable('shutting down');
     if (running.size >= o.maxRunning) return unavailable('too many replies running');
-    if (!makeRoom()) return unavailable('too many replies kept');
+    if (!store.makeRoom()) return unavailable('too many replies kept');
 
     const id = newReplyId();
     const url = urlOf(id);
@@ -452,7 +369,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     if (key !== undefined) {
       let holder: string;
       try {
-        holder = await claim(key, id);
+        holder = await store.claim(key, id);
       } catch (error) {
         running.delete(id);
         onError(error);
@@ -478,9 +395,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       onError(error);
       return unavailable('the event store is unavailable');
     }
-    const record: Stored = { bytes: REPLY_OVERHEAD, endedAt: null, topics: run.topics };
-    stored.set(id, record);
-    storedBytes += REPLY_OVERHEAD;
+    store.add(id, run.topics);
     counters.started++;
     const done = run.start(produce);
     startOptions.waitUntil?.(done);
@@ -498,43 +413,12 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     return openReader(request, id, { lastEventId, expiresAt: expiresAtOf(verdict) });
   };
 
-  /** Stops a reply wherever it runs, through its control topic. */
-  const stopReply = async (id: string): Promise<'stopped' | 'ended' | 'unknown'> => {
-    const topics = topicsOf(o.topicPrefix, id);
-    let onEnd!: () => void;
-    const endSeen = new Promise<boolean>((resolve) => {
-      onEnd = () => resolve(true);
-    });
-    const watcher: Watcher = {
-      onEvent: (event) => {
-        if (event.event === END_EVENT) onEnd();
-      },
-      onFeedError: () => {},
-    };
-    // Followed before the state is read: an end published in between is not missed.
-    const following = feed.follow([topics.control], watcher);
-    try {
-      await following.ready;
-      const state = await readState(topics);
-      if (!state.exists || (state.end !== null && expired(state.end.id))) return 'unknown';
-      if (state.end !== null) return 'ended';
-      await broker.publish([topics.control], { event: STOP_MARK, data: '' });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const confirmed = await Promise.race([
-        endSeen,
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), o.stopTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!confirmed) {
-        // Nobody ended it: its producer is gone or stuck. End it here; readers stop at the first end.
-        await broker.publish([topics.log, topics.control], { event: END_EVENT, data: endData('stopped') });
-      }
-      return 'stopped';
-    } finally {
-      following.release();
-    }
+  const stopOptions = {
+    broker,
+    feed,
+    pageSize: o.pageSize,
+    stopTimeoutMs: o.stopTimeoutMs,
+    expired,
   };
 
   const remove = async (request: Request, id: string): Promise<Response> => {
@@ -542,7 +426,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     if (verdict instanceof Response) return verdict;
     let result: Awaited<ReturnType<typeof stopReply>>;
     try {
-      result = await stopReply(id);
+      result = await stopReply(topicsOf(o.topicPrefix, id), stopOptions);
     } catch (error) {
       onError(error);
       return unavailable('the event store is unavailable');
@@ -562,61 +446,18 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     return method === 'GET' ? read(request, id) : remove(request, id);
   };
 
-  // ---- time: heartbeats, lost producers, idle replies, retention ---------------------------
-
-  const tickMs = Math.max(
-    10,
-    Math.min(
-      o.producerHeartbeatMs,
-      o.producerLostAfterMs / 4,
-      o.idleStopMs === false ? 60_000 : o.idleStopMs / 3,
-    ),
-  );
-  let lastTick = now();
-
-  const declareLost = (watch: ReplyWatch): void => {
-    watch.declared = true;
-    ended['producer-lost']++;
-    const { log, control } = watch.topics;
-    broker
-      .publish([log, control], { event: END_EVENT, data: endData('producer-lost') })
-      .catch((error: unknown) => {
-        // The broker is away too: readers end with a retry hint and ask again later.
-        onError(error);
-        watch.declared = false;
-        for (const reader of [...watch.readers]) reader.cut();
-      });
-  };
-
-  const tick = (): void => {
-    const time = now();
-    // This process's event loop was blocked (a long synchronous task): what producers sent
-    // meanwhile may still wait in the socket. Give every reply a fresh window, not a verdict.
-    const blocked = time - lastTick > 2 * tickMs + 50;
-    lastTick = time;
-    for (const run of running.values()) {
-      run.heartbeat(time);
-      if (o.idleStopMs === false) continue;
-      if (run.readersHere > 0) run.lastRead = time;
-      else if (time - run.lastRead > o.idleStopMs) void run.stop('idle');
-    }
-    for (const watch of watches.values()) {
-      if (watch.end !== null || watch.readers.size === 0) continue;
-      const here = running.has(watch.id);
-      if (here || blocked) watch.lastSeen = time;
-      else if (!watch.declared && time - watch.lastSeen > o.producerLostAfterMs) declareLost(watch);
-      if (o.idleStopMs !== false && !here && time - watch.lastNotice >= o.idleStopMs / 3) {
-        watch.lastNotice = time;
-        broker.publish([watch.topics.control], { event: READING_MARK, data: '' }).catch(onError);
-      }
-    }
-    for (const [id, record] of stored) {
-      if (record.endedAt !== null && time - record.endedAt >= o.retentionMs) forget(id, record);
-    }
-    for (const [name, held] of localClaims) if (held.until <= time) localClaims.delete(name);
-  };
-  const timer = setInterval(tick, tickMs);
-  (timer as { unref?: () => void }).unref?.();
+  const upkeep = createUpkeep({
+    broker,
+    running,
+    watches,
+    store,
+    producerHeartbeatMs: o.producerHeartbeatMs,
+    producerLostAfterMs: o.producerLostAfterMs,
+    idleStopMs: o.idleStopMs,
+    now,
+    onError,
+    onLost: () => ended['producer-lost']++,
+  });
 
   const shutdown = async (timeoutMs: number): Promise<void> => {
     closing = true;
@@ -632,7 +473,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     await Promise.all([...running.values()].map((run) => run.stop('shutdown')));
     for (const watch of [...watches.values()]) for (const reader of [...watch.readers]) reader.cut();
-    clearInterval(timer);
+    upkeep.stop();
     await feed.close();
     if (ownsBroker) await broker.close();
   };
@@ -642,7 +483,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     handler,
     async stop(id) {
       if (typeof id !== 'string' || !REPLY_ID.test(id)) return false;
-      return (await stopReply(id)) === 'stopped';
+      return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';
     },
     close(closeOptions = {}) {
       closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
@@ -653,7 +494,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         ...counters,
         running: running.size,
         readers: readersOpen,
-        storedBytes,
+        storedBytes: store.bytes,
         ended: { ...ended },
         rejected: { ...rejected },
       };
