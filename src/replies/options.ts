@@ -96,6 +96,7 @@ export interface RepliesOptions {
   onError?: (error: unknown) => void;
 }
 
+/** The defaults of {@link RepliesLimits} (`idleStopMs: false`: off). */
 export const DEFAULT_LIMITS = {
   maxEventsPerReply: 10_000,
   maxBytesPerReply: 1024 * 1024,

@@ -91,8 +91,8 @@ const MAX_ID_LENGTH = 256;
 /**
  * Creates the replies of one instance: `start` for the POST route, `handler` for the reply URLs.
  *
- * @example A Next.js App Router chat whose replies survive a reload (one process; share a Redis
- * broker across instances):
+ * @example A Next.js App Router chat whose replies survive a reload (one process; instances that
+ * share a broker share replies):
  * ```ts
  * // app/api/chat/route.ts
  * import { createReplies } from 'ssekit/replies';
