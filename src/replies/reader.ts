@@ -130,9 +130,11 @@ export class Reader {
     this.#cursor = cursor;
     this.#options = options;
     this.#onClose = onClose;
-    // The client left, or read too slowly (the stream's overflow policy cut it): let go.
-    handle.stream.signal.addEventListener('abort', () => this.#detach(), { once: true });
     watch.readers.add(this);
+    // The client left, or read too slowly (the stream's overflow policy cut it): let go. It may
+    // have left already (the request's signal aborted while the reply was being looked up).
+    if (handle.stream.signal.aborted) this.#detach();
+    else handle.stream.signal.addEventListener('abort', () => this.#detach(), { once: true });
   }
 
   get done(): boolean {
@@ -141,7 +143,7 @@ export class Reader {
 
   /** Replays, then follows live. Call once the reader is attached to its followed watch. */
   start(): void {
-    void this.#replay();
+    if (!this.done) void this.#replay();
   }
 
   /** Ends the response (with a retry hint and the last id written) after `ms`. */

@@ -183,6 +183,11 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   };
   const expiresAtOf = (result: AuthorizeResult): number | undefined =>
     typeof result === 'object' && result !== null ? result.expiresAt : undefined;
+  /** Credentials that expired already are no credentials (as the hub answers them). */
+  const stale = (expiresAt: number | undefined): Response | undefined =>
+    expiresAt !== undefined && expiresAt <= now()
+      ? refuse(401, 'unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' })
+      : undefined;
 
   const urlOf = (id: string): string => `${o.basePath}${id}`;
   const expired = (endId: string): boolean => {
@@ -357,6 +362,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     const verdict = await authorized(request, 'start', undefined);
     if (verdict instanceof Response) return verdict;
     const expiresAt = expiresAtOf(verdict);
+    const expiredCredentials = stale(expiresAt);
+    if (expiredCredentials !== undefined) return expiredCredentials;
     if (closing) return unavailable('shutting down');
     if (running.size >= o.maxRunning) return unavailable('too many replies running');
     if (!store.makeRoom()) return unavailable('too many replies kept');
@@ -380,11 +387,14 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         if (!REPLY_ID.test(holder)) return unavailable('the event store is unavailable');
         const joinVerdict = await authorized(request, 'read', holder);
         if (joinVerdict instanceof Response) return joinVerdict;
+        const joinExpiresAt = expiresAtOf(joinVerdict) ?? expiresAt;
+        const expiredJoin = stale(joinExpiresAt);
+        if (expiredJoin !== undefined) return expiredJoin;
         counters.joined++;
         return openReader(request, holder, {
           contentLocation: urlOf(holder),
           joining: true,
-          expiresAt: expiresAtOf(joinVerdict) ?? expiresAt,
+          expiresAt: joinExpiresAt,
         });
       }
     }
@@ -409,8 +419,11 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     const verdict = await authorized(request, 'read', id);
     if (verdict instanceof Response) return verdict;
+    const expiresAt = expiresAtOf(verdict);
+    const expiredCredentials = stale(expiresAt);
+    if (expiredCredentials !== undefined) return expiredCredentials;
     if (lastEventId !== undefined) counters.resumed++;
-    return openReader(request, id, { lastEventId, expiresAt: expiresAtOf(verdict) });
+    return openReader(request, id, { lastEventId, expiresAt });
   };
 
   const stopOptions = {

@@ -207,6 +207,49 @@ describe('replies: start and read', () => {
     expect(calls).toEqual(['start:-', 'start:-', 'read:id', 'stop:id', 'read:id']);
   });
 
+  it('ends a stream when its authorization expires (retry hint), and answers 401 to credentials already expired', async () => {
+    let expiresAt = 0;
+    const app = await instance({
+      retryMs: 4321,
+      produce: async ({ send, signal }) => {
+        await send('a');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      },
+      authorize: ({ action }) => (action === 'start' ? true : { expiresAt }),
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expiresAt = Date.now() - 1;
+    expect((await get(app.url, location)).status).toBe(401);
+    expiresAt = Date.now() + 100;
+    const reader = await get(app.url, location);
+    const events = await reader.rest();
+    expect(events.map((e) => e.data)).toEqual(['a']);
+    expect(reader.retries).toEqual([4321]);
+  });
+
+  it('lets go of a response whose client left before the reply was looked up', async () => {
+    const replies = createReplies({ heartbeatMs: false });
+    try {
+      const started = await replies.start(
+        new Request('http://x/chat', { method: 'POST' }),
+        async ({ send }) => {
+          await send('a');
+        },
+      );
+      const location = started.headers.get('content-location') as string;
+      await started.body?.cancel();
+      const gone = new AbortController();
+      gone.abort();
+      const response = await replies.handler(new Request(`http://x${location}`, { signal: gone.signal }));
+      await response.body?.cancel().catch(() => {});
+      expect(replies.metrics().readers).toBe(0);
+    } finally {
+      await replies.close({ timeoutMs: 0 });
+    }
+  });
+
   it('refuses a broker whose ids are not stream ids, and bad options', () => {
     const broker = { ...createMemoryBroker(), isValidId: (id: string) => /^\d+$/.test(id) };
     expect(() => createReplies({ broker })).toThrow(TypeError);
