@@ -72,8 +72,6 @@ export interface RunOptions {
 }
 
 const RESOLVED_FALSE = Promise.resolve(false);
-const TRUE = (): boolean => true;
-const FALSE = (): boolean => false;
 const ALIVE: BrokerEventInit = { event: ALIVE_MARK, data: '' };
 // What a heartbeat costs in the broker's memory, roughly (id, type, topic list).
 const ALIVE_BYTES = 64;
@@ -141,6 +139,8 @@ export class Run implements Watcher {
   readersHere = 0;
   stamp?: number;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Publishes sent and not landed yet. */
+  #pending = 0;
   #following: Following | null = null;
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
@@ -212,28 +212,38 @@ export class Run implements Watcher {
     this.events++;
     this.bytes += size;
     this.#options.onBytes(this, size);
-    return this.#publish([this.topics.log], init).then(TRUE, FALSE);
+    return this.#publish([this.topics.log], init);
   };
 
   /**
    * Publishes in order: a publish starts once the one before has landed, so the log's id order
-   * is the order of `send` calls even when the producer does not await them.
+   * is the order of `send` calls even when the producer does not await them. Resolves `true`
+   * once the broker has the event, `false` when it failed (the reply then fails).
    */
-  #publish(topics: readonly string[], init: BrokerEventInit): Promise<string> {
+  #publish(topics: readonly string[], init: BrokerEventInit): Promise<boolean> {
     const broker = this.#options.broker;
-    const published = this.#chain.then(() => broker.publish(topics, init));
-    this.#chain = published.then(
+    // Nothing in flight (the common case: a producer that awaits its sends): no need to chain.
+    const published =
+      this.#pending++ === 0
+        ? broker.publish(topics, init)
+        : this.#chain.then(() => broker.publish(topics, init));
+    const landed = published.then(
       () => {
+        this.#pending--;
         this.lastPublish = this.#options.now();
+        return true;
       },
       (error: unknown) => {
+        this.#pending--;
         // The broker is unreachable: nothing more can be written. Readers elsewhere will find
         // the producer lost (no heartbeat follows), which is the truth of it.
         this.#options.onError(error);
         void this.#finish('failed', true, false);
+        return false;
       },
     );
-    return published;
+    this.#chain = landed;
+    return landed;
   }
 
   /** A heartbeat on the alive topic when nothing was published for a while. */
