@@ -50,6 +50,7 @@ export class ReplyWatch implements Watcher {
   stamp?: number;
   readonly #now: () => number;
   #opened: (() => void)[] = [];
+  #sawOpen = false;
 
   constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number) {
     this.id = id;
@@ -71,6 +72,8 @@ export class ReplyWatch implements Watcher {
    * joins a reply by its Idempotency-Key can be faster than the POST that claimed the key.
    */
   whenOpened(ms: number): Promise<boolean> {
+    // It may have come live after the state was read and before this was asked.
+    if (this.#sawOpen) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#opened = this.#opened.filter((f) => f !== done);
@@ -87,6 +90,7 @@ export class ReplyWatch implements Watcher {
   onEvent(event: BrokerEvent): void {
     this.lastSeen = this.#now();
     if (!event.topics.includes(this.topics.log)) return; // a heartbeat
+    if (event.event === OPEN_MARK) this.#sawOpen = true;
     if (event.event === OPEN_MARK && this.#opened.length > 0) {
       const waiting = this.#opened;
       this.#opened = [];

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { type Instance, post, serve, sharedBroker, steppedProducer, tokens } from './helpers.js';
+import { deferred, type Instance, post, serve, sharedBroker, steppedProducer, tokens } from './helpers.js';
 
 const instances: Instance[] = [];
 afterEach(async () => {
@@ -95,6 +95,41 @@ describe('replies: Idempotency-Key', () => {
     expect(streams.map((s) => s.status)).toEqual([200, 200]);
     for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
     expect(p.state.runs).toBe(1);
+  });
+
+  it('does not miss an open marker that arrives between reading the state and waiting for it', async () => {
+    const inner = sharedBroker();
+    const pageTaken = deferred();
+    const opened = deferred();
+    let taken = false;
+    const racy = {
+      ...inner,
+      // The claimer's open marker lands right after the joiner read the control topic, and
+      // before that read's answer reaches the joiner.
+      publish: async (topics: readonly string[], event: { event?: string; data: string }) => {
+        if (event.event !== 'ssekit-open') return inner.publish(topics, event);
+        await pageTaken.promise;
+        const id = await inner.publish(topics, event);
+        opened.resolve();
+        return id;
+      },
+      history: async (topics: readonly string[], afterId: string, options?: { limit?: number }) => {
+        if (taken || !(topics[0] as string).endsWith('/control'))
+          return inner.history(topics, afterId, options);
+        taken = true;
+        const page = await inner.history(topics, afterId, options);
+        pageTaken.resolve();
+        await opened.promise;
+        return page;
+      },
+    };
+    const p = steppedProducer(5);
+    const app = await instance({ broker: racy, produce: p.produce, producerLostAfterMs: 60_000 });
+    const headers = { 'idempotency-key': 'racy-open' };
+    const streams = await Promise.all([post(app.url, headers), post(app.url, headers)]);
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual([200, 200]);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
   });
 
   it('answers 400 to a malformed key: empty, too long, not printable ASCII', async () => {
