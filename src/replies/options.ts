@@ -18,6 +18,8 @@ export interface RepliesLimits {
   retentionMs?: number;
   /** Producers running at once on this instance. Past it a POST answers `503` with `Retry-After`. Default 100. */
   maxRunning?: number;
+  /** Responses open at once on this instance (each holds a connection). Past it: `503` with `Retry-After`. Default 10,000. */
+  maxReaders?: number;
   /**
    * Bytes of the logs of replies this instance started and still keeps (1 KiB counted per reply
    * on top of its events, and the producer's heartbeats). Past it, the finished replies started
@@ -102,6 +104,7 @@ export const DEFAULT_LIMITS = {
   maxBytesPerReply: 1024 * 1024,
   retentionMs: 10 * 60_000,
   maxRunning: 100,
+  maxReaders: 10_000,
   maxStoredBytes: 64 * 1024 * 1024,
   idleStopMs: false as number | false,
   maxQueuedBytes: 1024 * 1024,
@@ -146,6 +149,7 @@ export function resolveOptions(options: RepliesOptions) {
     maxBytesPerReply: positive('maxBytesPerReply', limits.maxBytesPerReply),
     retentionMs: positive('retentionMs', limits.retentionMs),
     maxRunning: positive('maxRunning', limits.maxRunning),
+    maxReaders: positive('maxReaders', limits.maxReaders),
     maxStoredBytes: positive('maxStoredBytes', limits.maxStoredBytes),
     idleStopMs: idleStopMs as number | false,
     maxQueuedBytes: positive('maxQueuedBytes', limits.maxQueuedBytes),

@@ -268,6 +268,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   }
 
   const openReader = async (request: Request, id: string, open: Open): Promise<Response> => {
+    if (readersOpen >= o.maxReaders) return unavailable('too many responses open');
     const watch = acquireWatch(id);
     const { lastEventId } = open;
     try {
@@ -300,9 +301,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       onError(error);
       return unavailable('the event store is unavailable');
     }
-    if (closing) {
+    if (closing || readersOpen >= o.maxReaders) {
       releaseWatch(watch);
-      return unavailable('shutting down');
+      return unavailable(closing ? 'shutting down' : 'too many responses open');
     }
     let init = headers;
     if (open.contentLocation !== undefined) {

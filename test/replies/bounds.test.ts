@@ -34,6 +34,22 @@ describe('replies: bounds', () => {
     expect(app.replies.metrics().rejected).toEqual({ 503: 1 });
   });
 
+  it('answers 503 with Retry-After past maxReaders (open responses), and serves again once one closes', async () => {
+    const p = waitingProducer(1);
+    const app = await instance({ produce: p.produce, limits: { maxReaders: 2 } });
+    const started = await post(app.url);
+    const location = started.headers.get('content-location') as string;
+    await started.take(1);
+    const second = await get(app.url, location);
+    await second.take(1);
+    const third = await get(app.url, location);
+    expect(third.status).toBe(503);
+    expect(third.headers.get('retry-after')).toBe('5');
+    second.disconnect();
+    await vi.waitFor(() => expect(app.replies.metrics().readers).toBe(1));
+    expect((await get(app.url, location)).status).toBe(200);
+  });
+
   it('ends a reply as too-large at maxEventsPerReply: send resolves false, the signal aborts', async () => {
     const results: boolean[] = [];
     let reason: unknown;
