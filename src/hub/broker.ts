@@ -133,10 +133,12 @@ export interface Broker {
    */
   claim?(name: string, value: string, ttlMs: number): Promise<string>;
   /**
-   * Optional: forgets `topics` `ttlMs` from now (on Redis, `PEXPIRE` on their streams): their
-   * history is dropped, and a resume on them is `truncated`, as after any trim. A later call
-   * replaces the time. Replies use it to drop a reply's log once its retention is over; without
-   * it, a log is kept as long as the broker's own bounds keep it.
+   * Optional: forgets `topics` `ttlMs` from now (on Redis, `PEXPIRE` on their streams; `0`: at
+   * once): their history is dropped. A later call replaces the time. Meant for topics whose
+   * readers can tell a dropped history from an empty one (replies look for their own open
+   * marker): the memory broker reports a resume from before the drop as `truncated`, Redis
+   * keeps nothing to tell. Replies use it to drop a reply's log once its retention is over;
+   * without it, a log is kept as long as the broker's own bounds keep it.
    */
   expire?(topics: readonly string[], ttlMs: number): Promise<void>;
 }

@@ -104,6 +104,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
   const seqKey = `${prefix}seq`;
   const topicKey = (topic: string): string => `${prefix}t:${topic}`;
+  const claimKey = (name: string): string => `${prefix}c:${name}`;
   // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
   // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
   const wakeKey = `${prefix}wake:${randomToken()}`;
@@ -459,6 +460,40 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     compareIds: compareStreamIds,
     isValidId: isStreamId,
+
+    async claim(name, value, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+        throw new RangeError(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
+      }
+      try {
+        if (command.status !== 'ready') await whenReady(command);
+        // One command, atomic: set unless set, and answer what was there (Redis 7: NX with GET).
+        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttlMs))) as
+          | string
+          | null;
+        return held ?? value;
+      } catch (error) {
+        throw new BrokerError('claim-failed', 'Redis did not take the claim', { cause: error });
+      }
+    },
+
+    async expire(topics, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
+        throw new RangeError(`ttlMs must be a non-negative integer, got ${String(ttlMs)}`);
+      }
+      try {
+        if (command.status !== 'ready') await whenReady(command);
+        const multi = command.multi();
+        // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
+        // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
+        for (const topic of topics) multi.pexpire(topicKey(topic), ttlMs);
+        await multi.exec();
+      } catch (error) {
+        throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });
+      }
+    },
 
     async ready() {
       await connected;
