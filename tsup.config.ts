@@ -11,6 +11,7 @@ const subpaths = {
   node: 'src/adapters/node/index.ts',
   hub: 'src/hub/index.ts',
   redis: 'src/adapters/redis/index.ts',
+  replies: 'src/replies/index.ts',
 };
 
 export default defineConfig({

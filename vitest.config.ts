@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^ssekit\/client$/, replacement: src('client/index.ts') },
       { find: /^ssekit\/hub$/, replacement: src('hub/index.ts') },
       { find: /^ssekit\/redis$/, replacement: src('adapters/redis/index.ts') },
+      { find: /^ssekit\/replies$/, replacement: src('replies/index.ts') },
     ],
   },
   test: {

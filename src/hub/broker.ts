@@ -129,6 +129,24 @@ export interface Broker {
   isValidId(id: string): boolean;
   /** Releases the broker's resources. Publishing afterwards fails with a {@link BrokerError}. */
   close(): Promise<void>;
+  /**
+   * Optional: sets `name` to `value` for `ttlMs` unless `name` already holds a value, atomically
+   * for every process sharing the broker (on Redis, `SET name value NX PX ttlMs GET`). Resolves
+   * with the value `name` holds after the call: `value` when this call set it, the earlier
+   * holder's otherwise. Replies (`ssekit/replies`) claim an `Idempotency-Key` with it: the first
+   * POST sets the key to its reply, concurrent ones learn which reply to join. Without it, they
+   * claim in the memory of their own process (joins then work within one process only).
+   */
+  claim?(name: string, value: string, ttlMs: number): Promise<string>;
+  /**
+   * Optional: forgets `topics` `ttlMs` from now (on Redis, `PEXPIRE` on their streams; `0`: at
+   * once): their history is dropped. A later call replaces the time. Meant for topics whose
+   * readers can tell a dropped history from an empty one (replies look for their own open
+   * marker): the memory broker reports a resume from before the drop as `truncated`, Redis
+   * keeps nothing to tell. Replies use it to drop a reply's log once its retention is over;
+   * without it, a log is kept as long as the broker's own bounds keep it.
+   */
+  expire?(topics: readonly string[], ttlMs: number): Promise<void>;
 }
 
 export interface MemoryBrokerOptions {
@@ -142,7 +160,12 @@ export interface MemoryBrokerOptions {
    * resumes on it report `truncated`). Default 10,000.
    */
   maxTopics?: number;
-  /** Clock in ms since the epoch; ids and history age use it. Default `Date.now`. */
+  /**
+   * Most names held by {@link Broker.claim} at once. Past it, the oldest claim is forgotten
+   * first. Default 100,000.
+   */
+  maxClaims?: number;
+  /** Clock in ms since the epoch; ids, history age, claims and expiries use it. Default `Date.now`. */
   now?: () => number;
 }
 
@@ -201,6 +224,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   if (!Number.isSafeInteger(maxTopics) || maxTopics < 1) {
     throw new RangeError(`maxTopics must be a positive integer, got ${String(maxTopics)}`);
   }
+  const maxClaims = options.maxClaims ?? 100_000;
+  if (!Number.isSafeInteger(maxClaims) || maxClaims < 1) {
+    throw new RangeError(`maxClaims must be a positive integer, got ${String(maxClaims)}`);
+  }
   const now = options.now ?? Date.now;
   const ids = new StreamIdGenerator(now);
   // Ids below this may exist out there (an earlier run, a dropped topic): resuming from one is
@@ -209,6 +236,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   // Map order is publish recency: a publish moves its topics to the end.
   const histories = new Map<string, TopicHistory<Stored>>();
   const feeds = new Set<Feed>();
+  // Topics asked to be forgotten (`expire`): the time, in ms since the epoch.
+  const expiries = new Map<string, number>();
+  // Map order is claim order: past maxClaims the oldest goes first.
+  const claims = new Map<string, { value: string; until: number }>();
+  // Expired topics and claims are swept at most once a second; a topic is also checked when used.
+  let nextSweep = 0;
   let closed = false;
 
   // Every event some topic holds, oldest first, and their bytes: the bound across topics evicts
@@ -255,7 +288,32 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     }
   };
 
-  const historyOf = (topic: string): TopicHistory<Stored> => {
+  /** Drops a topic's history; resumes from before its last event are truncated from now on. */
+  const drop = (topic: string, history: TopicHistory<Stored>): void => {
+    histories.delete(topic);
+    expiries.delete(topic);
+    history.clear(); // its events no longer count, and its floor rises to its newest
+    if (compareStreamIds(history.floor, globalFloor) > 0) globalFloor = history.floor;
+  };
+
+  /** Drops `topic` if its expiry has passed. */
+  const checkExpiry = (topic: string, time: number): void => {
+    const until = expiries.get(topic);
+    if (until === undefined || until > time) return;
+    const history = histories.get(topic);
+    if (history === undefined) expiries.delete(topic);
+    else drop(topic, history);
+  };
+
+  const sweep = (time: number): void => {
+    if (time < nextSweep) return;
+    nextSweep = time + 1000;
+    for (const topic of [...expiries.keys()]) checkExpiry(topic, time);
+    for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
+  };
+
+  const historyOf = (topic: string, time: number): TopicHistory<Stored> => {
+    checkExpiry(topic, time);
     let history = histories.get(topic);
     if (history === undefined) {
       history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
@@ -264,10 +322,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     }
     histories.set(topic, history);
     if (histories.size > maxTopics) {
-      const [leastRecent, dropped] = histories.entries().next().value as [string, TopicHistory<Stored>];
-      histories.delete(leastRecent);
-      dropped.clear(); // its events no longer count, and its floor rises to its newest
-      if (compareStreamIds(dropped.floor, globalFloor) > 0) globalFloor = dropped.floor;
+      const [oldestTopic, oldest] = histories.entries().next().value as [string, TopicHistory<Stored>];
+      drop(oldestTopic, oldest);
     }
     return history;
   };
@@ -276,6 +332,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     async publish(topics, init) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
       const time = now();
+      sweep(time);
       const event: BrokerEvent = { id: ids.next(), topics: [...topics], event: init.event, data: init.data };
       const stored: Stored = {
         id: event.id,
@@ -287,7 +344,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         next: null,
       };
       for (const topic of event.topics) {
-        const history = historyOf(topic);
+        const history = historyOf(topic, time);
         history.expire(time);
         if (history.push(stored, time, stored.bytes)) stored.refs++;
       }
@@ -312,9 +369,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (!isStreamId(afterId)) return { events: [], more: false, truncated: true, head };
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
       const time = now();
+      sweep(time);
       let truncated = false;
       const lists: Stored[][] = [];
       for (const topic of topics) {
+        checkExpiry(topic, time);
         const history = histories.get(topic);
         if (history === undefined) {
           if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
@@ -352,6 +411,30 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     historyBytes: () => totalBytes,
 
+    async claim(name, value, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      checkTtl(ttlMs, false);
+      const time = now();
+      sweep(time);
+      const held = claims.get(name);
+      if (held !== undefined && held.until > time) return held.value;
+      claims.delete(name);
+      claims.set(name, { value, until: time + ttlMs });
+      if (claims.size > maxClaims) claims.delete(claims.keys().next().value as string);
+      return value;
+    },
+
+    async expire(topics, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      checkTtl(ttlMs, true);
+      const time = now();
+      for (const topic of topics) {
+        if (!histories.has(topic)) continue;
+        expiries.set(topic, time + ttlMs);
+        checkExpiry(topic, time);
+      }
+    },
+
     async close() {
       closed = true;
       feeds.clear();
@@ -359,9 +442,19 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       oldest = null;
       newest = null;
       totalBytes = 0;
+      expiries.clear();
+      claims.clear();
     },
   };
   return broker;
+}
+
+function checkTtl(ttlMs: number, zero: boolean): void {
+  if (typeof ttlMs !== 'number' || !(zero ? ttlMs >= 0 : ttlMs > 0) || !Number.isFinite(ttlMs)) {
+    throw new RangeError(
+      `ttlMs must be a ${zero ? 'non-negative' : 'positive'} finite number, got ${String(ttlMs)}`,
+    );
+  }
 }
 
 function follows(feed: Feed, topics: readonly string[]): boolean {

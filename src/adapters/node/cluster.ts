@@ -24,7 +24,7 @@ export interface IpcChannel {
 
 const TAG = 'ssekit:broker';
 
-type Op = 'publish' | 'history' | 'follow' | 'unfollow';
+type Op = 'publish' | 'history' | 'follow' | 'unfollow' | 'claim' | 'expire';
 
 interface Call {
   [TAG]: 'call';
@@ -120,6 +120,18 @@ export function serveClusterBroker(
           break;
         case 'unfollow':
           result = feed.unfollow(args[0] as string[]);
+          break;
+        case 'claim':
+          result =
+            broker.claim === undefined
+              ? Promise.reject(new Error("the primary's broker has no claim()"))
+              : broker.claim(args[0] as string, args[1] as string, args[2] as number);
+          break;
+        case 'expire':
+          result =
+            broker.expire === undefined
+              ? Promise.resolve()
+              : broker.expire(args[0] as string[], args[1] as number);
           break;
         default:
           result = Promise.reject(new Error(`unknown broker operation ${String(op)}`));
@@ -224,7 +236,7 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
   const call = <T>(
     op: Op,
     args: unknown[],
-    type: 'publish-failed' | 'history-failed' | 'feed-failed',
+    type: 'publish-failed' | 'history-failed' | 'feed-failed' | 'claim-failed',
   ): Promise<T> => {
     if (closed) return Promise.reject(new BrokerError('closed', 'the broker is closed'));
     return new Promise<T>((resolve, reject) => {
@@ -263,6 +275,10 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
     },
     compareIds: options.compareIds ?? compareStreamIds,
     isValidId: options.isValidId ?? isStreamId,
+    // Forwarded: claims are atomic in the primary, which handles one message at a time. A
+    // primary whose broker has no claim() answers with an error (expire() with nothing).
+    claim: (name, value, ttlMs) => call<string>('claim', [name, value, ttlMs], 'claim-failed'),
+    expire: (topics, ttlMs) => call<void>('expire', [topics, ttlMs], 'publish-failed'),
     async close() {
       closed = true;
       channel.off('message', onMessage);

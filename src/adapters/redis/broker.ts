@@ -124,6 +124,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const topicKey = (topic: string): string => `${prefix}t:${topic}`;
   // The stream's log of entries and their bytes (see scripts.ts).
   const logKey = (topic: string): string => `${prefix}l:${topic}`;
+  const claimKey = (name: string): string => `${prefix}c:${name}`;
   // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
   // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
   const wakeKey = `${prefix}wake:${randomToken()}`;
@@ -505,6 +506,41 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     compareIds: compareStreamIds,
     isValidId: isStreamId,
+
+    async claim(name, value, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+        throw new RangeError(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
+      }
+      try {
+        if (command.status !== 'ready') await whenReady(command);
+        // One command, atomic: set unless set, and answer what was there (Redis 7: NX with GET).
+        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttlMs))) as
+          | string
+          | null;
+        return held ?? value;
+      } catch (error) {
+        throw new BrokerError('claim-failed', 'Redis did not take the claim', { cause: error });
+      }
+    },
+
+    async expire(topics, ttlMs) {
+      if (closed) throw new BrokerError('closed', 'the broker is closed');
+      if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
+        throw new RangeError(`ttlMs must be a non-negative integer, got ${String(ttlMs)}`);
+      }
+      try {
+        if (command.status !== 'ready') await whenReady(command);
+        const multi = command.multi();
+        // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
+        // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
+        // The stream's byte log (scripts.ts) goes with it: a stream recreated later starts both anew.
+        for (const topic of topics) multi.pexpire(topicKey(topic), ttlMs).pexpire(logKey(topic), ttlMs);
+        await multi.exec();
+      } catch (error) {
+        throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });
+      }
+    },
 
     async ready() {
       await connected;

@@ -1,0 +1,173 @@
+/**
+ * The options of `createReplies`, their defaults and their checks, in one place.
+ */
+import type { Broker } from '../hub/broker.js';
+import { defaultHeartbeat } from '../server/event-stream.js';
+import type { RepliesAuthorize } from './http.js';
+
+/** Bounds of replies. Every one has a default. */
+export interface RepliesLimits {
+  /** Events in one reply's log (the producer's; the markers are extra). Past it the reply ends as `too-large`. Default 10,000. */
+  maxEventsPerReply?: number;
+  /**
+   * Bytes in one reply's log (UTF-8 of every event's data and type). Past it the reply ends as
+   * `too-large`. Default 1 MiB.
+   */
+  maxBytesPerReply?: number;
+  /** How long a finished reply can still be read (then `404`), ms. Default 600,000 (10 minutes). */
+  retentionMs?: number;
+  /** Producers running at once on this instance. Past it a POST answers `503` with `Retry-After`. Default 100. */
+  maxRunning?: number;
+  /** Responses open at once on this instance (each holds a connection). Past it: `503` with `Retry-After`. Default 10,000. */
+  maxReaders?: number;
+  /**
+   * Bytes of the logs of replies this instance started and still keeps (1 KiB counted per reply
+   * on top of its events, and the producer's heartbeats). Past it, the finished replies started
+   * longest ago are dropped (`404`) to make room; when only running ones are left, a POST answers
+   * `503`. Default 64 MiB. Dropping needs a broker with `expire()` (the built-in ones have it).
+   */
+  maxStoredBytes?: number;
+  /**
+   * Stop a reply nobody has read for this long (reason `idle`), ms, counting readers on every
+   * instance. `false` (default): a reply runs to its end unread, so the answer is there after a
+   * reload.
+   */
+  idleStopMs?: number | false;
+  /**
+   * Bytes queued for one response (a slow client); past it (plus room for one event, which is
+   * never split) the response is cut and the client resumes from the log. Also the bound of live
+   * events held while a replay is read. Default 1 MiB.
+   */
+  maxQueuedBytes?: number;
+  /** Longest `Idempotency-Key` accepted (longer: `400`). Default 255. */
+  maxIdempotencyKeyLength?: number;
+}
+
+/** Options of `createReplies`. */
+export interface RepliesOptions {
+  /**
+   * Where reply logs live. Default: a new in-memory broker sized for the limits (one process).
+   * Several instances share replies through a shared broker. Its ids must be stream ids
+   * (`<ms>-<seq>`), as the memory, cluster and Redis brokers' are.
+   */
+  broker?: Broker;
+  /** Path of reply URLs: a reply's URL is `basePath + id`. Starts and ends with `/`. Default `'/replies/'`. */
+  basePath?: string;
+  /**
+   * Prefix of the broker topics of replies (`<prefix><id>`, `.../control`, `.../alive`). Default
+   * `'reply/'`. On a broker shared with a hub whose clients may subscribe or publish, keep these
+   * topics out of their reach (the hub's `authorize`).
+   */
+  topicPrefix?: string;
+  /** Decides who may start, read and stop a reply. Default: everyone may. */
+  authorize?: RepliesAuthorize;
+  limits?: RepliesLimits;
+  /**
+   * Longest life of one response, ms: set it below your platform's limit (a serverless
+   * function's duration). The response then ends cleanly with `retry` and the last id sent, and
+   * the client resumes from the log. `false` (default): no limit.
+   */
+  maxDurationMs?: number | false;
+  /** The `retry` hint (ms) sent when a response ends before its reply (maxDuration, shutdown, trouble). Default 100. */
+  retryMs?: number;
+  /** Heartbeat comments on each response, ms, or `false`. Default as `createEventStream` (10 s, 5 s under Bun). */
+  heartbeatMs?: number | false;
+  /** The producer's instance publishes a heartbeat after this long without publishing, ms. Default 1,000. */
+  producerHeartbeatMs?: number;
+  /**
+   * Readers end a reply as `producer-lost` after hearing nothing from its producer for this long,
+   * ms. Default 5,000. Keep it several times `producerHeartbeatMs`.
+   */
+  producerLostAfterMs?: number;
+  /** After a stop, how long the producer has to settle (its `finally`) before `end` is written, ms. Default 100. */
+  stopGraceMs?: number;
+  /**
+   * How long a `DELETE` waits for the producer's instance to end the reply before ending it
+   * itself (the producer is gone or stuck), ms. Default 2,000.
+   */
+  stopTimeoutMs?: number;
+  /** How long an `Idempotency-Key` names its reply, ms. Default 86,400,000 (24 hours). */
+  idempotencyTtlMs?: number;
+  /** Seconds in `Retry-After` of `503` answers. Default 5. */
+  retryAfterSeconds?: number;
+  /** Extra headers on every stream response (CORS: expose `Content-Location`). */
+  headers?: HeadersInit;
+  /** Events per history page while replaying. Default 500. */
+  pageSize?: number;
+  /** Where errors go that have no caller: a producer that threw, a broker that failed. Default `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** The defaults of {@link RepliesLimits} (`idleStopMs: false`: off). */
+export const DEFAULT_LIMITS = {
+  maxEventsPerReply: 10_000,
+  maxBytesPerReply: 1024 * 1024,
+  retentionMs: 10 * 60_000,
+  maxRunning: 100,
+  maxReaders: 10_000,
+  maxStoredBytes: 64 * 1024 * 1024,
+  idleStopMs: false as number | false,
+  maxQueuedBytes: 1024 * 1024,
+  maxIdempotencyKeyLength: 255,
+} satisfies Required<RepliesLimits>;
+
+function positive(name: string, value: unknown, integer = true): number {
+  if (
+    typeof value !== 'number' ||
+    !(value > 0) ||
+    !Number.isFinite(value) ||
+    (integer && !Number.isSafeInteger(value))
+  ) {
+    throw new RangeError(
+      `${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The options with every default filled in; a `RangeError` or `TypeError` for a bad one. */
+export function resolveOptions(options: RepliesOptions) {
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const idleStopMs: number | false =
+    limits.idleStopMs === false ? false : positive('idleStopMs', limits.idleStopMs);
+  const basePath = options.basePath ?? '/replies/';
+  if (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/')) {
+    throw new TypeError(`basePath must start and end with '/', got ${String(basePath)}`);
+  }
+  const topicPrefix = options.topicPrefix ?? 'reply/';
+  if (typeof topicPrefix !== 'string' || topicPrefix === '')
+    throw new TypeError('topicPrefix must be a non-empty string');
+  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
+  const maxDurationMs = options.maxDurationMs ?? false;
+  const retryMs = options.retryMs ?? 100;
+  if (!Number.isSafeInteger(retryMs) || retryMs < 0)
+    throw new RangeError('retryMs must be a non-negative integer');
+  return {
+    basePath,
+    topicPrefix,
+    maxEventsPerReply: positive('maxEventsPerReply', limits.maxEventsPerReply),
+    maxBytesPerReply: positive('maxBytesPerReply', limits.maxBytesPerReply),
+    retentionMs: positive('retentionMs', limits.retentionMs),
+    maxRunning: positive('maxRunning', limits.maxRunning),
+    maxReaders: positive('maxReaders', limits.maxReaders),
+    maxStoredBytes: positive('maxStoredBytes', limits.maxStoredBytes),
+    idleStopMs: idleStopMs as number | false,
+    maxQueuedBytes: positive('maxQueuedBytes', limits.maxQueuedBytes),
+    maxIdempotencyKeyLength: positive('maxIdempotencyKeyLength', limits.maxIdempotencyKeyLength),
+    maxDurationMs: (maxDurationMs === false ? false : positive('maxDurationMs', maxDurationMs)) as
+      | number
+      | false,
+    retryMs,
+    heartbeatMs: (heartbeatMs === false ? false : positive('heartbeatMs', heartbeatMs)) as number | false,
+    producerHeartbeatMs: positive('producerHeartbeatMs', options.producerHeartbeatMs ?? 1000),
+    producerLostAfterMs: positive('producerLostAfterMs', options.producerLostAfterMs ?? 5000),
+    stopGraceMs: positive('stopGraceMs', options.stopGraceMs ?? 100),
+    stopTimeoutMs: positive('stopTimeoutMs', options.stopTimeoutMs ?? 2000),
+    idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? 24 * 60 * 60_000),
+    retryAfterSeconds: positive('retryAfterSeconds', options.retryAfterSeconds ?? 5),
+    pageSize: positive('pageSize', options.pageSize ?? 500),
+    onError: options.onError ?? ((error: unknown) => console.error('ssekit replies:', error)),
+  };
+}
+
+export type ResolvedOptions = ReturnType<typeof resolveOptions>;

@@ -1,0 +1,517 @@
+/**
+ * Replies that survive the network: a producer (the model call) started once by a POST, run to
+ * its end detached from that request, its events in a log on the broker; any GET of the reply's
+ * URL replays the log (from the start, or after `Last-Event-ID`) and follows it live; DELETE
+ * stops it from any instance. See log.ts for the topics and markers, run.ts for the producer's
+ * side, reader.ts for a response.
+ */
+import type { AuthorizeResult } from '../hub/auth.js';
+import { type Broker, type BrokerEvent, createMemoryBroker } from '../hub/broker.js';
+import { encodeEventBytes } from '../protocol/encode.js';
+import { openEventStream } from '../server/event-stream.js';
+import { readState, stopReply } from './control.js';
+import { createFeed } from './feed.js';
+import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
+import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
+import { type RepliesOptions, resolveOptions } from './options.js';
+import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
+import { type Produce, Run, type RunOptions } from './run.js';
+import { createStore, REPLY_OVERHEAD } from './store.js';
+import { createUpkeep } from './upkeep.js';
+
+/** Options of {@link Replies.start}. */
+export interface StartOptions {
+  /** An idempotency key from elsewhere than the `Idempotency-Key` header (which it replaces). */
+  idempotencyKey?: string;
+  /**
+   * Called with a promise that settles when the reply has ended: hand it to the platform's
+   * `waitUntil` (Vercel, Cloudflare) or Next.js `after()`, which otherwise may freeze the
+   * function once the response is sent, producer and all.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** Counters of this instance. */
+export interface RepliesMetrics {
+  /** Producers started here. */
+  started: number;
+  /** Producers running here now. */
+  running: number;
+  /** POSTs that joined a reply by its Idempotency-Key instead of starting one. */
+  joined: number;
+  /** GETs that resumed with a Last-Event-ID. */
+  resumed: number;
+  /** Responses open now. */
+  readers: number;
+  /** Responses ended by `maxDurationMs` (the client resumes). */
+  handoffs: number;
+  /** Bytes of the logs of replies started here and still kept (see `maxStoredBytes`). */
+  storedBytes: number;
+  /** Replies ended here, by reason (`producer-lost`: declared by this instance's readers). */
+  ended: Record<EndReason, number>;
+  /** Refused requests, by HTTP status. */
+  rejected: Record<string, number>;
+}
+
+/** Options of {@link Replies.close}. */
+export interface RepliesCloseOptions {
+  /** Wait at most this long (ms) for running producers to finish before stopping them (reason `shutdown`). Default 5,000. */
+  timeoutMs?: number;
+}
+
+export interface Replies {
+  /**
+   * For the POST route: starts `produce` once, detached from the request (the client leaving
+   * does not stop it), and answers `200` streaming the reply from its start, with
+   * `Content-Location: <reply url>`. With an `Idempotency-Key` that names a running or finished
+   * reply, joins it instead (same URL, same events; `authorize` is asked for `read` on it).
+   * Refusals are answers: `400` (bad key), `401`/`403`, `503` + `Retry-After` (busy, closing,
+   * broker unavailable).
+   */
+  start(request: Request, produce: Produce, options?: StartOptions): Promise<Response>;
+  /**
+   * For `<basePath>:id`: `GET` replays the reply (after `Last-Event-ID`, header or `lastEventId`
+   * query) and follows it until its `end` event; `204` once the client has the `end` event's
+   * id; `404` unknown or expired. `DELETE` stops it wherever it runs: `204`, or `404`. Other
+   * methods: `405`.
+   */
+  handler(request: Request): Promise<Response>;
+  /** Stops a reply from server code (no authorization). Resolves `true` when it was running. */
+  stop(id: string): Promise<boolean>;
+  /**
+   * Shutdown: refuses new work (`503`), waits for running producers up to `timeoutMs`, stops the
+   * rest (`shutdown`), ends every response with a retry hint. Closes the broker if it made it.
+   */
+  close(options?: RepliesCloseOptions): Promise<void>;
+  metrics(): RepliesMetrics;
+}
+
+const MAX_ID_LENGTH = 256;
+
+/**
+ * Creates the replies of one instance: `start` for the POST route, `handler` for the reply URLs.
+ *
+ * @example A Next.js App Router chat whose replies survive a reload (one process; instances that
+ * share a broker share replies):
+ * ```ts
+ * // app/api/chat/route.ts
+ * import { createReplies } from 'ssekit/replies';
+ * export const replies = createReplies({ basePath: '/api/replies/' });
+ *
+ * export async function POST(request: Request) {
+ *   const { prompt } = await request.json();
+ *   return replies.start(request, async ({ send, signal }) => {
+ *     for await (const token of model.stream(prompt, { signal })) await send(token);
+ *   });
+ * }
+ *
+ * // app/api/replies/[id]/route.ts: GET resumes (Last-Event-ID), DELETE stops
+ * export const GET = (request: Request) => replies.handler(request);
+ * export const DELETE = GET;
+ * ```
+ */
+export function createReplies(options: RepliesOptions = {}): Replies {
+  const o = resolveOptions(options);
+  const ownsBroker = options.broker === undefined;
+  const broker: Broker =
+    options.broker ??
+    createMemoryBroker({
+      // Room for the markers (and a stray second end) beyond the producer's events; no age
+      // bound: a reply is dropped by `expire` after its retention.
+      history: { maxEvents: o.maxEventsPerReply + 16, maxAgeMs: Number.POSITIVE_INFINITY },
+      maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
+    });
+  if (!broker.isValidId(LOG_START)) {
+    throw new TypeError(
+      'replies need a broker whose ids are stream ids (<ms>-<seq>), as the built-in brokers have',
+    );
+  }
+  const compare = broker.compareIds;
+  const now = Date.now;
+  const onError = o.onError;
+  const retryAfter = String(o.retryAfterSeconds);
+  const headers = new Headers(options.headers);
+
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  const running = new Map<string, Run>();
+  const watches = new Map<string, ReplyWatch>();
+  let readersOpen = 0;
+  let whenIdle: (() => void)[] = [];
+  const counters = { started: 0, joined: 0, resumed: 0, handoffs: 0 };
+  const ended: Record<EndReason, number> = {
+    done: 0,
+    failed: 0,
+    stopped: 0,
+    'producer-lost': 0,
+    'too-large': 0,
+    idle: 0,
+    shutdown: 0,
+    expired: 0,
+  };
+  const rejected: Record<string, number> = {};
+
+  const feed = createFeed(broker, onError, () => closing);
+  const encoded = new WeakMap<BrokerEvent, Uint8Array>();
+  const bytesOf = (event: BrokerEvent): Uint8Array => {
+    let bytes = encoded.get(event);
+    if (bytes === undefined) {
+      bytes = encodeEventBytes({ id: event.id, event: event.event, data: event.data });
+      encoded.set(event, bytes);
+    }
+    return bytes;
+  };
+
+  const refuse = (status: number, message: string, extra?: Record<string, string>): Response => {
+    rejected[status] = (rejected[status] ?? 0) + 1;
+    return plain(status, message, extra);
+  };
+  const unavailable = (message: string): Response => refuse(503, message, { 'retry-after': retryAfter });
+  /** The answer an authorization refuses with, or the verdict when it allows. */
+  const authorized = async (
+    request: Request,
+    action: ReplyAction,
+    id: string | undefined,
+  ): Promise<Response | AuthorizeResult> => {
+    if (options.authorize === undefined) return true;
+    const result = await options.authorize({ request, action, id });
+    const refusal = refusalOf(result);
+    if (refusal !== undefined) {
+      return refuse(refusal.status, refusal.status === 401 ? 'unauthorized' : 'forbidden', refusal.headers);
+    }
+    return result;
+  };
+  const expiresAtOf = (result: AuthorizeResult): number | undefined =>
+    typeof result === 'object' && result !== null ? result.expiresAt : undefined;
+  /** Credentials that expired already are no credentials (as the hub answers them). */
+  const stale = (expiresAt: number | undefined): Response | undefined =>
+    expiresAt !== undefined && expiresAt <= now()
+      ? refuse(401, 'unauthorized', { 'www-authenticate': 'Bearer error="invalid_token"' })
+      : undefined;
+
+  const urlOf = (id: string): string => `${o.basePath}${id}`;
+  const expired = (endId: string): boolean => {
+    const time = timeOfId(endId);
+    return time !== undefined && now() - time >= o.retentionMs;
+  };
+
+  // ---- the producer's side -----------------------------------------------------------------
+
+  const store = createStore({
+    broker,
+    maxStoredBytes: o.maxStoredBytes,
+    retentionMs: o.retentionMs,
+    idempotencyTtlMs: o.idempotencyTtlMs,
+    topicPrefix: o.topicPrefix,
+    now,
+    onError,
+  });
+
+  const runOptions: RunOptions = {
+    broker,
+    feed,
+    maxEvents: o.maxEventsPerReply,
+    maxBytes: o.maxBytesPerReply,
+    stopGraceMs: o.stopGraceMs,
+    producerHeartbeatMs: o.producerHeartbeatMs,
+    now,
+    onError,
+    onBytes: (run, bytes) => store.grow(run.id, bytes),
+    onEnd(run) {
+      running.delete(run.id);
+      if (run.ended !== null) ended[run.ended]++;
+      store.ended(run.id, run.topics);
+      if (running.size === 0 && whenIdle.length > 0) {
+        const waiting = whenIdle;
+        whenIdle = [];
+        for (const resolve of waiting) resolve();
+      }
+    },
+  };
+
+  // ---- the reading side --------------------------------------------------------------------
+
+  const readerOptions: ReaderOptions = {
+    broker,
+    feed,
+    pageSize: o.pageSize,
+    maxHeldBytes: o.maxQueuedBytes,
+    retryMs: o.retryMs,
+    now,
+    onError,
+    bytesOf,
+  };
+
+  const acquireWatch = (id: string): ReplyWatch => {
+    let watch = watches.get(id);
+    if (watch === undefined) {
+      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now);
+      watches.set(id, watch);
+    }
+    watch.refs++;
+    return watch;
+  };
+  const releaseWatch = (watch: ReplyWatch): void => {
+    if (--watch.refs > 0) return;
+    watch.following.release();
+    if (watches.get(watch.id) === watch) watches.delete(watch.id);
+  };
+
+  interface Open {
+    readonly lastEventId?: string;
+    readonly contentLocation?: string;
+    /** The reply was just opened here: no need to read its state. */
+    readonly fresh?: boolean;
+    /** Joining by Idempotency-Key: the claimer may not have opened the log yet. */
+    readonly joining?: boolean;
+    readonly expiresAt?: number | undefined;
+  }
+
+  const openReader = async (request: Request, id: string, open: Open): Promise<Response> => {
+    if (readersOpen >= o.maxReaders) return unavailable('too many responses open');
+    const watch = acquireWatch(id);
+    const { lastEventId } = open;
+    try {
+      await watch.following.ready;
+      if (open.fresh !== true) {
+        const state = await readState(broker, watch.topics, o.pageSize);
+        if (!state.exists && open.joining === true) {
+          state.exists = await watch.whenOpened(o.producerLostAfterMs);
+        }
+        if (!state.exists || (state.end !== null && expired(state.end.id))) {
+          releaseWatch(watch);
+          return refuse(404, 'no such reply (unknown, or expired)');
+        }
+        if (lastEventId !== undefined && compare(lastEventId, state.head) > 0) {
+          // Never assigned (forged, or from a clock that went back): resuming from it would skip.
+          releaseWatch(watch);
+          return refuse(400, 'Last-Event-ID is not an id of this reply');
+        }
+        if (state.end !== null) {
+          if (watch.end === null) watch.end = state.end;
+          if (lastEventId !== undefined && compare(lastEventId, state.end.id) >= 0) {
+            // The client has the end: `204` makes EventSource and connect() stop (WHATWG HTML §9.2.3).
+            releaseWatch(watch);
+            return new Response(null, { status: 204 });
+          }
+        }
+      }
+    } catch (error) {
+      releaseWatch(watch);
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    if (closing || readersOpen >= o.maxReaders) {
+      releaseWatch(watch);
+      return unavailable(closing ? 'shutting down' : 'too many responses open');
+    }
+    let init = headers;
+    if (open.contentLocation !== undefined) {
+      init = new Headers(headers);
+      init.set('content-location', open.contentLocation);
+    }
+    const handle = openEventStream({
+      heartbeat: o.heartbeatMs,
+      // Room for one whole event past the bound: an event is never cut, and one as large as a
+      // log may be must still get through (else its client would reconnect for ever).
+      maxQueuedBytes: o.maxQueuedBytes + o.maxBytesPerReply + 1024,
+      highWaterMark: Math.min(64 * 1024, o.maxQueuedBytes),
+      signal: request.signal,
+      headers: init,
+    });
+    readersOpen++;
+    const run = running.get(id);
+    if (run !== undefined) run.readersHere++;
+    const reader = new Reader(watch, handle, lastEventId ?? LOG_START, readerOptions, () => {
+      readersOpen--;
+      const producing = running.get(id);
+      if (producing !== undefined && producing === run) {
+        producing.readersHere--;
+        producing.lastRead = now();
+      }
+      releaseWatch(watch);
+    });
+    if (o.maxDurationMs !== false) reader.cutAfter(o.maxDurationMs, () => counters.handoffs++);
+    if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
+    reader.start();
+    return handle.stream.response;
+  };
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  const start = async (
+    request: Request,
+    produce: Produce,
+    startOptions: StartOptions = {},
+  ): Promise<Response> => {
+    if (typeof produce !== 'function') throw new TypeError('start needs a produce function');
+    if (closing) return unavailable('shutting down');
+    let key: string | null | undefined;
+    if (startOptions.idempotencyKey !== undefined) {
+      key = idempotencyKeyOf(
+        new Request('http://x/', { headers: { 'idempotency-key': startOptions.idempotencyKey } }),
+        o.maxIdempotencyKeyLength,
+      );
+      if (key === null)
+        throw new RangeError(
+          'idempotencyKey must be 1 to maxIdempotencyKeyLength printable ASCII characters',
+        );
+    } else {
+      key = idempotencyKeyOf(request, o.maxIdempotencyKeyLength);
+      if (key === null) return refuse(400, 'invalid Idempotency-Key');
+    }
+    const verdict = await authorized(request, 'start', undefined);
+    if (verdict instanceof Response) return verdict;
+    const expiresAt = expiresAtOf(verdict);
+    const expiredCredentials = stale(expiresAt);
+    if (expiredCredentials !== undefined) return expiredCredentials;
+    if (closing) return unavailable('shutting down');
+    if (running.size >= o.maxRunning) return unavailable('too many replies running');
+    if (!store.makeRoom()) return unavailable('too many replies kept');
+
+    const id = newReplyId();
+    const url = urlOf(id);
+    // Reserved now (the capacity check above stays true across the awaits below).
+    const run = new Run(id, url, topicsOf(o.topicPrefix, id), runOptions);
+    running.set(id, run);
+    if (key !== undefined) {
+      let holder: string;
+      try {
+        holder = await store.claim(key, id);
+      } catch (error) {
+        running.delete(id);
+        onError(error);
+        return unavailable('the event store is unavailable');
+      }
+      if (holder !== id) {
+        running.delete(id);
+        if (!REPLY_ID.test(holder)) return unavailable('the event store is unavailable');
+        const joinVerdict = await authorized(request, 'read', holder);
+        if (joinVerdict instanceof Response) return joinVerdict;
+        const joinExpiresAt = expiresAtOf(joinVerdict) ?? expiresAt;
+        const expiredJoin = stale(joinExpiresAt);
+        if (expiredJoin !== undefined) return expiredJoin;
+        counters.joined++;
+        return openReader(request, holder, {
+          contentLocation: urlOf(holder),
+          joining: true,
+          expiresAt: joinExpiresAt,
+        });
+      }
+    }
+    try {
+      await run.open();
+    } catch (error) {
+      running.delete(id);
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    store.add(id, run.topics);
+    counters.started++;
+    const done = run.start(produce);
+    startOptions.waitUntil?.(done);
+    return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });
+  };
+
+  const read = async (request: Request, id: string): Promise<Response> => {
+    const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
+    if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
+      return refuse(400, 'invalid Last-Event-ID');
+    }
+    const verdict = await authorized(request, 'read', id);
+    if (verdict instanceof Response) return verdict;
+    const expiresAt = expiresAtOf(verdict);
+    const expiredCredentials = stale(expiresAt);
+    if (expiredCredentials !== undefined) return expiredCredentials;
+    if (lastEventId !== undefined) counters.resumed++;
+    return openReader(request, id, { lastEventId, expiresAt });
+  };
+
+  const stopOptions = {
+    broker,
+    feed,
+    pageSize: o.pageSize,
+    stopTimeoutMs: o.stopTimeoutMs,
+    expired,
+  };
+
+  const remove = async (request: Request, id: string): Promise<Response> => {
+    const verdict = await authorized(request, 'stop', id);
+    if (verdict instanceof Response) return verdict;
+    let result: Awaited<ReturnType<typeof stopReply>>;
+    try {
+      result = await stopReply(topicsOf(o.topicPrefix, id), stopOptions);
+    } catch (error) {
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    return result === 'unknown'
+      ? refuse(404, 'no such reply (unknown, or expired)')
+      : new Response(null, { status: 204 });
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const method = request.method;
+    if (method !== 'GET' && method !== 'DELETE')
+      return refuse(405, 'method not allowed', { allow: 'GET, DELETE' });
+    if (closing) return unavailable('shutting down');
+    const id = replyIdOf(request.url);
+    if (id === undefined) return refuse(404, 'no such reply');
+    return method === 'GET' ? read(request, id) : remove(request, id);
+  };
+
+  const upkeep = createUpkeep({
+    broker,
+    running,
+    watches,
+    store,
+    producerHeartbeatMs: o.producerHeartbeatMs,
+    producerLostAfterMs: o.producerLostAfterMs,
+    idleStopMs: o.idleStopMs,
+    now,
+    onError,
+    onLost: () => ended['producer-lost']++,
+  });
+
+  const shutdown = async (timeoutMs: number): Promise<void> => {
+    closing = true;
+    if (running.size > 0) {
+      let wait: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => whenIdle.push(resolve)),
+        new Promise<void>((resolve) => {
+          wait = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(wait);
+    }
+    await Promise.all([...running.values()].map((run) => run.stop('shutdown')));
+    for (const watch of [...watches.values()]) for (const reader of [...watch.readers]) reader.cut();
+    upkeep.stop();
+    await feed.close();
+    if (ownsBroker) await broker.close();
+  };
+
+  return {
+    start,
+    handler,
+    async stop(id) {
+      if (typeof id !== 'string' || !REPLY_ID.test(id)) return false;
+      return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';
+    },
+    close(closeOptions = {}) {
+      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      return closed;
+    },
+    metrics() {
+      return {
+        ...counters,
+        running: running.size,
+        readers: readersOpen,
+        storedBytes: store.bytes,
+        ended: { ...ended },
+        rejected: { ...rejected },
+      };
+    },
+  };
+}

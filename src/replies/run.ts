@@ -1,0 +1,322 @@
+/**
+ * The producer's side of a reply: runs `produce` once, detached from any request, appends what
+ * it sends to the reply's log in order, enforces the log's bounds, follows the control topic
+ * (a stop from any instance), and writes the `end` event when it is over.
+ */
+import type { Broker, BrokerEventInit } from '../hub/broker.js';
+import { checkData, checkEventType } from '../protocol/encode.js';
+import { EncodeError } from '../protocol/errors.js';
+import { ReplyInputError, ReplyStoppedError } from './errors.js';
+import type { Following, RepliesFeed, Watcher } from './feed.js';
+import {
+  ALIVE_MARK,
+  END_EVENT,
+  type EndReason,
+  endData,
+  endReasonOf,
+  LOG_START,
+  OPEN_MARK,
+  READING_MARK,
+  type ReplyTopics,
+  STOP_MARK,
+  utf8Length,
+} from './log.js';
+
+/** One event of a reply: a string is shorthand for `{ data }`. The broker assigns its id. */
+export type ReplyEvent = string | { readonly event?: string; readonly data: string };
+
+/** What a producer gets. */
+export interface ReplyContext {
+  /** The reply's id (128 random bits, base64url). */
+  readonly id: string;
+  /** The reply's URL (`basePath` + id): where a client resumes it, and what `DELETE` stops. */
+  readonly url: string;
+  /**
+   * Aborts when the reply ends before the producer does: stopped (DELETE, `stop()`), too large,
+   * idle, shutdown, or given up as lost by another instance. Its `reason` is a
+   * `ReplyStoppedError`. Pass it to the upstream call (`fetch(llmUrl, { signal })`). It does NOT
+   * abort when the client that started the reply goes away: the reply goes on without it.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Appends one event to the reply's log. Resolves `true` once the broker has it, `false` when
+   * it was not appended (the reply has ended, or the log is full: the reply then ends as
+   * `too-large`). Never rejects. Throws a `ReplyInputError` synchronously for an event the log
+   * will not take (CR or LF in `event`, the reserved type `end`).
+   */
+  send(event: ReplyEvent): Promise<boolean>;
+}
+
+/**
+ * The producer: the model call. It either sends events through `reply.send` and resolves when
+ * done, or returns an (async) iterable whose items are sent in order (an async generator). It
+ * runs once, to its end, whoever reads.
+ */
+export type Produce = (
+  reply: ReplyContext,
+) => Promise<unknown> | undefined | AsyncIterable<ReplyEvent> | Iterable<ReplyEvent>;
+
+export interface RunOptions {
+  readonly broker: Broker;
+  readonly feed: RepliesFeed;
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+  readonly stopGraceMs: number;
+  readonly producerHeartbeatMs: number;
+  readonly now: () => number;
+  readonly onError: (error: unknown) => void;
+  /** The run is over (its `end` event is written, or could not be). */
+  readonly onEnd: (run: Run) => void;
+  /** Bytes appended to the log (and to the alive topic), for the stored-bytes bound. */
+  readonly onBytes: (run: Run, bytes: number) => void;
+}
+
+const RESOLVED_FALSE = Promise.resolve(false);
+const ALIVE: BrokerEventInit = { event: ALIVE_MARK, data: '' };
+// What a heartbeat costs in the broker's memory, roughly (id, type, topic list).
+const ALIVE_BYTES = 64;
+
+const STOP_MESSAGES: Record<EndReason, string> = {
+  done: 'the reply is done',
+  failed: 'the producer failed',
+  stopped: 'the reply was stopped',
+  'producer-lost': 'another instance gave up on this producer',
+  'too-large': 'the reply reached the bounds of its log',
+  idle: 'nobody read the reply',
+  shutdown: 'the server is shutting down',
+  expired: 'the reply expired',
+};
+
+function toInit(item: ReplyEvent): BrokerEventInit {
+  if (typeof item === 'string') return { data: item };
+  if (typeof item !== 'object' || item === null) {
+    throw new ReplyInputError('invalid-event', 'send expects a string or { event?, data }');
+  }
+  const { event, data } = item;
+  try {
+    checkData(data);
+    if (event !== undefined) checkEventType(event);
+  } catch (error) {
+    if (error instanceof EncodeError)
+      throw new ReplyInputError('invalid-event', error.message, { cause: error });
+    throw error;
+  }
+  if (event === END_EVENT) {
+    throw new ReplyInputError(
+      'reserved-event',
+      `the event type '${END_EVENT}' ends a reply; producers may not send it`,
+    );
+  }
+  return event === undefined ? { data } : { event, data };
+}
+
+function isIterable(value: unknown): value is AsyncIterable<ReplyEvent> | Iterable<ReplyEvent> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (Symbol.asyncIterator in value || Symbol.iterator in value) &&
+    typeof (value as { then?: unknown }).then !== 'function'
+  );
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+
+export class Run implements Watcher {
+  readonly id: string;
+  readonly url: string;
+  readonly topics: ReplyTopics;
+  readonly #options: RunOptions;
+  readonly #controller = new AbortController();
+  events = 0;
+  bytes = 0;
+  /** Set once the reply's end is decided: later sends are refused. */
+  ended: EndReason | null = null;
+  /** When this instance last published for the reply (the heartbeat is sent after a quiet spell). */
+  lastPublish: number;
+  /** When someone last read the reply (idle stop): a local reader, or a notice from elsewhere. */
+  lastRead: number;
+  /** Readers of this reply open on this instance. */
+  readersHere = 0;
+  stamp?: number;
+  #chain: Promise<unknown> = Promise.resolve();
+  /** Publishes sent and not landed yet. */
+  #pending = 0;
+  #following: Following | null = null;
+  #settled: Promise<Outcome> | null = null;
+  #ending: Promise<void> | null = null;
+
+  constructor(id: string, url: string, topics: ReplyTopics, options: RunOptions) {
+    this.id = id;
+    this.url = url;
+    this.topics = topics;
+    this.#options = options;
+    this.lastPublish = options.now();
+    this.lastRead = this.lastPublish;
+  }
+
+  /** The control topic is followed (a stop is never missed), then the log is opened. */
+  async open(): Promise<void> {
+    this.#following = this.#options.feed.follow([this.topics.control], this);
+    try {
+      await this.#following.ready;
+      await this.#options.broker.publish([this.topics.log, this.topics.control], {
+        event: OPEN_MARK,
+        data: '',
+      });
+      this.lastPublish = this.#options.now();
+    } catch (error) {
+      this.#following.release();
+      throw error;
+    }
+  }
+
+  /** Starts the producer. Returns a promise of the reply's end (for `waitUntil`). */
+  start(produce: Produce): Promise<void> {
+    const context: ReplyContext = {
+      id: this.id,
+      url: this.url,
+      signal: this.#controller.signal,
+      send: this.send,
+    };
+    this.#settled = (async (): Promise<Outcome> => {
+      try {
+        const result = produce(context);
+        if (isIterable(result)) {
+          for await (const item of result) {
+            if (this.ended !== null || !(await this.send(item))) break;
+          }
+        } else {
+          await result;
+        }
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    })();
+    return this.#settled.then((outcome) => {
+      if (this.ended !== null) return this.#ending ?? undefined;
+      if (outcome.ok) return this.#finish('done', true, false);
+      this.#options.onError(outcome.error);
+      return this.#finish('failed', true, false);
+    });
+  }
+
+  readonly send = (item: ReplyEvent): Promise<boolean> => {
+    if (this.ended !== null) return RESOLVED_FALSE;
+    const init = toInit(item);
+    const size = utf8Length(init.data) + (init.event === undefined ? 0 : utf8Length(init.event));
+    if (this.events + 1 > this.#options.maxEvents || this.bytes + size > this.#options.maxBytes) {
+      void this.#finish('too-large', true, true);
+      return RESOLVED_FALSE;
+    }
+    this.events++;
+    this.bytes += size;
+    this.#options.onBytes(this, size);
+    return this.#publish([this.topics.log], init);
+  };
+
+  /**
+   * Publishes in order: a publish starts once the one before has landed, so the log's id order
+   * is the order of `send` calls even when the producer does not await them. Resolves `true`
+   * once the broker has the event, `false` when it failed (the reply then fails).
+   */
+  #publish(topics: readonly string[], init: BrokerEventInit): Promise<boolean> {
+    const broker = this.#options.broker;
+    // Nothing in flight (the common case: a producer that awaits its sends): no need to chain.
+    const published =
+      this.#pending++ === 0
+        ? broker.publish(topics, init)
+        : this.#chain.then(() => broker.publish(topics, init));
+    const landed = published.then(
+      () => {
+        this.#pending--;
+        this.lastPublish = this.#options.now();
+        return true;
+      },
+      (error: unknown) => {
+        this.#pending--;
+        // The broker is unreachable: nothing more can be written. Readers elsewhere will find
+        // the producer lost (no heartbeat follows), which is the truth of it.
+        this.#options.onError(error);
+        void this.#finish('failed', true, false);
+        return false;
+      },
+    );
+    this.#chain = landed;
+    return landed;
+  }
+
+  /** A heartbeat on the alive topic when nothing was published for a while. */
+  heartbeat(now: number): void {
+    if (this.ended !== null || now - this.lastPublish < this.#options.producerHeartbeatMs) return;
+    this.lastPublish = now;
+    this.#options.onBytes(this, ALIVE_BYTES);
+    this.#options.broker.publish([this.topics.alive], ALIVE).catch(this.#options.onError);
+  }
+
+  /** Ends the reply: the producer's signal aborts, and `end` is written once it settled (or after the grace). */
+  stop(reason: EndReason): Promise<void> {
+    return this.#finish(reason, true, true);
+  }
+
+  onEvent(event: { event?: string | undefined; data: string; id: string }): void {
+    switch (event.event) {
+      case STOP_MARK:
+        void this.stop('stopped');
+        break;
+      case READING_MARK:
+        this.lastRead = this.#options.now();
+        break;
+      case END_EVENT:
+        // Another instance ended the reply (it found this one lost): stop without a second end.
+        if (this.ended === null) void this.#finish(endReasonOf(event.data), false, false);
+        break;
+    }
+  }
+
+  onFeedError(): void {
+    // A stop may have been missed: read the control topic's history for it.
+    this.#options.broker.history([this.topics.control], LOG_START).then((page) => {
+      for (const event of page.events) {
+        if (this.ended !== null) return;
+        if (event.event === STOP_MARK || event.event === END_EVENT) this.onEvent(event);
+      }
+    }, this.#options.onError);
+  }
+
+  #finish(reason: EndReason, publishEnd: boolean, wait: boolean): Promise<void> {
+    if (this.#ending !== null) return this.#ending;
+    this.ended = reason;
+    if (reason !== 'done' && reason !== 'failed') {
+      this.#controller.abort(new ReplyStoppedError(reason, STOP_MESSAGES[reason]));
+    }
+    this.#ending = (async () => {
+      if (wait && this.#settled !== null) {
+        // The producer's `finally` runs before the end is written, unless it ignores its signal.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          this.#settled,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, this.#options.stopGraceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      // Sends accepted before the end land before it.
+      await this.#chain;
+      if (publishEnd) {
+        try {
+          await this.#options.broker.publish([this.topics.log, this.topics.control], {
+            event: END_EVENT,
+            data: endData(reason),
+          });
+        } catch (error) {
+          this.#options.onError(error);
+        }
+      }
+      this.#following?.release();
+      this.#options.onEnd(this);
+    })();
+    return this.#ending;
+  }
+}

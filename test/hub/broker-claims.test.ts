@@ -1,0 +1,115 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { createClusterBroker, type IpcChannel, serveClusterBroker } from '../../src/adapters/node/index.js';
+import { createMemoryBroker } from '../../src/hub/index.js';
+
+describe('memory broker claim()', () => {
+  it('sets a name once: concurrent claims all resolve with the first value', async () => {
+    const broker = createMemoryBroker();
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => broker.claim?.('key', `reply-${i}`, 60_000)),
+    );
+    expect(new Set(results)).toEqual(new Set(['reply-0']));
+  });
+
+  it('forgets a claim after its ttl, and the oldest one past maxClaims', async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ now: () => now, maxClaims: 2 });
+    expect(await broker.claim?.('a', '1', 100)).toBe('1');
+    now += 99;
+    expect(await broker.claim?.('a', '2', 100)).toBe('1');
+    now += 1;
+    expect(await broker.claim?.('a', '3', 100)).toBe('3');
+    await broker.claim?.('b', 'b', 10_000);
+    await broker.claim?.('c', 'c', 10_000); // a is the oldest: forgotten
+    expect(await broker.claim?.('a', '4', 10_000)).toBe('4');
+    expect(await broker.claim?.('c', 'x', 10_000)).toBe('c');
+  });
+
+  it('refuses a ttl that is not a positive finite number', async () => {
+    const broker = createMemoryBroker();
+    await expect(broker.claim?.('a', '1', 0)).rejects.toBeInstanceOf(RangeError);
+    await expect(broker.claim?.('a', '1', Number.POSITIVE_INFINITY)).rejects.toBeInstanceOf(RangeError);
+  });
+});
+
+describe('memory broker expire()', () => {
+  it('forgets topics after the ttl: their history is gone, and resumes from before are truncated', async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ now: () => now });
+    const first = await broker.publish(['log', 'other'], { data: 'a' });
+    await broker.publish(['log'], { data: 'b' });
+    await broker.expire?.(['log'], 50);
+    now += 49;
+    expect((await broker.history(['log'], '0-0')).events.map((e) => e.data)).toEqual(['a', 'b']);
+    now += 1;
+    const gone = await broker.history(['log'], first);
+    expect(gone.events).toEqual([]);
+    expect(gone.truncated).toBe(true);
+    // Another topic of the same event keeps it.
+    expect((await broker.history(['other'], '0-0')).events.map((e) => e.data)).toEqual(['a']);
+    // Publishing again starts a new history, without the old expiry.
+    await broker.publish(['log'], { data: 'c' });
+    now += 10_000;
+    expect((await broker.history(['log'], '0-0')).events.map((e) => e.data)).toEqual(['c']);
+  });
+
+  it('drops at once with ttl 0', async () => {
+    const broker = createMemoryBroker();
+    await broker.publish(['t'], { data: 'a' });
+    await broker.expire?.(['t'], 0);
+    expect((await broker.history(['t'], '0-0')).events).toEqual([]);
+  });
+});
+
+/** Two ends of an IPC-like channel: messages are JSON-copied and delivered asynchronously, in order. */
+function channelPair(): [IpcChannel, IpcChannel] {
+  const a = new EventEmitter();
+  const b = new EventEmitter();
+  const end = (self: EventEmitter, other: EventEmitter): IpcChannel => ({
+    send(message) {
+      const copy = JSON.parse(JSON.stringify(message));
+      setImmediate(() => other.emit('message', copy));
+      return true;
+    },
+    on: (event, listener) => self.on(event, listener),
+    off: (event, listener) => self.off(event, listener),
+  });
+  return [end(a, b), end(b, a)];
+}
+
+describe('cluster broker claim() and expire()', () => {
+  it("forwards to the primary's broker: one claim wins across workers, expire drops the topic", async () => {
+    const broker = createMemoryBroker();
+    const [p1, w1] = channelPair();
+    const [p2, w2] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p1, p2] });
+    const one = createClusterBroker({ channel: w1 });
+    const two = createClusterBroker({ channel: w2 });
+    const results = await Promise.all([
+      one.claim?.('k', 'from-1', 60_000),
+      two.claim?.('k', 'from-2', 60_000),
+      one.claim?.('k', 'from-1b', 60_000),
+    ]);
+    expect(new Set(results).size).toBe(1);
+    expect(['from-1', 'from-2', 'from-1b']).toContain(results[0]);
+    await one.publish(['t'], { data: 'x' });
+    await two.expire?.(['t'], 0);
+    expect((await broker.history(['t'], '0-0')).events).toEqual([]);
+    await server.close();
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it('answers a claim with a BrokerError when the primary broker has none', async () => {
+    const { claim: _claim, ...bare } = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(bare, { channels: [p] });
+    const worker = createClusterBroker({ channel: w });
+    await expect(worker.claim?.('k', 'v', 1000)).rejects.toMatchObject({
+      name: 'BrokerError',
+      type: 'claim-failed',
+    });
+    await server.close();
+    await worker.close();
+  });
+});

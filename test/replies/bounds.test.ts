@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryBroker } from '../../src/hub/index.js';
+import { get, type Instance, post, serve, tokens, waitingProducer } from './helpers.js';
+
+const instances: Instance[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.close()));
+});
+async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
+  const created = await serve(options);
+  instances.push(created);
+  return created;
+}
+
+describe('replies: bounds', () => {
+  it('answers 503 with Retry-After past maxRunning, and takes replies again once one ends', async () => {
+    const producers = [waitingProducer(1), waitingProducer(1)];
+    const app = await instance({ limits: { maxRunning: 2 }, retryAfterSeconds: 7 });
+    const streams = [];
+    for (const p of producers) {
+      app.setProducer(p.produce);
+      const stream = await post(app.url);
+      await stream.take(1);
+      streams.push(stream);
+    }
+    app.setProducer(async () => {});
+    const refused = await post(app.url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('7');
+    producers[0]?.release();
+    await streams[0]?.rest();
+    await vi.waitFor(() => expect(app.replies.metrics().running).toBe(1));
+    expect((await post(app.url)).status).toBe(200);
+    expect(app.replies.metrics().rejected).toEqual({ 503: 1 });
+  });
+
+  it('answers 503 with Retry-After past maxReaders (open responses), and serves again once one closes', async () => {
+    const p = waitingProducer(1);
+    const app = await instance({ produce: p.produce, limits: { maxReaders: 2 } });
+    const started = await post(app.url);
+    const location = started.headers.get('content-location') as string;
+    await started.take(1);
+    const second = await get(app.url, location);
+    await second.take(1);
+    const third = await get(app.url, location);
+    expect(third.status).toBe(503);
+    expect(third.headers.get('retry-after')).toBe('5');
+    second.disconnect();
+    await vi.waitFor(() => expect(app.replies.metrics().readers).toBe(1));
+    expect((await get(app.url, location)).status).toBe(200);
+  });
+
+  it('ends a reply as too-large at maxEventsPerReply: send resolves false, the signal aborts', async () => {
+    const results: boolean[] = [];
+    let reason: unknown;
+    const app = await instance({
+      limits: { maxEventsPerReply: 3 },
+      produce: async ({ send, signal }) => {
+        for (let i = 1; i <= 5; i++) results.push(await send(`t${i}`));
+        reason = signal.reason;
+      },
+    });
+    const events = await (await post(app.url)).rest();
+    expect(tokens(events)).toEqual(['t1', 't2', 't3']);
+    expect(events.at(-1)?.data).toBe('{"reason":"too-large"}');
+    expect(results).toEqual([true, true, true, false, false]);
+    expect(reason).toMatchObject({ name: 'ReplyStoppedError', reason: 'too-large' });
+  });
+
+  it('ends a reply as too-large at maxBytesPerReply (UTF-8 bytes of data and type)', async () => {
+    const app = await instance({
+      limits: { maxBytesPerReply: 10 },
+      produce: async ({ send }) => {
+        await send('ééé'); // 6 bytes
+        await send({ event: 'x', data: 'abc' }); // 4: 10 in all
+        await send('z'); // 11: refused
+      },
+    });
+    const events = await (await post(app.url)).rest();
+    expect(events.map((e) => e.data)).toEqual(['ééé', 'abc', '{"reason":"too-large"}']);
+  });
+
+  it('drops the finished replies started longest ago past maxStoredBytes (404), and refuses when only running ones are left', async () => {
+    // 1 KiB is counted per reply: three fit in 3.5 KiB.
+    const app = await instance({ limits: { maxStoredBytes: 3584 } });
+    app.setProducer(async ({ send }) => void (await send('x')));
+    const locations: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const stream = await post(app.url);
+      locations.push(stream.headers.get('content-location') as string);
+      await stream.rest();
+    }
+    await vi.waitFor(() => expect(app.replies.metrics().running).toBe(0));
+    const fourth = await post(app.url);
+    await fourth.rest();
+    expect((await get(app.url, locations[0] as string)).status).toBe(404);
+    expect((await get(app.url, locations[1] as string)).status).toBe(200);
+    expect((await get(app.url, fourth.headers.get('content-location') as string)).status).toBe(200);
+
+    const busy = await instance({ limits: { maxStoredBytes: 2048 } });
+    const p = [waitingProducer(0), waitingProducer(0)];
+    busy.setProducer((p[0] as ReturnType<typeof waitingProducer>).produce);
+    expect((await post(busy.url)).status).toBe(200);
+    busy.setProducer((p[1] as ReturnType<typeof waitingProducer>).produce);
+    expect((await post(busy.url)).status).toBe(200);
+    expect((await post(busy.url)).status).toBe(503);
+  });
+
+  it('cannot make room without a broker that expires topics: 503 instead of growing', async () => {
+    const { expire: _expire, ...bare } = createMemoryBroker();
+    const app = await instance({ broker: bare, limits: { maxStoredBytes: 2048 } });
+    app.setProducer(async () => {});
+    await (await post(app.url)).rest();
+    await (await post(app.url)).rest();
+    expect((await post(app.url)).status).toBe(503);
+  });
+});

@@ -1,0 +1,232 @@
+import { createRequestListener } from '../../src/adapters/node/index.js';
+import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
+import { createParser, type ServerSentEvent } from '../../src/index.js';
+import { createReplies, type Produce, type Replies, type RepliesOptions } from '../../src/replies/index.js';
+import { deferred, listen } from '../helpers/server.js';
+
+export { deferred };
+
+/** An instance of replies on a real node:http server: POST /chat starts `produce`, the rest is the handler. */
+export async function serve(options: RepliesOptions & { produce?: Produce } = {}) {
+  const replies = createReplies({ heartbeatMs: false, ...options });
+  let produce: Produce | undefined = options.produce;
+  const server = await listen(
+    createRequestListener((request) => {
+      if (request.method === 'POST' && new URL(request.url).pathname === '/chat') {
+        if (produce === undefined) throw new Error('no producer set');
+        return replies.start(request, produce);
+      }
+      return replies.handler(request);
+    }),
+  );
+  return {
+    replies,
+    url: server.url,
+    setProducer(next: Produce) {
+      produce = next;
+    },
+    async close() {
+      await replies.close({ timeoutMs: 0 });
+      await server.close();
+    },
+  };
+}
+
+export type Instance = Awaited<ReturnType<typeof serve>>;
+
+/** One response read as an event stream: events (with ids), retry hints, whether it ended. */
+export class Stream {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly events: ServerSentEvent[] = [];
+  readonly retries: number[] = [];
+  /** The last event id as a client would keep it (an id field alone sets it too). */
+  lastEventId = '';
+  ended = false;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #abort: AbortController;
+  readonly #parser = createParser({
+    onEvent: (event) => {
+      this.events.push(event);
+    },
+    onRetry: (ms) => this.retries.push(ms),
+  });
+  readonly #decoder = new TextDecoder();
+  text = '';
+
+  constructor(response: Response, abort: AbortController) {
+    this.status = response.status;
+    this.headers = response.headers;
+    this.#abort = abort;
+    this.#reader = response.body?.getReader();
+    if (this.#reader === undefined) this.ended = true;
+  }
+
+  async #read(): Promise<void> {
+    const next = await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    if (next.done) {
+      this.ended = true;
+      return;
+    }
+    const chunk = this.#decoder.decode(next.value, { stream: true });
+    this.text += chunk;
+    this.#parser.feed(chunk);
+    // Every `id:` line seen so far (WHATWG HTML §9.2.6: an id sets the last event id even
+    // without data); good enough for test streams, whose ids never contain newlines.
+    const ids = [...this.text.matchAll(/^id: ?(.*)$/gm)];
+    const last = ids[ids.length - 1];
+    if (last !== undefined) this.lastEventId = last[1] as string;
+  }
+
+  /** Reads until `count` events in all, or the end. */
+  async take(count: number): Promise<ServerSentEvent[]> {
+    while (this.events.length < count && !this.ended) await this.#read();
+    return this.events;
+  }
+
+  /** Reads to the end of the response. */
+  async rest(): Promise<ServerSentEvent[]> {
+    while (!this.ended) await this.#read();
+    return this.events;
+  }
+
+  /** Drops the connection, as a reload would. */
+  disconnect(): void {
+    this.#abort.abort();
+    this.#reader?.cancel().catch(() => {});
+    this.ended = true;
+  }
+}
+
+/** Sends a request and wraps the answer as a {@link Stream}. */
+export async function request(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Stream> {
+  const abort = new AbortController();
+  const response = await fetch(url, { ...init, signal: abort.signal });
+  return new Stream(response, abort);
+}
+
+export function post(base: string, headers: Record<string, string> = {}): Promise<Stream> {
+  return request(`${base}/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: '{}',
+  });
+}
+
+export function get(base: string, location: string, lastEventId?: string): Promise<Stream> {
+  return request(new URL(location, base).href, {
+    headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+  });
+}
+
+/** The tokens of a reply's events (its `end` event left out). */
+export const tokens = (events: readonly ServerSentEvent[]): string[] =>
+  events.filter((e) => e.event !== 'end').map((e) => e.data);
+
+/** A producer of `n` tokens `t1..tn` that waits for `step(i)` after sending token i. */
+export function steppedProducer(n: number) {
+  const steps = Array.from({ length: n + 1 }, () => deferred());
+  const sent: string[] = [];
+  const state = { runs: 0, finallyRan: 0, aborted: false, signal: undefined as AbortSignal | undefined };
+  const produce: Produce = async ({ send, signal }) => {
+    state.runs++;
+    state.signal = signal;
+    try {
+      for (let i = 1; i <= n; i++) {
+        await send(`t${i}`);
+        sent.push(`t${i}`);
+        await Promise.race([
+          steps[i]?.promise,
+          new Promise<void>((_, reject) => {
+            if (signal.aborted) reject(signal.reason);
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+          }),
+        ]);
+      }
+    } finally {
+      state.aborted = signal.aborted;
+      state.finallyRan++;
+    }
+  };
+  return {
+    produce,
+    state,
+    sent,
+    /** Lets the producer go on after token i. */
+    step(i: number) {
+      steps[i]?.resolve();
+    },
+    /** Lets it run to its end. */
+    finish() {
+      for (const s of steps) s.resolve();
+    },
+  };
+}
+
+/** A memory broker several instances share (each instance is a separate createReplies). */
+export function sharedBroker(): Broker {
+  return createMemoryBroker({ history: { maxEvents: 100_000, maxAgeMs: Number.POSITIVE_INFINITY } });
+}
+
+export type { Replies };
+
+/**
+ * A broker as one instance sees it, which the test can kill: afterwards its calls fail and its
+ * feed hears nothing (the instance is gone, or cut off from the broker).
+ */
+export function killable(inner: Broker) {
+  let dead = false;
+  const gone = () => Promise.reject(new Error('this instance is dead'));
+  const broker: Broker = {
+    ...inner,
+    publish: (topics, event) => (dead ? gone() : inner.publish(topics, event)),
+    history: (topics, afterId, options) => (dead ? gone() : inner.history(topics, afterId, options)),
+    subscribe(listener) {
+      return inner.subscribe({
+        onEvent: (event) => {
+          if (!dead) listener.onEvent(event);
+        },
+        onError: (error) => listener.onError(error),
+      });
+    },
+    claim: (name, value, ttl) => (dead ? gone() : (inner.claim?.(name, value, ttl) ?? gone())),
+    expire: (topics, ttl) => (dead ? gone() : (inner.expire?.(topics, ttl) ?? Promise.resolve())),
+    close: async () => {},
+  };
+  return {
+    broker,
+    kill() {
+      dead = true;
+    },
+  };
+}
+
+/** A producer that sends `first` tokens, then waits (silent) until its signal aborts or `release()`. */
+export function waitingProducer(first = 1) {
+  const state = {
+    runs: 0,
+    finallyRan: 0,
+    reason: undefined as unknown,
+    signal: undefined as AbortSignal | undefined,
+  };
+  const released = deferred();
+  const produce: Produce = async ({ send, signal }) => {
+    state.runs++;
+    state.signal = signal;
+    try {
+      for (let i = 1; i <= first; i++) await send(`t${i}`);
+      await Promise.race([
+        released.promise,
+        new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+      ]);
+      if (!signal.aborted) await send('last');
+    } finally {
+      state.reason = signal.reason;
+      state.finallyRan++;
+    }
+  };
+  return { produce, state, release: () => released.resolve() };
+}

@@ -1,0 +1,165 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryBroker } from '../../src/hub/index.js';
+import { createReplies } from '../../src/replies/index.js';
+import { deferred, type Instance, post, serve, sharedBroker, steppedProducer, tokens } from './helpers.js';
+
+const instances: Instance[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.close()));
+});
+async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
+  const created = await serve(options);
+  instances.push(created);
+  return created;
+}
+
+const ALL = ['t1', 't2', 't3', 't4', 't5'];
+
+describe('replies: Idempotency-Key', () => {
+  it('joins 10 concurrent POSTs with one key to one producer: same Content-Location, same events', async () => {
+    const p = steppedProducer(5);
+    const app = await instance({ produce: p.produce });
+    const headers = { 'idempotency-key': 'a8f3c1d2-key' };
+    const streams = await Promise.all(Array.from({ length: 10 }, () => post(app.url, headers)));
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual(Array(10).fill(200));
+    const locations = new Set(streams.map((s) => s.headers.get('content-location')));
+    expect(locations.size).toBe(1);
+    const all = await Promise.all(streams.map((s) => s.rest()));
+    const first = all[0]?.map((e) => `${e.id} ${e.event} ${e.data}`);
+    for (const events of all) expect(events.map((e) => `${e.id} ${e.event} ${e.data}`)).toEqual(first);
+    expect(tokens(all[0] ?? [])).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+    expect(app.replies.metrics()).toMatchObject({ started: 1, joined: 9 });
+  });
+
+  it('joins across instances sharing a broker (the claim is the broker’s)', async () => {
+    const broker = sharedBroker();
+    const p = steppedProducer(5);
+    const a = await instance({ broker, produce: p.produce });
+    const b = await instance({ broker, produce: p.produce });
+    const headers = { 'idempotency-key': '"quoted-key-1"' };
+    const streams = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => post(i % 2 === 0 ? a.url : b.url, headers)),
+    );
+    p.finish();
+    expect(new Set(streams.map((s) => s.headers.get('content-location'))).size).toBe(1);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+  });
+
+  it('joins within one process when the broker has no claim()', async () => {
+    const { claim: _claim, ...bare } = createMemoryBroker();
+    const p = steppedProducer(5);
+    const app = await instance({ broker: bare, produce: p.produce });
+    const streams = await Promise.all(
+      Array.from({ length: 5 }, () => post(app.url, { 'idempotency-key': 'k' })),
+    );
+    p.finish();
+    expect(new Set(streams.map((s) => s.headers.get('content-location'))).size).toBe(1);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+  });
+
+  it('replays a finished reply to a POST with its key, without running the producer again', async () => {
+    const p = steppedProducer(5);
+    p.finish();
+    const app = await instance({ produce: p.produce });
+    const first = await post(app.url, { 'idempotency-key': 'again' });
+    const events = await first.rest();
+    const later = await post(app.url, { 'idempotency-key': 'again' });
+    expect(later.headers.get('content-location')).toBe(first.headers.get('content-location'));
+    expect((await later.rest()).map((e) => e.id)).toEqual(events.map((e) => e.id));
+    // Another key, another reply.
+    const other = await post(app.url, { 'idempotency-key': 'other' });
+    expect(other.headers.get('content-location')).not.toBe(first.headers.get('content-location'));
+    await other.rest();
+    expect(p.state.runs).toBe(2);
+  });
+
+  it('waits for the log when it joins before the claiming POST has opened it', async () => {
+    const inner = sharedBroker();
+    // The claimer's open marker lands 50 ms late: the joiner finds the key claimed, no log yet.
+    const slow = {
+      ...inner,
+      publish: async (topics: readonly string[], event: { event?: string; data: string }) => {
+        if (event.event === 'ssekit-open') await new Promise((resolve) => setTimeout(resolve, 50));
+        return inner.publish(topics, event);
+      },
+    };
+    const p = steppedProducer(5);
+    const app = await instance({ broker: slow, produce: p.produce });
+    const headers = { 'idempotency-key': 'slow-open' };
+    const streams = await Promise.all([post(app.url, headers), post(app.url, headers)]);
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual([200, 200]);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+  });
+
+  it('does not miss an open marker that arrives between reading the state and waiting for it', async () => {
+    const inner = sharedBroker();
+    const pageTaken = deferred();
+    const opened = deferred();
+    let taken = false;
+    const racy = {
+      ...inner,
+      // The claimer's open marker lands right after the joiner read the control topic, and
+      // before that read's answer reaches the joiner.
+      publish: async (topics: readonly string[], event: { event?: string; data: string }) => {
+        if (event.event !== 'ssekit-open') return inner.publish(topics, event);
+        await pageTaken.promise;
+        const id = await inner.publish(topics, event);
+        opened.resolve();
+        return id;
+      },
+      history: async (topics: readonly string[], afterId: string, options?: { limit?: number }) => {
+        if (taken || !(topics[0] as string).endsWith('/control'))
+          return inner.history(topics, afterId, options);
+        taken = true;
+        const page = await inner.history(topics, afterId, options);
+        pageTaken.resolve();
+        await opened.promise;
+        return page;
+      },
+    };
+    const p = steppedProducer(5);
+    const app = await instance({ broker: racy, produce: p.produce, producerLostAfterMs: 60_000 });
+    const headers = { 'idempotency-key': 'racy-open' };
+    const streams = await Promise.all([post(app.url, headers), post(app.url, headers)]);
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual([200, 200]);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+  });
+
+  it('answers 400 to a malformed key: empty, too long, not printable ASCII', async () => {
+    const app = await instance({ produce: async () => {}, limits: { maxIdempotencyKeyLength: 16 } });
+    for (const key of ['', '""', 'x'.repeat(17), 'tab\there', 'quote"inside']) {
+      expect((await post(app.url, { 'idempotency-key': key })).status, JSON.stringify(key)).toBe(400);
+    }
+    expect((await post(app.url, { 'idempotency-key': 'x'.repeat(16) })).status).toBe(200);
+    const replies = createReplies();
+    await expect(
+      replies.start(new Request('http://x/', { method: 'POST' }), async () => {}, { idempotencyKey: '' }),
+    ).rejects.toBeInstanceOf(RangeError);
+    await replies.close();
+  });
+
+  it('asks authorize for read on the reply a key joins', async () => {
+    const p = steppedProducer(1);
+    p.finish();
+    const asked: string[] = [];
+    const app = await instance({
+      produce: p.produce,
+      authorize: ({ request, action }) => {
+        asked.push(action);
+        return action === 'start' || request.headers.get('x-user') === 'owner';
+      },
+    });
+    const first = await post(app.url, { 'idempotency-key': 'mine', 'x-user': 'owner' });
+    await first.rest();
+    const stranger = await post(app.url, { 'idempotency-key': 'mine', 'x-user': 'stranger' });
+    expect(stranger.status).toBe(403);
+    expect(asked).toEqual(['start', 'start', 'read']);
+  });
+});

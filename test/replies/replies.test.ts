@@ -1,0 +1,259 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createMemoryBroker } from '../../src/hub/index.js';
+import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
+import { get, type Instance, post, request, serve, steppedProducer, tokens } from './helpers.js';
+
+const instances: Instance[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.close()));
+});
+async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
+  const created = await serve(options);
+  instances.push(created);
+  return created;
+}
+
+describe('replies: start and read', () => {
+  it('answers a POST with the reply streamed from its start, Content-Location, an id on every event, then end', async () => {
+    const p = steppedProducer(3);
+    p.finish();
+    const app = await instance({ produce: p.produce, basePath: '/api/replies/' });
+    const stream = await post(app.url);
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const location = stream.headers.get('content-location') as string;
+    expect(location).toMatch(/^\/api\/replies\/[A-Za-z0-9_-]{22}$/);
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['t1', 't2', 't3']);
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: JSON.stringify({ reason: 'done' }) });
+    const ids = events.map((e) => e.id);
+    expect(ids.every((id) => /^\d+-\d+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The reply's URL replays it all, from anywhere.
+    const again = await get(app.url, location);
+    expect((await again.rest()).map((e) => [e.id, e.event, e.data])).toEqual(
+      events.map((e) => [e.id, e.event, e.data]),
+    );
+  });
+
+  it('gives every reply a different unguessable id (128 bits)', async () => {
+    const app = await instance({ produce: async () => {} });
+    const locations = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const stream = await post(app.url);
+      locations.add(stream.headers.get('content-location') as string);
+      await stream.rest();
+    }
+    expect(locations.size).toBe(20);
+  });
+
+  it('runs the producer once however many reconnects and resumes', async () => {
+    const p = steppedProducer(10);
+    const app = await instance({ produce: p.produce });
+    const first = await post(app.url);
+    const location = first.headers.get('content-location') as string;
+    await first.take(1);
+    first.disconnect();
+    let last = first.events.at(-1)?.id as string;
+    for (let i = 1; i <= 10; i++) {
+      p.step(i);
+      const again = await get(app.url, location, i % 3 === 0 ? undefined : last);
+      await again.take(1);
+      last = again.events.at(-1)?.id ?? last;
+      again.disconnect();
+    }
+    const whole = await get(app.url, location);
+    expect(tokens(await whole.rest())).toEqual(Array.from({ length: 10 }, (_, i) => `t${i + 1}`));
+    expect(p.state.runs).toBe(1);
+    expect(app.replies.metrics().started).toBe(1);
+  });
+
+  it('keeps producing when the client that started the reply goes away', async () => {
+    const p = steppedProducer(5);
+    const app = await instance({ produce: p.produce });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    stream.disconnect();
+    // Wait until the server has noticed: no response of the reply is open any more.
+    await vi.waitFor(() => expect(app.replies.metrics().readers).toBe(0));
+    p.finish();
+    await vi.waitFor(() => expect(app.replies.metrics().running).toBe(0));
+    expect(p.state).toMatchObject({ runs: 1, finallyRan: 1, aborted: false });
+    expect(p.sent).toEqual(['t1', 't2', 't3', 't4', 't5']);
+    const whole = await get(app.url, location);
+    const events = await whole.rest();
+    expect(tokens(events)).toEqual(p.sent);
+    expect(events.at(-1)?.data).toBe('{"reason":"done"}');
+  });
+
+  it('answers 204 to a GET with the id of the last event, and streams the end to one with the id before it', async () => {
+    const app = await instance({ produce: async ({ send }) => void (await send('only')) });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    const events = await stream.rest();
+    const [token, end] = events;
+    const after = await get(app.url, location, end?.id);
+    expect(after.status).toBe(204);
+    const almost = await get(app.url, location, token?.id);
+    expect(almost.status).toBe(200);
+    expect((await almost.rest()).map((e) => e.event)).toEqual(['end']);
+  });
+
+  it('answers 404 for an unknown reply, a malformed id, and a finished one after its retention', async () => {
+    const app = await instance({
+      produce: async ({ send }) => void (await send('x')),
+      limits: { retentionMs: 150 },
+    });
+    expect((await get(app.url, '/replies/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
+    expect((await get(app.url, '/replies/not-an-id')).status).toBe(404);
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.rest();
+    expect((await get(app.url, location)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await get(app.url, location)).status).toBe(404);
+    expect((await request(new URL(location, app.url).href, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('ends the reply with end {reason: failed} when the producer throws, and tells onError, not the client', async () => {
+    const errors: unknown[] = [];
+    const app = await instance({
+      onError: (e) => errors.push(e),
+      produce: async ({ send }) => {
+        await send('before');
+        throw new Error('secret stack detail');
+      },
+    });
+    const stream = await post(app.url);
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['before']);
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"failed"}' });
+    expect(stream.text).not.toContain('secret');
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as Error).message).toBe('secret stack detail');
+  });
+
+  it('takes an async generator as the producer; its items are the events', async () => {
+    const app = await instance({
+      produce: async function* () {
+        yield 'a';
+        yield { event: 'delta', data: 'b\nc' };
+      } as Produce,
+    });
+    const events = await (await post(app.url)).rest();
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['message', 'a'],
+      ['delta', 'b\nc'],
+      ['end', '{"reason":"done"}'],
+    ]);
+  });
+
+  it("refuses an 'end' event from the producer (it would end every reader early): the reply fails", async () => {
+    let thrown: unknown;
+    const app = await instance({
+      onError: () => {},
+      produce: async ({ send }) => {
+        try {
+          await send({ event: 'end', data: 'forged' });
+        } catch (error) {
+          thrown = error;
+          throw error;
+        }
+      },
+    });
+    const events = await (await post(app.url)).rest();
+    expect(isReplyInputError(thrown)).toBe(true);
+    expect(events.map((e) => e.data)).toEqual(['{"reason":"failed"}']);
+  });
+
+  it('answers 400 to a malformed Last-Event-ID or one from the future, 405 to other methods', async () => {
+    const app = await instance({ produce: async ({ send }) => void (await send('x')) });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.rest();
+    expect((await get(app.url, location, 'nonsense')).status).toBe(400);
+    expect((await get(app.url, location, `${Date.now() + 3_600_000}-0`)).status).toBe(400);
+    const put = await request(new URL(location, app.url).href, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, DELETE');
+  });
+
+  it('asks authorize for start, read and stop: 401 and 403 as the hub answers', async () => {
+    const calls: string[] = [];
+    const app = await instance({
+      produce: async ({ send }) => void (await send('x')),
+      authorize: ({ request, action, id }) => {
+        calls.push(`${action}:${id === undefined ? '-' : 'id'}`);
+        const who = request.headers.get('x-user');
+        if (who === null) return 'unauthenticated';
+        return who === 'owner' || action === 'start';
+      },
+    });
+    expect((await post(app.url)).status).toBe(401);
+    const stream = await post(app.url, { 'x-user': 'owner' });
+    const location = stream.headers.get('content-location') as string;
+    await stream.rest();
+    const stranger = await request(new URL(location, app.url).href, { headers: { 'x-user': 'stranger' } });
+    expect(stranger.status).toBe(403);
+    const del = await request(new URL(location, app.url).href, {
+      method: 'DELETE',
+      headers: { 'x-user': 'x' },
+    });
+    expect(del.status).toBe(403);
+    expect((await request(new URL(location, app.url).href, { headers: { 'x-user': 'owner' } })).status).toBe(
+      200,
+    );
+    expect(calls).toEqual(['start:-', 'start:-', 'read:id', 'stop:id', 'read:id']);
+  });
+
+  it('ends a stream when its authorization expires (retry hint), and answers 401 to credentials already expired', async () => {
+    let expiresAt = 0;
+    const app = await instance({
+      retryMs: 4321,
+      produce: async ({ send, signal }) => {
+        await send('a');
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+      },
+      authorize: ({ action }) => (action === 'start' ? true : { expiresAt }),
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expiresAt = Date.now() - 1;
+    expect((await get(app.url, location)).status).toBe(401);
+    expiresAt = Date.now() + 100;
+    const reader = await get(app.url, location);
+    const events = await reader.rest();
+    expect(events.map((e) => e.data)).toEqual(['a']);
+    expect(reader.retries).toEqual([4321]);
+  });
+
+  it('lets go of a response whose client left before the reply was looked up', async () => {
+    const replies = createReplies({ heartbeatMs: false });
+    try {
+      const started = await replies.start(
+        new Request('http://x/chat', { method: 'POST' }),
+        async ({ send }) => {
+          await send('a');
+        },
+      );
+      const location = started.headers.get('content-location') as string;
+      await started.body?.cancel();
+      const gone = new AbortController();
+      gone.abort();
+      const response = await replies.handler(new Request(`http://x${location}`, { signal: gone.signal }));
+      await response.body?.cancel().catch(() => {});
+      expect(replies.metrics().readers).toBe(0);
+    } finally {
+      await replies.close({ timeoutMs: 0 });
+    }
+  });
+
+  it('refuses a broker whose ids are not stream ids, and bad options', () => {
+    const broker = { ...createMemoryBroker(), isValidId: (id: string) => /^\d+$/.test(id) };
+    expect(() => createReplies({ broker })).toThrow(TypeError);
+    expect(() => createReplies({ basePath: 'replies' })).toThrow(TypeError);
+    expect(() => createReplies({ limits: { maxRunning: 0 } })).toThrow(RangeError);
+  });
+});

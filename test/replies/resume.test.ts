@@ -1,0 +1,243 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker, BrokerListener } from '../../src/hub/index.js';
+import { createReplies, type Produce, type Replies } from '../../src/replies/index.js';
+import {
+  deferred,
+  get,
+  type Instance,
+  post,
+  Stream,
+  serve,
+  sharedBroker,
+  steppedProducer,
+  tokens,
+} from './helpers.js';
+
+const instances: Instance[] = [];
+const closers: Replies[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.close()));
+  await Promise.all(closers.splice(0).map((r) => r.close({ timeoutMs: 0 })));
+});
+
+const N = 20;
+const ALL = Array.from({ length: N }, (_, i) => `t${i + 1}`);
+
+describe('replies: resume at every token boundary (real sockets)', () => {
+  // After k tokens the client drops (a reload); it resumes with the last id it saw while the
+  // producer goes on before, during, or after the reconnect.
+  for (const when of ['before', 'during', 'after'] as const) {
+    it(`loses and repeats nothing, the producer ${when} the reconnect`, async () => {
+      const app = await serve();
+      instances.push(app);
+      for (let k = 0; k <= N; k++) {
+        const p = steppedProducer(N);
+        app.setProducer(p.produce);
+        const first = await post(app.url);
+        const location = first.headers.get('content-location') as string;
+        for (let i = 1; i <= k; i++) {
+          await first.take(i);
+          if (i < k) p.step(i);
+        }
+        first.disconnect();
+        const seen = first.events.slice(0, k);
+        const last = k === 0 ? undefined : seen.at(-1)?.id;
+        let second: Stream;
+        if (when === 'before') {
+          p.finish();
+          second = await get(app.url, location, last);
+        } else if (when === 'during') {
+          const pending = get(
+            app.url,
+            k % 2 === 0 ? location : `${location}?lastEventId=${last ?? ''}`,
+            k % 2 === 0 ? last : undefined,
+          );
+          p.finish();
+          second = await pending;
+        } else {
+          second = await get(app.url, location, last);
+          p.finish();
+        }
+        expect(second.status).toBe(200);
+        const rest = await second.rest();
+        expect([...tokens(seen), ...tokens(rest)], `k=${k}`).toEqual(ALL);
+        expect(rest.filter((e) => e.event === 'end')).toHaveLength(1);
+        const ids = [...seen, ...rest].map((e) => e.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(p.state.runs).toBe(1);
+      }
+    });
+  }
+});
+
+/** Reads a Response (not over a socket) as a Stream. */
+const streamOf = (response: Response): Stream => new Stream(response, new AbortController());
+
+/** A broker whose history reads of reply logs (not control topics) wait for the test. */
+function gatedLog(inner: Broker) {
+  let gate: { entered: () => void; wait: Promise<void>; readFirst: boolean } | null = null;
+  const broker: Broker = {
+    ...inner,
+    async history(topics, afterId, options) {
+      const held = gate;
+      if (held !== null && !(topics[0] as string).endsWith('/control')) {
+        gate = null;
+        held.entered();
+        if (held.readFirst) {
+          const page = await inner.history(topics, afterId, options);
+          await held.wait;
+          return page;
+        }
+        await held.wait;
+      }
+      return inner.history(topics, afterId, options);
+    },
+  };
+  return {
+    broker,
+    hold(readFirst: boolean) {
+      const entered = deferred();
+      const release = deferred();
+      gate = { entered: entered.resolve, wait: release.promise, readFirst };
+      return { entered: entered.promise, release: release.resolve };
+    },
+  };
+}
+
+/** A producer the test drives: `push(token)` sends one, `end()` finishes. */
+function drivenProducer() {
+  let send!: (token: string) => Promise<boolean>;
+  const ready = deferred();
+  const done = deferred();
+  const produce: Produce = async (reply) => {
+    send = reply.send;
+    ready.resolve();
+    await done.promise;
+  };
+  return {
+    produce,
+    ready: ready.promise,
+    push: (token: string) => send(token),
+    end: () => done.resolve(),
+  };
+}
+
+async function startReply(replies: Replies, produce: Produce) {
+  const response = await replies.start(new Request('http://x/chat', { method: 'POST' }), produce);
+  const location = response.headers.get('content-location') as string;
+  await response.body?.cancel();
+  return location;
+}
+
+const getReply = async (replies: Replies, location: string, lastEventId?: string) =>
+  streamOf(
+    await replies.handler(
+      new Request(`http://x${location}`, {
+        headers: lastEventId === undefined ? {} : { 'last-event-id': lastEventId },
+      }),
+    ),
+  );
+
+describe('replies: the seam between replay and live events', () => {
+  for (const readFirst of [false, true]) {
+    it(`holds live events while the log is read, and writes each once (${readFirst ? 'page taken before them' : 'page taken after them'})`, async () => {
+      const gated = gatedLog(sharedBroker());
+      const replies = createReplies({ broker: gated.broker, heartbeatMs: false });
+      closers.push(replies);
+      const p = drivenProducer();
+      const location = await startReply(replies, p.produce);
+      await p.ready;
+      await p.push('a');
+      await p.push('b');
+      const first = await getReply(replies, location);
+      const [a] = await first.take(1);
+      first.disconnect();
+
+      const hold = gated.hold(readFirst);
+      const resumed = getReply(replies, location, a?.id);
+      await hold.entered;
+      // Published while the replay is being read: they reach the reader live, and (unless the
+      // page was taken first) the replay too.
+      await p.push('c');
+      await p.push('d');
+      hold.release();
+      const stream = await resumed;
+      await p.push('e');
+      p.end();
+      const events = await stream.rest();
+      expect(tokens(events)).toEqual(['b', 'c', 'd', 'e']);
+      expect(events.at(-1)?.event).toBe('end');
+    });
+  }
+
+  it('reads the log again when live events overflow the hold (bounded in bytes), losing none', async () => {
+    const gated = gatedLog(sharedBroker());
+    const replies = createReplies({
+      broker: gated.broker,
+      heartbeatMs: false,
+      limits: { maxQueuedBytes: 300 },
+    });
+    closers.push(replies);
+    const p = drivenProducer();
+    const location = await startReply(replies, p.produce);
+    await p.ready;
+    const hold = gated.hold(true);
+    const reading = getReply(replies, location);
+    await hold.entered;
+    const many = Array.from({ length: 40 }, (_, i) => `token-${i}`);
+    for (const token of many) await p.push(token);
+    hold.release();
+    const stream = await reading;
+    p.end();
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(many);
+  });
+
+  it('drops what a lagging feed brings after the replay already carried it', async () => {
+    const inner = sharedBroker();
+    // The live feed delivers every event 50 ms late (Redis reads it on another connection).
+    const lagging: Broker = {
+      ...inner,
+      subscribe(listener: BrokerListener) {
+        return inner.subscribe({
+          onEvent: (event) => void setTimeout(() => listener.onEvent(event), 50),
+          onError: (error) => listener.onError(error),
+        });
+      },
+    };
+    const gated = gatedLog(lagging);
+    const replies = createReplies({ broker: gated.broker, heartbeatMs: false });
+    closers.push(replies);
+    const p = drivenProducer();
+    const location = await startReply(replies, p.produce);
+    await p.ready;
+    const hold = gated.hold(false);
+    const reading = getReply(replies, location);
+    await hold.entered;
+    // In history at once, on the feed 50 ms later: after the replay has written them.
+    for (const token of ['a', 'b', 'c']) await p.push(token);
+    hold.release();
+    const stream = await reading;
+    await stream.take(3);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    await p.push('d');
+    p.end();
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['a', 'b', 'c', 'd']);
+    const ids = events.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('replays a log longer than one history page, in order', async () => {
+    const replies = createReplies({ heartbeatMs: false, pageSize: 7 });
+    closers.push(replies);
+    const many = Array.from({ length: 50 }, (_, i) => `x${i}`);
+    const location = await startReply(replies, async ({ send }) => {
+      for (const token of many) await send(token);
+    });
+    const stream = await getReply(replies, location);
+    expect(tokens(await stream.rest())).toEqual(many);
+    const fromMiddle = await getReply(replies, location, stream.events[20]?.id);
+    expect(tokens(await fromMiddle.rest())).toEqual(many.slice(21));
+  });
+});

@@ -1,0 +1,158 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { isReplyStoppedError } from '../../src/replies/index.js';
+import {
+  get,
+  type Instance,
+  killable,
+  post,
+  request,
+  serve,
+  sharedBroker,
+  tokens,
+  waitingProducer,
+} from './helpers.js';
+
+const instances: Instance[] = [];
+afterEach(async () => {
+  await Promise.all(instances.splice(0).map((i) => i.close()));
+});
+async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
+  const created = await serve(options);
+  instances.push(created);
+  return created;
+}
+
+const del = (base: string, location: string) => request(new URL(location, base).href, { method: 'DELETE' });
+const STOPPED = JSON.stringify({ reason: 'stopped' });
+
+describe('replies: stop', () => {
+  it("DELETE aborts the producer's signal, waits for its finally, and ends every open stream with end {stopped}", async () => {
+    const p = waitingProducer(2);
+    // No fallback within the test's time: the producer's instance must answer the stop itself.
+    const app = await instance({ produce: p.produce, stopTimeoutMs: 60_000 });
+    const started = await post(app.url);
+    const location = started.headers.get('content-location') as string;
+    await started.take(2);
+    const other = await get(app.url, location);
+    await other.take(2);
+    const answer = await del(app.url, location);
+    expect(answer.status).toBe(204);
+    // By the time DELETE answers, the producer has settled.
+    expect(p.state.finallyRan).toBe(1);
+    expect(p.state.signal?.aborted).toBe(true);
+    expect(isReplyStoppedError(p.state.reason)).toBe(true);
+    expect(p.state.reason).toMatchObject({ reason: 'stopped' });
+    for (const stream of [started, other]) {
+      const events = await stream.rest();
+      expect(tokens(events)).toEqual(['t1', 't2']);
+      expect(events.at(-1)).toMatchObject({ event: 'end', data: STOPPED });
+    }
+    expect(app.replies.metrics()).toMatchObject({ running: 0, readers: 0, ended: { stopped: 1 } });
+    // Stopping again is harmless; the log stays readable until its retention ends.
+    expect((await del(app.url, location)).status).toBe(204);
+    expect((await (await get(app.url, location)).rest()).at(-1)?.data).toBe(STOPPED);
+  });
+
+  it('ends the reply after stopGraceMs when the producer ignores its signal', async () => {
+    let signal: AbortSignal | undefined;
+    const app = await instance({
+      stopGraceMs: 50,
+      stopTimeoutMs: 60_000,
+      produce: async (reply) => {
+        signal = reply.signal;
+        await reply.send('a');
+        await new Promise(() => {}); // never settles, never looks at its signal
+      },
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expect((await del(app.url, location)).status).toBe(204);
+    expect(signal?.aborted).toBe(true);
+    const events = await stream.rest();
+    expect(events.map((e) => e.data)).toEqual(['a', STOPPED]);
+    // A late send of the ignoring producer is refused, not appended after the end.
+    expect(app.replies.metrics().running).toBe(0);
+  });
+
+  it('stops a reply running on another instance (through the broker), and ends the readers of both', async () => {
+    const broker = sharedBroker();
+    const p = waitingProducer(1);
+    const a = await instance({ broker, produce: p.produce });
+    const b = await instance({ broker, stopTimeoutMs: 60_000 });
+    const onA = await post(a.url);
+    const location = onA.headers.get('content-location') as string;
+    await onA.take(1);
+    const onB = await get(b.url, location);
+    await onB.take(1);
+    expect((await del(b.url, location)).status).toBe(204);
+    expect(p.state).toMatchObject({ finallyRan: 1 });
+    expect(p.state.signal?.aborted).toBe(true);
+    for (const stream of [onA, onB]) expect((await stream.rest()).at(-1)?.data).toBe(STOPPED);
+    expect(a.replies.metrics().running).toBe(0);
+  });
+
+  it('ends the reply itself when the instance running the producer does not answer the stop', async () => {
+    const shared = sharedBroker();
+    const dead = killable(shared);
+    const p = waitingProducer(1);
+    const a = await instance({
+      broker: dead.broker,
+      produce: p.produce,
+      onError: () => {},
+      producerLostAfterMs: 60_000,
+    });
+    const b = await instance({ broker: shared, stopTimeoutMs: 100, producerLostAfterMs: 60_000 });
+    const onA = await post(a.url);
+    const location = onA.headers.get('content-location') as string;
+    await onA.take(1);
+    const onB = await get(b.url, location);
+    await onB.take(1);
+    dead.kill();
+    expect((await del(b.url, location)).status).toBe(204);
+    expect((await onB.rest()).at(-1)?.data).toBe(STOPPED);
+    expect(p.state.finallyRan).toBe(0); // nobody could reach it
+  });
+
+  it('answers 404 to DELETE of an unknown reply; stop() from server code says whether it stopped one', async () => {
+    const p = waitingProducer(1);
+    const app = await instance({ produce: p.produce });
+    expect((await del(app.url, '/replies/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
+    const stream = await post(app.url);
+    const id = (stream.headers.get('content-location') as string).split('/').at(-1) as string;
+    await stream.take(1);
+    expect(await app.replies.stop('nonsense')).toBe(false);
+    expect(await app.replies.stop(id)).toBe(true);
+    expect(await app.replies.stop(id)).toBe(false); // already ended
+    expect((await stream.rest()).at(-1)?.data).toBe(STOPPED);
+  });
+
+  it('stops a reply nobody reads for idleStopMs (reason idle), counting readers on other instances', async () => {
+    const broker = sharedBroker();
+    const read = waitingProducer(1);
+    const unread = waitingProducer(1);
+    const a = await instance({ broker, limits: { idleStopMs: 150 } });
+    const b = await instance({ broker, limits: { idleStopMs: 150 } });
+    a.setProducer(read.produce);
+    const first = await post(a.url);
+    const readLocation = first.headers.get('content-location') as string;
+    await first.take(1);
+    // Read on the other instance only: its notices keep the reply alive.
+    const onB = await get(b.url, readLocation);
+    await onB.take(1);
+    first.disconnect();
+    a.setProducer(unread.produce);
+    const second = await post(a.url);
+    const unreadLocation = second.headers.get('content-location') as string;
+    await second.take(1);
+    second.disconnect();
+    await vi.waitFor(() => expect(unread.state.finallyRan).toBe(1), { timeout: 5000 });
+    expect(unread.state.reason).toMatchObject({ reason: 'idle' });
+    expect((await (await get(a.url, unreadLocation)).rest()).at(-1)?.data).toBe('{"reason":"idle"}');
+    // Several idle periods later, the reply read elsewhere still runs.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(read.state.finallyRan).toBe(0);
+    read.release();
+    expect(tokens(await onB.rest())).toEqual(['t1', 'last']);
+  });
+});
