@@ -15,7 +15,13 @@
  *   local subscribers.
  */
 import { BrokerError } from './errors.js';
-import { type HistoryLimits, mergeById, resolveHistoryLimits, TopicHistory } from './history.js';
+import {
+  type HistoryLimits,
+  historyEventBytes,
+  mergeById,
+  resolveHistoryLimits,
+  TopicHistory,
+} from './history.js';
 import { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
 
 /** What a publisher hands the broker: the event without its id. */
@@ -126,7 +132,10 @@ export interface Broker {
 }
 
 export interface MemoryBrokerOptions {
-  /** Bounds of each topic's history. */
+  /**
+   * Bounds of the history: per topic (`maxEvents`, `maxAgeMs`, `maxBytes`) and across all
+   * topics (`maxTotalBytes`, 64 MiB by default). See {@link HistoryLimits}.
+   */
   history?: HistoryLimits;
   /**
    * Most topics with a history. Past it, the topic published to least recently is dropped (and
@@ -137,25 +146,56 @@ export interface MemoryBrokerOptions {
   now?: () => number;
 }
 
+/** What {@link createMemoryBroker} returns: a {@link Broker}, plus what it holds. */
+export interface MemoryBroker extends Broker {
+  /**
+   * Bytes of history held now, across all topics, as counted against
+   * {@link HistoryLimits.maxTotalBytes} (each event once, by {@link historyEventBytes}).
+   */
+  historyBytes(): number;
+}
+
 interface Feed {
   readonly listener: BrokerListener;
   readonly topics: Set<string>;
 }
 
+/** An event as the memory broker keeps it: with what the bound across topics needs. */
+interface Stored {
+  readonly id: string;
+  readonly event: BrokerEvent;
+  readonly bytes: number;
+  /** How many topic histories hold it. */
+  refs: number;
+  /** In the list below, which holds every event that some topic holds. */
+  linked: boolean;
+  // Neighbours in publish order (which is id order) among the events some topic holds.
+  prev: Stored | null;
+  next: Stored | null;
+}
+
 /**
  * A {@link Broker} in the memory of one process: ids like Redis stream ids (`<ms>-<seq>`),
- * bounded history per topic, and synchronous delivery to the process's feed.
+ * bounded history per topic and in all, and synchronous delivery to the process's feed.
+ *
+ * Memory: each topic keeps at most `history.maxEvents` events and `history.maxBytes` bytes, and
+ * all topics together at most `history.maxTotalBytes` (the oldest events of the whole broker
+ * fall out first, from every topic they were in). Whatever falls out raises its topics' floors,
+ * so a client resuming from before it gets `truncated` (the hub sends `reset`), never a gap.
+ * Each publish costs O(1) amortized whatever the number of topics.
  *
  * A restarted process knows nothing of the ids before it started: a client resuming from one
  * gets `truncated` (a reset), never a silent gap.
  *
  * @example
  * ```ts
- * const broker = createMemoryBroker({ history: { maxEvents: 500, maxAgeMs: 10 * 60_000 } });
+ * const broker = createMemoryBroker({
+ *   history: { maxEvents: 500, maxAgeMs: 10 * 60_000, maxTotalBytes: 256 * 1024 * 1024 },
+ * });
  * const hub = createHub({ broker });
  * ```
  */
-export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
+export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
   const limits = resolveHistoryLimits(options.history);
   const maxTopics = options.maxTopics ?? 10_000;
   if (!Number.isSafeInteger(maxTopics) || maxTopics < 1) {
@@ -167,36 +207,93 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   // truncated. It only rises.
   let globalFloor = ids.start;
   // Map order is publish recency: a publish moves its topics to the end.
-  const histories = new Map<string, TopicHistory<BrokerEvent>>();
+  const histories = new Map<string, TopicHistory<Stored>>();
   const feeds = new Set<Feed>();
   let closed = false;
 
-  const historyOf = (topic: string): TopicHistory<BrokerEvent> => {
+  // Every event some topic holds, oldest first, and their bytes: the bound across topics evicts
+  // from the head, so it never scans the topics.
+  let oldest: Stored | null = null;
+  let newest: Stored | null = null;
+  let totalBytes = 0;
+
+  const link = (stored: Stored): void => {
+    stored.linked = true;
+    stored.prev = newest;
+    if (newest === null) oldest = stored;
+    else newest.next = stored;
+    newest = stored;
+    totalBytes += stored.bytes;
+  };
+
+  const unlink = (stored: Stored): void => {
+    stored.linked = false;
+    if (stored.prev === null) oldest = stored.next;
+    else stored.prev.next = stored.next;
+    if (stored.next === null) newest = stored.prev;
+    else stored.next.prev = stored.prev;
+    stored.prev = null;
+    stored.next = null;
+    totalBytes -= stored.bytes;
+  };
+
+  // A topic let an event go (by count, age, bytes, or the eviction below).
+  const onDrop = (stored: Stored): void => {
+    if (--stored.refs === 0 && stored.linked) unlink(stored);
+  };
+
+  const enforceTotal = (): void => {
+    while (totalBytes > limits.maxTotalBytes && oldest !== null) {
+      const stored = oldest;
+      // It is the oldest event of every topic that holds it (they all hold it in id order and
+      // hold nothing older than the oldest event of all), so each lets it go and raises its
+      // floor: a resume from before it on any of them is truncated.
+      for (const topic of stored.event.topics) histories.get(topic)?.evict(stored);
+      // Cannot happen (every history that holds it is in `histories` under one of its topics);
+      // keeps the loop finite whatever happens.
+      if (stored.linked) unlink(stored);
+    }
+  };
+
+  const historyOf = (topic: string): TopicHistory<Stored> => {
     let history = histories.get(topic);
     if (history === undefined) {
-      history = new TopicHistory<BrokerEvent>(compareStreamIds, globalFloor, limits);
+      history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
     } else {
       histories.delete(topic);
     }
     histories.set(topic, history);
     if (histories.size > maxTopics) {
-      const [oldestTopic, oldest] = histories.entries().next().value as [string, TopicHistory<BrokerEvent>];
-      histories.delete(oldestTopic);
-      const last = oldest.lastId ?? oldest.floor;
-      if (compareStreamIds(last, globalFloor) > 0) globalFloor = last;
+      const [leastRecent, dropped] = histories.entries().next().value as [string, TopicHistory<Stored>];
+      histories.delete(leastRecent);
+      dropped.clear(); // its events no longer count, and its floor rises to its newest
+      if (compareStreamIds(dropped.floor, globalFloor) > 0) globalFloor = dropped.floor;
     }
     return history;
   };
 
-  const broker: Broker = {
+  const broker: MemoryBroker = {
     async publish(topics, init) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
       const time = now();
       const event: BrokerEvent = { id: ids.next(), topics: [...topics], event: init.event, data: init.data };
+      const stored: Stored = {
+        id: event.id,
+        event,
+        bytes: historyEventBytes(event),
+        refs: 0,
+        linked: false,
+        prev: null,
+        next: null,
+      };
       for (const topic of event.topics) {
         const history = historyOf(topic);
         history.expire(time);
-        history.push(event, time);
+        if (history.push(stored, time, stored.bytes)) stored.refs++;
+      }
+      if (stored.refs > 0) {
+        link(stored);
+        enforceTotal();
       }
       for (const feed of feeds) {
         if (!follows(feed, event.topics)) continue;
@@ -216,7 +313,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
       const time = now();
       let truncated = false;
-      const lists: BrokerEvent[][] = [];
+      const lists: Stored[][] = [];
       for (const topic of topics) {
         const history = histories.get(topic);
         if (history === undefined) {
@@ -230,7 +327,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       }
       const merged = mergeById(lists, compareStreamIds, limit + 1);
       const more = merged.length > limit;
-      return { events: more ? merged.slice(0, limit) : merged, more, truncated, head };
+      const page = more ? merged.slice(0, limit) : merged;
+      return { events: page.map((stored) => stored.event), more, truncated, head };
     },
 
     subscribe(listener) {
@@ -252,10 +350,15 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
     compareIds: compareStreamIds,
     isValidId: isStreamId,
 
+    historyBytes: () => totalBytes,
+
     async close() {
       closed = true;
       feeds.clear();
       histories.clear();
+      oldest = null;
+      newest = null;
+      totalBytes = 0;
     },
   };
   return broker;

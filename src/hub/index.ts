@@ -32,6 +32,7 @@ export {
   createMemoryBroker,
   type HistoryOptions,
   type HistoryPage,
+  type MemoryBroker,
   type MemoryBrokerOptions,
 } from './broker.js';
 export {
@@ -48,8 +49,12 @@ export {
 } from './errors.js';
 export {
   DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_HISTORY_MAX_BYTES,
   DEFAULT_HISTORY_MAX_EVENTS,
+  DEFAULT_HISTORY_MAX_TOTAL_BYTES,
+  HISTORY_EVENT_OVERHEAD_BYTES,
   type HistoryLimits,
+  historyEventBytes,
   mergeById,
   TopicHistory,
 } from './history.js';

@@ -13,9 +13,25 @@ export interface Run {
   waitFor(stream: 'stdout' | 'stderr', text: string | RegExp): Promise<string>;
 }
 
+export interface RunOptions {
+  /** Start it under `ulimit -n <n>` (soft and hard, so node cannot raise it). */
+  openFiles?: number;
+}
+
 /** Spawns the built `ssekit` bin, as a user's shell would (stdout piped, so not a TTY). */
-export function run(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+export function run(args: string[], env: Record<string, string> = {}, options: RunOptions = {}): Run {
+  const childEnv = { ...process.env, NO_COLOR: '1', ...env };
+  const child =
+    options.openFiles === undefined
+      ? spawn(process.execPath, [CLI, ...args], { env: childEnv })
+      : // exec: the shell becomes node, so the pid (and its signals) are the server's.
+        spawn(
+          'sh',
+          ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, CLI, ...args],
+          {
+            env: childEnv,
+          },
+        );
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];

@@ -3,7 +3,7 @@
  * Pages Router API routes) or node:http2's compat API, and Web-standard handlers.
  */
 import { createEventStream, type EventStream, type EventStreamInit } from '../../server/event-stream.js';
-import { type NodeRequest, toRequest } from './request.js';
+import { isForbiddenMethod, type NodeRequest, toRequest } from './request.js';
 import {
   defaultOnError,
   type NodeResponse,
@@ -19,7 +19,8 @@ export {
   type IpcChannel,
   serveClusterBroker,
 } from './cluster.js';
-export { type NodeRequest, toRequest } from './request.js';
+export { openFilesLimit, type SubscriberCapacityOptions, subscriberCapacity } from './limits.js';
+export { isForbiddenMethod, type NodeRequest, toRequest } from './request.js';
 export { type NodeResponse, type WriteResponseOptions, writeResponse } from './response.js';
 
 /** What the adapter knows about a request that a Web `Request` does not carry. */
@@ -42,6 +43,12 @@ export interface RequestListenerOptions {
    * (a hub: the adapter cancels the response body when the client leaves).
    */
   requestSignal?: boolean;
+  /**
+   * The `Allow` header of the `405` answered, without calling the handler, to the methods a Web
+   * `Request` cannot carry (`CONNECT`, `TRACE`, `TRACK`: Fetch's forbidden methods). Default
+   * `'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'`; name the methods your handler serves.
+   */
+  allow?: string;
 }
 
 /**
@@ -49,6 +56,13 @@ export interface RequestListenerOptions {
  * A handler that throws gets a bare 500 (no details reach the client) and `onError`. The second
  * argument carries what `Request` cannot, such as the client's address (for per-client limits:
  * `createRequestListener(hub.handler)`).
+ *
+ * `TRACE`, `TRACK` and `CONNECT`, which a Web `Request` cannot carry, get `405` with `Allow`
+ * (see {@link RequestListenerOptions.allow}) and never reach the handler or `onError`. (node:http
+ * hands `CONNECT` to the server's `'connect'` event, not to a request listener.) An answer
+ * sent before the request body has fully arrived (a `413` from its `Content-Length`, a `401`
+ * before the upload) closes the HTTP/1 connection after it (`Connection: close`), instead of
+ * leaving node to read and discard the rest of a body that may be trickling in.
  *
  * @example
  * ```ts
@@ -67,9 +81,35 @@ export function createRequestListener(
 ): (req: NodeRequest, res: NodeResponse) => void {
   const onError = options.onError ?? defaultOnError;
   const signal = options.requestSignal !== false;
+  const allow = options.allow ?? 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
   return (req, res) => {
+    if (isForbiddenMethod(req.method)) {
+      // No Request can be made for them (Fetch §2.2.1, "forbidden method"), so there is nothing
+      // to hand the handler, and nothing to report either: a scanner sending TRACE would
+      // otherwise write one error line per request.
+      res.statusCode = 405;
+      res.setHeader('allow', allow);
+      closeAfterAnswer(req, res);
+      res.end();
+      return;
+    }
     void serve(handler, req, res, onError, signal);
   };
+}
+
+/**
+ * HTTP/1 only: an answer sent before the request body was fully received ends the connection.
+ * Without it node keeps the connection for the next request and reads the rest of the body to
+ * find where that request starts, for as long as the client takes to send it. (HTTP/2 ends only
+ * the stream, and forbids the `Connection` header.)
+ */
+function closeAfterAnswer(req: NodeRequest, res: NodeResponse): void {
+  if (req.httpVersionMajor !== 1 || req.complete) return;
+  // `complete` turns true only after the listener has run, even for a request without a body.
+  const length = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return;
+  const response = res as { headersSent: boolean; setHeader(name: string, value: string): unknown };
+  if (!response.headersSent) response.setHeader('connection', 'close');
 }
 
 async function serve(
@@ -88,12 +128,14 @@ async function serve(
     onError(error);
     if (!res.headersSent) {
       res.statusCode = 500;
+      closeAfterAnswer(req, res);
       res.end();
     } else {
       res.destroy();
     }
     return;
   }
+  closeAfterAnswer(req, res);
   // Not awaited: this frame (and the Response it holds) is released at once, and a response on
   // the direct path keeps no promise for it.
   sendResponse(response, res, { onError });

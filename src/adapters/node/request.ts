@@ -10,6 +10,16 @@ import type { NodeResponse } from './response.js';
 /** A node:http or node:http2 (compat API) request. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 
+/**
+ * Whether a method is one a Web `Request` refuses to carry (Fetch §2.2.1, "forbidden method":
+ * `CONNECT`, `TRACE`, `TRACK`, in any case). {@link toRequest} throws a `TypeError` for them.
+ */
+export function isForbiddenMethod(method: string | undefined): boolean {
+  if (method === undefined || method.length < 5 || method.length > 7) return false;
+  const upper = method.toUpperCase();
+  return upper === 'CONNECT' || upper === 'TRACE' || upper === 'TRACK';
+}
+
 function origin(req: NodeRequest): string {
   const http2 = req as Http2ServerRequest;
   const encrypted = (req.socket as { encrypted?: boolean } | null)?.encrypted === true;

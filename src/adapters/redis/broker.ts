@@ -18,7 +18,7 @@ import type {
   HistoryPage,
 } from '../../hub/broker.js';
 import { BrokerError } from '../../hub/errors.js';
-import { mergeById } from '../../hub/history.js';
+import { checkByteBound, DEFAULT_HISTORY_MAX_BYTES, mergeById } from '../../hub/history.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
 import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 
@@ -34,8 +34,21 @@ export interface RedisBrokerOptions {
    * Default `'{ssekit}:'`.
    */
   prefix?: string;
-  /** Approximate number of entries each topic stream keeps (`XADD MAXLEN ~`). Default 10,000. */
+  /**
+   * Most entries each topic stream keeps. The oldest are trimmed first, in batches: past the
+   * bound a stream goes to 1/16 below it (at most 64 entries below), so most publishes trim
+   * nothing. Default 10,000.
+   */
   maxLen?: number;
+  /**
+   * Most bytes each topic stream keeps, counted per entry as the UTF-8 bytes of its data, event
+   * type, topics (as JSON) and id, plus 128 (see `HISTORY_EVENT_OVERHEAD_BYTES`). The oldest
+   * entries are trimmed first, in batches as for `maxLen` (to 1/16 below the bound); the newest is
+   * always kept, even alone over the bound, because the live feed reads it from the stream. Default 8 MiB (`DEFAULT_HISTORY_MAX_BYTES`); `Infinity`
+   * bounds by `maxLen` alone. There is no bound across streams: size Redis for topics x
+   * `maxBytes`, and see docs/scaling-with-redis.md for `maxmemory`.
+   */
+  maxBytes?: number;
   /** Most entries per stream in one read of the live feed (bounds the reader's memory). Default 1,000. */
   readCount?: number;
   /** How long one blocking read waits before it is issued again, ms. Default 5,000. */
@@ -74,13 +87,16 @@ type XReadReply = [key: string, entries: StreamEntry[]][] | null;
  * (an optional peer dependency of ssekit).
  *
  * - Publishing is one Lua script: one id from a shared sequence, the same id on every topic.
+ * - Each topic stream keeps at most `maxLen` entries and `maxBytes` bytes, trimmed in the same
+ *   script, oldest first.
  * - History reads the topic streams (`XRANGE`, exclusive start) and reports `truncated` when
- *   Redis trimmed entries after the asked id.
+ *   entries after the asked id were trimmed.
  * - The live feed is one blocking `XREAD` per process, re-issued when the followed topics change.
  * - When a connection drops, it reconnects with backoff and the feed catches up from the last id
- *   it read, so hub subscribers stay connected through a short outage. If Redis trimmed what the
- *   feed missed, the hub is told (and its clients resume with a reset). A publish while Redis is
- *   unreachable rejects with a `BrokerError` of type `publish-failed`.
+ *   it read, so hub subscribers stay connected through a short outage. If entries the feed had
+ *   not read yet were trimmed (during an outage, or because the feed fell behind by more than a
+ *   stream keeps), the hub is told (and its clients resume with a reset). A publish while Redis
+ *   is unreachable rejects with a `BrokerError` of type `publish-failed`.
  *
  * @example
  * ```ts
@@ -95,6 +111,8 @@ type XReadReply = [key: string, entries: StreamEntry[]][] | null;
 export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker {
   const prefix = options.prefix ?? '{ssekit}:';
   const maxLen = positiveInt('maxLen', options.maxLen ?? 10_000);
+  const maxBytes = options.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
+  checkByteBound('maxBytes', maxBytes);
   const readCount = positiveInt('readCount', options.readCount ?? 1000);
   const blockMs = positiveInt('blockMs', options.blockMs ?? 5000);
   const commandTimeout = positiveInt('commandTimeoutMs', options.commandTimeoutMs ?? 5000);
@@ -104,6 +122,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
   const seqKey = `${prefix}seq`;
   const topicKey = (topic: string): string => `${prefix}t:${topic}`;
+  // The stream's log of entries and their bytes (see scripts.ts).
+  const logKey = (topic: string): string => `${prefix}l:${topic}`;
   // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
   // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
   const wakeKey = `${prefix}wake:${randomToken()}`;
@@ -259,7 +279,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           ...ids,
         )) as XReadReply;
         failures = 0;
-        if (reply !== null && deliver(reply, names)) {
+        if (reply !== null && deliver(reply, names, keys, ids)) {
           // Let the listener's end-of-tick work (the hub's flush, a setImmediate) run before the
           // next read goes out. Sent earlier, its reply (the few events of the gap) queues behind
           // that flush, and what is published during the flush waits for the flush after: under
@@ -281,9 +301,21 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     }
   };
 
-  /** Hands the events of one read to the listener; true when there were any. */
-  const deliver = (reply: NonNullable<XReadReply>, names: readonly string[]): boolean => {
+  /**
+   * Hands the events of one read to the listener; true when there were any. `keys[i]` was read
+   * after `ids[i]`.
+   */
+  const deliver = (
+    reply: NonNullable<XReadReply>,
+    names: readonly string[],
+    keys: readonly string[],
+    ids: readonly string[],
+  ): boolean => {
     const lists: BrokerEvent[][] = [];
+    // Entries this feed never read were trimmed: the first entry read from a stream names the
+    // entry before it (`p`), which the feed must have read already.
+    let gap = false;
+    let at = 0;
     // A stream that returned a full COUNT may have more: only ids up to the lowest such last id
     // are known complete across all streams (XREAD runs atomically, so the rest are).
     let upTo: string | null = null;
@@ -295,6 +327,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         continue;
       }
       if (entries.length === 0) continue;
+      // XREAD answers streams in the order they were asked: look on from the last one found.
+      for (let n = 0; n < keys.length && keys[at] !== key; n++) at = (at + 1) % keys.length;
+      const previous = fieldOf((entries[0] as StreamEntry)[1], 'p');
+      const from = keys[at] === key ? ids[at] : undefined;
+      if (previous !== undefined && from !== undefined && compareStreamIds(previous, from) > 0) gap = true;
       const list: BrokerEvent[] = [];
       for (const [id, fields] of entries) {
         if (compareStreamIds(id, delivered) > 0) list.push(decode(id, fields));
@@ -313,6 +350,13 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     if (compareStreamIds(limit, delivered) > 0) delivered = limit;
     const target = listener;
     if (target === null) return false;
+    if (gap) {
+      // Before the events after the gap: the hub ends its subscribers first, so none of them
+      // gets an event after one it missed; they resume from history, with a reset. (When the
+      // entry after the gap lies past `limit`, the next read may report it again: the hub then
+      // ends the streams of the last few milliseconds once more, which costs a reconnect.)
+      target.onError(new BrokerError('feed-failed', 'Redis trimmed events the feed had not read yet'));
+    }
     let any = false;
     for (const event of mergeById(lists, compareStreamIds)) {
       if (compareStreamIds(event.id, limit) > 0) break;
@@ -345,10 +389,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
         if (command.status !== 'ready') await whenReady(command);
         return await scripted.ssekitPublish(
-          1 + topics.length,
+          1 + 2 * topics.length,
           seqKey,
           ...topics.map(topicKey),
+          ...topics.map(logKey),
           String(maxLen),
+          maxBytes === Number.POSITIVE_INFINITY ? '' : String(maxBytes),
           init.data,
           JSON.stringify(topics),
           hasEvent ? '1' : '0',
@@ -493,6 +539,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     },
   };
   return broker;
+}
+
+/** The value of field `name` of a stream entry, if it has one. */
+function fieldOf(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 /** True when Redis dropped entries of a stream that came after `id` (see FLOOR in scripts.ts). */

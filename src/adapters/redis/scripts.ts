@@ -1,3 +1,5 @@
+import { HISTORY_EVENT_OVERHEAD_BYTES } from '../../hub/history.js';
+
 /**
  * Lua run inside Redis, so each step is atomic with respect to every other client.
  *
@@ -7,23 +9,75 @@
  *   entry is trimmed). That id then goes, explicitly, to every topic stream of the event: one id
  *   per event, and since every id comes from the same sequence it is always greater than each
  *   topic stream's last id, which `XADD` with an explicit id requires.
- * - `t:<topic>`: the topic's stream; fields `d` (data), `e` (event type, absent for the default)
- *   and `t` (all topics of the event, JSON), trimmed with approximate `MAXLEN`.
+ * - `t:<topic>`: the topic's stream; fields `d` (data), `e` (event type, absent for the default),
+ *   `t` (all topics of the event, JSON) and `p` (the id of the entry before it in this stream:
+ *   a reader that gets an entry whose `p` is above the id it read from knows entries between
+ *   were trimmed before it read them).
+ * - `l:<topic>`: the stream's log, a list with one `<id> <bytes> <held>` element per entry, oldest
+ *   first: the entry's bytes, and (valid in the last element only) the bytes the stream holds.
+ *   Trimming pops the log from the head and then trims the stream to the log's first id, so the
+ *   stream holds exactly the logged entries. The script does all the trimming: Redis could not
+ *   say how many bytes the entries it trimmed by itself held (`XADD MAXLEN ~` drops whole nodes).
  */
 
 /**
- * KEYS[1] = seq, KEYS[2..] = topic streams.
- * ARGV[1] = topic MAXLEN, ARGV[2] = data, ARGV[3] = topics JSON, ARGV[4] = '1' with an event
- * type, ARGV[5] = the event type.
- * Returns the id.
+ * KEYS[1] = seq; for the i-th of n topics, KEYS[1 + i] = its stream, KEYS[1 + n + i] = its log.
+ * ARGV[1] = most entries per stream, ARGV[2] = most bytes per stream ('' for no bound),
+ * ARGV[3] = data, ARGV[4] = topics JSON, ARGV[5] = '1' with an event type, ARGV[6] = the event
+ * type. Returns the id.
+ *
+ * An entry counts the bytes of its data, event type, topics JSON and id, plus a fixed overhead
+ * for the rest (field names, `p`, its element in the log). The newest entry of a stream is
+ * always kept, even alone over the byte bound: the live feed reads events from the stream.
+ * Entries written before the stream had a log (by an older ssekit) go on its first publish.
+ *
+ * Trimming runs in batches, so most publishes need none: once a stream is over a bound, it goes
+ * to under the bound, then on to 1/16 below it (at most 64 entries more). A stream never holds
+ * more than either bound; it holds about 94% to 100% of the one it reaches.
  */
 export const PUBLISH_SCRIPT = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '16', '*', 'n', '')
-for i = 2, #KEYS do
-  if ARGV[4] == '1' then
-    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], id, 'd', ARGV[2], 't', ARGV[3], 'e', ARGV[5])
-  else
-    redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[1], id, 'd', ARGV[2], 't', ARGV[3])
+local n = (#KEYS - 1) / 2
+local max_len = tonumber(ARGV[1])
+local max_bytes = tonumber(ARGV[2])
+local data, topics, has_event, event = ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
+local size = #data + #topics + #id + ${HISTORY_EVENT_OVERHEAD_BYTES}
+if has_event then size = size + #event end
+local low_len = max_len - math.min(64, math.ceil(max_len / 16))
+local low_bytes = max_bytes and max_bytes - math.floor(max_bytes / 16)
+for i = 1, n do
+  local stream, log = KEYS[1 + i], KEYS[1 + n + i]
+  local last = redis.call('LINDEX', log, -1)
+  local held = size
+  if last then
+    local previous, _, before = string.match(last, '^(%S+) (%d+) (%d+)$')
+    held = held + tonumber(before)
+    if has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event, 'p', previous)
+    else redis.call('XADD', stream, id, 'd', data, 't', topics, 'p', previous) end
+  elseif has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event)
+  else redis.call('XADD', stream, id, 'd', data, 't', topics) end
+  local len = redis.call('RPUSH', log, string.format('%s %d %d', id, size, held))
+  if len == 1 and redis.call('XLEN', stream) > 1 then redis.call('XTRIM', stream, 'MINID', id) end
+  if len > max_len or (max_bytes and held > max_bytes) then
+    local popped, extra, first = 0, 0, nil
+    while first == nil do
+      local batch = redis.call('LRANGE', log, popped, popped + 63)
+      if #batch == 0 then first = id end -- cannot happen (the newest is never popped); stays finite
+      for _, element in ipairs(batch) do
+        local entry, bytes = string.match(element, '^(%S+) (%d+)')
+        local left = len - popped
+        if left == 1 then first = entry break end
+        if left <= max_len and not (max_bytes and held > max_bytes) then
+          if extra == 64 or (left <= low_len and not (max_bytes and held > low_bytes)) then first = entry break end
+          extra = extra + 1
+        end
+        held = held - tonumber(bytes)
+        popped = popped + 1
+      end
+    end
+    redis.call('LTRIM', log, popped, -1)
+    redis.call('LSET', log, -1, string.format('%s %d %d', id, size, held))
+    redis.call('XTRIM', stream, 'MINID', first)
   end
 end
 return id
@@ -32,9 +86,11 @@ return id
 /**
  * `floor_of(key)`: an id such that a reader whose last id is below it has lost entries to
  * trimming or deletion. Trimming removes from the head, so when the stream ever lost entries
- * (entries-added > length) everything below the first kept entry may be gone; XDEL leaves
- * max-deleted-entry-id. A reader exactly at the last trimmed id is told "truncated" too: the
- * safe side. Shared by the scripts below.
+ * (entries-added > length) everything below the first kept entry may be gone; the first entry's
+ * `p` names the newest of them, which makes the floor exact (a reader at that id lost nothing).
+ * Without `p` (an entry from an older ssekit) the first kept id is the floor: a reader exactly at
+ * the last trimmed id is then told "truncated" too, the safe side. XDEL leaves
+ * max-deleted-entry-id. Shared by the scripts below.
  */
 const FLOOR = `
 local function info_of(key)
@@ -50,7 +106,13 @@ local function floor_of(key)
   local floor = '0-0'
   if tonumber(info['entries-added']) > tonumber(info['length']) then
     if tonumber(info['length']) == 0 then floor = info['last-generated-id']
-    else floor = info['recorded-first-entry-id'] end
+    else
+      floor = info['recorded-first-entry-id']
+      local fields = info['first-entry'][2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'p' then floor = fields[i + 1] end
+      end
+    end
   end
   return { floor, info['max-deleted-entry-id'] }
 end

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { subscriberCapacity } from '../../src/adapters/node/limits.js';
+import { readServeConfig, type ServeConfig } from '../../src/cli/serve-options.js';
+import { UsageError } from '../../src/cli/shared.js';
+
+async function config(...argv: string[]): Promise<ServeConfig> {
+  const read = await readServeConfig(argv);
+  if (read === 'help') throw new Error('unexpected help');
+  return read;
+}
+
+describe('serve flags', () => {
+  it('allowed hosts: loopback names on a loopback address, any name elsewhere, the list when given', async () => {
+    expect((await config()).allowedHosts).toBe('loopback');
+    expect((await config('--host', '::1')).allowedHosts).toBe('loopback');
+    expect((await config('--host', 'localhost')).allowedHosts).toBe('loopback');
+    expect((await config('--host', '0.0.0.0')).allowedHosts).toEqual(['*']);
+    expect((await config('--host', '10.1.2.3')).allowedHosts).toEqual(['*']);
+    expect(
+      (await config('--host', '0.0.0.0', '--allowed-hosts', 'hub.example.com, .example.org')).allowedHosts,
+    ).toEqual(['hub.example.com', '.example.org']);
+  });
+
+  it('subscriber limits: the capacity of the open-files limit by default, 0 turns the per-address one off', async () => {
+    expect((await config()).limits).toEqual({
+      maxSubscribers: subscriberCapacity(),
+      maxSubscribersPerAddress: 1000,
+    });
+    expect((await config('--max-subscribers', '5', '--max-subscribers-per-address', '0')).limits).toEqual({
+      maxSubscribers: 5,
+      maxSubscribersPerAddress: Number.POSITIVE_INFINITY,
+    });
+  });
+
+  it('history bounds in events and bytes (k, m, g are binary)', async () => {
+    expect((await config()).history).toEqual({ maxEvents: 1000 });
+    expect(
+      (await config('--history', '50', '--history-bytes', '8m', '--history-total-bytes', '1GiB')).history,
+    ).toEqual({
+      maxEvents: 50,
+      maxBytes: 8 * 1024 * 1024,
+      maxTotalBytes: 1024 ** 3,
+    });
+    expect((await config('--history-bytes', '65536')).history.maxBytes).toBe(65536);
+    expect((await config('--history-bytes', '64KB')).history.maxBytes).toBe(65536);
+    for (const bad of ['0', '1.5m', 'm', '8t', '8 m', '64ib']) {
+      await expect(config('--history-bytes', bad), bad).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+
+  it('deadlines in seconds; the header one never past the request one', async () => {
+    expect(await config()).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 15_000 });
+    expect(await config('--request-timeout', '2')).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 2000,
+    });
+    expect(await config('--headers-timeout', '3', '--request-timeout', '60')).toMatchObject({
+      headersTimeoutMs: 3000,
+      requestTimeoutMs: 60_000,
+    });
+  });
+
+  it('--metrics-listen takes host:port, [v6]:port or a port', async () => {
+    expect((await config()).metricsListen).toBeUndefined();
+    expect((await config('--metrics-listen', '9090')).metricsListen).toEqual({
+      host: '127.0.0.1',
+      port: 9090,
+    });
+    expect((await config('--metrics-listen', '10.0.0.1:9090')).metricsListen).toEqual({
+      host: '10.0.0.1',
+      port: 9090,
+    });
+    expect((await config('--metrics-listen', '[::1]:0')).metricsListen).toEqual({ host: '::1', port: 0 });
+    for (const bad of ['', 'x', ':9090', 'host:', 'host:99999', '::1:9090']) {
+      await expect(config('--metrics-listen', bad), bad).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+
+  it('--cors origins are kept as browsers send them; * stands alone', async () => {
+    expect((await config('--cors', 'https://App.Example.com/, http://localhost:3000')).origins).toEqual([
+      'https://app.example.com',
+      'http://localhost:3000',
+    ]);
+    expect((await config('--cors', '*')).origins).toEqual(['*']);
+    for (const bad of ['*,https://a.example', 'https://a.example/path', 'app.example.com', 'file:///x']) {
+      await expect(config('--cors', bad), bad).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+
+  it('--help wins over everything else', async () => {
+    expect(await readServeConfig(['--port', 'nope', '--help'])).toBe('help');
+  });
+});
