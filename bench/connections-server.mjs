@@ -1,6 +1,6 @@
 // The server side of `npm run bench:connections`: idle subscribers held by one process, or by the
 // workers of a node:cluster behind one port. Listens on 127.0.0.1 only.
-// Usage: node --expose-gc bench/connections-server.mjs <raw|ssekit> <workers>
+// Usage: node --expose-gc bench/connections-server.mjs <raw|ssekit|ssekit-base> <workers>
 //   workers = 0: one process. workers > 0: a cluster primary and that many workers; for ssekit the
 //   primary serves one in-memory broker to every worker (serveClusterBroker / createClusterBroker,
 //   as a real deployment shares it), for raw the primary relays each broadcast to the workers.
@@ -14,18 +14,13 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { BASELINE, loadDist } from './lib/dist.mjs';
 
 const [name, workersArg] = process.argv.slice(2);
 // 'ssekit-base' is the hub built elsewhere (--baseline DIR of the parent): an A/B in one run.
-const kind = name === 'ssekit-base' ? 'ssekit' : name;
-const load = (file) =>
-  import(
-    name === 'ssekit-base'
-      ? pathToFileURL(`${process.env.SSEKIT_BASELINE_DIST}/${file}`).href
-      : new URL(`../dist/${file}`, import.meta.url).href
-  );
+const kind = name === BASELINE ? 'ssekit' : name;
+const load = (file) => loadDist(file, name === BASELINE);
 const WORKERS = Number(workersArg ?? 0);
 const now = () => performance.timeOrigin + performance.now();
 
@@ -85,7 +80,9 @@ async function makeServer(clusterBroker) {
   // Heartbeats off as in the raw server (and bench:fanout): the clients count every "\n\n".
   const hub = createHub({
     heartbeatMs: false,
-    limits: { maxSubscribers: 1_000_000 },
+    // Set, not left to defaults that differ between versions: each client process opens up to
+    // 15,000 subscribers from one source address.
+    limits: { maxSubscribers: 1_000_000, maxSubscribersPerAddress: Number.POSITIVE_INFINITY },
     ...(clusterBroker ? { broker: clusterBroker } : {}),
   });
   const server = createServer(createRequestListener(hub.handler, { requestSignal: false }));

@@ -34,15 +34,16 @@
 //          --quick: --single 10000 --rounds 5 --broadcasts 1 --skip-cluster (a fast before/after)
 //          --total 100000 --workers 10 --per-client 15000 --broadcasts 5 --only raw,ssekit
 //          --baseline DIR: adds the contender ssekit-base, the hub as built in DIR (a copy of
-//          dist/ from before a change): before/after in one run, interleaved
+//          dist/ from before a change): before/after in one run, interleaved, with a line of
+//          ssekit / ssekit-base ratios for the one-process run
 //          --server-flags '--trace-gc-nvp ...': node flags for the server processes
 //          --verbose (one process: where each connection's bytes go, V8 heap vs the rest)
 //          --skip-cluster --no-bind (clients let the kernel pick source address and port)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { args, option } from './lib/options.mjs';
 
@@ -56,8 +57,8 @@ const WORKERS = Number(option('--workers', 10));
 const PER_CLIENT = Number(option('--per-client', 15_000));
 const BROADCASTS = Number(option('--broadcasts', 5));
 const ROUNDS = Number(option('--rounds', 1));
-const BASELINE = option('--baseline', undefined);
-const NAMES = option('--only', BASELINE ? 'raw,ssekit,ssekit-base' : 'raw,ssekit').split(',');
+const BASE_DIR = baselineDir();
+const NAMES = option('--only', BASE_DIR ? `raw,ssekit,${BASELINE}` : 'raw,ssekit').split(',');
 const SKIP_CLUSTER = args.includes('--skip-cluster');
 const VERBOSE = args.includes('--verbose');
 const SERVER_FLAGS = (option('--server-flags', '') || '').split(' ').filter(Boolean);
@@ -97,8 +98,11 @@ const deadline = setTimeout(() => {
 deadline.unref();
 
 function child(file, argv, execArgv = []) {
-  const env = BASELINE ? { ...process.env, SSEKIT_BASELINE_DIST: resolve(BASELINE) } : process.env;
-  const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, env });
+  const proc = fork(file, argv, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+    env: childEnv(BASE_DIR),
+  });
   children.add(proc);
   const { next, ask } = mailbox(proc, `${file} ${argv.join(' ')}`, 60_000);
   const stop = async () => {
@@ -250,6 +254,7 @@ console.error(
 );
 
 const rows = [];
+let ab;
 try {
   let single = SINGLE === 'auto' ? 'auto' : Number(SINGLE);
   // One process: ssekit first when the count is automatic, so raw holds exactly as many.
@@ -267,7 +272,8 @@ try {
   }
   for (const name of order) {
     const runs = rounds.map((results) => results[name]);
-    const r = runs[0];
+    // A copy: the medians below must not overwrite round 1's figures, which later ratios read.
+    const r = { ...runs[0] };
     if (ROUNDS > 1) {
       r.rssPerConn = median(runs.map((x) => x.rssPerConn));
       r.broadcastMs = median(runs.map((x) => x.broadcastMs));
@@ -278,6 +284,16 @@ try {
       if (rounds[0].raw) r.ratio = median(rounds.map((x) => x[name].rssPerConn / x.raw.rssPerConn));
     }
     rows.push({ setup: 'one process', name, ...r });
+  }
+  if (NAMES.includes('ssekit') && NAMES.includes(BASELINE)) {
+    ab = ratioLine(
+      'one process',
+      ['rssPerConn', 'broadcastMs', 'connectSeconds'].map((key) => ({
+        key,
+        runs: rounds.map((x) => x.ssekit[key]),
+        baseRuns: rounds.map((x) => x[BASELINE][key]),
+      })),
+    );
   }
   if (!SKIP_CLUSTER) {
     for (const name of NAMES) {
@@ -308,6 +324,10 @@ for (const r of rows) {
 for (const r of rows) {
   if (r.rounds) console.log(`${r.name} RSS KiB/conn by round: ${r.rounds.map(KiB).join(', ')}`);
 }
+if (ab)
+  console.log(
+    `\nssekit / ${BASELINE} (${BASE_DIR}), ratio of medians [per-round range], below 1 is better:\n${ab}`,
+  );
 const one = rows.find((r) => r.setup === 'one process' && r.name === 'ssekit');
 let ok = true;
 if (one && one.target < GOAL) {

@@ -1,5 +1,6 @@
 // One contender of `npm run bench:fanout`, in its own process so the CPU and RSS it reports are
-// the server's alone. Usage: node --expose-gc bench/fanout-server.mjs <raw|ssekit|better-sse>
+// the server's alone. Usage: node --expose-gc bench/fanout-server.mjs <raw|ssekit|better-sse|ssekit-base>
+// (ssekit-base: the hub built in SSEKIT_BASELINE_DIST, the parent's --baseline DIR; see lib/dist.mjs)
 // GET /?topic=t subscribes; the parent drives publishing over IPC:
 //   {cmd:'rss'}                     -> {rss}            (after a full GC)
 //   {cmd:'conns'}                   -> {conns}          open connections
@@ -10,6 +11,7 @@
 import { createServer } from 'node:http';
 import { setImmediate as tick } from 'node:timers/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { BASELINE, loadDist } from './lib/dist.mjs';
 
 const name = process.argv[2];
 const now = () => performance.timeOrigin + performance.now();
@@ -41,24 +43,9 @@ const contenders = {
   },
 
   // ssekit's hub through ssekit/node, from the built dist/.
-  async ssekit() {
-    const { createHub } = await import('../dist/hub.js');
-    const { createRequestListener } = await import('../dist/node.js');
-    const hub = createHub({
-      heartbeatMs: false,
-      // The flood queues a lot for a moment; the bench measures throughput, not the policy.
-      limits: { maxSubscribers: 1_000_000, maxQueuedBytes: 256 * 1024 * 1024 },
-    });
-    const server = createServer(createRequestListener(hub.handler, { requestSignal: false }));
-    const fail = (error) => {
-      console.error(error);
-      process.exit(1);
-    };
-    const publish = (i) => {
-      hub.publish('t', data(i)).catch(fail);
-    };
-    return { server, publish };
-  },
+  ssekit: () => ssekitServer(false),
+  // The same, from the baseline's dist/: the same options, so both run the same workload.
+  [BASELINE]: () => ssekitServer(true),
 
   // better-sse's channel: one session per subscriber, registered on one channel.
   async 'better-sse'() {
@@ -75,6 +62,31 @@ const contenders = {
     return { server, publish };
   },
 };
+
+async function ssekitServer(base) {
+  const { createHub } = await loadDist('hub.js', base);
+  const { createRequestListener } = await loadDist('node.js', base);
+  const hub = createHub({
+    heartbeatMs: false,
+    // Every limit that would shape the workload is set here, not left to defaults that differ
+    // between versions: all subscribers come from 127.0.0.1, and the flood queues a lot for a
+    // moment; the bench measures throughput, not the policy.
+    limits: {
+      maxSubscribers: 1_000_000,
+      maxSubscribersPerAddress: Number.POSITIVE_INFINITY,
+      maxQueuedBytes: 256 * 1024 * 1024,
+    },
+  });
+  const server = createServer(createRequestListener(hub.handler, { requestSignal: false }));
+  const fail = (error) => {
+    console.error(error);
+    process.exit(1);
+  };
+  const publish = (i) => {
+    hub.publish('t', data(i)).catch(fail);
+  };
+  return { server, publish };
+}
 
 const { server, publish } = await contenders[name]();
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));

@@ -10,16 +10,21 @@
 // Rounds rotate the contenders; the table shows medians.
 //
 // Options: --n 100,1000,5000 --rounds 3 --ms 4000 --only raw,ssekit,better-sse
+//          --baseline DIR: adds the contender ssekit-base, the hub as built in DIR (a dist/ from
+//          before a change), rotated with the others in the same rounds; prints a line of
+//          ssekit / ssekit-base ratios per N (before/after in one run)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
 
 const SIZES = option('--n', '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(option('--rounds', 3));
 const WINDOW_MS = Number(option('--ms', 4000));
-const NAMES = option('--only', 'raw,ssekit,better-sse').split(',');
+const BASE_DIR = baselineDir();
+const NAMES = option('--only', `raw,ssekit,better-sse${BASE_DIR ? `,${BASELINE}` : ''}`).split(',');
 const RATE = 20_000; // deliveries per second in (i)
 const FLOOD_DELIVERIES = 400_000; // per flood run, split into events of N deliveries
 const BURST = 10; // events per tick in (ii)
@@ -31,7 +36,11 @@ const serverFile = fileURLToPath(new URL('./fanout-server.mjs', import.meta.url)
 const clientFile = fileURLToPath(new URL('./fanout-client.mjs', import.meta.url));
 
 function child(file, argv, execArgv = []) {
-  const proc = fork(file, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const proc = fork(file, argv, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+    env: childEnv(BASE_DIR),
+  });
   const { next, ask } = mailbox(proc, file, 120_000);
   const stop = async () => {
     if (proc.exitCode === null) {
@@ -122,6 +131,7 @@ console.log(
 );
 console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
 const bars = [];
+const ab = [];
 for (const n of SIZES) {
   const row = {};
   for (const name of NAMES) {
@@ -129,6 +139,18 @@ for (const n of SIZES) {
     const r = row[name];
     console.log(
       `| ${n.toLocaleString('en')} | ${name} | ${fmt(r.cpuFixed)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.rssPerConn / 1024, 1)} | ${Math.round(r.floodRate).toLocaleString('en')} | ${fmt(r.cpuFlood)} |`,
+    );
+  }
+  if (results[n].ssekit && results[n][BASELINE]) {
+    ab.push(
+      ratioLine(
+        `N=${n}`,
+        keys.map((key) => ({
+          key,
+          runs: results[n].ssekit.map((r) => r[key]),
+          baseRuns: results[n][BASELINE].map((r) => r[key]),
+        })),
+      ),
     );
   }
   const { raw, ssekit } = row;
@@ -170,3 +192,8 @@ for (const n of SIZES) {
   }
 }
 console.log(`\n${bars.join('\n')}`);
+if (ab.length > 0) {
+  console.log(
+    `\nssekit / ${BASELINE} (${BASE_DIR}), ratio of medians [per-round range]; below 1 is better except floodRate:\n${ab.join('\n')}`,
+  );
+}

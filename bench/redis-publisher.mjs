@@ -1,7 +1,8 @@
 // The publisher of `npm run bench:redis` with the Redis broker: its own process and its own
 // Redis connection (a broker that only publishes). Forked with IPC: {cmd:'publish', rate, ms,
 // topic} -> {sent}. Also exports the pacing loop the memory baseline's hub uses in-process.
-import { createRedisBroker } from '../dist/redis.js';
+// SSEKIT_BASE=1: the broker as built in SSEKIT_BASELINE_DIST (see lib/dist.mjs).
+import { loadDist } from './lib/dist.mjs';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -42,6 +43,7 @@ export async function pacedPublish(publish, rate, ms, rtts) {
 }
 
 if (process.send !== undefined && process.env.BENCH_ROLE === 'publisher') {
+  const { createRedisBroker } = await loadDist('redis.js', process.env.SSEKIT_BASE === '1');
   const broker = createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX });
   await broker.ready();
   process.on('message', async (m) => {

@@ -1,14 +1,18 @@
-// One hub instance of `npm run bench:redis`, forked with IPC. BROKER=redis|memory.
+// One hub instance of `npm run bench:redis`, forked with IPC. BROKER=redis|memory; SSEKIT_BASE=1:
+// ssekit as built in SSEKIT_BASELINE_DIST (the parent's --baseline DIR; see lib/dist.mjs).
 // IPC: first message out {port}; {cmd:'cpu'} -> {cpu} (this process's user+system µs, so the
 // bench sums the hubs' own CPU); {cmd:'publish', rate, ms, topic} -> {sent}: the in-process
 // publisher of the memory baseline (paced in 1 ms slots, each event's data its publish time).
 import { createServer } from 'node:http';
 import { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createHub } from '../dist/hub.js';
-import { createRequestListener } from '../dist/node.js';
-import { createRedisBroker } from '../dist/redis.js';
+import { loadDist } from './lib/dist.mjs';
 import { pacedPublish } from './redis-publisher.mjs';
+
+const base = process.env.SSEKIT_BASE === '1';
+const { createHub } = await loadDist('hub.js', base);
+const { createRequestListener } = await loadDist('node.js', base);
+const { createRedisBroker } = await loadDist('redis.js', base);
 
 const broker =
   process.env.BROKER === 'redis'
@@ -44,8 +48,13 @@ if (broker) {
 const hub = createHub({
   broker,
   heartbeatMs: false,
-  // 2 client processes hold all the subscribers; a 10k events/s burst may queue a few MB each.
-  limits: { maxSubscribersPerAddress: Infinity, maxQueuedBytes: 16 * 1024 * 1024 },
+  // 2 client processes hold all the subscribers (one address); a 10k events/s burst may queue a
+  // few MB each. Set, not left to defaults that differ between versions.
+  limits: {
+    maxSubscribers: 1_000_000,
+    maxSubscribersPerAddress: Number.POSITIVE_INFINITY,
+    maxQueuedBytes: 16 * 1024 * 1024,
+  },
 });
 const server = createServer(createRequestListener(hub.handler, { requestSignal: false }));
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));

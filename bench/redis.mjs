@@ -30,12 +30,18 @@
 // Options: --rounds 5 --ms 2000 (window per run at 1k/s; 10k/s runs use half) --subs 1000
 //   --rates 1000,10000 --instances 2 (1: one Redis hub, a diagnostic). BENCH_PROF=<dir>: CPU
 //   profiles of the hubs (and of the clients with BENCH_PROF_CLIENTS=1).
+//   --baseline DIR: the same two setups again with ssekit as built in DIR (a dist/ from before a
+//   change: hubs and publisher alike, under their own key prefix), rows "memory (ssekit-base)"
+//   and "redis (ssekit-base)", rotated with the others in every round; prints a line of
+//   ssekit / ssekit-base ratios per broker and rate (before/after in one run). The run's
+//   deadline grows with the setups.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
 
@@ -44,7 +50,12 @@ const WINDOW_MS = Number(option('--ms', 2000));
 const SUBS = Number(option('--subs', 1000));
 const INSTANCES = Number(option('--instances', 2));
 const RATES = option('--rates', '1000,10000').split(',').map(Number);
-const DEADLINE_MS = 175_000;
+const BASE_DIR = baselineDir();
+// A setup ("mode") is a broker, of this build or of the baseline's.
+const MODES = ['memory', 'redis', ...(BASE_DIR ? [`memory (${BASELINE})`, `redis (${BASELINE})`] : [])];
+const brokerOf = (mode) => mode.split(' ')[0];
+const isBase = (mode) => mode !== brokerOf(mode);
+const DEADLINE_MS = (175_000 * MODES.length) / 2;
 const P99_BAR_MS = 25;
 const CPU_BAR = 1.3;
 const file = (name) => fileURLToPath(new URL(name, import.meta.url));
@@ -77,7 +88,7 @@ function child(path, argv, env = {}) {
       : [];
   const proc = fork(path, argv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ...env },
+    env: childEnv(BASE_DIR, env),
     execArgv,
   });
   children.push(proc);
@@ -162,12 +173,15 @@ async function main() {
   const topic = 'bench';
   const half = Math.ceil(SUBS / 2);
 
-  const startHub = async (broker) => {
-    const hub = child(file('./redis-server.mjs'), [], {
-      BROKER: broker,
-      REDIS_URL: redis.url,
-      SSEKIT_PREFIX: prefix,
-    });
+  // The baseline's hubs and publisher use keys of their own: each build reads only its own
+  // publisher's stream, whatever either writes there.
+  const envOf = (mode) => ({
+    REDIS_URL: redis.url,
+    SSEKIT_PREFIX: isBase(mode) ? `${prefix}base:` : prefix,
+    ...(isBase(mode) ? { SSEKIT_BASE: '1' } : {}),
+  });
+  const startHub = async (mode) => {
+    const hub = child(file('./redis-server.mjs'), [], { BROKER: brokerOf(mode), ...envOf(mode) });
     const { port } = await hub.next();
     return { ...hub, port };
   };
@@ -182,24 +196,28 @@ async function main() {
     return clients.map((c, i) => ({ ...c, subs: i === 0 ? half : SUBS - half }));
   };
 
-  const memHub = await startHub('memory');
-  // --instances 1: one Redis hub (a diagnostic: the broker without the second process).
-  const redisHubs = [await startHub('redis')];
-  if (INSTANCES > 1) redisHubs.push(await startHub('redis'));
-  const publisher = child(file('./redis-publisher.mjs'), [], {
-    BENCH_ROLE: 'publisher',
-    REDIS_URL: redis.url,
-    SSEKIT_PREFIX: prefix,
-  });
-  await publisher.next();
-  const setups = {
-    memory: { hubs: [memHub], clients: await startClients([memHub.port, memHub.port]), publish: memHub },
-    redis: {
-      hubs: redisHubs,
-      clients: await startClients([redisHubs[0].port, redisHubs[INSTANCES - 1].port]),
-      publish: publisher,
-    },
-  };
+  const setups = {};
+  for (const mode of MODES) {
+    if (brokerOf(mode) === 'memory') {
+      const memHub = await startHub(mode);
+      setups[mode] = {
+        hubs: [memHub],
+        clients: await startClients([memHub.port, memHub.port]),
+        publish: memHub,
+      };
+    } else {
+      // --instances 1: one Redis hub (a diagnostic: the broker without the second process).
+      const redisHubs = [await startHub(mode)];
+      if (INSTANCES > 1) redisHubs.push(await startHub(mode));
+      const publisher = child(file('./redis-publisher.mjs'), [], { BENCH_ROLE: 'publisher', ...envOf(mode) });
+      await publisher.next();
+      setups[mode] = {
+        hubs: redisHubs,
+        clients: await startClients([redisHubs[0].port, redisHubs[INSTANCES - 1].port]),
+        publish: publisher,
+      };
+    }
+  }
 
   async function run(mode, rate, ms) {
     const { hubs, clients, publish } = setups[mode];
@@ -242,12 +260,14 @@ async function main() {
 
   const windowFor = (rate) => (rate >= 10_000 ? WINDOW_MS / 2 : WINDOW_MS);
   // Warm-up (JIT, connections), not recorded.
-  for (const mode of ['memory', 'redis']) await run(mode, RATES[0], 500);
+  for (const mode of MODES) await run(mode, RATES[0], 500);
 
   const results = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const rate of RATES) {
-      const order = (round + RATES.indexOf(rate)) % 2 === 0 ? ['memory', 'redis'] : ['redis', 'memory'];
+      // Each setup goes first in turn (memory, redis; then redis, memory; ...).
+      const shift = (round + RATES.indexOf(rate)) % MODES.length;
+      const order = [...MODES.slice(shift), ...MODES.slice(0, shift)];
       for (const mode of order) {
         const r = await run(mode, rate, windowFor(rate));
         results.push({ ...r, round });
@@ -262,7 +282,7 @@ async function main() {
   const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const summary = {};
   for (const rate of RATES) {
-    for (const mode of ['memory', 'redis']) {
+    for (const mode of MODES) {
       const rs = results.filter((r) => r.rate === rate && r.mode === mode);
       summary[`${mode}:${rate}`] = {
         p50: median(rs.map((r) => r.p50)),
@@ -290,11 +310,12 @@ async function main() {
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const rate of RATES) {
-    const base = summary[`memory:${rate}`];
-    for (const mode of ['memory', 'redis']) {
+    for (const mode of MODES) {
       const s = summary[`${mode}:${rate}`];
+      // "vs memory": against the memory broker of the same build.
+      const base = summary[`${mode.replace(brokerOf(mode), 'memory')}:${rate}`];
       console.log(
-        `| ${rate} | ${mode} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.dps, 0)} | ${f(s.cpu, 3)} | ${f(s.cpu / base.cpu)} | ${mode === 'redis' ? f(s.redisCpu, 0) : '-'} | ${f(s.perWrite, 1)} | ${s.missing} |`,
+        `| ${rate} | ${mode} | ${f(s.p50)} | ${f(s.p99)} | ${f(s.dps, 0)} | ${f(s.cpu, 3)} | ${f(s.cpu / base.cpu)} | ${brokerOf(mode) === 'redis' ? f(s.redisCpu, 0) : '-'} | ${f(s.perWrite, 1)} | ${s.missing} |`,
       );
     }
   }
@@ -314,6 +335,32 @@ async function main() {
   const missing = Object.values(summary).reduce((s, x) => s + x.missing, 0);
   lines.push(`${missing === 0 ? 'PASS' : 'FAIL'}: every subscriber got every event (${missing} missing)`);
   console.log(`\n${lines.join('\n')}`);
+  if (BASE_DIR) {
+    const ab = [];
+    for (const rate of RATES) {
+      for (const broker of ['memory', 'redis']) {
+        const runsOf = (mode, key) =>
+          results
+            .filter((r) => r.rate === rate && r.mode === mode)
+            .sort((a, b) => a.round - b.round)
+            .map((r) => r[key]);
+        const keys = ['p50', 'p99', 'cpuUs', ...(broker === 'redis' ? ['redisCpuMs'] : [])];
+        ab.push(
+          ratioLine(
+            `${rate} events/s, ${broker}`,
+            keys.map((key) => ({
+              key,
+              runs: runsOf(broker, key),
+              baseRuns: runsOf(`${broker} (${BASELINE})`, key),
+            })),
+          ),
+        );
+      }
+    }
+    console.log(
+      `\nssekit / ${BASELINE} (${BASE_DIR}), ratio of medians [per-round range], below 1 is better (cpuUs: hub CPU µs/delivery):\n${ab.join('\n')}`,
+    );
+  }
   if (!redis.own) {
     // A shared Redis: remove this run's keys.
     let cursor = '0';
