@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
-import { get, type Instance, post, serve, tokens, waitingProducer } from './helpers.js';
+import { get, post, tokens, useInstances, waitingProducer } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
-async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
-  const created = await serve(options);
-  instances.push(created);
-  return created;
-}
+const instance = useInstances();
 
 describe('replies: bounds', () => {
   it('answers 503 with Retry-After past maxRunning, and takes replies again once one ends', async () => {

@@ -1,21 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Produce } from '../../src/replies/index.js';
 import {
   get,
-  type Instance,
   post,
   request,
   type Stream,
   serve,
   sharedBroker,
   tokens,
+  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
+const instance = useInstances();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,8 +27,7 @@ describe('replies: maxDurationMs', () => {
         await sleep(10);
       }
     };
-    const app = await serve({ produce, maxDurationMs: 120, retryMs: 25 });
-    instances.push(app);
+    const app = await instance({ produce, maxDurationMs: 120, retryMs: 25 });
     let stream: Stream = await post(app.url);
     const location = stream.headers.get('content-location') as string;
     const all: Stream['events'] = [];
@@ -86,9 +82,8 @@ describe('replies: close()', () => {
   it('cuts the readers of a reply running on another instance with the retry hint; the reply goes on there', async () => {
     const broker = sharedBroker();
     const p = waitingProducer(1);
-    const a = await serve({ broker, produce: p.produce });
-    const b = await serve({ broker, retryMs: 1234 });
-    instances.push(a, b);
+    const a = await instance({ broker, produce: p.produce });
+    const b = await instance({ broker, retryMs: 1234 });
     const started = await post(a.url);
     const location = started.headers.get('content-location') as string;
     await started.take(1);

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { createRequestListener } from '../../src/adapters/node/index.js';
 import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
@@ -33,6 +34,22 @@ export async function serve(options: RepliesOptions & { produce?: Produce } = {}
 }
 
 export type Instance = Awaited<ReturnType<typeof serve>>;
+
+/**
+ * Serves instances for one test file and closes them after each test: call it once at the top
+ * of the file, then `await instance({ ... })` in a test.
+ */
+export function useInstances(): (options?: Parameters<typeof serve>[0]) => Promise<Instance> {
+  const open: Instance[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((i) => i.close()));
+  });
+  return async (options = {}) => {
+    const created = await serve(options);
+    open.push(created);
+    return created;
+  };
+}
 
 /** One response read as an event stream: events (with ids), retry hints, whether it ended. */
 export class Stream {

@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { deferred, type Instance, post, serve, sharedBroker, steppedProducer, tokens } from './helpers.js';
+import { deferred, post, sharedBroker, steppedProducer, tokens, useInstances } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
-async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
-  const created = await serve(options);
-  instances.push(created);
-  return created;
-}
+const instance = useInstances();
 
 const ALL = ['t1', 't2', 't3', 't4', 't5'];
 

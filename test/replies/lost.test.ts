@@ -1,24 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   get,
   type Instance,
   killable,
   post,
-  serve,
   sharedBroker,
   tokens,
+  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
-async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
-  const created = await serve(options);
-  instances.push(created);
-  return created;
-}
+const instance = useInstances();
 
 const LOST = JSON.stringify({ reason: 'producer-lost' });
 // Short leases, so the test takes a fraction of a second.

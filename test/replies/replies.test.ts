@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
-import { get, type Instance, post, request, serve, steppedProducer, tokens } from './helpers.js';
+import { get, post, request, steppedProducer, tokens, useInstances } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
-async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
-  const created = await serve(options);
-  instances.push(created);
-  return created;
-}
+const instance = useInstances();
 
 describe('replies: start and read', () => {
   it('answers a POST with the reply streamed from its start, Content-Location, an id on every event, then end', async () => {

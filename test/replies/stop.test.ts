@@ -1,26 +1,17 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isReplyStoppedError } from '../../src/replies/index.js';
 import {
   get,
-  type Instance,
   killable,
   post,
   request,
-  serve,
   sharedBroker,
   tokens,
+  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instances: Instance[] = [];
-afterEach(async () => {
-  await Promise.all(instances.splice(0).map((i) => i.close()));
-});
-async function instance(options: Parameters<typeof serve>[0] = {}): Promise<Instance> {
-  const created = await serve(options);
-  instances.push(created);
-  return created;
-}
+const instance = useInstances();
 
 const del = (base: string, location: string) => request(new URL(location, base).href, { method: 'DELETE' });
 const STOPPED = JSON.stringify({ reason: 'stopped' });
