@@ -38,6 +38,23 @@ const NO_TOPICS: readonly Topic[] = [];
 const scheduleFlush: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn);
 
+/**
+ * The wire bytes of a broker event, encoded once however many subscribers, groups and replays
+ * take it: kept per event object, so a replay of a recent event reuses them (the in-memory broker
+ * hands history and feed the same objects) and they go when the event does.
+ */
+export function eventBytes(): (event: BrokerEvent) => Uint8Array {
+  const encoded = new WeakMap<BrokerEvent, Uint8Array>();
+  return (event) => {
+    let bytes = encoded.get(event);
+    if (bytes === undefined) {
+      bytes = encodeEventBytes({ id: event.id, event: event.event, data: event.data });
+      encoded.set(event, bytes);
+    }
+    return bytes;
+  };
+}
+
 /** The fan-out state of one hub. */
 export type Fanout = ReturnType<typeof createFanout>;
 
@@ -54,19 +71,7 @@ export function createFanout(options: FanoutOptions) {
   const catchingUp = new Set<Subscriber>();
   let flushScheduled = false;
   let stamp = 0;
-  // Encoded bytes of live events, so a replay of a recent event reuses them (in-memory broker:
-  // history and feed hand out the same objects).
-  const encoded = new WeakMap<BrokerEvent, Uint8Array>();
-
-  /** The wire bytes of an event, encoded once however many subscribers and replays take it. */
-  const bytesOf = (event: BrokerEvent): Uint8Array => {
-    let bytes = encoded.get(event);
-    if (bytes === undefined) {
-      bytes = encodeEventBytes({ id: event.id, event: event.event, data: event.data });
-      encoded.set(event, bytes);
-    }
-    return bytes;
-  };
+  const bytesOf = eventBytes();
 
   const onEvent = (event: BrokerEvent): void => {
     let bytes: Uint8Array | undefined;

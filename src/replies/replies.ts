@@ -6,8 +6,8 @@
  * side, reader.ts for a response.
  */
 import type { AuthorizeResult } from '../hub/auth.js';
-import { type Broker, type BrokerEvent, createMemoryBroker } from '../hub/broker.js';
-import { encodeEventBytes } from '../protocol/encode.js';
+import { type Broker, createMemoryBroker } from '../hub/broker.js';
+import { eventBytes } from '../hub/fanout.js';
 import { openEventStream } from '../server/event-stream.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
@@ -152,15 +152,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const rejected: Record<string, number> = {};
 
   const feed = createFeed(broker, onError, () => closing);
-  const encoded = new WeakMap<BrokerEvent, Uint8Array>();
-  const bytesOf = (event: BrokerEvent): Uint8Array => {
-    let bytes = encoded.get(event);
-    if (bytes === undefined) {
-      bytes = encodeEventBytes({ id: event.id, event: event.event, data: event.data });
-      encoded.set(event, bytes);
-    }
-    return bytes;
-  };
+  const bytesOf = eventBytes();
 
   const refuse = (status: number, message: string, extra?: Record<string, string>): Response => {
     rejected[status] = (rejected[status] ?? 0) + 1;
