@@ -4,8 +4,43 @@ import { type AddressInfo, connect as connectTcp, createServer, type Socket } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, afterEach } from 'vitest';
+import {
+  createRedisBroker,
+  type RedisBroker,
+  type RedisBrokerOptions,
+} from '../../src/adapters/redis/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Redis brokers for one test file: `freshPrefix(label)` gives a key prefix of its own (its keys
+ * are deleted after the file), `broker(prefix, options)` a broker on it (closed after each
+ * test). Call it once at the top of the file, before registering hooks that must run first
+ * (after-hooks run in reverse order: a file's own afterEach closing hubs then runs before this).
+ */
+export function redisBrokers() {
+  const prefixes: string[] = [];
+  const brokers: RedisBroker[] = [];
+  afterEach(async () => {
+    await Promise.all(brokers.splice(0).map((b) => b.close()));
+  });
+  afterAll(async () => {
+    await Promise.all(prefixes.map(deletePrefix));
+  });
+  return {
+    broker(prefix: string, options: RedisBrokerOptions = {}): RedisBroker {
+      const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {}, ...options });
+      brokers.push(b);
+      return b;
+    },
+    freshPrefix(label: string): string {
+      const p = uniquePrefix(label);
+      prefixes.push(p);
+      return p;
+    },
+  };
+}
 
 /**
  * True when a Redis answers at REDIS_URL. Without one, Redis tests are skipped with a visible

@@ -1,11 +1,6 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestListener } from '../../../src/adapters/node/index.js';
-import {
-  createRedisBroker,
-  type RedisBroker,
-  type RedisBrokerOptions,
-} from '../../../src/adapters/redis/index.js';
 import {
   type BrokerEvent,
   createHub,
@@ -14,39 +9,17 @@ import {
   RESET_EVENT,
   RESUME_HEADER,
 } from '../../../src/hub/index.js';
-import {
-  deletePrefix,
-  REDIS_URL,
-  redisAvailable,
-  startRedisProxy,
-  uniquePrefix,
-} from '../../helpers/redis.js';
+import { REDIS_URL, redisAvailable, redisBrokers, startRedisProxy } from '../../helpers/redis.js';
 import { listen } from '../../helpers/server.js';
 import { readAll, readEvents } from '../../hub/helpers.js';
 import { subscribeWithClient, waitFor } from './subscriber.js';
 
 const available = await redisAvailable();
-const prefixes: string[] = [];
-const brokers: RedisBroker[] = [];
+const { broker, freshPrefix } = redisBrokers();
 const hubs: Hub[] = [];
-
-function broker(prefix: string, options: RedisBrokerOptions = {}): RedisBroker {
-  const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {}, ...options });
-  brokers.push(b);
-  return b;
-}
-function freshPrefix(label: string): string {
-  const p = uniquePrefix(label);
-  prefixes.push(p);
-  return p;
-}
 
 afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
-afterAll(async () => {
-  if (available) await Promise.all(prefixes.map(deletePrefix));
 });
 
 describe.skipIf(!available)('Redis broker', () => {

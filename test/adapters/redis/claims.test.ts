@@ -1,28 +1,8 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisBroker, type RedisBroker } from '../../../src/adapters/redis/index.js';
-import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { redisAvailable, redisBrokers } from '../../helpers/redis.js';
 
 const available = await redisAvailable();
-const prefixes: string[] = [];
-const brokers: RedisBroker[] = [];
-
-function broker(prefix: string): RedisBroker {
-  const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {} });
-  brokers.push(b);
-  return b;
-}
-function freshPrefix(label: string): string {
-  const p = uniquePrefix(label);
-  prefixes.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
-afterAll(async () => {
-  if (available) await Promise.all(prefixes.map(deletePrefix));
-});
+const { broker, freshPrefix } = redisBrokers();
 
 describe.skipIf(!available)('Redis broker claim() and expire()', () => {
   it('claims a name once across instances: every concurrent claim resolves with the winner', async () => {

@@ -1,38 +1,22 @@
 // The Redis broker's streams bounded in bytes and (exactly) in entries, and its live feed when
 // entries it had not read yet were trimmed. Against the real Redis at REDIS_URL.
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createRedisBroker,
-  type RedisBroker,
-  type RedisBrokerOptions,
-} from '../../../src/adapters/redis/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisBroker } from '../../../src/adapters/redis/index.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES, isBrokerError } from '../../../src/hub/index.js';
 import {
-  deletePrefix,
   REDIS_URL,
   redisAvailable,
+  redisBrokers,
   redisServerAvailable,
   startOwnRedis,
   startRedisProxy,
-  uniquePrefix,
 } from '../../helpers/redis.js';
 
 const available = await redisAvailable();
-const prefixes: string[] = [];
-const brokers: RedisBroker[] = [];
+const { broker, freshPrefix } = redisBrokers();
 let admin: Redis;
 
-function broker(prefix: string, options: RedisBrokerOptions = {}): RedisBroker {
-  const b = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {}, ...options });
-  brokers.push(b);
-  return b;
-}
-function freshPrefix(label: string): string {
-  const p = uniquePrefix(label);
-  prefixes.push(p);
-  return p;
-}
 /** What the publish script counts for an event on one topic (see scripts.ts). */
 function entryBytes(id: string, data: string, topic: string): number {
   return (
@@ -48,12 +32,8 @@ beforeAll(async () => {
   admin = new Redis(REDIS_URL, { lazyConnect: true });
   await admin.connect();
 });
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
 afterAll(async () => {
   if (!available) return;
-  await Promise.all(prefixes.map(deletePrefix));
   admin.disconnect();
 });
 
