@@ -1,7 +1,7 @@
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { createClusterBroker, type IpcChannel, serveClusterBroker } from '../../src/adapters/node/index.js';
+import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
 import { createMemoryBroker } from '../../src/hub/index.js';
+import { channelPair } from '../helpers/ipc.js';
 
 describe('memory broker claim()', () => {
   it('sets a name once: concurrent claims all resolve with the first value', async () => {
@@ -61,22 +61,6 @@ describe('memory broker expire()', () => {
     expect((await broker.history(['t'], '0-0')).events).toEqual([]);
   });
 });
-
-/** Two ends of an IPC-like channel: messages are JSON-copied and delivered asynchronously, in order. */
-function channelPair(): [IpcChannel, IpcChannel] {
-  const a = new EventEmitter();
-  const b = new EventEmitter();
-  const end = (self: EventEmitter, other: EventEmitter): IpcChannel => ({
-    send(message) {
-      const copy = JSON.parse(JSON.stringify(message));
-      setImmediate(() => other.emit('message', copy));
-      return true;
-    },
-    on: (event, listener) => self.on(event, listener),
-    off: (event, listener) => self.off(event, listener),
-  });
-  return [end(a, b), end(b, a)];
-}
 
 describe('cluster broker claim() and expire()', () => {
   it("forwards to the primary's broker: one claim wins across workers, expire drops the topic", async () => {

@@ -1,24 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClusterBroker, type IpcChannel, serveClusterBroker } from '../../src/adapters/node/index.js';
+import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
 import { createHub, createMemoryBroker, type Hub, isBrokerError } from '../../src/hub/index.js';
+import { channelPair } from '../helpers/ipc.js';
 import { readEvents, readUntil } from './helpers.js';
-
-/** Two ends of an IPC-like channel: messages are JSON-copied and delivered asynchronously, in order. */
-function channelPair(): [IpcChannel, IpcChannel] {
-  const a = new EventEmitter();
-  const b = new EventEmitter();
-  const end = (self: EventEmitter, other: EventEmitter): IpcChannel => ({
-    send(message) {
-      const copy = JSON.parse(JSON.stringify(message));
-      setImmediate(() => other.emit('message', copy));
-      return true;
-    },
-    on: (event, listener) => self.on(event, listener),
-    off: (event, listener) => self.off(event, listener),
-  });
-  return [end(a, b), end(b, a)];
-}
 
 const hubs: Hub[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClusterBroker, type IpcChannel, serveClusterBroker } from '../../src/adapters/node/index.js';
+import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
 import { createMemoryBroker } from '../../src/hub/index.js';
+import { channelPair } from '../helpers/ipc.js';
 import {
   get,
   type Instance,
@@ -12,22 +12,6 @@ import {
   tokens,
   waitingProducer,
 } from './helpers.js';
-
-/** Two ends of an IPC-like channel: messages are JSON-copied and delivered asynchronously, in order. */
-function channelPair(): [IpcChannel, IpcChannel] {
-  const a = new EventEmitter();
-  const b = new EventEmitter();
-  const end = (self: EventEmitter, other: EventEmitter): IpcChannel => ({
-    send(message) {
-      const copy = JSON.parse(JSON.stringify(message));
-      setImmediate(() => other.emit('message', copy));
-      return true;
-    },
-    on: (event, listener) => self.on(event, listener),
-    off: (event, listener) => self.off(event, listener),
-  });
-  return [end(a, b), end(b, a)];
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
