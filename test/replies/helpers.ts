@@ -1,4 +1,4 @@
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { createRequestListener } from '../../src/adapters/node/index.js';
 import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
@@ -246,4 +246,41 @@ export function waitingProducer(first = 1) {
     }
   };
   return { produce, state, release: () => released.resolve() };
+}
+
+/**
+ * A reload mid-reply: POSTs, reads the first `k` tokens (stepping the producer between them)
+ * and drops the connection. The reply's URL and what the client saw, to resume from.
+ */
+export async function readThenDrop(
+  url: string,
+  producer: ReturnType<typeof steppedProducer>,
+  k: number,
+): Promise<{ location: string; seen: ServerSentEvent[] }> {
+  const first = await post(url);
+  const location = first.headers.get('content-location') as string;
+  for (let i = 1; i <= k; i++) {
+    await first.take(i);
+    if (i < k) producer.step(i);
+  }
+  first.disconnect();
+  return { location, seen: first.events.slice(0, k) };
+}
+
+/**
+ * What was seen before the drop and what the resume brought make the whole reply once: every
+ * token in order, one `end`, no id twice, and one producer run.
+ */
+export function expectWholeOnce(
+  seen: readonly ServerSentEvent[],
+  rest: readonly ServerSentEvent[],
+  all: readonly string[],
+  producer: ReturnType<typeof steppedProducer>,
+  label: string,
+): void {
+  expect([...tokens(seen), ...tokens(rest)], label).toEqual(all);
+  expect(rest.filter((e) => e.event === 'end')).toHaveLength(1);
+  const ids = [...seen, ...rest].map((e) => e.id);
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(producer.state.runs).toBe(1);
 }

@@ -6,9 +6,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisBroker, type RedisBroker } from '../../src/adapters/redis/index.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import {
+  expectWholeOnce,
   get,
   type Instance,
   post,
+  readThenDrop,
   request,
   serve,
   steppedProducer,
@@ -53,23 +55,12 @@ describe.skipIf(!available)('replies on Redis', () => {
     for (let k = 0; k <= N; k++) {
       const p = steppedProducer(N);
       a.setProducer(p.produce);
-      const first = await post(a.url);
-      const location = first.headers.get('content-location') as string;
-      for (let i = 1; i <= k; i++) {
-        await first.take(i);
-        if (i < k) p.step(i);
-      }
-      first.disconnect();
-      const seen = first.events.slice(0, k);
+      const { location, seen } = await readThenDrop(a.url, p, k);
       // The producer goes on while the other instance is asked (Redis: the feed lags history).
       const pending = get(b.url, location, seen.at(-1)?.id);
       p.finish();
       const rest = await (await pending).rest();
-      expect([...tokens(seen), ...tokens(rest)], `k=${k}`).toEqual(ALL);
-      expect(rest.filter((e) => e.event === 'end')).toHaveLength(1);
-      const ids = [...seen, ...rest].map((e) => e.id);
-      expect(new Set(ids).size).toBe(ids.length);
-      expect(p.state.runs).toBe(1);
+      expectWholeOnce(seen, rest, ALL, p, `k=${k}`);
     }
   });
 

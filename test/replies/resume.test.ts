@@ -3,9 +3,10 @@ import type { Broker, BrokerListener } from '../../src/hub/index.js';
 import { createReplies, type Produce, type Replies } from '../../src/replies/index.js';
 import {
   deferred,
+  expectWholeOnce,
   get,
   type Instance,
-  post,
+  readThenDrop,
   Stream,
   serve,
   sharedBroker,
@@ -33,14 +34,7 @@ describe('replies: resume at every token boundary (real sockets)', () => {
       for (let k = 0; k <= N; k++) {
         const p = steppedProducer(N);
         app.setProducer(p.produce);
-        const first = await post(app.url);
-        const location = first.headers.get('content-location') as string;
-        for (let i = 1; i <= k; i++) {
-          await first.take(i);
-          if (i < k) p.step(i);
-        }
-        first.disconnect();
-        const seen = first.events.slice(0, k);
+        const { location, seen } = await readThenDrop(app.url, p, k);
         const last = k === 0 ? undefined : seen.at(-1)?.id;
         let second: Stream;
         if (when === 'before') {
@@ -60,11 +54,7 @@ describe('replies: resume at every token boundary (real sockets)', () => {
         }
         expect(second.status).toBe(200);
         const rest = await second.rest();
-        expect([...tokens(seen), ...tokens(rest)], `k=${k}`).toEqual(ALL);
-        expect(rest.filter((e) => e.event === 'end')).toHaveLength(1);
-        const ids = [...seen, ...rest].map((e) => e.id);
-        expect(new Set(ids).size).toBe(ids.length);
-        expect(p.state.runs).toBe(1);
+        expectWholeOnce(seen, rest, ALL, p, `k=${k}`);
       }
     });
   }
