@@ -11,7 +11,7 @@
 import { readBodyText } from '../server/body.js';
 import { isRequestBodyError, LastEventIdError } from '../server/errors.js';
 import { readLastEventId } from '../server/last-event-id.js';
-import { SSE_HEADERS, sseHeaders } from '../server/response.js';
+import { sseHeaders } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { isHubClosedError, isHubInputError } from './errors.js';
 import type { Fanout, HubCounters, Subscriber } from './fanout.js';
@@ -290,5 +290,3 @@ function headerPairs(headers: Headers): [string, string][] {
   for (const cookie of headers.getSetCookie()) pairs.push(['set-cookie', cookie]);
   return pairs;
 }
-
-export { SSE_HEADERS };

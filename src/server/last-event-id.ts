@@ -27,7 +27,8 @@ const DEFAULT_MAX_LENGTH = 256;
 const NON_ASCII = /[^\x00-\x7f]/;
 const NON_BYTE = /[^\x00-\xff]/;
 const CONTROL = /\p{Cc}/u;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form (internal, shared). */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
