@@ -30,7 +30,7 @@ const publishN = async (broker: Broker, n: number, from = 0) => {
 /** Ids of every event the broker keeps after `afterId`, and whether it reports a gap. */
 const kept = async (broker: Broker, afterId: string) => {
   const page = await broker.history(['feed'], afterId);
-  return { ids: page.events.map((e) => e.id), truncated: page.truncated };
+  return { ids: page.events.map((e: { id: string }) => e.id), truncated: page.truncated };
 };
 const lines = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 const quiet = { onError: () => {} };
