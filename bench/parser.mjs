@@ -23,6 +23,10 @@
  * that what the JIT learns from one parser or reference cannot slow another down: in one shared
  * isolate, adding a contender moved others by up to 40%.
  *
+ * eventsource-parser 4 comes from bench/node_modules, which `npm run bench:parser` fills (every
+ * 4.x release says Node >= 22.12, so it is not a dev dependency: `npm install` stays clean on
+ * Node 20); version 3 is the dev dependency eventsource-parser-v3.
+ *
  * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
  * row names to run, e.g. "a,d").
  */

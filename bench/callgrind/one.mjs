@@ -2,7 +2,8 @@
  * One contender on one row of bench/parser.mjs, ITERS times, for callgrind (see run.sh): the
  * instruction count is deterministic under `node --single-threaded`, unlike timings on a
  * shared machine. WHO: sse | esp | sseS | espS (stream classes) | sseT | espT (pre-decoded text) | td | tds (TextDecoder plain / streaming only) | none; ROW: a-d; HOW: 1024,
- * 16384 or random. Needs `npm run build` first.
+ * 16384 or random. Needs `npm run bench:parser` once first (it builds dist/ and puts
+ * eventsource-parser 4 into bench/node_modules).
  */
 
 import { createParser as espCreateParser } from 'eventsource-parser';

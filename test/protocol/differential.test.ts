@@ -5,8 +5,16 @@
  * Where they differ by design: eventsource-parser reports an id only for the block that set
  * it, while ours carries the spec's last event ID (so only blocks that set one are compared);
  * and it reports an invalid `retry` as an error where the spec says to ignore the field.
+ *
+ * The reference is eventsource-parser 3 (the 4.x releases say Node >= 22.12, and this project
+ * installs cleanly on Node 20; bench/parser.mjs fetches 4.x for itself). Version 3 holds a CR at
+ * the very end of its input, waiting for an LF that might follow, where ours ends the line at
+ * once (both are right for a stream that goes on); so a stream ending in CR gets an LF after it,
+ * which changes nothing for ours (CRLF is one line end) and lets 3 finish the line. And 3 keeps
+ * a leading byte order mark that the spec strips (WHATWG HTML §9.2.6; tested in parse.test.ts),
+ * so the reference is fed the stream without it.
  */
-import { createParser as referenceParser } from 'eventsource-parser';
+import { createParser as referenceParser } from 'eventsource-parser-v3';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cuts, eventStream, FC } from './arbitraries.js';
@@ -43,15 +51,22 @@ function ours(chunks: string[]): { seen: Seen[]; ids: string[] } {
   return { seen, ids };
 }
 
+/** The chunks without a leading U+FEFF, which may be split from nothing (an empty first chunk). */
+function withoutBom(chunks: string[]): string[] {
+  const i = chunks.findIndex((c) => c.length > 0);
+  if (i < 0 || !chunks[i]?.startsWith('\uFEFF')) return chunks;
+  return chunks.map((c, j) => (j === i ? c.slice(1) : c));
+}
+
 describe('agrees with eventsource-parser', () => {
   it('on random streams fed in random chunks', () => {
     fc.assert(
       fc.property(
         eventStream.chain((s) => fc.tuple(fc.constant(s), cuts(s.length))),
         ([stream, at]) => {
-          const chunks = cutAt(stream, at);
+          const chunks = cutAt(stream.endsWith('\r') ? `${stream}\n` : stream, at);
           const a = ours(chunks);
-          const b = reference(chunks);
+          const b = reference(withoutBom(chunks));
           expect(a.seen).toEqual(b.seen);
           b.ids.forEach((id, i) => {
             if (id !== undefined) expect(a.ids[i]).toBe(id);

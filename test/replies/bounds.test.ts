@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
-import { get, post, tokens, useInstances, waitingProducer } from './helpers.js';
+import { get, instancesPerTest, post, tokens, waitingProducer } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 describe('replies: bounds', () => {
   it('answers 503 with Retry-After past maxRunning, and takes replies again once one ends', async () => {

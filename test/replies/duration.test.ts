@@ -2,17 +2,17 @@ import { describe, expect, it } from 'vitest';
 import type { Produce } from '../../src/replies/index.js';
 import {
   get,
+  instancesPerTest,
   post,
   request,
   type Stream,
   serve,
   sharedBroker,
   tokens,
-  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -39,7 +39,7 @@ export type Instance = Awaited<ReturnType<typeof serve>>;
  * Serves instances for one test file and closes them after each test: call it once at the top
  * of the file, then `await instance({ ... })` in a test.
  */
-export function useInstances(): (options?: Parameters<typeof serve>[0]) => Promise<Instance> {
+export function instancesPerTest(): (options?: Parameters<typeof serve>[0]) => Promise<Instance> {
   const open: Instance[] = [];
   afterEach(async () => {
     await Promise.all(open.splice(0).map((i) => i.close()));

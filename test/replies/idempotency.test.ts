@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { deferred, post, sharedBroker, steppedProducer, tokens, useInstances } from './helpers.js';
+import { deferred, instancesPerTest, post, sharedBroker, steppedProducer, tokens } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 const ALL = ['t1', 't2', 't3', 't4', 't5'];
 

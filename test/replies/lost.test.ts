@@ -2,15 +2,15 @@ import { describe, expect, it } from 'vitest';
 import {
   get,
   type Instance,
+  instancesPerTest,
   killable,
   post,
   sharedBroker,
   tokens,
-  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 const LOST = JSON.stringify({ reason: 'producer-lost' });
 // Short leases, so the test takes a fraction of a second.

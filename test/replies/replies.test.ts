@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
-import { get, post, request, steppedProducer, tokens, useInstances } from './helpers.js';
+import { get, instancesPerTest, post, request, steppedProducer, tokens } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 describe('replies: start and read', () => {
   it('answers a POST with the reply streamed from its start, Content-Location, an id on every event, then end', async () => {

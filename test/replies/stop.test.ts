@@ -2,16 +2,16 @@ import { describe, expect, it, vi } from 'vitest';
 import { isReplyStoppedError } from '../../src/replies/index.js';
 import {
   get,
+  instancesPerTest,
   killable,
   post,
   request,
   sharedBroker,
   tokens,
-  useInstances,
   waitingProducer,
 } from './helpers.js';
 
-const instance = useInstances();
+const instance = instancesPerTest();
 
 const del = (base: string, location: string) => request(new URL(location, base).href, { method: 'DELETE' });
 const STOPPED = JSON.stringify({ reason: 'stopped' });
