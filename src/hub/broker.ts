@@ -101,6 +101,8 @@ export interface BrokerFeed {
  *
  * @example A broker that wraps another, logging publishes:
  * ```ts
+ * import { type Broker, createMemoryBroker } from 'ssekit/hub';
+ *
  * const inner = createMemoryBroker();
  * const logged: Broker = {
  *   ...inner,

@@ -67,8 +67,14 @@ const HELP: [keyof HubMetrics, string, 'gauge' | 'counter', string][] = [
  *
  * @example
  * ```ts
- * if (url.pathname === '/metrics') {
- *   return new Response(toPrometheus(hub.metrics()), { headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } });
+ * import { createHub, PROMETHEUS_CONTENT_TYPE, toPrometheus } from 'ssekit/hub';
+ *
+ * const hub = createHub();
+ * export function handle(request: Request) {
+ *   if (new URL(request.url).pathname === '/metrics') {
+ *     return new Response(toPrometheus(hub.metrics()), { headers: { 'content-type': PROMETHEUS_CONTENT_TYPE } });
+ *   }
+ *   return hub.handler(request);
  * }
  * ```
  */

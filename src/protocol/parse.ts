@@ -80,6 +80,8 @@ function skipSpace(s: string, i: number): number {
  * @example
  * ```ts
  * const parser = createParser({ onEvent: (e) => console.log(e.event, e.data, e.id) });
+ * const response = await fetch(url);
+ * if (!response.body) throw new Error(`no body: ${response.status}`);
  * for await (const chunk of response.body) parser.feed(chunk);
  * ```
  */

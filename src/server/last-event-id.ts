@@ -38,10 +38,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  *
  * @example
  * ```ts
- * import { readLastEventId } from 'ssekit/server';
+ * import { createEventStream, readLastEventId } from 'ssekit/server';
  *
- * const since = readLastEventId(request); // '42', or undefined
- * for (const event of history.after(since)) await stream.send(event);
+ * const log = [{ id: '1', data: 'a' }, { id: '2', data: 'b' }, { id: '3', data: 'c' }];
+ *
+ * export function GET(request: Request) {
+ *   const since = readLastEventId(request); // '2', or undefined
+ *   const stream = createEventStream({ signal: request.signal });
+ *   for (const event of log.slice(log.findIndex((e) => e.id === since) + 1)) void stream.send(event);
+ *   return stream.response;
+ * }
  * ```
  */
 export function readLastEventId(

@@ -20,8 +20,13 @@
  *
  * @example
  * ```ts
+ * import { createServer } from 'node:http';
  * import { SSE_HEADERS } from 'ssekit/server';
- * res.writeHead(200, SSE_HEADERS);
+ *
+ * createServer((req, res) => {
+ *   res.writeHead(200, SSE_HEADERS);
+ *   res.write('data: hello\n\n');
+ * }).listen(8080);
  * ```
  */
 export const SSE_HEADERS: Readonly<{
@@ -80,13 +85,18 @@ export interface SseResponseInit {
  *
  * @example
  * ```ts
- * const body = new ReadableStream({
- *   start(controller) {
- *     controller.enqueue(encodeEventBytes({ data: 'hello' }));
- *     controller.close();
- *   },
- * });
- * return sseResponse(body, { headers: { 'access-control-allow-origin': '*' } });
+ * import { encodeEventBytes } from 'ssekit';
+ * import { sseResponse } from 'ssekit/server';
+ *
+ * export function GET() {
+ *   const body = new ReadableStream<Uint8Array>({
+ *     start(controller) {
+ *       controller.enqueue(encodeEventBytes({ data: 'hello' }));
+ *       controller.close();
+ *     },
+ *   });
+ *   return sseResponse(body, { headers: { 'access-control-allow-origin': '*' } });
+ * }
  * ```
  */
 export function sseResponse(body: ReadableStream<Uint8Array> | null, init: SseResponseInit = {}): Response {

@@ -45,8 +45,12 @@ function defaultOnError(error: unknown): undefined {
  *
  * export function POST(request: Request) {
  *   return streamEvents(async function* (signal) {
- *     const upstream = await fetch(LLM_URL, { method: 'POST', body: await request.text(), signal });
- *     for await (const token of tokens(upstream)) {
+ *     const upstream = await fetch('https://llm.example.com/v1/chat', {
+ *       method: 'POST',
+ *       body: await request.text(),
+ *       signal,
+ *     });
+ *     for await (const token of tokensOf(upstream)) {
  *       yield { event: 'message', data: JSON.stringify({ role: 'assistant', content: token }) };
  *     }
  *   }, { signal: request.signal });

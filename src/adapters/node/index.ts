@@ -148,9 +148,11 @@ async function serve(
  *
  * @example
  * ```ts
+ * // pages/api/clock.ts (Next.js Pages Router)
+ * import type { NextApiRequest, NextApiResponse } from 'next';
  * import { sendEventStream } from 'ssekit/node';
  *
- * export default function handler(req, res) {
+ * export default function handler(req: NextApiRequest, res: NextApiResponse) {
  *   const stream = sendEventStream(res);
  *   const timer = setInterval(() => stream.send({ data: new Date().toISOString() }), 1000);
  *   stream.signal.addEventListener('abort', () => clearInterval(timer));

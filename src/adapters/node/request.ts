@@ -52,8 +52,10 @@ function requestUrl(req: NodeRequest): string {
  *
  * @example
  * ```ts
+ * import express from 'express';
  * import { toRequest, writeResponse } from 'ssekit/node';
  *
+ * const app = express();
  * app.post('/chat', async (req, res) => {
  *   const response = await webHandler(toRequest(req, res));
  *   await writeResponse(response, res);
