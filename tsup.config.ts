@@ -14,6 +14,8 @@ const subpaths = {
   replies: 'src/replies/index.ts',
 };
 
+const jsOnly = Boolean(process.env.SSEKIT_BUILD_JS_ONLY);
+
 export default defineConfig({
   entry: {
     ...subpaths,
@@ -24,8 +26,10 @@ export default defineConfig({
     cli: 'src/cli/index.ts',
   },
   define: { __SSEKIT_VERSION__: JSON.stringify(version) },
-  format: ['esm', 'cjs'],
-  dts: { entry: subpaths },
+  format: jsOnly ? ['esm'] : ['esm', 'cjs'],
+  // `npm start` builds the ES modules only (SSEKIT_BUILD_JS_ONLY, scripts/dist.mjs --js): the
+  // demo runs those, and the declarations take most of a build's time.
+  dts: jsOnly ? false : { entry: subpaths },
   target: 'es2022',
   platform: 'neutral',
   splitting: true,
