@@ -8,17 +8,26 @@ export class ProtocolError extends Error {
   override name: 'ProtocolError' | 'ParseError' | 'EncodeError' = 'ProtocolError';
 }
 
-/** What went wrong while parsing an event stream. */
-export type ParseErrorType = 'max-buffer-exceeded';
+/**
+ * What went wrong while parsing an event stream: a line or event longer than `maxBufferSize`
+ * (the literal eventsource-parser uses for the same case, so checks written for it carry over).
+ */
+export type ParseErrorType = 'max-buffer-size-exceeded';
 
 /** The parser met input it will not hold: see {@link ParseErrorType}. */
 export class ParseError extends ProtocolError {
   override name = 'ParseError' as const;
-  // `declare`: assigned in the constructor, not emitted as a class field as well.
+  // `declare`: assigned in the constructor, not emitted as class fields as well.
   declare readonly type: ParseErrorType;
-  constructor(type: ParseErrorType, message: string, options?: { cause?: unknown }) {
+  /**
+   * The start of the line that caused the error (at most 256 characters: the line itself is
+   * over the bound), when one line did; absent when the data of several lines added up.
+   */
+  declare readonly line: string | undefined;
+  constructor(type: ParseErrorType, message: string, options?: { cause?: unknown; line?: string }) {
     super(message, options);
     this.type = type;
+    this.line = options?.line;
   }
 }
 

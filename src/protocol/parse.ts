@@ -32,7 +32,7 @@ export interface ParserOptions {
   /**
    * Most characters the parser holds for one line or one event (pending line, data, event
    * type). Beyond it the line or event is dropped and a `ParseError` of type
-   * `'max-buffer-exceeded'` is reported. Default {@link DEFAULT_MAX_BUFFER_SIZE}.
+   * `'max-buffer-size-exceeded'` is reported. Default {@link DEFAULT_MAX_BUFFER_SIZE}.
    */
   maxBufferSize?: number;
 }
@@ -86,6 +86,11 @@ function skipSpace(s: string, i: number): number {
  * ```
  */
 export function createParser(callbacks: ParserCallbacks, options: ParserOptions = {}): Parser {
+  // eventsource-parser 1 took a function; a function here would build a parser that calls
+  // nothing back, silently.
+  if (typeof callbacks === 'function') {
+    throw new TypeError('createParser takes callbacks, not a function: pass { onEvent: fn }');
+  }
   const core = createTextParser(callbacks, options);
   let decoder: ChunkDecoder | undefined;
   return {
@@ -137,9 +142,14 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   let lastId = ''; // last event ID string
   let thrown: ParseError | undefined;
 
-  /** `size` characters would be held for one line or event: drop them and report it. */
-  function report(size: number): void {
-    const error = new ParseError('max-buffer-exceeded', `${size} characters > maxBufferSize ${max}`);
+  /**
+   * `size` characters would be held for one line or event: drop them and report it, with the
+   * start of the line when one line was too long.
+   */
+  function report(size: number, start?: string): void {
+    const error = new ParseError('max-buffer-size-exceeded', `${size} characters > maxBufferSize ${max}`, {
+      line: start?.slice(0, 256),
+    });
     // Whatever the line or block held is gone: it cannot be dispatched whole.
     pending = [];
     pendingLength = 0;
@@ -191,7 +201,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     if (start === end) dispatch();
     else if (dropEvent) {
       // The block overflowed: its lines are dropped up to its blank line.
-    } else if (end - start > max) report(end - start);
+    } else if (end - start > max) report(end - start, s.slice(start, end));
     else if (
       c0 === 100 &&
       s.charCodeAt(start + 1) === 97 &&
@@ -304,7 +314,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       // The rest is the start of a line whose end has not arrived yet.
       pendingLength += len - pos;
       if (pendingLength + (data === undefined ? 0 : data.length) > max) {
-        report(pendingLength);
+        report(pendingLength, pending.join('') + text.slice(pos));
         discardLine = true;
       } else {
         pending.push(pos === 0 ? text : text.slice(pos));

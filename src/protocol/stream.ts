@@ -8,10 +8,11 @@ export interface EventStreamParserOptions extends ParserOptions {
   /** Called for each comment line. */
   onComment?(text: string): void;
   /**
-   * Called when the parser drops an oversized line or event; the stream goes on. Without it,
-   * the stream errors with the `ParseError`.
+   * What an oversized line or event does: a function is called with the `ParseError` and the
+   * stream goes on; `'terminate'` (the default; eventsource-parser's stream takes the same
+   * value) errors the stream with it.
    */
-  onError?(error: ParseError): void;
+  onError?: 'terminate' | ((error: ParseError) => void);
 }
 
 /**
@@ -40,11 +41,12 @@ export class EventStreamParser extends TransformStream<string | Uint8Array, Serv
             onRetry: options.onRetry,
             onComment: options.onComment,
             onError:
-              options.onError ??
-              ((error) => {
-                failed = true;
-                controller.error(error);
-              }),
+              typeof options.onError === 'function'
+                ? options.onError
+                : (error) => {
+                    failed = true;
+                    controller.error(error);
+                  },
           },
           options,
         );

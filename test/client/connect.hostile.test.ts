@@ -63,7 +63,7 @@ describe('connect: hostile and broken servers', () => {
       break;
     }
     expect(isParseError(errors[0])).toBe(true);
-    expect((errors[0] as ParseError).type).toBe('max-buffer-exceeded');
+    expect((errors[0] as ParseError).type).toBe('max-buffer-size-exceeded');
     expect(server.requests).toHaveLength(2);
     await expect.poll(() => stoppedWriting).toBe(true);
   });

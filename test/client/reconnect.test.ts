@@ -63,7 +63,7 @@ describe('isRetryable', () => {
     expect(isRetryable(new NetworkError('x'))).toBe(true);
     expect(isRetryable(new StreamEndError('x'))).toBe(true);
     expect(isRetryable(new IdleTimeoutError('x'))).toBe(true);
-    expect(isRetryable(new ParseError('max-buffer-exceeded', 'x'))).toBe(true);
+    expect(isRetryable(new ParseError('max-buffer-size-exceeded', 'x'))).toBe(true);
   });
   it('does not retry a wrong content type, a refused body or anything else', () => {
     expect(isRetryable(new ContentTypeError('text/html'))).toBe(false);

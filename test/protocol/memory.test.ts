@@ -29,7 +29,7 @@ it('a 64 MiB line with a 1 MiB limit: one error, heap does not grow by the line'
   parser.feed('\n\ndata: after\n\n');
   gc?.();
   peak = Math.max(peak, process.memoryUsage().heapUsed);
-  expect(errors.map((e) => e.type)).toEqual(['max-buffer-exceeded']);
+  expect(errors.map((e) => e.type)).toEqual(['max-buffer-size-exceeded']);
   expect(events).toEqual(['after']);
   // 64 MiB went through; the parser may hold 1 MiB of it, plus the chunk in flight.
   expect(peak - before).toBeLessThan(8 * 1024 * 1024);

@@ -340,13 +340,22 @@ describe('bounded memory', () => {
     const error = (first as { error: ParseError }).error;
     expect(error).toBeInstanceOf(ParseError);
     expect(isParseError(error)).toBe(true);
-    expect(error.type).toBe('max-buffer-exceeded');
+    expect(error.type).toBe('max-buffer-size-exceeded');
+    // The start of the offending line, as it arrived across chunks.
+    expect(error.line).toBe(`data: ${'x'.repeat(60)}${'y'.repeat(60)}`);
     expect(second).toEqual({ kind: 'event', event: msg('ok') });
   });
 
-  it('reports an oversized line that arrives in one chunk', () => {
-    const out = parseChunks([`data: ${'x'.repeat(200)}\n\ndata: ok\n\n`], { maxBufferSize: 100 });
+  it('reports an oversized line that arrives in one chunk, with its first 256 characters', () => {
+    const out = parseChunks([`data: ${'x'.repeat(400)}\n\ndata: ok\n\n`], { maxBufferSize: 100 });
     expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
+    expect((out[0] as { error: ParseError }).error.line).toBe(`data: ${'x'.repeat(250)}`);
+  });
+
+  it('refuses a function for callbacks with a TypeError that says what to pass', () => {
+    const fn = () => {};
+    expect(() => createParser(fn as never)).toThrow(TypeError);
+    expect(() => createParser(fn as never)).toThrow('pass { onEvent: fn }');
   });
 
   it('reports an event whose data lines add up past the limit, and drops the whole event', () => {
@@ -355,6 +364,8 @@ describe('bounded memory', () => {
       maxBufferSize: 100,
     });
     expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
+    // No one line was too long: the error names none.
+    expect((out[0] as { error: ParseError }).error.line).toBeUndefined();
     // The id of the dropped block went with it.
     expect(out[1]).toEqual({ kind: 'event', event: msg('ok') });
   });

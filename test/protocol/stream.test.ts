@@ -50,6 +50,13 @@ describe('EventStreamParser', () => {
     await expect(reader.read()).rejects.toBeInstanceOf(ParseError);
   });
 
+  it("errors the stream with onError: 'terminate', as eventsource-parser's stream does", async () => {
+    const stream = source([`data: ${'x'.repeat(100)}\n\n`, 'data: ok\n\n']).pipeThrough(
+      new EventStreamParser({ maxBufferSize: 50, onError: 'terminate' }),
+    );
+    await expect(stream.getReader().read()).rejects.toMatchObject({ type: 'max-buffer-size-exceeded' });
+  });
+
   it('goes on past an oversized line when onError is given', async () => {
     const errors: ParseError[] = [];
     const events = await collect(
@@ -58,7 +65,7 @@ describe('EventStreamParser', () => {
       ),
     );
     expect(events).toEqual([{ event: 'message', data: 'ok', id: '' }]);
-    expect(errors.map((e) => e.type)).toEqual(['max-buffer-exceeded']);
+    expect(errors.map((e) => e.type)).toEqual(['max-buffer-size-exceeded']);
   });
 
   it('does not dispatch an unterminated final block when the input ends', async () => {
