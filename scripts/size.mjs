@@ -17,7 +17,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
 
 const entries = [
-  { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3000 },
+  // 3,300: the budget the resumable-replies and vocabulary issues share (it was 3,000).
+  { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3300 },
   { name: 'EventSource', code: "export { EventSource } from 'ssekit/client';", limit: 4000 },
   { name: 'connect + EventSource', code: "export { connect, EventSource } from 'ssekit/client';" },
 ];
