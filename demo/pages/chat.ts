@@ -1,18 +1,18 @@
-// Chat: the bot's reply streams from a POST endpoint through ssekit/client's connect().
-import { connect } from 'ssekit/client';
+// Chat: the bot's reply is a resumable reply (ssekit/replies). POST /api/chat starts it and
+// streams it; its URL (Content-Location) and the last event id are kept in sessionStorage with
+// the conversation, so a reload resumes it with a GET of that URL and Last-Event-ID: the reply
+// goes on where it was, no token twice. Stop sends DELETE to that URL.
+import { type Connection, connect } from 'ssekit/client';
 import { h, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
 const app = document.getElementById('app')!;
 const status = statusBadge('chat-status', 'idle', 'Idle');
-const messages = h(
-  'div',
-  { class: 'messages', id: 'messages' },
-  h('p', {
-    class: 'empty',
-    text: 'Ask the bot something. Its reply streams in token by token over a POST request.',
-  }),
-);
+const empty = h('p', {
+  class: 'empty',
+  text: 'Ask the bot something. Its reply streams in token by token over a POST request; reload the page mid-reply and it goes on where it was.',
+});
+const messages = h('div', { class: 'messages', id: 'messages' }, empty);
 const input = h('input', {
   type: 'text',
   id: 'chat-input',
@@ -27,7 +27,7 @@ app.append(
   h('h1', { text: 'Chat' }),
   h('p', {
     class: 'lede',
-    text: 'POST /api/chat answers with text/event-stream. Stop aborts the request; the server’s producer stops with it (watch the terminal).',
+    text: 'POST /api/chat answers with text/event-stream and the reply’s URL (Content-Location). A reload resumes the reply there with Last-Event-ID; Stop sends DELETE to it and the server’s producer stops (watch the terminal).',
   }),
   h(
     'div',
@@ -38,58 +38,184 @@ app.append(
   ),
 );
 
-let current: { close(): void } | null = null;
+/** One message of the conversation, as kept in sessionStorage. */
+interface Entry {
+  role: 'user' | 'bot';
+  text: string;
+  /** A bot message: `streaming` until its `end` event, then `done`, `stopped` or `error`. */
+  state?: 'streaming' | 'done' | 'stopped' | 'error';
+  meta?: string;
+  /** The reply's URL (Content-Location), once the POST answered. */
+  url?: string;
+  /** The id of the last event shown: where a resume starts. */
+  lastEventId?: string;
+  tokens?: number;
+}
 
-form.addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const text = input.value.trim();
-  if (!text || current) return;
-  input.value = '';
-  messages.querySelector('.empty')?.remove();
-  messages.append(h('div', { class: 'msg user', text }));
-  const bubble = h('div', { class: 'msg bot', 'data-state': 'streaming' });
-  messages.append(bubble);
-  const body = document.createTextNode('');
+const KEY = 'ssekit-demo-chat';
+// sessionStorage holds a few MiB per origin: the conversation is cut to its last messages.
+const MAX_ENTRIES = 40;
+
+function load(): Entry[] {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(KEY) ?? '[]');
+    return Array.isArray(stored) ? stored : [];
+  } catch {
+    return [];
+  }
+}
+
+const entries = load();
+
+/** Called after each token: the text and the id it belongs to are written together. */
+function save(): void {
+  try {
+    sessionStorage.setItem(KEY, JSON.stringify(entries.slice(-MAX_ENTRIES)));
+  } catch {
+    // Storage full or disabled: the chat works, a reload just forgets it.
+  }
+}
+
+interface View {
+  bubble: HTMLDivElement;
+  body: Text;
+}
+
+function render(entry: Entry): View {
+  empty.remove();
+  const bubble = h('div', { class: `msg ${entry.role}` });
+  const body = document.createTextNode(entry.text);
   bubble.append(body);
+  if (entry.role === 'bot') {
+    bubble.dataset.state = entry.state ?? 'streaming';
+    if (entry.meta !== undefined) bubble.append(h('span', { class: 'meta', text: entry.meta }));
+  }
+  messages.append(bubble);
+  messages.scrollTop = messages.scrollHeight;
+  return { bubble, body };
+}
 
-  const connection = connect('/api/chat', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ message: text }),
-    retry: false, // a reply is not resumable: never send the same prompt twice
-  });
-  current = connection;
+/** The reply being shown: its connection (a POST, then a GET on resume) and whether Stop was pressed. */
+let current: { entry: Entry; connection: Connection; stopping: boolean } | null = null;
+
+/** How each `end` reason is shown: [message state, badge state, badge text, note]. */
+function ending(reason: string | undefined, stopping: boolean, tokens: number) {
+  if (reason === 'done') return ['done', 'idle', 'Idle', `${tokens} tokens`] as const;
+  if (reason === 'stopped' || (reason === undefined && stopping))
+    return ['stopped', 'stopped', 'Stopped', `stopped after ${tokens} tokens`] as const;
+  const note =
+    reason === 'producer-lost'
+      ? 'the server running the bot was lost'
+      : reason === 'failed'
+        ? 'the bot failed'
+        : `the reply ended: ${reason ?? 'connection closed'}`;
+  return ['error', 'error', 'Error', `error: ${note} after ${tokens} tokens`] as const;
+}
+
+/** Resumes a reply at its URL after the last event shown (a GET: safe to retry). */
+const resume = (entry: Entry): Connection =>
+  connect(entry.url!, entry.lastEventId ? { lastEventId: entry.lastEventId } : {});
+
+/** Shows a reply's events until its `end`, following it at its URL if the first stream drops. */
+async function follow(entry: Entry, view: View, first: Connection): Promise<void> {
+  current = { entry, connection: first, stopping: false };
   send.disabled = true;
   stop.disabled = false;
   setStatus(status, 'streaming', 'Streaming…');
-  let tokens = 0;
-  let finished = false;
+  let reason: string | undefined;
   try {
-    for await (const message of connection) {
-      if (message.event === 'token') {
-        body.data += message.data;
-        tokens++;
-        messages.scrollTop = messages.scrollHeight;
-      } else if (message.event === 'done') {
-        finished = true;
+    for (;;) {
+      for await (const message of current.connection) {
+        if (message.event === 'token') {
+          view.body.data += message.data;
+          entry.text += message.data;
+          entry.tokens = (entry.tokens ?? 0) + 1;
+          entry.lastEventId = message.id;
+          save();
+          messages.scrollTop = messages.scrollHeight;
+        } else if (message.event === 'end') {
+          reason = String(JSON.parse(message.data)?.reason);
+          break;
+        }
       }
+      // The POST's stream dropped before the end: the reply goes on at its URL.
+      if (reason !== undefined || current.stopping || entry.url === undefined) break;
+      current.connection = resume(entry);
     }
-    bubble.dataset.state = finished ? 'done' : 'stopped';
-    bubble.append(
-      h('span', { class: 'meta', text: finished ? `${tokens} tokens` : `stopped after ${tokens} tokens` }),
-    );
-    setStatus(status, finished ? 'idle' : 'stopped', finished ? 'Idle' : 'Stopped');
+    finish(entry, view, ending(reason, current.stopping, entry.tokens ?? 0));
   } catch (error) {
-    bubble.dataset.state = 'stopped';
-    bubble.append(h('span', { class: 'meta', text: `error: ${(error as Error).name}` }));
-    setStatus(status, 'error', 'Error');
+    finish(entry, view, ['error', 'error', 'Error', `error: ${(error as Error).name}`]);
   } finally {
     current = null;
     send.disabled = false;
     stop.disabled = true;
     input.focus();
   }
+}
+
+function finish(entry: Entry, view: View, [state, badge, text, meta]: readonly string[]): void {
+  entry.state = state as Entry['state'];
+  entry.meta = meta;
+  save();
+  view.bubble.dataset.state = state;
+  view.bubble.append(h('span', { class: 'meta', text: meta }));
+  setStatus(status, badge!, text!);
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = input.value.trim();
+  if (!text || current) return;
+  input.value = '';
+  const asked: Entry = { role: 'user', text };
+  const entry: Entry = { role: 'bot', text: '', state: 'streaming', tokens: 0 };
+  entries.push(asked, entry);
+  save();
+  render(asked);
+  const view = render(entry);
+  const connection = connect('/api/chat', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: text }),
+    retry: false, // never send the same prompt twice: a dropped reply resumes at its URL
+    onOpen(response) {
+      const url = response.headers.get('content-location');
+      if (url !== null) {
+        entry.url = url;
+        save();
+      }
+    },
+  });
+  void follow(entry, view, connection);
 });
 
-stop.addEventListener('click', () => current?.close());
+stop.addEventListener('click', async () => {
+  const reply = current;
+  if (reply === null) return;
+  stop.disabled = true;
+  reply.stopping = true;
+  if (reply.entry.url !== undefined) {
+    try {
+      // 204 once the reply has ended: its `end {"reason":"stopped"}` reaches the stream too.
+      const answer = await fetch(reply.entry.url, { method: 'DELETE' });
+      if (answer.status === 204) return;
+    } catch {
+      // The server is unreachable: stop reading at least.
+    }
+  }
+  reply.connection.close();
+});
+
+// A reload: show the conversation, and resume a reply that was still streaming.
+for (const entry of entries) {
+  const view = render(entry);
+  if (entry.role === 'bot' && entry.state === 'streaming') {
+    if (entry.url === undefined) {
+      // Reloaded before the POST answered: the reply's URL is unknown.
+      finish(entry, view, ['error', 'error', 'Error', 'error: the reply was lost in the reload']);
+    } else {
+      void follow(entry, view, resume(entry));
+    }
+  }
+}
 input.focus();
