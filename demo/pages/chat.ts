@@ -98,8 +98,8 @@ function render(entry: Entry): View {
 /** The reply being shown: its connection (a POST, then a GET on resume) and whether Stop was pressed. */
 let current: { entry: Entry; connection: Connection; stopping: boolean } | null = null;
 
-/** How each `end` reason is shown: [message state, badge state, badge text, note]. */
-function ending(reason: string | undefined, stopping: boolean, tokens: number) {
+/** How each `end` reason is shown. */
+function ending(reason: string | undefined, stopping: boolean, tokens: number): Ending {
   if (reason === 'done') return ['done', 'idle', 'Idle', `${tokens} tokens`] as const;
   if (reason === 'stopped' || (reason === undefined && stopping))
     return ['stopped', 'stopped', 'Stopped', `stopped after ${tokens} tokens`] as const;
@@ -153,13 +153,16 @@ async function follow(entry: Entry, view: View, first: Connection): Promise<void
   }
 }
 
-function finish(entry: Entry, view: View, [state, badge, text, meta]: readonly string[]): void {
-  entry.state = state as Entry['state'];
+/** How a reply ended: [message state, badge state, badge text, note under the message]. */
+type Ending = readonly [NonNullable<Entry['state']>, string, string, string];
+
+function finish(entry: Entry, view: View, [state, badge, text, meta]: Ending): void {
+  entry.state = state;
   entry.meta = meta;
   save();
   view.bubble.dataset.state = state;
   view.bubble.append(h('span', { class: 'meta', text: meta }));
-  setStatus(status, badge!, text!);
+  setStatus(status, badge, text);
 }
 
 form.addEventListener('submit', (event) => {

@@ -148,7 +148,9 @@ describe.skipIf(!available)('demo in Chromium', () => {
     // Stop is a DELETE of the reply's URL (not the page dropping its connection).
     expect(new URL((await deleted).url()).pathname).toMatch(/^\/api\/replies\/[\w-]+$/);
     await page.waitForSelector('.msg.bot[data-state="stopped"]');
-    expect(await page.textContent('.msg.bot[data-state="stopped"] .meta')).toMatch(/^stopped after \d+ tokens$/);
+    expect(await page.textContent('.msg.bot[data-state="stopped"] .meta')).toMatch(
+      /^stopped after \d+ tokens$/,
+    );
     // The bot's signal aborted with the stop: its finally logs the reason, and it no longer runs.
     await demo.waitLog('chat #2: reply stopped after');
     expect(demo.log()).not.toContain('chat #2: done');
