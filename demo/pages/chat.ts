@@ -116,33 +116,43 @@ function ending(reason: string | undefined, stopping: boolean, tokens: number): 
 const resume = (entry: Entry): Connection =>
   connect(entry.url!, entry.lastEventId ? { lastEventId: entry.lastEventId } : {});
 
-/** Shows a reply's events until its `end`, following it at its URL if the first stream drops. */
-async function follow(entry: Entry, view: View, first: Connection): Promise<void> {
-  current = { entry, connection: first, stopping: false };
+/**
+ * Shows a reply's events until its `end`. `posted`: `first` is the POST, which never reconnects
+ * (that would start a second reply); if its stream drops, the reply goes on at its URL, once.
+ */
+async function follow(entry: Entry, view: View, first: Connection, posted: boolean): Promise<void> {
+  const reply = { entry, connection: first, stopping: false };
+  current = reply;
   send.disabled = true;
   stop.disabled = false;
   setStatus(status, 'streaming', 'Streaming…');
   let reason: string | undefined;
+  let fallback = posted;
   try {
     for (;;) {
-      for await (const message of current.connection) {
-        if (message.event === 'token') {
-          view.body.data += message.data;
-          entry.text += message.data;
-          entry.tokens = (entry.tokens ?? 0) + 1;
-          entry.lastEventId = message.id;
-          save();
-          messages.scrollTop = messages.scrollHeight;
-        } else if (message.event === 'end') {
-          reason = String(JSON.parse(message.data)?.reason);
-          break;
+      try {
+        for await (const message of reply.connection) {
+          if (message.event === 'token') {
+            view.body.data += message.data;
+            entry.text += message.data;
+            entry.tokens = (entry.tokens ?? 0) + 1;
+            entry.lastEventId = message.id;
+            save();
+            messages.scrollTop = messages.scrollHeight;
+          } else if (message.event === 'end') {
+            reason = String(JSON.parse(message.data)?.reason);
+            break;
+          }
         }
+      } catch (error) {
+        // A network error on the POST (retry: false makes it final). A GET retries by itself.
+        if (!fallback || entry.url === undefined || reply.stopping) throw error;
       }
-      // The POST's stream dropped before the end: the reply goes on at its URL.
-      if (reason !== undefined || current.stopping || entry.url === undefined) break;
-      current.connection = resume(entry);
+      if (reason !== undefined || reply.stopping || !fallback || entry.url === undefined) break;
+      fallback = false;
+      reply.connection = resume(entry);
     }
-    finish(entry, view, ending(reason, current.stopping, entry.tokens ?? 0));
+    finish(entry, view, ending(reason, reply.stopping, entry.tokens ?? 0));
   } catch (error) {
     finish(entry, view, ['error', 'error', 'Error', `error: ${(error as Error).name}`]);
   } finally {
@@ -189,7 +199,7 @@ form.addEventListener('submit', (event) => {
       }
     },
   });
-  void follow(entry, view, connection);
+  void follow(entry, view, connection, true);
 });
 
 stop.addEventListener('click', async () => {
@@ -217,7 +227,7 @@ for (const entry of entries) {
       // Reloaded before the POST answered: the reply's URL is unknown.
       finish(entry, view, ['error', 'error', 'Error', 'error: the reply was lost in the reload']);
     } else {
-      void follow(entry, view, resume(entry));
+      void follow(entry, view, resume(entry), false);
     }
   }
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareStreamIds } from '../../src/hub/ids.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { chat, metric, request, textOf } from '../helpers/demo.js';
-import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { deletePrefix, REDIS_URL, redisAvailable, startRedisProxy, uniquePrefix } from '../helpers/redis.js';
 
 const available = chromiumAvailable('demo browser tests');
 
@@ -199,6 +199,41 @@ describe.skipIf(!available)('demo in Chromium', () => {
     expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
     expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
     await page.close();
+  });
+
+  it('chat: a POST stream cut mid-reply goes on at the reply URL, each token once', async () => {
+    // The page talks to the demo through a TCP proxy that can drop every connection (the Redis
+    // helper's proxy is plain TCP), as a network switch would; nothing reloads.
+    const proxy = await startRedisProxy(demo.url);
+    const base = `http://127.0.0.1:${new URL(proxy.url).port}`;
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+      await page.goto(base);
+      const startedBefore = await metric(demo.url, 'ssekit_replies_started_total');
+      const posted = page.waitForResponse((r) => r.url().endsWith('/api/chat'));
+      await page.fill('#chat-input', 'And if the network drops?');
+      await page.click('#chat-send');
+      const location = (await (await posted).headerValue('content-location'))!;
+      await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
+      const resumed = page.waitForRequest((r) => r.method() === 'GET' && r.url().endsWith(location));
+      proxy.cut();
+      // New connections get through again: the page's GET comes now, or on its own retry.
+      proxy.heal();
+      expect((await resumed).headers()['last-event-id']).toMatch(/^\d+-\d+$/);
+      await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
+      const shown = await page.$eval('.msg.bot', (bubble) =>
+        [...bubble.childNodes]
+          .filter((n) => n.nodeType === Node.TEXT_NODE)
+          .map((n) => n.textContent)
+          .join(''),
+      );
+      const whole = await (await request(new URL(location, demo.url).href)).rest();
+      expect(shown).toBe(textOf(whole));
+      expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+      await page.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
