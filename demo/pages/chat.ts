@@ -27,7 +27,7 @@ app.append(
   h('h1', { text: 'Chat' }),
   h('p', {
     class: 'lede',
-    text: 'POST /api/chat streams a reply that has a URL: a reload resumes it there, Stop DELETEs it and the server’s producer stops (watch the terminal).',
+    text: 'POST /api/chat streams a reply with a URL: a reload resumes it there; Stop DELETEs it (watch the terminal).',
   }),
   h(
     'div',
