@@ -241,7 +241,8 @@ export async function startDemo(options = {}) {
       await new Promise((resolve) => server.close(() => resolve()));
       await Promise.all([broker.close(), repliesBroker?.close()]);
     })());
-  return { url, port: address.port, hub, replies, broker: brokerName, close };
+  const repliesName = options.redisUrl ? `Redis at ${options.redisUrl}` : 'memory (this process)';
+  return { url, port: address.port, hub, replies, broker: brokerName, repliesBroker: repliesName, close };
 }
 
 /** The replies' figures for /metrics, in the Prometheus text format (as the hub's). */

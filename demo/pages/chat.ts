@@ -58,19 +58,22 @@ const MAX_ENTRIES = 40;
 
 function load(): Entry[] {
   try {
-    const stored = JSON.parse(sessionStorage.getItem(KEY) ?? '[]');
-    return Array.isArray(stored) ? stored : [];
+    const stored: unknown = JSON.parse(sessionStorage.getItem(KEY) ?? '[]');
+    if (!Array.isArray(stored)) return [];
+    return stored.filter(
+      (e): e is Entry => (e?.role === 'user' || e?.role === 'bot') && typeof e.text === 'string',
+    );
   } catch {
     return [];
   }
 }
 
-const entries = load();
+const entries = load().slice(-MAX_ENTRIES);
 
 /** Called after each token: the text and the id it belongs to are written together. */
 function save(): void {
   try {
-    sessionStorage.setItem(KEY, JSON.stringify(entries.slice(-MAX_ENTRIES)));
+    sessionStorage.setItem(KEY, JSON.stringify(entries));
   } catch {
     // Storage full or disabled: the chat works, a reload just forgets it.
   }
@@ -183,6 +186,7 @@ form.addEventListener('submit', (event) => {
   const asked: Entry = { role: 'user', text };
   const entry: Entry = { role: 'bot', text: '', state: 'streaming', tokens: 0 };
   entries.push(asked, entry);
+  if (entries.length > MAX_ENTRIES) entries.splice(0, entries.length - MAX_ENTRIES);
   save();
   render(asked);
   const view = render(entry);

@@ -334,6 +334,7 @@ describe.skipIf(!redis)('chat with REDIS_URL set: two demo servers share the rep
       throw error;
     });
     try {
+      expect(a.log()).toContain(`chat replies: Redis at ${REDIS_URL}`);
       const posted = await chat(a.url, 'Two servers?');
       const location = posted.headers.get('content-location')!;
       const seen = (await posted.take(3)).slice(0, 3);
