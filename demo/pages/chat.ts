@@ -223,11 +223,11 @@ stop.addEventListener('click', async () => {
   reply.connection.close();
 });
 
-// A reload: show the conversation, and resume a reply that was still streaming.
+// A reload: show the conversation, and resume the last reply if it was still streaming.
 for (const entry of entries) {
   const view = render(entry);
   if (entry.role === 'bot' && entry.state === 'streaming') {
-    if (entry.url === undefined) {
+    if (entry.url === undefined || entry !== entries.at(-1)) {
       // Reloaded before the POST answered: the reply's URL is unknown.
       finish(entry, view, ['error', 'error', 'Error', 'error: the reply was lost in the reload']);
     } else {

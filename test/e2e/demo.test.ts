@@ -201,6 +201,44 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.close();
   });
 
+  it('chat: an end other than done or stopped finishes the message with an error note', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(demo.url);
+    const url = '/api/replies/AAAAAAAAAAAAAAAAAAAAAA';
+    // The reply's URL answers with one token and the end: what a reader gets when the producer's
+    // server died (producer-lost) or the producer threw (failed).
+    let reason = '';
+    const resumedAfter: (string | undefined)[] = [];
+    await page.route(`**${url}`, (route) => {
+      resumedAfter.push(route.request().headers()['last-event-id']);
+      return route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: `id: 1-1\nevent: token\ndata:  more\n\nid: 1-2\nevent: end\ndata: {"reason":"${reason}"}\n\n`,
+      });
+    });
+    const notes: Record<string, string> = {
+      'producer-lost': 'error: the server running the bot was lost after 2 tokens',
+      failed: 'error: the bot failed after 2 tokens',
+    };
+    for (const [ended, note] of Object.entries(notes)) {
+      reason = ended;
+      // A page that was showing a reply when it reloaded (one token in).
+      const stored = JSON.stringify([
+        { role: 'user', text: 'Hi' },
+        { role: 'bot', text: 'One', state: 'streaming', url, lastEventId: '1-0', tokens: 1 },
+      ]);
+      await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-chat', value), stored);
+      await page.reload();
+      await page.waitForSelector('.msg.bot[data-state="error"]');
+      expect(await page.textContent('.msg.bot .meta')).toBe(note);
+      expect(await page.getAttribute('#chat-status', 'data-state')).toBe('error');
+      expect(await page.$eval('.msg.bot', (b) => b.firstChild?.textContent)).toBe('One more');
+    }
+    expect(resumedAfter).toEqual(['1-0', '1-0']);
+    await page.close();
+  });
+
   it('chat: a POST stream cut mid-reply goes on at the reply URL, each token once', async () => {
     // The page talks to the demo through a TCP proxy that can drop every connection (the Redis
     // helper's proxy is plain TCP), as a network switch would; nothing reloads.
