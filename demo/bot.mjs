@@ -1,9 +1,9 @@
 // The mock bot: no network, no key. Picks a canned answer and streams it word by word with the
 // uneven pacing of a real model, so the page's streaming state is visible.
 
-const ANSWERS = [
+export const ANSWERS = [
   'Server-Sent Events are one long HTTP response in which the server writes small text frames: `data:` lines ended by a blank line. The browser parses them as they arrive, so each token of this reply is painted the moment it is written.',
-  'This reply comes from a POST request. The built-in EventSource can only GET, so ssekit/client uses fetch and parses the body itself: headers, a JSON body and an AbortSignal all work. Press Stop and the server stops producing at once.',
+  'This reply comes from a POST request. The built-in EventSource can only GET, so ssekit/client uses fetch and parses the body itself: headers, a JSON body and an AbortSignal all work. Reload the page and the reply goes on from its URL; press Stop and the server stops producing at once.',
   'Streaming over SSE needs no WebSocket upgrade and passes through proxies as plain HTTP. The catch is buffering: compression and proxies like to hold bytes back. ssekit sends the headers that switch that off (no-transform, X-Accel-Buffering: no).',
 ];
 
@@ -31,8 +31,9 @@ export function sleep(ms, signal) {
 let replies = 0;
 
 /**
- * The bot's reply as an async generator of SSE events. `log` reports how it ended, so the
- * terminal shows that Stop really stops the producer.
+ * The bot's reply as an async generator of `token` events (ssekit/replies appends the `end`
+ * event). `signal` aborts when the reply is stopped (DELETE of its URL); `log` reports how it
+ * ended, so the terminal shows that Stop really stops the producer.
  */
 export async function* reply(message, signal, { log = console.log, delayMs = 45 } = {}) {
   const n = ++replies;
@@ -51,13 +52,15 @@ export async function* reply(message, signal, { log = console.log, delayMs = 45 
       yield { event: 'token', data: token };
       sent++;
     }
-    yield { event: 'done', data: JSON.stringify({ tokens: sent }) };
     log(`chat #${n}: done`);
   } catch (error) {
-    // The client went away mid-wait: that is a stop, not a failure.
+    // The reply was stopped mid-wait: that is a stop, not a failure.
     if (!signal.aborted) throw error;
   } finally {
-    if (sent < tokens.length)
-      log(`chat #${n}: client stopped the reply after ${sent} tokens; producer stopped`);
+    if (sent < tokens.length) {
+      // The signal's reason is a ReplyStoppedError: `stopped` (DELETE), `shutdown`, ...
+      const why = signal.aborted ? (signal.reason?.reason ?? 'aborted') : 'ended';
+      log(`chat #${n}: reply ${why} after ${sent} tokens; producer stopped`);
+    }
   }
 }

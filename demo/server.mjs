@@ -1,10 +1,12 @@
-// The demo server: one node:http server for the pages, the chat endpoint (POST, streamed with
-// ssekit/server), the hub (GET subscribe, POST publish) and live figures (SSE).
+// The demo server: one node:http server for the pages, the chat endpoint (POST, a resumable
+// reply with ssekit/replies: GET resumes it, DELETE stops it), the hub (GET subscribe, POST
+// publish) and live figures (SSE).
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
 import { createHub } from '../dist/hub.js';
 import { createRequestListener } from '../dist/node.js';
+import { createReplies } from '../dist/replies.js';
 import { isRequestBodyError, readBodyText, streamEvents } from '../dist/server.js';
 import { reply, sleep } from './bot.mjs';
 import { createJournalBroker } from './journal-broker.mjs';
@@ -19,6 +21,10 @@ const TYPES = {
 // A chat prompt is a line of text: far more than that is a mistake or an attack.
 const MAX_CHAT_BYTES = 64 * 1024;
 const POSTS = new Set(['/api/chat', '/hub', '/api/burst', '/api/slow-consumer']);
+// A chat reply's URL (Content-Location of POST /api/chat): GET resumes it, DELETE stops it.
+const REPLIES = '/api/replies/';
+// A bot reply is about 60 tokens: room to spare, and a bound the Redis streams keep whole.
+const MAX_REPLY_EVENTS = 1000;
 const PAGES = {
   '/': 'chat.html',
   '/chat': 'chat.html',
@@ -27,19 +33,40 @@ const PAGES = {
 };
 
 /**
- * Starts the demo. With `redisUrl`, the feed's topics, history and resume live in Redis (so
- * several demo servers share them); otherwise in a journal-backed in-memory broker.
+ * Starts the demo. With `redisUrl`, the feed's topics, history and resume live in Redis, and so
+ * do the chat's replies (so several demo servers share them: a reply started on one is resumed
+ * and stopped on another); otherwise the feed is in a journal-backed in-memory broker and the
+ * replies in memory (a restart loses them).
  * @param {{ port?: number, host?: string, dataDir?: string, retryMs?: number, redisUrl?: string, redisPrefix?: string, log?: (line: string) => void }} [options]
  */
 export async function startDemo(options = {}) {
   const log = options.log ?? ((line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`));
   const dataDir = options.dataDir ?? '.demo-data';
+  const redisPrefix = options.redisPrefix ?? 'ssekit-demo:';
   const broker = options.redisUrl
-    ? await redisBroker(options.redisUrl, options.redisPrefix ?? 'ssekit-demo:', log)
+    ? await redisBroker(options.redisUrl, redisPrefix, 2000, log)
     : await createJournalBroker(join(dataDir, 'feed.ndjson'), {
         maxEvents: 2000,
         onError: (error) => log(`journal: ${error?.message ?? error}`),
       });
+  // The replies get a broker of their own: the hub's clients subscribe and publish to any topic
+  // of its broker, and must not reach a reply's log. On Redis, a prefix of their own (the hub's
+  // keys under the demo prefix all start with `t:`, `l:`, `c:`, `seq` or `wake:`), and streams
+  // long enough to keep a whole reply plus its markers (docs/replies.md, "On the broker").
+  const repliesBroker = options.redisUrl
+    ? await redisBroker(options.redisUrl, `${redisPrefix}replies:`, MAX_REPLY_EVENTS + 100, log).catch(
+        async (error) => {
+          await broker.close().catch(() => {});
+          throw error;
+        },
+      )
+    : undefined;
+  const replies = createReplies({
+    broker: repliesBroker,
+    basePath: REPLIES,
+    limits: { maxEventsPerReply: MAX_REPLY_EVENTS },
+    onError: (error) => log(`replies error: ${error?.message ?? error}`),
+  });
   const brokerName = options.redisUrl
     ? `Redis at ${options.redisUrl}`
     : `journal ${join(dataDir, 'feed.ndjson')}`;
@@ -86,6 +113,19 @@ export async function startDemo(options = {}) {
       headers: { 'content-type': 'application/json', ...headers },
     });
 
+  /** A request that says where it comes from (`Origin`) must come from here. */
+  const refuseForeignOrigin = (request, url) => {
+    const origin = request.headers.get('origin');
+    if (origin === null) return undefined;
+    let host;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      // `Origin: null` (a sandboxed frame, a file: page) or garbage: not this site.
+    }
+    return host === url.host ? undefined : json(403, { error: `cross-site request from ${origin}` });
+  };
+
   /**
    * Refuses what any web page could send here: a "simple" cross-site POST (text/plain, a form,
    * multipart) needs no CORS preflight, so the browser sends it, with cookies, and only hides the
@@ -93,16 +133,8 @@ export async function startDemo(options = {}) {
    * and a request that says where it comes from (`Origin`) must come from here.
    */
   const refuseCrossSite = (request, url) => {
-    const origin = request.headers.get('origin');
-    if (origin !== null) {
-      let host;
-      try {
-        host = new URL(origin).host;
-      } catch {
-        // `Origin: null` (a sandboxed frame, a file: page) or garbage: not this site.
-      }
-      if (host !== url.host) return json(403, { error: `cross-site request from ${origin}` });
-    }
+    const foreign = refuseForeignOrigin(request, url);
+    if (foreign !== undefined) return foreign;
     const type = request.headers.get('content-type');
     if (type === null || type.split(';')[0].trim().toLowerCase() !== 'application/json') {
       return json(415, { error: 'Content-Type must be application/json' });
@@ -134,7 +166,19 @@ export async function startDemo(options = {}) {
         return json(400, { error: 'body must be JSON: { "message": "..." }' });
       }
       if (!message) return json(400, { error: 'empty message' });
-      return streamEvents((signal) => reply(message, signal, { log }), { signal: request.signal });
+      // The bot runs once, detached from this request: a reload or a dropped connection does not
+      // stop it, and the page resumes from the reply's URL (Content-Location) with Last-Event-ID.
+      // `signal` aborts on DELETE of that URL (from any demo server sharing the broker).
+      return replies.start(request, ({ signal }) => reply(message, signal, { log }));
+    }
+    if (path.startsWith(REPLIES)) {
+      // A cross-site DELETE needs a CORS preflight, which this server never grants; a browser
+      // still says where a DELETE comes from, and another site may not stop a reply.
+      if (request.method === 'DELETE') {
+        const refused = refuseForeignOrigin(request, url);
+        if (refused !== undefined) return refused;
+      }
+      return replies.handler(request);
     }
     if (path === '/hub') return hub.handler(request, context);
     if (path === '/api/stats' && request.method === 'GET') {
@@ -154,7 +198,9 @@ export async function startDemo(options = {}) {
       return json(200, { slowConsumerDisconnects: hub.metrics().slowConsumerDisconnects });
     }
     if (path === '/metrics') {
-      return new Response(hub.prometheus(), { headers: { 'content-type': 'text/plain; version=0.0.4' } });
+      return new Response(hub.prometheus() + repliesPrometheus(replies.metrics()), {
+        headers: { 'content-type': 'text/plain; version=0.0.4' },
+      });
     }
     if (path === '/healthz') return json(200, { ok: true });
     if (request.method === 'GET') {
@@ -189,20 +235,38 @@ export async function startDemo(options = {}) {
   const close = () =>
     (closing ??= (async () => {
       // Ends every stream with a retry hint: pages come back spread out and resume from history.
-      await hub.close({ timeoutMs: 2000 });
+      // Running replies get the same 2 s to finish, then end as `shutdown`.
+      await Promise.all([hub.close({ timeoutMs: 2000 }), replies.close({ timeoutMs: 2000 })]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve()));
-      await broker.close();
+      await Promise.all([broker.close(), repliesBroker?.close()]);
     })());
-  return { url, port: address.port, hub, broker: brokerName, close };
+  const repliesName = options.redisUrl ? `Redis at ${options.redisUrl}` : 'memory (this process)';
+  return { url, port: address.port, hub, replies, broker: brokerName, repliesBroker: repliesName, close };
 }
 
-async function redisBroker(url, prefix, log) {
+/** The replies' figures for /metrics, in the Prometheus text format (as the hub's). */
+function repliesPrometheus(m) {
+  const lines = [
+    ['ssekit_replies_started_total', 'counter', 'Chat reply producers started on this instance.', m.started],
+    ['ssekit_replies_running', 'gauge', 'Chat reply producers running on this instance now.', m.running],
+  ];
+  let out = '';
+  for (const [name, type, help, value] of lines) {
+    out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name} ${value}\n`;
+  }
+  const ended = 'ssekit_replies_ended_total';
+  out += `# HELP ${ended} Chat replies ended on this instance, by reason.\n# TYPE ${ended} counter\n`;
+  for (const [reason, count] of Object.entries(m.ended)) out += `${ended}{reason="${reason}"} ${count}\n`;
+  return out;
+}
+
+async function redisBroker(url, prefix, maxLen, log) {
   const { createRedisBroker } = await import('../dist/redis.js');
   const broker = createRedisBroker({
     url,
     prefix,
-    maxLen: 2000,
+    maxLen,
     onError: (error) => log(`redis: ${error?.message ?? error}`),
   });
   try {

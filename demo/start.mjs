@@ -15,6 +15,7 @@ const demo = await startDemo({
   process.exit(1);
 });
 console.log(`feed history: ${demo.broker}`);
+console.log(`chat replies: ${demo.repliesBroker}`);
 console.log(
   `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
 );

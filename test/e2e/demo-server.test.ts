@@ -1,17 +1,27 @@
-// The demo server's HTTP edges (demo/server.mjs), without a browser: what it refuses, and that it
-// refuses a body too large without reading it.
+// The demo server's HTTP edges (demo/server.mjs), without a browser: what it refuses, that it
+// refuses a body too large without reading it, and its chat replies (resume, stop, /metrics).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANSWERS } from '../../demo/bot.mjs';
 import { startDemo } from '../../demo/server.mjs';
+import { chat, metric, request, textOf } from '../helpers/demo.js';
 
 let demo: Awaited<ReturnType<typeof startDemo>>;
 const dataDir = mkdtempSync(join(tmpdir(), 'ssekit-demo-server-'));
+let logged = '';
 
 beforeAll(async () => {
-  demo = await startDemo({ port: 0, host: '127.0.0.1', dataDir, log: () => {} });
+  demo = await startDemo({
+    port: 0,
+    host: '127.0.0.1',
+    dataDir,
+    log: (line: string) => {
+      logged += `${line}\n`;
+    },
+  });
 });
 afterAll(async () => {
   await demo?.close();
@@ -97,6 +107,8 @@ describe('POST /api/chat: the body is capped at 64 KiB', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     controller.abort();
+    // The reply goes on without its request: stopped here, so it does not outlive the test.
+    await fetch(new URL(response.headers.get('content-location')!, demo.url), { method: 'DELETE' });
   });
 });
 
@@ -114,16 +126,19 @@ describe('cross-site POSTs are refused', () => {
     for (const [name, headers, body] of simple) {
       it(`POST ${path} with ${name}: 415, nothing published`, async () => {
         const before = demo.hub.metrics().eventsPublished;
+        const started = demo.replies.metrics().started;
         const response = await fetch(`${demo.url}${path}`, { method: 'POST', headers, body });
         expect(response.status).toBe(415);
         await response.body?.cancel();
         expect(demo.hub.metrics().eventsPublished).toBe(before);
+        expect(demo.replies.metrics().started).toBe(started);
       });
     }
 
     it(`POST ${path} with JSON from another Origin: 403, nothing published`, async () => {
       for (const origin of ['http://evil.example', `http://localhost:${demo.port}`, 'null']) {
         const before = demo.hub.metrics().eventsPublished;
+        const started = demo.replies.metrics().started;
         const response = await fetch(`${demo.url}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', origin },
@@ -132,6 +147,7 @@ describe('cross-site POSTs are refused', () => {
         expect(response.status, origin).toBe(403);
         await response.body?.cancel();
         expect(demo.hub.metrics().eventsPublished).toBe(before);
+        expect(demo.replies.metrics().started).toBe(started);
       }
     });
   }
@@ -153,5 +169,91 @@ describe('cross-site POSTs are refused', () => {
       expect(publish.status).toBe(200);
       expect(await publish.json()).toHaveProperty('id');
     }
+  });
+});
+
+describe('chat replies: POST starts one, its URL resumes (GET) and stops (DELETE) it', () => {
+  const running = 'ssekit_replies_running';
+  const started = 'ssekit_replies_started_total';
+
+  it('POST answers with Content-Location; a GET there replays the whole answer once, then end done; /metrics counts it', async () => {
+    const before = await metric(demo.url, started);
+    const posted = await chat(demo.url, 'Why?');
+    expect(posted.status).toBe(200);
+    const location = posted.headers.get('content-location')!;
+    expect(location).toMatch(/^\/api\/replies\/[\w-]+$/);
+    await posted.take(1);
+    expect(await metric(demo.url, started)).toBe(before + 1);
+    expect(await metric(demo.url, running)).toBe(1);
+    const events = await posted.rest();
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"done"}' });
+    const text = textOf(events);
+    expect(ANSWERS.some((answer: string) => text === `You said “Why?” ${answer}`)).toBe(true);
+    // Read again from its URL: the same log, every token once.
+    const replay = await request(new URL(location, demo.url).href);
+    expect(replay.status).toBe(200);
+    expect(textOf(await replay.rest())).toBe(text);
+    expect(await metric(demo.url, running)).toBe(0);
+    const text2 = await (await fetch(`${demo.url}/metrics`)).text();
+    expect(text2).toContain(`# TYPE ${started} counter\n`);
+    expect(text2).toContain(`# TYPE ${running} gauge\n`);
+    expect(text2).toMatch(new RegExp(`# HELP ${started} \\S`));
+    expect(text2).toMatch(new RegExp(`# HELP ${running} \\S`));
+  });
+
+  it('a GET with Last-Event-ID goes on after that token, each token once; the producer ran once', async () => {
+    const before = await metric(demo.url, started);
+    const posted = await chat(demo.url, 'Resume me');
+    const location = posted.headers.get('content-location')!;
+    const seen = (await posted.take(5)).slice(0, 5);
+    posted.disconnect();
+    const resumed = await request(new URL(location, demo.url).href, {
+      headers: { 'last-event-id': seen.at(-1)!.id },
+    });
+    const rest = await resumed.rest();
+    expect(rest.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"done"}' });
+    const whole = await request(new URL(location, demo.url).href);
+    expect(textOf(seen) + textOf(rest)).toBe(textOf(await whole.rest()));
+    expect(await metric(demo.url, started)).toBe(before + 1);
+  });
+
+  it('DELETE stops it: 204, its streams end with end stopped, the bot’s signal aborted', async () => {
+    const posted = await chat(demo.url, 'Stop me');
+    const location = new URL(posted.headers.get('content-location')!, demo.url).href;
+    await posted.take(2);
+    const reader = await request(location);
+    await reader.take(1);
+    const stoppedBefore = await metric(demo.url, 'ssekit_replies_ended_total{reason="stopped"}');
+    const stopsLogged = () => logged.match(/reply stopped after \d+ tokens; producer stopped/g)?.length ?? 0;
+    const logsBefore = stopsLogged();
+    const answer = await fetch(location, { method: 'DELETE' });
+    expect(answer.status).toBe(204);
+    for (const stream of [posted, reader]) {
+      expect((await stream.rest()).at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+    }
+    // The bot's finally ran with its signal aborted by the stop (demo/bot.mjs logs the reason).
+    expect(stopsLogged()).toBe(logsBefore + 1);
+    expect(await metric(demo.url, running)).toBe(0);
+    expect(await metric(demo.url, 'ssekit_replies_ended_total{reason="stopped"}')).toBe(stoppedBefore + 1);
+    expect((await fetch(location, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('DELETE from another Origin: 403, the reply goes on', async () => {
+    const posted = await chat(demo.url, 'Keep going');
+    const location = new URL(posted.headers.get('content-location')!, demo.url).href;
+    await posted.take(1);
+    for (const origin of ['http://evil.example', 'null']) {
+      const answer = await fetch(location, { method: 'DELETE', headers: { origin } });
+      expect(answer.status, origin).toBe(403);
+    }
+    const own = await fetch(location, { method: 'DELETE', headers: { origin: demo.url } });
+    expect(own.status).toBe(204);
+    expect((await posted.rest()).at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+  });
+
+  it('an unknown reply: GET and DELETE answer 404', async () => {
+    const url = `${demo.url}/api/replies/AAAAAAAAAAAAAAAAAAAAAA`;
+    expect((await fetch(url)).status).toBe(404);
+    expect((await fetch(url, { method: 'DELETE' })).status).toBe(404);
   });
 });

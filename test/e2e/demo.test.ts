@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareStreamIds } from '../../src/hub/ids.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
-import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { chat, metric, request, textOf } from '../helpers/demo.js';
+import { deletePrefix, REDIS_URL, redisAvailable, startRedisProxy, uniquePrefix } from '../helpers/redis.js';
 
 const available = chromiumAvailable('demo browser tests');
 
@@ -82,6 +84,8 @@ async function publish(base: string, data: string): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
+const STOPPED = 'ssekit_replies_ended_total{reason="stopped"}';
+
 const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 
 describe.skipIf(!available)('demo in Chromium', () => {
@@ -125,6 +129,8 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
     await shot(page, 'chat-streaming');
     await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(1);
+    expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
     const paints = await page.evaluate(
       () => new Set((window as unknown as { paints: number[] }).paints).size,
     );
@@ -136,13 +142,136 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.waitForFunction(
       () => (document.querySelectorAll('.msg.bot')[1]?.textContent?.length ?? 0) > 20,
     );
+    const stoppedBefore = await metric(demo.url, STOPPED);
+    const deleted = page.waitForRequest((r) => r.method() === 'DELETE');
     await page.click('#chat-stop');
+    // Stop is a DELETE of the reply's URL (not the page dropping its connection).
+    expect(new URL((await deleted).url()).pathname).toMatch(/^\/api\/replies\/[\w-]+$/);
     await page.waitForSelector('.msg.bot[data-state="stopped"]');
-    await demo.waitLog('chat #2: client stopped the reply');
+    expect(await page.textContent('.msg.bot[data-state="stopped"] .meta')).toMatch(
+      /^stopped after \d+ tokens$/,
+    );
+    // The bot's signal aborted with the stop: its finally logs the reason, and it no longer runs.
+    await demo.waitLog('chat #2: reply stopped after');
     expect(demo.log()).not.toContain('chat #2: done');
+    expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
+    expect(await metric(demo.url, STOPPED)).toBe(stoppedBefore + 1);
     expect(await page.isDisabled('#chat-stop')).toBe(true);
     await shot(page, 'chat-stopped');
     await page.close();
+  });
+
+  it('chat: a reload mid-reply resumes it where it was, each token once', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(demo.url);
+    const startedBefore = await metric(demo.url, 'ssekit_replies_started_total');
+    const posted = page.waitForResponse((r) => r.url().endsWith('/api/chat'));
+    await page.fill('#chat-input', 'Does it survive a reload?');
+    await page.click('#chat-send');
+    const location = (await (await posted).headerValue('content-location'))!;
+    expect(location).toMatch(/^\/api\/replies\/[\w-]+$/);
+    await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
+    expect(await page.getAttribute('.msg.bot', 'data-state')).toBe('streaming');
+
+    const resumed = page.waitForRequest((r) => r.method() === 'GET' && r.url().endsWith(location));
+    await page.reload();
+    // The page asks the reply's URL for what follows the last token it showed.
+    const lastEventId = (await resumed).headers()['last-event-id'];
+    expect(lastEventId).toMatch(/^\d+-\d+$/);
+    expect(await page.textContent('.msg.user')).toBe('Does it survive a reload?');
+    await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
+    await shot(page, 'chat-resumed');
+    await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
+    const shown = await page.$eval('.msg.bot', (bubble) =>
+      [...bubble.childNodes]
+        .filter((n) => n.nodeType === Node.TEXT_NODE)
+        .map((n) => n.textContent)
+        .join(''),
+    );
+    // The bot's whole answer, as its log on the server has it: every token once, in order.
+    const whole = await (await request(new URL(location, demo.url).href)).rest();
+    expect(whole.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"done"}' });
+    expect(shown).toBe(textOf(whole));
+    expect(shown.startsWith('You said “Does it survive a reload?” ')).toBe(true);
+    const tokens = whole.filter((e) => e.event === 'token').length;
+    expect(await page.textContent('.msg.bot .meta')).toBe(`${tokens} tokens`);
+    // One producer for the whole reply: the reload did not ask for a second one.
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+    expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
+    await page.close();
+  });
+
+  it('chat: an end other than done or stopped finishes the message with an error note', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(demo.url);
+    const url = '/api/replies/AAAAAAAAAAAAAAAAAAAAAA';
+    // The reply's URL answers with one token and the end: what a reader gets when the producer's
+    // server died (producer-lost) or the producer threw (failed).
+    let reason = '';
+    const resumedAfter: (string | undefined)[] = [];
+    await page.route(`**${url}`, (route) => {
+      resumedAfter.push(route.request().headers()['last-event-id']);
+      return route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: `id: 1-1\nevent: token\ndata:  more\n\nid: 1-2\nevent: end\ndata: {"reason":"${reason}"}\n\n`,
+      });
+    });
+    const notes: Record<string, string> = {
+      'producer-lost': 'error: the server running the bot was lost after 2 tokens',
+      failed: 'error: the bot failed after 2 tokens',
+    };
+    for (const [ended, note] of Object.entries(notes)) {
+      reason = ended;
+      // A page that was showing a reply when it reloaded (one token in).
+      const stored = JSON.stringify([
+        { role: 'user', text: 'Hi' },
+        { role: 'bot', text: 'One', state: 'streaming', url, lastEventId: '1-0', tokens: 1 },
+      ]);
+      await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-chat', value), stored);
+      await page.reload();
+      await page.waitForSelector('.msg.bot[data-state="error"]');
+      expect(await page.textContent('.msg.bot .meta')).toBe(note);
+      expect(await page.getAttribute('#chat-status', 'data-state')).toBe('error');
+      expect(await page.$eval('.msg.bot', (b) => b.firstChild?.textContent)).toBe('One more');
+    }
+    expect(resumedAfter).toEqual(['1-0', '1-0']);
+    await page.close();
+  });
+
+  it('chat: a POST stream cut mid-reply goes on at the reply URL, each token once', async () => {
+    // The page talks to the demo through a TCP proxy that can drop every connection (the Redis
+    // helper's proxy is plain TCP), as a network switch would; nothing reloads.
+    const proxy = await startRedisProxy(demo.url);
+    const base = `http://127.0.0.1:${new URL(proxy.url).port}`;
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+      await page.goto(base);
+      const startedBefore = await metric(demo.url, 'ssekit_replies_started_total');
+      const posted = page.waitForResponse((r) => r.url().endsWith('/api/chat'));
+      await page.fill('#chat-input', 'And if the network drops?');
+      await page.click('#chat-send');
+      const location = (await (await posted).headerValue('content-location'))!;
+      await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
+      const resumed = page.waitForRequest((r) => r.method() === 'GET' && r.url().endsWith(location));
+      proxy.cut();
+      // New connections get through again: the page's GET comes now, or on its own retry.
+      proxy.heal();
+      expect((await resumed).headers()['last-event-id']).toMatch(/^\d+-\d+$/);
+      await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
+      const shown = await page.$eval('.msg.bot', (bubble) =>
+        [...bubble.childNodes]
+          .filter((n) => n.nodeType === Node.TEXT_NODE)
+          .map((n) => n.textContent)
+          .join(''),
+      );
+      const whole = await (await request(new URL(location, demo.url).href)).rest();
+      expect(shown).toBe(textOf(whole));
+      expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+      await page.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
@@ -231,5 +360,47 @@ describe.skipIf(!available)('demo in Chromium', () => {
     );
     await shot(page, 'dashboard');
     await page.close();
+  });
+});
+
+describe.skipIf(!redis)('chat with REDIS_URL set: two demo servers share the replies', () => {
+  it('a reply started on one is resumed (GET, Last-Event-ID) and stopped (DELETE) on the other', async () => {
+    const env = { REDIS_URL, DEMO_REDIS_PREFIX: redisPrefix };
+    const a = await startDemo(0, env);
+    const b = await startDemo(0, env).catch(async (error) => {
+      await a.stop();
+      throw error;
+    });
+    try {
+      expect(a.log()).toContain(`chat replies: Redis at ${REDIS_URL}`);
+      const posted = await chat(a.url, 'Two servers?');
+      const location = posted.headers.get('content-location')!;
+      const seen = (await posted.take(3)).slice(0, 3);
+      posted.disconnect();
+
+      const resumed = await request(new URL(location, b.url).href, {
+        headers: { 'last-event-id': seen.at(-1)!.id },
+      });
+      expect(resumed.status).toBe(200);
+      const next = (await resumed.take(2)).slice(0, 2);
+      expect(next.map((e) => e.event)).toEqual(['token', 'token']);
+      // Where it was: the ids go on after the last one seen on the first server.
+      expect(compareStreamIds(next[0]!.id, seen.at(-1)!.id)).toBeGreaterThan(0);
+      expect(textOf(seen) + textOf(next)).toBe(
+        textOf((await (await request(new URL(location, b.url).href)).take(5)).slice(0, 5)),
+      );
+
+      expect((await fetch(new URL(location, b.url), { method: 'DELETE' })).status).toBe(204);
+      expect((await resumed.rest()).at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+      // The producer ran on the first server, and its signal aborted there.
+      await a.waitLog('chat #1: reply stopped after');
+      expect(await metric(a.url, 'ssekit_replies_started_total')).toBe(1);
+      expect(await metric(a.url, 'ssekit_replies_running')).toBe(0);
+      expect(await metric(a.url, STOPPED)).toBe(1);
+      expect(await metric(b.url, 'ssekit_replies_started_total')).toBe(0);
+      expect(b.log()).not.toContain('chat #');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });
