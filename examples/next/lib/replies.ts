@@ -1,0 +1,19 @@
+/**
+ * The replies of this process: one `createReplies()` shared by `POST /api/chat`, which starts a
+ * reply, and `/api/replies/[id]`, which resumes (GET) and stops (DELETE) it.
+ *
+ * Both routes must see this same object: its default broker is in memory, so another instance
+ * would answer 404 for a reply it never saw. Next.js bundles each route handler as an entry of
+ * its own, yet with `next build && next start` (Next 16, Turbopack) a module both import is
+ * evaluated once per process and shared, so a plain module-level constant is enough;
+ * test/examples/next-replies.test.ts proves it (a POST on one route, then a GET on the other).
+ * (The Pages Router is bundled apart from the App Router and gets its own module instances,
+ * hence lib/mock-bot.ts's globalThis registry; no Pages route uses replies.) In `next dev`, an
+ * edit that reloads this module starts afresh, without the replies running before it.
+ *
+ * Several instances (replicas, serverless) share replies through one broker:
+ * `createReplies({ broker: createRedisBroker(), basePath })` with `ssekit/redis`.
+ */
+import { createReplies } from 'ssekit/replies';
+
+export const replies = createReplies({ basePath: '/api/replies/' });
