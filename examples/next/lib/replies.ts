@@ -7,9 +7,8 @@
  * its own, yet with `next build && next start` (Next 16, Turbopack) a module both import is
  * evaluated once per process and shared, so a plain module-level constant is enough;
  * test/examples/next-replies.test.ts proves it (a POST on one route, then a GET on the other).
- * (The Pages Router is bundled apart from the App Router and gets its own module instances,
- * hence lib/mock-bot.ts's globalThis registry; no Pages route uses replies.) In `next dev`, an
- * edit that reloads this module starts afresh, without the replies running before it.
+ * No globalThis key is needed for two App Router routes. (The Pages Router is another bundle,
+ * which is why lib/mock-bot.ts keys its registry on globalThis; no Pages route uses replies.)
  *
  * Several instances (replicas, serverless) share replies through one broker:
  * `createReplies({ broker: createRedisBroker(), basePath })` with `ssekit/redis`.
