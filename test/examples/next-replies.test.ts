@@ -8,10 +8,12 @@
  *   the producer goes on; a GET with `Last-Event-ID` gets the rest, every character once, then
  *   `end` `done`; a GET with the end's id answers 204; an unknown reply 404; DELETE stops one.
  * - In Chromium: a reload mid-reply resumes it (one POST, then one GET with `Last-Event-ID`) and
- *   the final text is the full answer, every character once; Stop sends DELETE and the reply
- *   ends with `end` `{"reason":"stopped"}`.
+ *   the final text is the full answer, every character once; so does a connection cut under the
+ *   page (through a TCP proxy), without a reload; Stop sends DELETE and the reply ends with `end`
+ *   `{"reason":"stopped"}`, after a reload too.
  */
-import type { Browser, Request as PlaywrightRequest } from 'playwright-core';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import type { Browser, Page, Request as PlaywrightRequest } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { replyTo } from '../../examples/next/lib/mock-bot.js';
 import { createParser } from '../../src/index.js';
@@ -146,6 +148,55 @@ describe('Next.js example: the resumable reply routes over HTTP', () => {
   });
 });
 
+/** The method, path and Last-Event-ID of every request the page makes to the chat's API. */
+function recordApiRequests(page: Page): () => Promise<{ call: string; lastEventId?: string }[]> {
+  const requests: PlaywrightRequest[] = [];
+  page.on('request', (request) => {
+    if (/^\/api\/(chat$|replies\/)/.test(new URL(request.url()).pathname)) requests.push(request);
+  });
+  return () =>
+    Promise.all(
+      requests.map(async (r) => ({
+        call: `${r.method()} ${new URL(r.url()).pathname}`,
+        lastEventId: (await r.allHeaders())['last-event-id'],
+      })),
+    );
+}
+
+const pendingReply = (page: Page) => page.evaluate((key) => sessionStorage.getItem(key), PENDING_KEY);
+
+/** A TCP proxy in front of the app whose open connections the test can cut at once. */
+async function startCuttingProxy(target: URL): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = tcpConnect(Number(target.port), target.hostname);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe.skipIf(!haveChromium)('Next.js example: the resumable reply in Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -159,10 +210,7 @@ describe.skipIf(!haveChromium)('Next.js example: the resumable reply in Chromium
     'a reload mid-reply resumes it: every character once, the producer run once',
     async () => {
       const { page, errors } = await openChat(browser, app.url, 'app');
-      const requests: PlaywrightRequest[] = [];
-      page.on('request', (request) => {
-        if (/\/api\/(chat|replies\/)/.test(new URL(request.url()).pathname)) requests.push(request);
-      });
+      const apiRequests = recordApiRequests(page);
       try {
         const question = 'Will this survive a reload?';
         const full = replyTo(question);
@@ -182,23 +230,14 @@ describe.skipIf(!haveChromium)('Next.js example: the resumable reply in Chromium
         expect(await reply.textContent()).toBe(full);
         expect(Number(await reply.getAttribute('data-events'))).toBe(Array.from(full).length);
         // One POST before the reload, one GET of the reply's URL after it, resuming mid-reply.
-        const sent = await Promise.all(
-          requests.map(async (r) => ({
-            method: r.method(),
-            path: new URL(r.url()).pathname,
-            lastEventId: (await r.allHeaders())['last-event-id'],
-          })),
-        );
-        expect(sent.map(({ method, path }) => `${method} ${path}`)).toEqual([
-          'POST /api/chat',
-          `GET /api/replies/${id}`,
-        ]);
+        const sent = await apiRequests();
+        expect(sent.map(({ call }) => call)).toEqual(['POST /api/chat', `GET /api/replies/${id}`]);
         expect(sent[1]!.lastEventId).toMatch(EVENT_ID);
         const run = await waitForRunEnd(app.url, id);
         expect(run.state).toBe('completed');
         expect(run.sent).toBe(run.total);
         // Ended: a further reload has nothing to resume.
-        expect(await page.evaluate((key) => sessionStorage.getItem(key), PENDING_KEY)).toBeNull();
+        expect(await pendingReply(page)).toBeNull();
         expect(errors).toEqual([]);
       } finally {
         await page.close();
@@ -229,7 +268,64 @@ describe.skipIf(!haveChromium)('Next.js example: the resumable reply in Chromium
       const shown = Number(await reply.getAttribute('data-events'));
       expect(shown).toBeGreaterThanOrEqual(5);
       expect(shown).toBeLessThanOrEqual(run.sent);
-      expect(await page.evaluate((key) => sessionStorage.getItem(key), PENDING_KEY)).toBeNull();
+      expect(await pendingReply(page)).toBeNull();
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+  test(
+    'a connection cut under the page mid-reply: it resumes with a GET, no reload, every character once',
+    async () => {
+      const proxy = await startCuttingProxy(new URL(app.url));
+      const { page, errors } = await openChat(browser, proxy.url, 'app');
+      const apiRequests = recordApiRequests(page);
+      try {
+        const question = 'What if the network drops?';
+        const full = replyTo(question);
+        await ask(page, question);
+        await waitForEvents(page, 20);
+        const reply = page.locator('[data-testid="reply"]');
+        const id = (await reply.getAttribute('data-run-id'))!;
+        proxy.cut();
+        await page.locator('[data-testid="reply"][data-state="done"]').waitFor({ timeout: STREAM_TIMEOUT });
+
+        expect(await reply.textContent()).toBe(full);
+        expect(Number(await reply.getAttribute('data-events'))).toBe(Array.from(full).length);
+        expect(await reply.getAttribute('data-resumed')).toBeNull();
+        const sent = await apiRequests();
+        expect(sent.map(({ call }) => call)).toEqual(['POST /api/chat', `GET /api/replies/${id}`]);
+        expect(sent[1]!.lastEventId).toMatch(EVENT_ID);
+        expect((await waitForRunEnd(app.url, id)).sent).toBe(Array.from(full).length);
+        expect(errors).toEqual([]);
+      } finally {
+        await page.close();
+        await proxy.close();
+      }
+    },
+    STREAM_TIMEOUT,
+  );
+
+  test('Stop after a reload stops the resumed reply', async () => {
+    const { page, errors } = await openChat(browser, app.url, 'app');
+    try {
+      await ask(page, 'Stop me after a reload');
+      await waitForEvents(page, 5);
+      const reply = page.locator('[data-testid="reply"]');
+      const id = (await reply.getAttribute('data-run-id'))!;
+      await page.reload();
+      await page.locator('[data-testid="reply"][data-resumed="true"][data-state="streaming"]').waitFor();
+      const shownBefore = Number(await reply.getAttribute('data-events'));
+      await waitForEvents(page, shownBefore + 5);
+      const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+      await page.getByRole('button', { name: 'Stop' }).click();
+      expect(new URL((await deleted).url()).pathname).toBe(`/api/replies/${id}`);
+      await page.locator('[data-testid="reply"][data-state="stopped"]').waitFor({ timeout: 10_000 });
+      expect(await reply.getAttribute('data-end-reason')).toBe('stopped');
+      const run = await waitForRunEnd(app.url, id);
+      expect(run.state).toBe('stopped');
+      expect(run.sent).toBeLessThan(run.total);
+      expect(await pendingReply(page)).toBeNull();
       expect(errors).toEqual([]);
     } finally {
       await page.close();
