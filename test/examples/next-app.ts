@@ -3,8 +3,11 @@
  * start`, on an ephemeral port bound to 127.0.0.1, and stops it again by its PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -48,8 +51,49 @@ function collect(child: ChildProcess, into: string[]): void {
   child.stderr?.on('data', onData);
 }
 
+// Test files run in parallel workers and share the example's `.next`: one builds at a time (a
+// directory is created atomically or not at all). A lock older than any build is a crashed
+// run's and is taken over.
+const BUILD_LOCK = join(
+  tmpdir(),
+  `ssekit-next-build-${createHash('sha256').update(appDir).digest('hex').slice(0, 16)}.lock`,
+);
+const STALE_LOCK_MS = 5 * 60_000;
+const LOCK_WAIT_MS = 4 * 60_000;
+
+async function lockBuild(): Promise<() => void> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      mkdirSync(BUILD_LOCK);
+      return () => rmSync(BUILD_LOCK, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    try {
+      if (Date.now() - statSync(BUILD_LOCK).mtimeMs > STALE_LOCK_MS) {
+        rmSync(BUILD_LOCK, { recursive: true, force: true });
+        continue;
+      }
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Date.now() > deadline) throw new Error(`another test file held ${BUILD_LOCK} for too long`);
+    await sleep(200);
+  }
+}
+
 /** Runs `next build` unless a fresh build is there. Returns whether it built. */
 export async function buildApp(): Promise<boolean> {
+  const release = await lockBuild();
+  try {
+    return await buildUnlocked();
+  } finally {
+    release();
+  }
+}
+
+async function buildUnlocked(): Promise<boolean> {
   if (buildIsFresh()) return false;
   const output: string[] = [];
   const child = spawn(process.execPath, [nextBin, 'build'], {

@@ -6,8 +6,10 @@
  *   Router API route (`ssekit/node`), the page receives the first event of the reply long
  *   before the last: under a fifth of the stream's duration, timed by the page itself. A
  *   response held back by compression or buffering arrives at once at the end (ratio about 1).
- * - Pressing Stop on the page stops the producer on the server (its run record says `stopped`
- *   and it logs the disconnect).
+ * - Pressing Stop on the page of the Pages Router route (a plain stream) stops the producer on
+ *   the server: its run record says `stopped` and it logs the disconnect. (The App Router route
+ *   serves resumable replies, which a disconnect does not stop; its Stop is a DELETE, proven in
+ *   next-replies.test.ts with the reload.)
  * - Without a browser, a request that accepts gzip still gets its events one by one.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -18,26 +20,21 @@ import { replyTo } from '../../examples/next/lib/mock-bot.js';
 import { createParser } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
+import {
+  ask,
+  getRun,
+  openChat,
+  ROUTES,
+  type RouterName,
+  STREAM_TIMEOUT,
+  waitFor,
+  waitForEvents,
+  waitForRunEnd,
+} from './next-page.js';
 
 const haveChromium = chromiumAvailable('the Next.js example in Chromium');
 
-const ROUTES = {
-  app: '/api/chat',
-  pages: '/api/chat-pages',
-} as const;
-type RouterName = keyof typeof ROUTES;
 const ROUTERS = Object.keys(ROUTES) as RouterName[];
-
-/** A full reply takes 20-40 ms per character, a few hundred characters: several seconds. */
-const STREAM_TIMEOUT = 40_000;
-
-interface RunRecord {
-  id: string;
-  router: RouterName;
-  state: 'streaming' | 'completed' | 'stopped';
-  sent: number;
-  total: number;
-}
 
 let app: RunningApp;
 
@@ -50,34 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.stop();
 });
-
-async function getRun(id: string): Promise<RunRecord | undefined> {
-  const response = await fetch(`${app.url}/api/chat/runs/${id}`);
-  if (response.status === 404) return undefined;
-  expect(response.status).toBe(200);
-  return (await response.json()) as RunRecord;
-}
-
-/** Polls `condition` every 50 ms until it holds; fails after `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition still false after ${timeoutMs} ms: ${condition}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Polls the server's record of run `id` until its producer has left its loop. */
-async function waitForRunEnd(id: string, timeoutMs = 10_000): Promise<RunRecord> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await getRun(id);
-    if (run && run.state !== 'streaming') return run;
-    if (Date.now() > deadline)
-      throw new Error(`run ${id} still ${run?.state ?? 'unknown'} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** First and last arrival (ms after the request was sent) and how many came in the first 3/4. */
 function describeArrivals(sentAt: number, received: number[]) {
@@ -181,7 +150,10 @@ describe.concurrent('Next.js example streams (full replies, side by side)', () =
 
         expect(content).toBe(replyTo(question));
         expectStreamed(router, `HTTP, ${encoding}`, sentAt, received);
-        expect((await getRun(id))?.state).toBe('completed');
+        // The App Router's replies record their run under the reply's id (its URL's last segment).
+        const location = response.headers['content-location'];
+        const runId = router === 'app' ? location?.slice(location.lastIndexOf('/') + 1) : id;
+        expect((await getRun(app.url, runId!))?.state).toBe('completed');
       },
       STREAM_TIMEOUT,
     );
@@ -200,7 +172,7 @@ describe.concurrent('Next.js example streams (full replies, side by side)', () =
       test(
         `${router}: the page shows the reply growing, first event long before the last`,
         async () => {
-          const { page, errors } = await openChat(browser, router);
+          const { page, errors } = await openChat(browser, app.url, router);
           try {
             const question = `How does the ${router} router stream?`;
             await ask(page, question);
@@ -212,7 +184,7 @@ describe.concurrent('Next.js example streams (full replies, side by side)', () =
             expect(timings?.router).toBe(router);
             expect(timings?.received.length).toBe(Array.from(replyTo(question)).length);
             expectStreamed(router, 'Chromium page', timings!.sentAt, timings!.received);
-            expect((await getRun(id))?.state).toBe('completed');
+            expect((await getRun(app.url, id))?.state).toBe('completed');
             expect(errors).toEqual([]);
           } finally {
             await page.close();
@@ -233,24 +205,20 @@ describe.skipIf(!haveChromium)('Next.js example: Stop on the page stops the serv
     await browser?.close();
   });
 
-  for (const router of ROUTERS) {
+  // The App Router's Stop (a DELETE of its resumable reply) is in next-replies.test.ts.
+  for (const router of ['pages'] as const) {
     test(`${router}: Stop aborts the request and the producer leaves its loop`, async () => {
-      const { page, errors } = await openChat(browser, router);
+      const { page, errors } = await openChat(browser, app.url, router);
       try {
         await ask(page, 'Tell me something long');
         const reply = page.locator('[data-testid="reply"]');
         // Let a few events through so the producer is surely mid-reply.
-        // (React may render several events at once, so wait for "at least", not "exactly".)
-        await page.waitForFunction(
-          () => Number(document.querySelector('[data-testid="reply"]')?.getAttribute('data-events')) >= 5,
-          undefined,
-          { timeout: 10_000 },
-        );
+        await waitForEvents(page, 5);
         const id = (await reply.getAttribute('data-run-id'))!;
         await page.getByRole('button', { name: 'Stop' }).click();
         await page.locator('[data-testid="reply"][data-state="stopped"]').waitFor({ timeout: 10_000 });
 
-        const run = await waitForRunEnd(id);
+        const run = await waitForRunEnd(app.url, id);
         expect(run.router).toBe(router);
         expect(run.state).toBe('stopped');
         expect(run.sent).toBeLessThan(run.total);
@@ -266,28 +234,6 @@ describe.skipIf(!haveChromium)('Next.js example: Stop on the page stops the serv
     });
   }
 });
-
-interface ChatPage {
-  page: Page;
-  /** Uncaught errors of the page's scripts: there must be none. */
-  errors: Error[];
-}
-
-async function openChat(browser: Browser, router: RouterName): Promise<ChatPage> {
-  const page = await browser.newPage();
-  const errors: Error[] = [];
-  page.on('pageerror', (error) => errors.push(error));
-  await page.goto(`${app.url}/`);
-  // Wait for React to hydrate: before that, Send would submit the form natively.
-  await page.locator('main[data-hydrated="true"]').waitFor();
-  await page.locator(`input[name="router"][value="${router}"]`).check();
-  return { page, errors };
-}
-
-async function ask(page: Page, question: string): Promise<void> {
-  await page.getByLabel('Message').fill(question);
-  await page.getByRole('button', { name: 'Send' }).click();
-}
 
 interface PageTimings {
   router: RouterName;

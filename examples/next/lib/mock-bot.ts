@@ -6,6 +6,7 @@
  *
  * Server-only. Shared by the App Router route handler and the Pages Router API route.
  */
+import { isReplyStoppedError } from 'ssekit/replies';
 
 /** Which of the two routes served a run. */
 export type RouterName = 'app' | 'pages';
@@ -89,11 +90,21 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Why a run stopped early: a resumable reply's signal aborts with a `ReplyStoppedError` saying
+ * why (`stopped` for a DELETE); a plain stream's, when its client went away.
+ */
+function stopCause(signal: AbortSignal | undefined): string {
+  const reason: unknown = signal?.reason;
+  return isReplyStoppedError(reason) ? `reply ${reason.reason}` : 'client disconnected';
+}
+
+/**
  * Streams `reply` one character at a time, recording progress under `id`.
  *
  * Stopping is the point of this example: the generator ends either because the stream called its
  * `return()` (the ssekit server does that when the client disconnects) or because `signal`
- * aborted. Either way its `finally` runs, records `stopped` and logs one line.
+ * aborted (a resumable reply's on DELETE; a reload does not stop it). Either way its `finally`
+ * runs, records `stopped` and logs one line.
  */
 export async function* mockReply(
   reply: string,
@@ -130,7 +141,7 @@ export async function* mockReply(
     if (run.state === 'streaming') {
       run.state = 'stopped';
       console.log(
-        `[chat:${router}] run ${id}: client disconnected after ${run.sent}/${run.total} characters; producer stopped`,
+        `[chat:${router}] run ${id}: ${stopCause(signal)} after ${run.sent}/${run.total} characters; producer stopped`,
       );
     } else {
       console.log(`[chat:${router}] run ${id}: completed in ${run.endedAt - run.startedAt} ms`);
