@@ -5,6 +5,11 @@
  * doc cannot drift from the API unnoticed. Snippets fenced ```` ```ts run ```` are also run with
  * Node and must exit 0 (they are the self-contained ones: no server left listening, no network).
  *
+ * A snippet whose first line is `// <path>` and whose code is, exactly, the file of an example
+ * at that path (`examples/<name>/<path>`, minus its leading doc comment) is type checked there,
+ * with the example's own imports and configuration (the Next.js example by `next build` in its
+ * end-to-end test), not here; test/examples/next-docs.test.ts holds the guide to those files.
+ *
  * Each snippet is its own module. In docs/api.md (generated from TSDoc), an example shows one
  * export, so it gets every export of its section's entry point imported; elsewhere a snippet
  * imports what it uses, as a user's file must. Names a reader supplies themselves (their model,
@@ -12,7 +17,7 @@
  * as the snippets use them.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -53,6 +58,22 @@ interface Snippet {
   where: string;
   code: string;
   run: boolean;
+  /** The example file the snippet is a copy of (its first line is `// <path>`), if any. */
+  example?: string;
+}
+
+/** `examples/<name>/<path>` when a snippet starting with `// <path>` is a copy of that file. */
+function exampleFile(code: string): string | undefined {
+  const path = /^\/\/ ([\w@.[\]/-]+\.tsx?)\n/.exec(code)?.[1];
+  if (!path) return undefined;
+  const body = code.split('\n').slice(1).join('\n');
+  for (const name of readdirSync(join(root, 'examples'))) {
+    const file = join('examples', name, path);
+    if (!existsSync(join(root, file))) continue;
+    const source = readFileSync(join(root, file), 'utf8').replace(/^\/\*\*[\s\S]*?\*\/\n/, '');
+    if (source.replace(/\n$/, '') === body) return file;
+  }
+  return undefined;
 }
 
 /** The exports of each `## \`ssekit/...\`` section of docs/api.md, from its `### \`name\`` headings. */
@@ -97,13 +118,20 @@ function snippets(): Snippet[] {
         const imported = section.names.filter((n) => !new RegExp(`\\bimport\\b[^;]*\\b${n}\\b`).test(code));
         code = `import { ${imported.join(', ')} } from '${section.entry}';\n${code}`;
       }
-      out.push({ where: `${file}:${start + 1}`, code, run: fence[3]?.split(/\s+/).includes('run') ?? false });
+      const example = exampleFile(code);
+      out.push({
+        where: `${file}:${start + 1}`,
+        code,
+        run: fence[3]?.split(/\s+/).includes('run') ?? false,
+        ...(example ? { example } : {}),
+      });
     }
   }
   return out;
 }
 
 const all = snippets();
+const checked = all.filter((s) => s.example === undefined);
 const fileOf = (s: Snippet) => join(dir, `${s.where.replace(/[/.:]/g, '_')}.ts`);
 
 describe('docs snippets', () => {
@@ -113,15 +141,15 @@ describe('docs snippets', () => {
     expect(all.some((s) => s.run)).toBe(true);
   });
 
-  it('every snippet type-checks under strict and exactOptionalPropertyTypes', () => {
+  it('every other snippet type-checks under strict and exactOptionalPropertyTypes', () => {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'assumed.d.ts'), ASSUMED);
     mkdirSync(join(dir, 'next/lib'), { recursive: true });
     writeFileSync(join(dir, 'next/lib/hub.ts'), NEXT_LIB_HUB);
     // `export {}` makes each snippet a module (top-level await, its own scope).
-    for (const s of all) writeFileSync(fileOf(s), `${s.code}\nexport {};\n`);
-    const program = ts.createProgram([join(dir, 'assumed.d.ts'), ...all.map(fileOf)], {
+    for (const s of checked) writeFileSync(fileOf(s), `${s.code}\nexport {};\n`);
+    const program = ts.createProgram([join(dir, 'assumed.d.ts'), ...checked.map(fileOf)], {
       strict: true,
       exactOptionalPropertyTypes: true,
       noEmit: true,
@@ -140,7 +168,7 @@ describe('docs snippets', () => {
       const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
       if (!d.file || d.start === undefined) return text;
       const { line } = d.file.getLineAndCharacterOfPosition(d.start);
-      const snippet = all.find((s) => fileOf(s) === d.file?.fileName);
+      const snippet = checked.find((s) => fileOf(s) === d.file?.fileName);
       const at = snippet
         ? `${snippet.where} (+${line + 1})`
         : `${relative(root, d.file.fileName)}:${line + 1}`;
