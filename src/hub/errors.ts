@@ -36,7 +36,13 @@ export class HubClosedError extends HubError {
 }
 
 /** What a broker failed to do. */
-export type BrokerErrorType = 'closed' | 'publish-failed' | 'history-failed' | 'feed-failed' | 'claim-failed';
+export type BrokerErrorType =
+  | 'closed'
+  | 'unreachable'
+  | 'publish-failed'
+  | 'history-failed'
+  | 'feed-failed'
+  | 'claim-failed';
 
 /** A broker operation failed; the broker's own error, if any, is the `cause`. */
 export class BrokerError extends HubError {

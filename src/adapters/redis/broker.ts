@@ -17,7 +17,7 @@ import type {
   BrokerListener,
   HistoryPage,
 } from '../../hub/broker.js';
-import { BrokerError } from '../../hub/errors.js';
+import { BrokerError, isBrokerError } from '../../hub/errors.js';
 import { checkByteBound, DEFAULT_HISTORY_MAX_BYTES, mergeById } from '../../hub/history.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
 import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
@@ -144,10 +144,21 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const command = new Redis(url, { ...base, connectionName: 'ssekit:command' });
   // Blocking reads would trip the command timeout; the reader bounds its reads with BLOCK.
   const reader = new Redis(url, { ...base, commandTimeout: undefined, connectionName: 'ssekit:reader' });
+  // The last connection error, for `ready()` to say why (ioredis's own rejection says only
+  // "Connection is closed.").
+  let lastConnectError: unknown;
   for (const connection of [command, reader]) {
     // ioredis emits 'error' on every failed connect; the broker reports through `onError`.
-    connection.on('error', () => {});
+    connection.on('error', (error: unknown) => {
+      lastConnectError = error;
+    });
   }
+  /** A `BrokerError` that names the server (never its password) and the cause. */
+  const unreachable = (error: unknown): BrokerError => {
+    const cause = lastConnectError ?? error;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    return new BrokerError('unreachable', `cannot reach Redis at ${redactUrl(url)} (${why})`, { cause });
+  };
   command.defineCommand('ssekitPublish', { lua: PUBLISH_SCRIPT });
   command.defineCommand('ssekitHistory', { lua: HISTORY_SCRIPT });
   command.defineCommand('ssekitHead', { lua: HEAD_SCRIPT });
@@ -169,7 +180,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new BrokerError('feed-failed', 'Redis is not reachable'));
+        reject(unreachable(new Error(`not connected after ${commandTimeout} ms`)));
       }, commandTimeout);
       const onReady = (): void => {
         cleanup();
@@ -543,8 +554,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     },
 
     async ready() {
-      await connected;
-      await Promise.all([whenReady(command), whenReady(reader)]);
+      try {
+        await connected;
+        await Promise.all([whenReady(command), whenReady(reader)]);
+      } catch (error) {
+        throw isBrokerError(error) ? error : unreachable(error);
+      }
     },
 
     async clientIds() {
@@ -626,4 +641,15 @@ function yieldToMacrotasks(): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `url` without its password (`redis://user:***@host:port/db`), for messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an unparsable URL)';
+  }
 }
