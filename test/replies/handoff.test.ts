@@ -51,4 +51,36 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
     expect(connection.readyState).toBe(2);
     expect(app.replies.metrics().handoffs).toBe(opens);
   });
+
+  it('connect() on the POST itself, with an Idempotency-Key: each reconnect joins with Last-Event-ID, nothing repeated', async () => {
+    const count = 50;
+    let runs = 0;
+    const produce: Produce = async ({ send }) => {
+      runs++;
+      for (let i = 1; i <= count; i++) {
+        await send(`t${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const app = await instance({ produce, maxDurationMs: 300, retryMs: 50 });
+    const seen: ServerSentEvent[] = [];
+    let opens = 0;
+    const connection = connect(`${app.url}/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'one-reply' },
+      body: '{}',
+      retry: { initialDelay: 50, maxAttempts: 5 },
+      onOpen: () => void opens++,
+    });
+    // Bounded: a client that never gets its 204 would reconnect for ever.
+    const timer = setTimeout(() => connection.close(), 15_000);
+    for await (const event of connection) seen.push(event);
+    clearTimeout(timer);
+    await connection.closed;
+    expect(tokens(seen)).toEqual(Array.from({ length: count }, (_, i) => `t${i + 1}`));
+    expect(seen.filter((e) => e.event === 'end')).toHaveLength(1);
+    expect(runs).toBe(1);
+    expect(opens).toBeGreaterThanOrEqual(3);
+    expect(app.replies.metrics().joined).toBe(opens);
+  });
 });
