@@ -31,8 +31,9 @@ export class ReplyInputError extends RepliesError {
 
 /**
  * The reason of a producer's `signal` once the reply ends before the producer did: `reason` says
- * why (`stopped` by DELETE or `stop()`, `too-large`, `idle`, `shutdown`, or `producer-lost` when
- * another instance gave up on this one).
+ * why (`stopped` by DELETE or `stop()`, `too-large`, `idle`, `shutdown`, `producer-lost` when
+ * another instance gave up on this one, or `failed` when the broker could not keep the reply:
+ * unreachable past its timeout, or a Redis restarted without its data).
  */
 export class ReplyStoppedError extends RepliesError {
   override name = 'ReplyStoppedError' as const;

@@ -64,9 +64,10 @@ export interface Replies {
    * For the POST route: starts `produce` once, detached from the request (the client leaving
    * does not stop it), and answers `200` streaming the reply from its start, with
    * `Content-Location: <reply url>`. With an `Idempotency-Key` that names a running or finished
-   * reply, joins it instead (same URL, same events; `authorize` is asked for `read` on it).
-   * Refusals are answers: `400` (bad key), `401`/`403`, `503` + `Retry-After` (busy, closing,
-   * broker unavailable).
+   * reply, joins it instead (same URL, same events; `authorize` is asked for `read` on it),
+   * after its `Last-Event-ID` when the POST has one (a client reconnecting by posting again;
+   * `204` once it has the `end`). Refusals are answers: `400` (bad key or Last-Event-ID),
+   * `401`/`403`, `503` + `Retry-After` (busy, closing, broker unavailable).
    */
   start(request: Request, produce: Produce, options?: StartOptions): Promise<Response>;
   /**
@@ -383,8 +384,15 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         const joinExpiresAt = expiresAtOf(joinVerdict) ?? expiresAt;
         const expiredJoin = stale(joinExpiresAt);
         if (expiredJoin !== undefined) return expiredJoin;
+        // A client that reconnects by POSTing again (connect() does) says where it was: it
+        // gets what follows, or 204 once it has the end, as on the reply's URL.
+        const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
+        if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
+          return refuse(400, 'invalid Last-Event-ID');
+        }
         counters.joined++;
         return openReader(request, holder, {
+          lastEventId,
           contentLocation: urlOf(holder),
           joining: true,
           expiresAt: joinExpiresAt,

@@ -33,7 +33,8 @@ export interface ReplyContext {
   readonly url: string;
   /**
    * Aborts when the reply ends before the producer does: stopped (DELETE, `stop()`), too large,
-   * idle, shutdown, or given up as lost by another instance. Its `reason` is a
+   * idle, shutdown, given up as lost by another instance, or the broker could not keep the
+   * reply (unreachable, or restarted without its data). Its `reason` is a
    * `ReplyStoppedError`. Pass it to the upstream call (`fetch(llmUrl, { signal })`). It does NOT
    * abort when the client that started the reply goes away: the reply goes on without it.
    */
@@ -238,7 +239,7 @@ export class Run implements Watcher {
         // The broker is unreachable: nothing more can be written. Readers elsewhere will find
         // the producer lost (no heartbeat follows), which is the truth of it.
         this.#options.onError(error);
-        void this.#finish('failed', true, false);
+        this.#lost('the broker did not take an event of the reply');
         return false;
       },
     );
@@ -277,11 +278,26 @@ export class Run implements Watcher {
   onFeedError(): void {
     // A stop may have been missed: read the control topic's history for it.
     this.#options.broker.history([this.topics.control], LOG_START).then((page) => {
+      let opened = false;
       for (const event of page.events) {
         if (this.ended !== null) return;
-        if (event.event === STOP_MARK || event.event === END_EVENT) this.onEvent(event);
+        if (event.event === OPEN_MARK) opened = true;
+        else if (event.event === STOP_MARK || event.event === END_EVENT) this.onEvent(event);
       }
+      // The open marker is gone and not by trimming: the broker lost the reply (a Redis
+      // restarted without its data). A log without its start cannot be resumed: end it.
+      if (!opened && !page.truncated && this.ended === null) this.#lost("the broker lost the reply's log");
     }, this.#options.onError);
+  }
+
+  /**
+   * The broker cannot keep the reply (unreachable, or it lost the log): nothing more can be
+   * written, so the producer is stopped too (its signal aborts), and the reply ends as `failed`.
+   */
+  #lost(message: string): void {
+    if (this.ended !== null) return;
+    this.#controller.abort(new ReplyStoppedError('failed', message));
+    void this.#finish('failed', true, false);
   }
 
   #finish(reason: EndReason, publishEnd: boolean, wait: boolean): Promise<void> {

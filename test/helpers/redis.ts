@@ -87,9 +87,11 @@ export async function deletePrefix(prefix: string): Promise<void> {
 
 /**
  * A redis-server of the test's own, on a free port of 127.0.0.1, that the test may kill and
- * restart (the shared one must never be stopped). Append-only file with `fsync` on every write
- * in a temporary directory, as a real deployment keeps its streams: a restart loses nothing
- * that Redis acknowledged. Stop it with `stop()` (by PID, never by name).
+ * restart (the shared one must never be stopped). By default, an append-only file with `fsync`
+ * on every write in a temporary directory, as a real deployment keeps its streams: a restart
+ * loses nothing that Redis acknowledged. With `{ persist: false }` (`--save '' --appendonly
+ * no`), a restart loses everything, as a cache-only Redis does. Stop it with `stop()` (by PID,
+ * never by name).
  */
 export interface OwnRedis {
   readonly url: string;
@@ -114,29 +116,18 @@ export function redisServerAvailable(): boolean {
   return found;
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
+export async function startOwnRedis(options: { persist?: boolean } = {}): Promise<OwnRedis> {
+  const persistence =
+    options.persist === false
+      ? ['--save', '', '--appendonly', 'no']
+      : ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
   const dir = mkdtempSync(join(tmpdir(), 'ssekit-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
   const spawnServer = async (): Promise<void> => {
     const proc = spawn(
       'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--loglevel',
-        'warning',
-      ],
+      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, ...persistence, '--loglevel', 'warning'],
       { stdio: 'ignore' },
     );
     child = proc;

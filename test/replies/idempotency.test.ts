@@ -25,6 +25,20 @@ describe('replies: Idempotency-Key', () => {
     expect(app.replies.metrics()).toMatchObject({ started: 1, joined: 9 });
   });
 
+  it('a joining POST with Last-Event-ID (a client reconnecting by POSTing again) gets what follows, 204 after the end, 400 for a malformed id', async () => {
+    const p = steppedProducer(5);
+    const app = await instance({ produce: p.produce });
+    const key = { 'idempotency-key': 'resumed-key' };
+    p.finish();
+    const whole = await (await post(app.url, key)).rest();
+    const third = whole[2]?.id as string;
+    const rest = await (await post(app.url, { ...key, 'last-event-id': third })).rest();
+    expect(rest.map((e) => e.data)).toEqual(['t4', 't5', '{"reason":"done"}']);
+    expect((await post(app.url, { ...key, 'last-event-id': whole.at(-1)?.id as string })).status).toBe(204);
+    expect((await post(app.url, { ...key, 'last-event-id': 'bogus' })).status).toBe(400);
+    expect(p.state.runs).toBe(1);
+  });
+
   it('joins across instances sharing a broker (the claim is the broker’s)', async () => {
     const broker = sharedBroker();
     const p = steppedProducer(5);

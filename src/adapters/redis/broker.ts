@@ -95,8 +95,10 @@ type XReadReply = [key: string, entries: StreamEntry[]][] | null;
  * - When a connection drops, it reconnects with backoff and the feed catches up from the last id
  *   it read, so hub subscribers stay connected through a short outage. If entries the feed had
  *   not read yet were trimmed (during an outage, or because the feed fell behind by more than a
- *   stream keeps), the hub is told (and its clients resume with a reset). A publish while Redis
- *   is unreachable rejects with a `BrokerError` of type `publish-failed`.
+ *   stream keeps), or Redis came back without its data (restarted without persistence, or
+ *   flushed: a token kept under the prefix is gone), the hub is told (and its clients resume
+ *   with a reset). A publish while Redis is unreachable rejects with a `BrokerError` of type
+ *   `publish-failed`.
  *
  * @example
  * ```ts
@@ -231,6 +233,24 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     await command.multi().xadd(wakeKey, 'MAXLEN', '1', '*', 'w', '1').pexpire(wakeKey, 600_000).exec();
   };
 
+  // A token of this Redis's data set, under the prefix: set by the first broker that asks, kept
+  // as long as Redis keeps its data. A Redis restarted without persistence (or flushed) comes
+  // back without it: everything it held is gone, and ids are no floor for that (a wiped stream
+  // looks like one never trimmed).
+  const epochKey = `${prefix}epoch`;
+  let epoch: string | null | undefined;
+  const readEpoch = async (): Promise<string | null> => {
+    const mine = randomToken();
+    try {
+      const held = (await command.call('SET', epochKey, mine, 'NX', 'GET')) as string | null;
+      return held ?? mine;
+    } catch {
+      // A full Redis (maxmemory, noeviction) refuses the SET: read what is there. Connection
+      // trouble throws here again, and the feed retries.
+      return command.get(epochKey);
+    }
+  };
+
   // After the reader lost its connection: did Redis trim anything it had not read yet? Returns
   // the sequence head when it did, `null` when nothing was lost.
   const checkGap = async (): Promise<string | null> => {
@@ -250,8 +270,25 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     while (!closed && listener !== null) {
       try {
         await whenReady(reader);
+        if (epoch === undefined) {
+          if (command.status !== 'ready') await whenReady(command);
+          epoch = await readEpoch();
+        }
         if (outage) {
           if (command.status !== 'ready') await whenReady(command);
+          const current = await readEpoch();
+          const wiped = epoch !== null && current !== epoch;
+          epoch = current;
+          if (wiped) {
+            // Redis came back without its data: what the feed followed is gone, read or not.
+            // The listener ends its subscribers (the hub's resume with a reset; replies end).
+            listener.onError(
+              new BrokerError(
+                'feed-failed',
+                'Redis lost its data (restarted without persistence, or flushed)',
+              ),
+            );
+          }
           const gapHead = await checkGap();
           if (gapHead !== null) {
             // The feed goes on from the head (what it missed is partly gone: the listener ends

@@ -14,8 +14,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function ownRedis(): Promise<OwnRedis> {
-  const redis = await startOwnRedis();
+async function ownRedis(options: { persist?: boolean } = {}): Promise<OwnRedis> {
+  const redis = await startOwnRedis(options);
   cleanups.push(() => redis.stop());
   return redis;
 }
@@ -138,5 +138,58 @@ describe.skipIf(!available)('Redis restarted mid-run (own redis-server, append-o
     expect(broker.compareIds(after, before)).toBeGreaterThan(0);
     const page = await broker.history(['t'], '0-0');
     expect(page.events.map((e) => e.data)).toEqual(['before', 'after']);
+  });
+});
+
+describe.skipIf(!available)('Redis restarted without its data', () => {
+  /** A feed following `t` on a broker of `redis`; what it hears. */
+  async function feedOn(redis: OwnRedis) {
+    const broker = brokerOn(redis, uniquePrefix('wiped'), []);
+    await broker.ready();
+    const heard = { events: [] as string[], errors: [] as unknown[] };
+    const feed = broker.subscribe({
+      onEvent: (event) => heard.events.push(event.data),
+      onError: (error) => heard.errors.push(error),
+    });
+    cleanups.push(() => feed.close());
+    await feed.follow(['t']);
+    return { broker, heard };
+  }
+
+  /** Kills Redis, starts it again, publishes once it takes events, and waits for the feed to hear it. */
+  async function restart(redis: OwnRedis, broker: RedisBroker, heard: { events: string[] }): Promise<void> {
+    await redis.kill();
+    await redis.start();
+    let taken = false;
+    for (let i = 0; i < 200 && !taken; i++) {
+      taken = await broker.publish(['t'], { data: 'after' }).then(
+        () => true,
+        () => false,
+      );
+    }
+    await waitFor(() => heard.events.includes('after'), 10_000);
+    expect(heard.events).toContain('after');
+  }
+
+  it("tells the feed's listener (feed-failed) when Redis comes back without its data", async () => {
+    const redis = await ownRedis({ persist: false });
+    const { broker, heard } = await feedOn(redis);
+    await broker.publish(['t'], { data: 'before' });
+    await waitFor(() => heard.events.includes('before'), 10_000);
+    await restart(redis, broker, heard);
+    await waitFor(() => heard.errors.length > 0, 10_000);
+    expect(heard.errors).toHaveLength(1);
+    expect(heard.errors[0]).toMatchObject({ name: 'BrokerError', type: 'feed-failed' });
+    expect((heard.errors[0] as Error).message).toMatch(/lost its data/);
+  });
+
+  it('says nothing when Redis kept its data (append-only file)', async () => {
+    const redis = await ownRedis();
+    const { broker, heard } = await feedOn(redis);
+    await broker.publish(['t'], { data: 'before' });
+    await waitFor(() => heard.events.includes('before'), 10_000);
+    await restart(redis, broker, heard);
+    expect(heard.errors).toEqual([]);
+    expect(heard.events).toEqual(['before', 'after']);
   });
 });
