@@ -24,7 +24,12 @@ async function serve(produce: Produce) {
   );
   const server = await listen((req, res) => {
     const raw = req.headers['last-event-id'];
-    const hit = { method: req.method ?? '', lastEventId: raw as string | undefined, body: '', socket: req.socket };
+    const hit = {
+      method: req.method ?? '',
+      lastEventId: raw as string | undefined,
+      body: '',
+      socket: req.socket,
+    };
     hits.push(hit);
     req.on('data', (chunk: Buffer) => {
       hit.body += chunk.toString();
@@ -67,7 +72,9 @@ describe('ssekit listen and replies', () => {
     expect(app.hits[0]!.body).toBe('{"message":"hi"}');
     expect(app.hits[1]!.body).toBe('');
     expect(app.replies.metrics().started).toBe(1);
-    expect(cli.stderr()).toMatch(/connected: 200 \S+\/chat; the reply is at \S+\/replies\/\S+, where a reconnect/);
+    expect(cli.stderr()).toMatch(
+      /connected: 200 \S+\/chat; the reply is at \S+\/replies\/\S+, where a reconnect/,
+    );
   });
 
   it('listen <reply url> resumes a reply, and its end then 204 ends the command with exit 0', async () => {
