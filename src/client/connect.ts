@@ -94,8 +94,9 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
    */
   readonly replyUrl: string | undefined;
   /**
-   * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204
-   * or a stream that ended with `retry: false`; rejects with the error that ended it otherwise.
+   * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204,
+   * a reply's `end` event or a stream that ended with `retry: false`; rejects with the error
+   * that ended it otherwise.
    * Created on first access, so an unobserved failure is never an unhandled rejection.
    */
   readonly closed: Promise<void>;
@@ -136,6 +137,8 @@ interface VisibilityDocument extends EventTarget {
  *   method: 'POST',
  *   headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
  *   body: JSON.stringify({ prompt: 'Hi' }),
+ *   // Against ssekit/replies, a drop resumes the reply by GET. Against a server that names no
+ *   // reply, a reconnect would post again: there, add `retry: false`.
  * });
  * for await (const event of connection) {
  *   if (event.event === 'token') output.textContent += event.data;
