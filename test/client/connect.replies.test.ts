@@ -317,6 +317,34 @@ describe('EventSource: a reply URL is a GET stream like any other', () => {
   });
 });
 
+describe('EventSource with method POST', () => {
+  it('resumes a reply as connect does: by GET after a cut, never posting again; closes after end', async () => {
+    const p = steppedProducer(N);
+    const app = await serve(p.produce);
+    const source = new EventSource(`${app.url}/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+      fetch: withRetryZero,
+    });
+    const seen: string[] = [];
+    const closed = deferred();
+    source.onmessage = (event) => {
+      seen.push(event.data);
+      if (seen.length === 5) app.cut();
+      p.step(seen.length);
+    };
+    source.addEventListener('end', () => seen.push('(end)'));
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) closed.resolve();
+    };
+    await closed.promise;
+    expect(seen).toEqual([...ALL, '(end)']);
+    expect(app.hits.map((h) => h.method)).toEqual(['POST', 'GET']);
+    expect(app.replies.metrics().started).toBe(1);
+  });
+});
+
 /**
  * The server's `retry: 0` field at the start of every stream, so that EventSource (3 s by
  * default) reconnects at once and the test waits for events, not for time.
