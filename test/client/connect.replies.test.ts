@@ -116,6 +116,25 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     expect(connection.readyState).toBe(2);
   });
 
+  it('a response cut short by maxDurationMs (retry hint, no end) resumes by GET too', async () => {
+    const p = steppedProducer(6);
+    const app = await serve(p.produce, { maxDurationMs: 50, retryMs: 0 });
+    const connection = connect(`${app.url}/chat`, CHAT);
+    const seen: ServerSentEvent[] = [];
+    for await (const event of connection) {
+      seen.push(event);
+      // After t3, the producer waits until the POST's response has timed out and a GET came.
+      if (seen.length === 3) await until(() => app.hits.length >= 2);
+      p.step(seen.length);
+    }
+    expect(tokens(seen)).toEqual(['t1', 't2', 't3', 't4', 't5', 't6']);
+    expect(app.posts()).toBe(1);
+    // Resumed after an event it had (t3, unless a slow machine cut the POST sooner).
+    expect(seen.slice(0, 3).map((e) => e.id)).toContain(app.hits[1]!.lastEventId);
+    expect(app.hits.slice(1).every((h) => h.method === 'GET' && h.lastEventId !== undefined)).toBe(true);
+    expect(app.replies.metrics().started).toBe(1);
+  });
+
   it('exposes the reply URL, resolved against the response URL, once the answer names it', async () => {
     const p = steppedProducer(1);
     p.finish();
