@@ -87,7 +87,8 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
   readonly lastEventId: string;
   /**
    * The URL of the reply this stream is, when the answer to a request other than `GET` named
-   * one (`Content-Location` on the 200 answer, resolved against the response's URL); otherwise
+   * one (`Content-Location` on the 200 answer, resolved against the response's URL, on the
+   * same origin: one elsewhere is ignored, as the request's headers would go there); otherwise
    * `undefined`. Every later attempt is a `GET` of it with `Last-Event-ID`: the request itself
    * (a `POST`, its body) is never sent again. Keep it with {@link Connection.lastEventId} to
    * resume after a page reload (`connect(replyUrl, { lastEventId })`).
@@ -331,10 +332,17 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       if (!/^text\/event-stream[\t ]*(;|$)/i.test(type as string)) throw new ContentTypeError(type);
       // RFC 9110 §8.7: Content-Location on the answer to a POST names a resource whose current
       // representation the content is: here, the reply, where a GET can resume it. Relative to
-      // the response's URL (after redirects); a mock's empty `url` falls back to the request's.
+      // the response's URL (after redirects; a mock's empty `url` falls back to the request's).
+      // Same origin only, as the request's headers (credentials) go along; a value that is not
+      // a URL is ignored too: the connection then reconnects as it would without one.
       const location = got.get('content-location');
-      if (location && !replyUrl && !isGet(request.method))
-        replyUrl = new URL(location, response.url || href).href;
+      if (location && !replyUrl && !isGet(request.method)) {
+        const base = new URL(response.url || href);
+        try {
+          const reply = new URL(location, base);
+          if (reply.origin === base.origin) replyUrl = reply.href;
+        } catch {}
+      }
       state = 1;
       await onOpen?.(response);
       while (reader && !ctl.signal.aborted) {

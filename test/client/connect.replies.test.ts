@@ -285,6 +285,27 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     expect(seen).toEqual(['POST /old/chat', 'POST /new/chat', 'GET /new/reply/1 1', 'GET /new/reply/1 2']);
   });
 
+  for (const [what, location] of [
+    ['on another origin', 'http://localhost:1/reply/1'],
+    ['that is not a URL', 'http://[::1'],
+  ]) {
+    it(`a Content-Location ${what} is ignored: the POST reconnects as before`, async () => {
+      const seen: string[] = [];
+      const server = await listen((req, res) => {
+        seen.push(`${req.method} ${req.url}`);
+        req.resume();
+        if (seen.length > 1) return res.writeHead(204).end();
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'content-location': location! });
+        res.end('id: 1\ndata: a\n\n');
+      });
+      open.push(server.close);
+      const connection = connect(`${server.url}/chat`, CHAT);
+      for await (const _ of connection);
+      expect(connection.replyUrl).toBeUndefined();
+      expect(seen).toEqual(['POST /chat', 'POST /chat']);
+    });
+  }
+
   it('a GET answered with Content-Location reconnects to its own URL, as before', async () => {
     const seen: string[] = [];
     const server = await listen((req, res) => {
