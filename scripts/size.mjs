@@ -6,6 +6,7 @@
 //
 // A limit of "3 KB" is read as 3,000 bytes, the stricter of the two readings (3,072 is the
 // other): a bar met in decimal kilobytes is met in binary ones too. Figures are exact bytes.
+// connect's bar is 3,300 B since it resumes replies (a POST's Content-Location, #14); it was 3,000.
 // Exits with 1 when an entry is over its limit.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -17,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
 
 const entries = [
-  // 3,300: the budget the resumable-replies and vocabulary issues share (it was 3,000).
+  // connect's 3,300: the budget the resumable-replies and vocabulary issues share (it was 3,000).
   { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3300 },
   { name: 'EventSource', code: "export { EventSource } from 'ssekit/client';", limit: 4000 },
   { name: 'connect + EventSource', code: "export { connect, EventSource } from 'ssekit/client';" },

@@ -24,8 +24,11 @@ export const LISTEN_HELP = `Usage: ssekit listen <url> [options]
 Connects to an event stream and prints its events. Reconnects with backoff (sending
 Last-Event-ID) and reports its state on stderr. Exits 1 with a one-line reason on a fatal
 error (a 4xx status, a wrong Content-Type), 0 when the server ends it with 204. A request
-with a body is sent again, body and all, on each reconnect: use --no-reconnect for a
-one-off request such as a chat message.
+with a body is sent again, body and all, on each reconnect, unless its answer names a
+reply (Content-Location, as ssekit/replies does): then a reconnect resumes the reply with
+a GET of that URL and the request is never sent again, and the reply's end event ends the
+command. Otherwise, use --no-reconnect for a one-off request such as a chat message.
+A reply's URL is a GET stream like any other: listen to it to resume a reply.
 
 Options:
   -X, --method <method>     HTTP method (default GET, or POST with a body)
@@ -43,6 +46,7 @@ Options:
 Examples:
   ssekit listen http://localhost:3000/hub?topic=feed
   ssekit listen http://localhost:3000/api/chat --json '{"message":"hi"}' --no-reconnect
+  ssekit listen http://localhost:3000/api/replies/2f9c... --last-event-id 1733-0
   ssekit listen https://api.example.com/events -H "Authorization: Bearer $TOKEN" | jq .data
 `;
 
@@ -114,9 +118,10 @@ export async function listen(argv: string[]): Promise<number> {
   const reconnect = !values['no-reconnect'];
   if (body !== undefined && reconnect) {
     // Each end of stream reconnects, and a reconnect is the same request: a chat message
-    // would be posted again and answered again. Said once, up front.
+    // would be posted again and answered again. Said once, up front: whether the answer names
+    // a reply (then reconnects are GETs of it) is known only once it comes.
     note(
-      `warning: the ${method} is sent again, body and all, on each reconnect (after every end of stream or error); add --no-reconnect to send it once`,
+      `warning: the ${method} is sent again, body and all, on each reconnect (after every end of stream or error) unless its answer names a reply (Content-Location); add --no-reconnect to send it once`,
     );
   }
 
@@ -124,6 +129,8 @@ export async function listen(argv: string[]): Promise<number> {
   // what comes next (the delay of the retry), or as the fatal line.
   let opened = false;
   let ended = '';
+  // Whether the answer named a reply (said once; then every attempt is a GET of it).
+  let resuming = false;
   const connection = connect(url, {
     method,
     headers,
@@ -134,7 +141,14 @@ export async function listen(argv: string[]): Promise<number> {
     ...(format === 'raw' ? { fetch: rawFetch } : {}),
     onOpen(response) {
       opened = true;
-      note(`connected: ${response.status} ${url.href}`);
+      const reply = connection.replyUrl;
+      if (reply === undefined) note(`connected: ${response.status} ${url.href}`);
+      else if (!resuming) {
+        resuming = true;
+        note(
+          `connected: ${response.status} ${url.href}; the reply is at ${reply}, where a reconnect resumes it`,
+        );
+      } else note(`connected: ${response.status} ${reply}`);
     },
     onRetry(ms) {
       const after = connection.lastEventId ? ` (after ${connection.lastEventId})` : '';
@@ -142,7 +156,7 @@ export async function listen(argv: string[]): Promise<number> {
       opened = false;
     },
     onError(error) {
-      ended = outcome(error, url, opened);
+      ended = outcome(error, connection.replyUrl ?? url.href, opened);
       return undefined;
     },
   });
@@ -161,7 +175,7 @@ export async function listen(argv: string[]): Promise<number> {
       reconnect && maxRetries !== undefined && isRetryable(error)
         ? ` (gave up after ${maxRetries} ${maxRetries === 1 ? 'retry' : 'retries'})`
         : '';
-    note(`fatal: ${outcome(error, url, opened)}${gaveUp}`);
+    note(`fatal: ${outcome(error, connection.replyUrl ?? url.href, opened)}${gaveUp}`);
     return 1;
   } finally {
     process.off('SIGINT', stop);
@@ -185,10 +199,10 @@ function pretty(event: ServerSentEvent, paint: (code: number, text: string) => s
  * How an attempt ended, in one line: `cannot reach <url>: connection refused` when no stream
  * came, `disconnected: …` when one had, the status and a body excerpt, the content type.
  */
-function outcome(error: unknown, url: URL, opened: boolean): string {
+function outcome(error: unknown, href: string, opened: boolean): string {
   if (opened) return `disconnected: ${describe(error)}`;
-  if (isNetworkError(error)) return `cannot reach ${url.href}: ${networkReason(error)}`;
-  return `${url.href}: ${describe(error)}`;
+  if (isNetworkError(error)) return `cannot reach ${href}: ${networkReason(error)}`;
+  return `${href}: ${describe(error)}`;
 }
 
 /** One line, whatever failed: the status and a body excerpt, the content type, the cause. */

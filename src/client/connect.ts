@@ -86,8 +86,18 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
   /** The last event ID string: sent as `Last-Event-ID` on the next attempt when not empty. */
   readonly lastEventId: string;
   /**
-   * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204
-   * or a stream that ended with `retry: false`; rejects with the error that ended it otherwise.
+   * The URL of the reply this stream is, when the answer to a request other than `GET` named
+   * one (`Content-Location` on the 200 answer, resolved against the response's URL, on the
+   * same origin: one elsewhere is ignored, as the request's headers would go there); otherwise
+   * `undefined`. Every later attempt is a `GET` of it with `Last-Event-ID`: the request itself
+   * (a `POST`, its body) is never sent again. Keep it with {@link Connection.lastEventId} to
+   * resume after a page reload (`connect(replyUrl, { lastEventId })`).
+   */
+  readonly replyUrl: string | undefined;
+  /**
+   * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204,
+   * a reply's `end` event or a stream that ended with `retry: false`; rejects with the error
+   * that ended it otherwise.
    * Created on first access, so an unobserved failure is never an unhandled rejection.
    */
   readonly closed: Promise<void>;
@@ -116,13 +126,20 @@ interface VisibilityDocument extends EventTarget {
  * a network error or the end of the stream, backs off with jitter, honours `Retry-After`, and
  * stops for good on a 204, a 4xx or a wrong content type (see {@link ConnectInit.onError}).
  *
+ * A `POST` (any method but `GET` and `HEAD`) whose 200 answer names a reply with
+ * `Content-Location` (as `ssekit/replies` does) is resumed by a `GET` of that URL, never by
+ * sending the request again (see {@link Connection.replyUrl}); its `end` event is the last one
+ * the connection yields, after which it closes cleanly, with no further request. Without
+ * `Content-Location`, a reconnect sends the same request, body and all.
+ *
  * @example
  * ```ts
  * const connection = connect('/api/chat', {
  *   method: 'POST',
  *   headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
  *   body: JSON.stringify({ prompt: 'Hi' }),
- *   retry: false, // a finished reply is finished: do not ask again
+ *   // Against ssekit/replies, a drop resumes the reply by GET. Against a server that names no
+ *   // reply, a reconnect would post again: there, add `retry: false`.
  * });
  * for await (const event of connection) {
  *   if (event.event === 'token') output.textContent += event.data;
@@ -168,6 +185,8 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   let idle: ReturnType<typeof setTimeout> | undefined;
   let wake: (() => void) | undefined;
   let final: unknown;
+  // Set once a non-GET's answer names a reply: every later attempt is a GET of it.
+  let replyUrl: string | undefined;
   let settle!: (error: unknown) => void;
   const closed = new Promise<void>((resolve, reject) => {
     settle = (error) => (error === undefined ? resolve() : reject(error));
@@ -196,6 +215,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
           queue.push(event);
           notify?.();
         }
+        // A reply's `end` is its last event (the server then ends the stream, and a GET after
+        // it would get 204): close now, cleanly, and ask nothing more. The queue is kept.
+        if (replyUrl && event.event === 'end') finish();
       },
       onRetry(ms) {
         reconnectionTime = ms;
@@ -268,14 +290,17 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
       // take a byte string: this turns each UTF-8 byte into one character.
       if (id) requestHeaders.set('last-event-id', unescape(encodeURIComponent(id)));
-      const requestBody = typeof body === 'function' ? await body() : body;
+      // A reply is read back with a GET: no body, so no content type either.
+      if (replyUrl) requestHeaders.delete('content-type');
+      const requestBody = replyUrl ? null : typeof body === 'function' ? await body() : body;
       checkBody(requestBody, request.method);
       if (ctl.signal.aborted) return;
       arm();
       const response = await transport(
-        fetcher(href, {
+        fetcher(replyUrl ?? href, {
           cache: 'no-store',
           ...request,
+          ...(replyUrl && { method: 'GET' }),
           headers: requestHeaders,
           // TypeScript 5.7+ DOM libs take only views on an `ArrayBuffer` (`ArrayBufferView` is
           // generic there, not before, so the public type cannot say it and stay portable);
@@ -305,6 +330,19 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       // The MIME type's essence must match; parameters such as charset are allowed. (Headers
       // trim the value; `null`, no header, fails the test.)
       if (!/^text\/event-stream[\t ]*(;|$)/i.test(type as string)) throw new ContentTypeError(type);
+      // RFC 9110 §8.7: Content-Location on the answer to a POST names a resource whose current
+      // representation the content is: here, the reply, where a GET can resume it. Relative to
+      // the response's URL (after redirects; a mock's empty `url` falls back to the request's).
+      // Same origin only, as the request's headers (credentials) go along; a value that is not
+      // a URL is ignored too: the connection then reconnects as it would without one.
+      const location = got.get('content-location');
+      if (location && !replyUrl && !isGet(request.method)) {
+        const base = new URL(response.url || href);
+        try {
+          const reply = new URL(location, base);
+          if (reply.origin === base.origin) replyUrl = reply.href;
+        } catch {}
+      }
       state = 1;
       await onOpen?.(response);
       while (reader && !ctl.signal.aborted) {
@@ -372,6 +410,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
     get lastEventId() {
       return parser.lastEventId;
     },
+    get replyUrl() {
+      return replyUrl;
+    },
     get closed() {
       return closed;
     },
@@ -411,5 +452,7 @@ function checkBody(body: unknown, method = 'GET'): void {
   if (typeof body === 'object' && ('getReader' in body || Symbol.asyncIterator in body)) {
     throw new BodyError('body is a stream');
   }
-  if (/^(GET|HEAD)$/i.test(method)) throw new BodyError(`${method} with a body`);
+  if (isGet(method)) throw new BodyError(`${method} with a body`);
 }
+
+const isGet = (method = 'GET'): boolean => /^(GET|HEAD)$/i.test(method);

@@ -56,8 +56,10 @@ interface ListenerOptions {
  * 204 included, or a type other than `text/event-stream` closes it with an `error` event.
  *
  * The second argument may also carry `method`, `headers`, `body` and `fetch`, for the
- * endpoints the browser's own `EventSource` cannot reach. `error` events carry the cause as a
- * non-standard `error` property.
+ * endpoints the browser's own `EventSource` cannot reach. A `POST` whose answer names a reply
+ * (`Content-Location`) is resumed as {@link connect} resumes it: by a `GET` of the reply's URL,
+ * and closed after its `end` event. `error` events carry the cause as a non-standard `error`
+ * property.
  *
  * @example
  * ```ts

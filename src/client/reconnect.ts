@@ -24,8 +24,10 @@ export interface RetryOptions {
    */
   jitter?: number;
   /**
-   * Consecutive failed attempts after which the connection gives up with the last error. A
-   * connection that delivers an event starts the count again. Default `Infinity`.
+   * Retries in a row: how many times the connection reconnects after consecutive failed
+   * attempts before it gives up with the last error. `n` allows `n + 1` failed attempts in a row
+   * (the first request and `n` retries); `0` never retries. A connection that delivers an event
+   * starts the count again. Default `Infinity`.
    */
   maxAttempts?: number;
 }

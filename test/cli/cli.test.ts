@@ -361,7 +361,7 @@ describe('the CLI explains itself', () => {
     expect(bodies).toEqual(['{"message":"hi"}', '{"message":"hi"}', '{"message":"hi"}']);
     const warnings = stderrLines(cli).filter((l) => l.includes('warning'));
     expect(warnings).toEqual([
-      'ssekit: warning: the POST is sent again, body and all, on each reconnect (after every end of stream or error); add --no-reconnect to send it once',
+      'ssekit: warning: the POST is sent again, body and all, on each reconnect (after every end of stream or error) unless its answer names a reply (Content-Location); add --no-reconnect to send it once',
     ]);
     expect(stderrLines(cli)[0]).toBe(warnings[0]);
 

@@ -313,7 +313,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     expect(attempts).toBe(3);
   });
 
-  it('gives up after maxAttempts consecutive failures with the last error', async () => {
+  it('gives up with the last error after maxAttempts retries in a row (maxAttempts + 1 requests)', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(503);
       res.end();
