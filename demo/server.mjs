@@ -235,7 +235,8 @@ export async function startDemo(options = {}) {
     }
     if (path === '/api/recent' && request.method === 'GET') {
       const topic = url.searchParams.get('topic') ?? '';
-      if (!TOPIC.test(topic)) return json(400, { error: 'topic: 1 to 128 characters, no control characters' });
+      if (!TOPIC.test(topic))
+        return json(400, { error: 'topic: 1 to 128 characters, no control characters' });
       return json(200, await recent(topic), { 'cache-control': 'no-store' });
     }
     if (path === '/api/burst' && request.method === 'POST') {

@@ -92,7 +92,7 @@ interface View {
 function inline(text: string): (Node | string)[] {
   const parts = text.split('`');
   // An even count of parts means an odd count of backticks: the last one has no pair (yet).
-  const open = parts.length % 2 === 0 ? parts.splice(-2).join('`') : undefined;
+  const open = parts.length % 2 === 0 ? parts.pop() : undefined;
   const nodes = parts.map((part, i) => (i % 2 === 1 ? h('code', { text: part }) : part));
   if (open !== undefined) nodes.push(`\`${open}`);
   return nodes.filter((node) => node !== '');

@@ -20,7 +20,7 @@ const form = h(
   'form',
   { class: 'row' },
   input,
-  h('button', { class: 'primary', type: 'submit', text: 'Publish' }),
+  h('button', { class: 'primary', type: 'submit', id: 'feed-publish', text: 'Publish' }),
 );
 const count = h('div', { class: 'count', id: 'feed-count', text: 'No events yet: publish one.' });
 app.append(
@@ -44,9 +44,10 @@ app.append(
 );
 
 let received = 0;
+const MAX_ROWS = 200;
 /** The topic's most recent events, and the id to subscribe after (what they were read up to). */
 interface Recent {
-  events: { id: string; event: string; data: string }[];
+  events: { id: string; event?: string; data: string }[];
   after: string;
 }
 
@@ -87,7 +88,7 @@ function subscribe(lastEventId: string | undefined): Connection {
   return connection;
 }
 
-function show(id: string, event: string, data: string): void {
+function show(id: string, event: string | undefined, data: string): void {
   received++;
   count.textContent = `${received} event${received === 1 ? '' : 's'}`;
   const row = h(
@@ -100,9 +101,12 @@ function show(id: string, event: string, data: string): void {
       text: new Date(Number(id.split('-')[0])).toLocaleTimeString(),
     }),
     h('span', { class: 'data', text: data }),
-    h('span', { class: 'tag', text: event }),
+    // No event type (`ssekit publish` sends none) is a `message`, as EventSource names it.
+    h('span', { class: 'tag', text: event || 'message' }),
   );
   list.prepend(row);
+  // The page stays light however long it is open: the oldest rows go.
+  if (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove();
 }
 
 (async () => {
