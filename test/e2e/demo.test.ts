@@ -545,6 +545,10 @@ describe.skipIf(!available)('demo in Chromium', () => {
     expect(await phoneProblems(page, ['#chat-input', '#chat-send', '#chat-stop'])).toEqual([]);
     await shot(page, 'chat-phone');
 
+    await publish(
+      demo.url,
+      'A long line from a phone, with a URL that does not break: https://example.com/a/very/long/path/that/goes/on/and/on',
+    );
     await page.goto(`${demo.url}/feed`);
     await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
     await page.waitForSelector('#events li');
