@@ -25,6 +25,14 @@ const POSTS = new Set(['/api/chat', '/hub', '/api/burst', '/api/slow-consumer'])
 const REPLIES = '/api/replies/';
 // A bot reply is about 60 tokens: room to spare, and a bound the Redis streams keep whole.
 const MAX_REPLY_EVENTS = 1000;
+// The feed page opens with its topic's last events (GET /api/recent): at most this many.
+const RECENT_EVENTS = 20;
+// A topic name the feed may ask about: what the hub takes by default (no control characters).
+const TOPIC = /^[^\p{Cc}]{1,128}$/u;
+// The dashboard's burst: 200 events spread over about 1.5 s, so the figures and the chart move.
+const BURST = { events: 200, batch: 10, gapMs: 75 };
+// The dashboard's rates are averaged over the last 2 s of samples (one sample every 500 ms).
+const RATE_WINDOW = 4;
 const PAGES = {
   '/': 'chat.html',
   '/chat': 'chat.html',
@@ -80,14 +88,18 @@ export async function startDemo(options = {}) {
     onError: (error) => log(`hub error: ${error?.message ?? error}`),
   });
 
-  // events/s from deltas of the hub's counters, sampled on each stats tick.
+  // events/s from deltas of the hub's counters, sampled on each stats tick and averaged over
+  // the last RATE_WINDOW ticks: a burst reads as a rate for a while, not as one spike or a 0.
   const sample = () => ({ t: Date.now(), m: hub.metrics() });
   const stats = async function* (signal) {
-    let last = sample();
+    const window = [sample()];
     while (!signal.aborted) {
       await sleep(500, signal).catch(() => {});
       if (signal.aborted) return;
       const now = sample();
+      const last = window[0];
+      window.push(now);
+      if (window.length > RATE_WINDOW + 1) window.shift();
       const seconds = (now.t - last.t) / 1000;
       yield {
         event: 'stats',
@@ -103,7 +115,44 @@ export async function startDemo(options = {}) {
           deliveredPerSecond: Math.round((now.m.eventsDelivered - last.m.eventsDelivered) / seconds),
         }),
       };
-      last = now;
+    }
+  };
+
+  /**
+   * The last RECENT_EVENTS events of `topic`, oldest first, and `after`: the id they were read up
+   * to, for the page to subscribe with as its Last-Event-ID (the hub replays what came since).
+   * The broker reads history forward only, so this pages through the topic's history (2,000
+   * events at most in this demo), keeping the last few.
+   */
+  const recent = async (topic) => {
+    const events = [];
+    let from = '0-0';
+    for (;;) {
+      // '0-0' is below every id: a page from it holds the oldest events history still keeps.
+      const page = await broker.history([topic], from, { limit: 200 });
+      for (const { id, event, data } of page.events) events.push({ id, event, data });
+      events.splice(0, events.length - RECENT_EVENTS);
+      if (!page.more || page.events.length === 0) {
+        // Nothing of this topic after `head` was there: resuming after it misses nothing.
+        return { events, after: page.head };
+      }
+      from = page.events.at(-1).id;
+    }
+  };
+
+  let closing;
+  let bursting = false;
+  /** Publishes the burst in small batches, spread out in time: one at a time. */
+  const burst = async () => {
+    bursting = true;
+    try {
+      for (let i = 1; i <= BURST.events; i++) {
+        if (closing) break;
+        await hub.publish('load', { event: 'tick', data: String(i) });
+        if (i % BURST.batch === 0 && i < BURST.events) await new Promise((r) => setTimeout(r, BURST.gapMs));
+      }
+    } finally {
+      bursting = false;
     }
   };
 
@@ -184,9 +233,16 @@ export async function startDemo(options = {}) {
     if (path === '/api/stats' && request.method === 'GET') {
       return streamEvents((signal) => stats(signal), { signal: request.signal });
     }
+    if (path === '/api/recent' && request.method === 'GET') {
+      const topic = url.searchParams.get('topic') ?? '';
+      if (!TOPIC.test(topic))
+        return json(400, { error: 'topic: 1 to 128 characters, no control characters' });
+      return json(200, await recent(topic), { 'cache-control': 'no-store' });
+    }
     if (path === '/api/burst' && request.method === 'POST') {
-      for (let i = 1; i <= 200; i++) await hub.publish('load', { event: 'tick', data: String(i) });
-      return json(200, { published: 200 });
+      if (bursting) return json(409, { error: 'a burst is already running' });
+      await burst();
+      return json(200, { published: BURST.events });
     }
     if (path === '/api/slow-consumer' && request.method === 'POST') {
       // A subscriber that never reads: its queue fills past maxQueuedBytes and the hub cuts it off.
@@ -231,7 +287,6 @@ export async function startDemo(options = {}) {
     options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const url = `http://${host}:${address.port}`;
 
-  let closing;
   const close = () =>
     (closing ??= (async () => {
       // Ends every stream with a retry hint: pages come back spread out and resume from history.

@@ -81,20 +81,39 @@ function save(): void {
 
 interface View {
   bubble: HTMLDivElement;
-  body: Text;
+  /** The message's text, inline code as `<code>`. */
+  body: HTMLSpanElement;
 }
+
+/**
+ * Text with `inline code` as DOM nodes: text nodes and `<code>` elements whose text is set, never
+ * parsed as HTML (the text is the bot's, or the user's). An unpaired backtick stays as it is.
+ */
+function inline(text: string): (Node | string)[] {
+  const parts = text.split('`');
+  // An even count of parts means an odd count of backticks: the last one has no pair (yet).
+  const open = parts.length % 2 === 0 ? parts.pop() : undefined;
+  const nodes = parts.map((part, i) => (i % 2 === 1 ? h('code', { text: part }) : part));
+  if (open !== undefined) nodes.push(`\`${open}`);
+  return nodes.filter((node) => node !== '');
+}
+
+/** Keeps the newest message, its last line included, in view. */
+const scrollDown = (): void => {
+  messages.scrollTop = messages.scrollHeight;
+};
 
 function render(entry: Entry): View {
   empty.remove();
   const bubble = h('div', { class: `msg ${entry.role}` });
-  const body = document.createTextNode(entry.text);
+  const body = h('span', { class: 'text' }, ...inline(entry.text));
   bubble.append(body);
   if (entry.role === 'bot') {
     bubble.dataset.state = entry.state ?? 'streaming';
     if (entry.meta !== undefined) bubble.append(h('span', { class: 'meta', text: entry.meta }));
   }
   messages.append(bubble);
-  messages.scrollTop = messages.scrollHeight;
+  scrollDown();
   return { bubble, body };
 }
 
@@ -136,12 +155,12 @@ async function follow(entry: Entry, view: View, first: Connection, posted: boole
       try {
         for await (const message of reply.connection) {
           if (message.event === 'token') {
-            view.body.data += message.data;
             entry.text += message.data;
+            view.body.replaceChildren(...inline(entry.text));
             entry.tokens = (entry.tokens ?? 0) + 1;
             entry.lastEventId = message.id;
             save();
-            messages.scrollTop = messages.scrollHeight;
+            scrollDown();
           } else if (message.event === 'end') {
             reason = String(JSON.parse(message.data)?.reason);
             break;
@@ -175,6 +194,8 @@ function finish(entry: Entry, view: View, [state, badge, text, meta]: Ending): v
   save();
   view.bubble.dataset.state = state;
   view.bubble.append(h('span', { class: 'meta', text: meta }));
+  // The note adds a line under the last bubble: scroll it into view too.
+  if (view.bubble === messages.lastElementChild) scrollDown();
   setStatus(status, badge, text);
 }
 

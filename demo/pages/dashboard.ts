@@ -24,6 +24,7 @@ const card = (key: string, label: string) => {
 const cards = {
   subscribers: card('subscribers', 'Subscribers'),
   rate: card('rate', 'Delivered / s'),
+  delivered: card('delivered', 'Delivered'),
   published: card('published', 'Published'),
   bytes: card('bytes', 'Bytes sent'),
   slow: card('slow', 'Slow consumers'),
@@ -32,11 +33,12 @@ const canvas = h('canvas', { id: 'chart', width: '840', height: '180' });
 const burst = h('button', { class: 'primary', id: 'burst', text: 'Publish a burst of 200 events' });
 const slow = h('button', { id: 'slow', text: 'Simulate a slow consumer' });
 const more = h('button', { id: 'subscribe', text: 'Open 3 more subscribers' });
+const received = h('p', { class: 'count', id: 'burst-received' });
 app.append(
   h('h1', { text: 'Dashboard' }),
   h('p', {
     class: 'lede',
-    text: 'GET /api/stats streams the hub’s counters twice a second. Open the live feed in another tab, publish, or use the buttons.',
+    text: 'GET /api/stats streams the hub’s counters twice a second, rates averaged over 2 s. This page subscribes to the burst’s topic “load” itself; open the live feed in another tab, publish, or use the buttons.',
   }),
   h('div', { class: 'bar' }, h('strong', { text: 'Hub' }), status),
   h('div', { class: 'cards' }, ...Object.values(cards).map((c) => c.element)),
@@ -47,11 +49,13 @@ app.append(
     canvas,
   ),
   h('div', { class: 'actions' }, burst, slow, more),
+  received,
 );
 
 const history: number[] = [];
 let samples = 0;
 const format = new Intl.NumberFormat('en');
+const compact = new Intl.NumberFormat('en', { notation: 'compact' });
 const bytes = (n: number) =>
   n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
@@ -72,24 +76,29 @@ function draw(): void {
   ctx.fillStyle = '#667085';
   ctx.font = '11px system-ui, sans-serif';
   for (const f of [0, 0.5, 1]) {
-    const y = height - 16 - f * (height - 28);
+    const y = height - 22 - f * (height - 34);
     ctx.beginPath();
     ctx.moveTo(36, y);
     ctx.lineTo(width, y);
     ctx.stroke();
-    ctx.fillText(String(Math.round(max * f)), 0, y + 4);
+    ctx.fillText(compact.format(Math.round(max * f)), 0, y + 4);
   }
+  // The time axis: the right edge is now, the left one a minute ago.
+  ctx.fillText('60 s ago', 36, height - 2);
+  ctx.textAlign = 'right';
+  ctx.fillText('now', width, height - 2);
+  ctx.textAlign = 'left';
   if (history.length < 2) return;
   const step = (width - 40) / 119;
   const x = (i: number) => 36 + (120 - history.length + i) * step;
-  const y = (v: number) => height - 16 - (v / max) * (height - 28);
+  const y = (v: number) => height - 22 - (v / max) * (height - 34);
   ctx.beginPath();
   history.forEach((v, i) => {
     if (i === 0) ctx.moveTo(x(i), y(v));
     else ctx.lineTo(x(i), y(v));
   });
-  ctx.lineTo(x(history.length - 1), height - 16);
-  ctx.lineTo(x(0), height - 16);
+  ctx.lineTo(x(history.length - 1), height - 22);
+  ctx.lineTo(x(0), height - 22);
   ctx.fillStyle = 'rgba(79, 70, 229, 0.12)';
   ctx.fill();
   ctx.beginPath();
@@ -109,16 +118,25 @@ source.addEventListener('stats', (event) => {
   const stats = JSON.parse((event as MessageEvent<string>).data) as Stats;
   cards.subscribers.value.textContent = format.format(stats.subscribers);
   cards.rate.value.textContent = format.format(stats.deliveredPerSecond);
+  cards.delivered.value.textContent = format.format(stats.eventsDelivered);
   cards.published.value.textContent = format.format(stats.eventsPublished);
   cards.bytes.value.textContent = bytes(stats.bytesWritten);
   cards.slow.value.textContent = format.format(stats.slowConsumerDisconnects);
   history.push(stats.deliveredPerSecond);
   if (history.length > 120) history.shift();
   canvas.dataset.samples = String(++samples);
+  canvas.dataset.peak = String(Math.max(...history));
   draw();
 });
 draw();
 window.addEventListener('resize', draw);
+
+// The page's own subscriber on the burst's topic: the first burst is delivered (to it) at once.
+let ticks = 0;
+const load = new EventSource('/hub?topic=load');
+load.addEventListener('tick', () => {
+  received.textContent = `This page’s own subscription to “load” received ${format.format(++ticks)} events.`;
+});
 
 const post = async (button: HTMLButtonElement, path: string) => {
   button.disabled = true;
@@ -133,7 +151,8 @@ const post = async (button: HTMLButtonElement, path: string) => {
 burst.addEventListener('click', () => post(burst, '/api/burst'));
 slow.addEventListener('click', () => post(slow, '/api/slow-consumer'));
 // Extra subscribers on the burst topic, so fan-out shows in "delivered". Only three: over
-// HTTP/1.1 a browser keeps at most six connections per origin, and each stream holds one.
+// HTTP/1.1 a browser keeps at most six connections per origin, and each stream holds one
+// (this page holds two already: /api/stats and its own subscription to "load").
 more.addEventListener(
   'click',
   () => {

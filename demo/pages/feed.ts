@@ -1,5 +1,7 @@
-// Live feed: a GET subscription to a hub topic. Reconnects resume from Last-Event-ID.
-import { connect } from 'ssekit/client';
+// Live feed: a GET subscription to a hub topic. The page first shows the topic's recent events
+// (GET /api/recent), then subscribes with the id they were read up to as its Last-Event-ID: the
+// hub replays whatever came after, so nothing is missed or shown twice. Reconnects resume the same way.
+import { type Connection, connect } from 'ssekit/client';
 import { h, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
@@ -18,7 +20,7 @@ const form = h(
   'form',
   { class: 'row' },
   input,
-  h('button', { class: 'primary', type: 'submit', text: 'Publish' }),
+  h('button', { class: 'primary', type: 'submit', id: 'feed-publish', text: 'Publish' }),
 );
 const count = h('div', { class: 'count', id: 'feed-count', text: 'No events yet: publish one.' });
 app.append(
@@ -27,7 +29,7 @@ app.append(
     'p',
     { class: 'lede' },
     `GET /hub?topic=${TOPIC}. Publish here, or from a shell: `,
-    h('code', { text: `ssekit publish ${location.origin}/hub ${TOPIC} "hello"` }),
+    h('code', { text: `npx ssekit publish ${location.origin}/hub ${TOPIC} "hello"` }),
     '. Restart the server: this page reconnects and replays what it missed.',
   ),
   h(
@@ -42,26 +44,51 @@ app.append(
 );
 
 let received = 0;
-const connection = connect(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
-  retry: { initialDelay: 500, maxDelay: 5000 },
-  onOpen(response) {
-    // The hub says how it honoured our Last-Event-ID: 'replay' (missed events follow) or 'reset'.
-    const resumed = response.headers.get('ssekit-resume') === 'replay';
-    setStatus(status, 'live', 'Live');
-    notice.textContent = resumed
-      ? `Reconnected: replaying what was published after ${connection.lastEventId}.`
-      : '';
-  },
-  onRetry(ms) {
-    setStatus(status, 'reconnecting', `Reconnecting in ${(ms / 1000).toFixed(1)} s…`);
-  },
-  onError(error) {
-    setStatus(status, 'reconnecting', `Connection lost (${(error as Error).name})`);
-    return undefined; // the default policy: retry network errors and 5xx, stop on 4xx
-  },
-});
+const MAX_ROWS = 200;
+/** The topic's most recent events, and the id to subscribe after (what they were read up to). */
+interface Recent {
+  events: { id: string; event?: string; data: string }[];
+  after: string;
+}
 
-function show(id: string, event: string, data: string): void {
+async function recent(): Promise<Recent | undefined> {
+  try {
+    const response = await fetch(`/api/recent?topic=${encodeURIComponent(TOPIC)}`);
+    return response.ok ? ((await response.json()) as Recent) : undefined;
+  } catch {
+    return undefined; // the server is down: subscribe anyway, and show what arrives
+  }
+}
+
+function subscribe(lastEventId: string | undefined): Connection {
+  let opened = false;
+  const connection = connect(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
+    lastEventId,
+    // Each wait is the reconnection time (the server's `retry:`, 1 s or more, jittered) plus a
+    // backoff term; maxDelay caps that term, not the whole wait.
+    retry: { initialDelay: 500, maxDelay: 5000 },
+    onOpen(response) {
+      // The hub says how it honoured our Last-Event-ID: 'replay' (missed events follow) or 'reset'.
+      const resumed = opened && response.headers.get('ssekit-resume') === 'replay';
+      opened = true;
+      setStatus(status, 'live', 'Live');
+      notice.textContent = resumed
+        ? `Reconnected: replaying what was published after ${connection.lastEventId}.`
+        : '';
+    },
+    onRetry(ms) {
+      // The wait the client actually computed for this attempt.
+      setStatus(status, 'reconnecting', `Reconnecting in ${(ms / 1000).toFixed(1)} s…`);
+    },
+    onError(error) {
+      setStatus(status, 'reconnecting', `Connection lost (${(error as Error).name})`);
+      return undefined; // the default policy: retry network errors and 5xx, stop on 4xx
+    },
+  });
+  return connection;
+}
+
+function show(id: string, event: string | undefined, data: string): void {
   received++;
   count.textContent = `${received} event${received === 1 ? '' : 's'}`;
   const row = h(
@@ -74,12 +101,18 @@ function show(id: string, event: string, data: string): void {
       text: new Date(Number(id.split('-')[0])).toLocaleTimeString(),
     }),
     h('span', { class: 'data', text: data }),
-    h('span', { class: 'tag', text: event }),
+    // No event type (`ssekit publish` sends none) is a `message`, as EventSource names it.
+    h('span', { class: 'tag', text: event || 'message' }),
   );
   list.prepend(row);
+  // The page stays light however long it is open: the oldest rows go.
+  if (list.childElementCount > MAX_ROWS) list.lastElementChild?.remove();
 }
 
 (async () => {
+  const shown = await recent();
+  for (const event of shown?.events ?? []) show(event.id, event.event, event.data);
+  const connection = subscribe(shown?.after);
   try {
     for await (const message of connection) {
       if (message.event === 'reset') {
@@ -98,11 +131,17 @@ form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const data = input.value.trim();
   if (!data) return;
-  input.value = '';
   const response = await fetch('/hub', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ topic: TOPIC, event: 'post', data }),
   }).catch(() => null);
-  if (!response?.ok) notice.textContent = 'Publish failed: is the server up?';
+  if (response?.ok) {
+    // Only once it is published: a failed publish keeps the text, to send again.
+    if (input.value.trim() === data) input.value = '';
+    notice.textContent = '';
+  } else {
+    const why = response ? `the server answered ${response.status}` : 'is the server up?';
+    notice.textContent = `Publish failed (${why}): your text is still there, try again.`;
+  }
 });

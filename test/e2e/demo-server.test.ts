@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANSWERS } from '../../demo/bot.mjs';
 import { startDemo } from '../../demo/server.mjs';
+import { compareStreamIds } from '../../src/hub/ids.js';
 import { chat, metric, request, textOf } from '../helpers/demo.js';
 
 let demo: Awaited<ReturnType<typeof startDemo>>;
@@ -169,6 +170,67 @@ describe('cross-site POSTs are refused', () => {
       expect(publish.status).toBe(200);
       expect(await publish.json()).toHaveProperty('id');
     }
+  });
+});
+
+describe('the feed page’s start: GET /api/recent', () => {
+  const recent = async (query: string) => {
+    const response = await fetch(`${demo.url}/api/recent?${query}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  it('answers a topic’s last 20 events, oldest first, and the id to subscribe after', async () => {
+    const ids: string[] = [];
+    // More than one history page (200 events): the read pages through to the newest.
+    for (let n = 1; n <= 205; n++)
+      ids.push(await demo.hub.publish('recent-a', { event: 'post', data: `a${n}` }));
+    await demo.hub.publish('recent-b', 'another topic');
+    const { status, body } = await recent('topic=recent-a');
+    expect(status).toBe(200);
+    expect(body.events).toEqual(ids.slice(-20).map((id, i) => ({ id, event: 'post', data: `a${i + 186}` })));
+    // Where the read ended: the broker's newest id (here the other topic's event).
+    expect(compareStreamIds(String(body.after), ids.at(-1)!)).toBeGreaterThan(0);
+    // A subscriber that resumes after it gets what was published since, nothing before.
+    const later = await demo.hub.publish('recent-a', 'later');
+    const stream = await request(`${demo.url}/hub?topic=recent-a`, {
+      headers: { 'last-event-id': String(body.after) },
+    });
+    const [first] = await stream.take(1);
+    stream.disconnect();
+    expect(first).toMatchObject({ id: later, data: 'later' });
+  });
+
+  it('a topic without events: none, and an id to subscribe after', async () => {
+    const { status, body } = await recent('topic=never-published');
+    expect(status).toBe(200);
+    expect(body.events).toEqual([]);
+    expect(body.after).toMatch(/^\d+-\d+$/);
+  });
+
+  it('refuses a missing, empty, too long or control-character topic with 400', async () => {
+    for (const query of ['', 'topic=', `topic=${'x'.repeat(129)}`, 'topic=a%0Ab']) {
+      expect((await recent(query)).status, query).toBe(400);
+    }
+  });
+});
+
+describe('the dashboard’s burst', () => {
+  it('one runs at a time: a second POST while the first publishes (over ~1.5 s) is a 409', async () => {
+    const post = () =>
+      fetch(`${demo.url}/api/burst`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+    const before = demo.hub.metrics().eventsPublished;
+    const first = post();
+    // The first has started: it pauses between batches of 10 until its 200th event.
+    await expect.poll(() => demo.hub.metrics().eventsPublished, { interval: 5 }).toBeGreaterThan(before);
+    const second = await post();
+    expect(second.status).toBe(409);
+    expect(await second.json()).toEqual({ error: 'a burst is already running' });
+    expect((await first).status).toBe(200);
+    expect(demo.hub.metrics().eventsPublished - before).toBe(200);
   });
 });
 

@@ -1,6 +1,6 @@
 // The demo as a newcomer meets it: `node demo/start.mjs` (what `npm start` runs after the
 // build) driven in Debian's Chromium. Screenshots land in test-results/screenshots/.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,11 +74,11 @@ async function startDemo(port = 0, env: Record<string, string> = {}): Promise<De
   };
 }
 
-async function publish(base: string, data: string): Promise<string> {
+async function publish(base: string, data: string, topic = 'feed'): Promise<string> {
   const response = await fetch(`${base}/hub`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ topic: 'feed', event: 'post', data }),
+    body: JSON.stringify({ topic, event: 'post', data }),
   });
   expect(response.status).toBe(200);
   return ((await response.json()) as { id: string }).id;
@@ -87,6 +87,60 @@ async function publish(base: string, data: string): Promise<string> {
 const STOPPED = 'ssekit_replies_ended_total{reason="stopped"}';
 
 const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+
+/** A bot bubble's text as the page shows it (inline code in `<code>`, without its backticks). */
+const shownText = (page: Page, selector = '.msg.bot') =>
+  page.$eval(`${selector} .text`, (text) => text.textContent ?? '');
+/** A reply's text as the page shows it: the canned answers' backticks come in pairs. */
+const rendered = (text: string) => text.replaceAll('`', '');
+
+/** A phone's viewport (an iPhone 12 to 15, in CSS pixels). */
+const PHONE = { width: 390, height: 844 };
+
+/** A conversation of `pairs` finished exchanges, as the chat page keeps it in sessionStorage. */
+const conversation = (pairs: number) =>
+  JSON.stringify(
+    Array.from({ length: pairs }, (_, i) => [
+      { role: 'user', text: `Question ${i + 1}` },
+      {
+        role: 'bot',
+        text: `Answer ${i + 1}: a line of \`data:\` and then some more words to fill the bubble.`,
+        state: 'done',
+        meta: '17 tokens',
+        tokens: 17,
+      },
+    ]).flat(),
+  );
+
+/** Where the page would scroll sideways, and which controls are not fully on screen. */
+async function phoneProblems(page: Page, controls: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  const [scrollWidth, clientWidth] = await page.evaluate(() => [
+    document.documentElement.scrollWidth,
+    document.documentElement.clientWidth,
+  ]);
+  if (scrollWidth > clientWidth) problems.push(`scrolls sideways: ${scrollWidth} > ${clientWidth}`);
+  for (const selector of [
+    'nav a[data-tab="chat"]',
+    'nav a[data-tab="feed"]',
+    'nav a[data-tab="dashboard"]',
+    ...controls,
+  ]) {
+    const element = page.locator(selector);
+    if (!(await element.isVisible())) {
+      problems.push(`${selector} is not visible`);
+      continue;
+    }
+    await element.scrollIntoViewIfNeeded();
+    const box = (await element.boundingBox())!;
+    if (box.x < 0 || box.x + box.width > clientWidth)
+      problems.push(`${selector} is cut: x ${box.x}, width ${box.width}`);
+  }
+  // Each tab on one line: the three the same height, as short as one line of text.
+  const tabs = await page.$$eval('nav a', (links) => links.map((a) => a.getBoundingClientRect().height));
+  if (new Set(tabs).size !== 1 || tabs[0]! > 40) problems.push(`a tab wraps: heights ${tabs.join(', ')}`);
+  return problems;
+}
 
 describe.skipIf(!available)('demo in Chromium', () => {
   let browser: Browser;
@@ -135,6 +189,9 @@ describe.skipIf(!available)('demo in Chromium', () => {
       () => new Set((window as unknown as { paints: number[] }).paints).size,
     );
     expect(paints).toBeGreaterThanOrEqual(5);
+    // The first canned answer has `data:` in backticks: a <code>, no backtick left on screen.
+    expect(await page.$$eval('.msg.bot code', (codes) => codes.map((c) => c.textContent))).toEqual(['data:']);
+    expect(await page.textContent('.msg.bot')).not.toContain('`');
     await shot(page, 'chat-done');
 
     await page.fill('#chat-input', 'Tell me more');
@@ -182,16 +239,11 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.waitForFunction(() => (document.querySelector('.msg.bot')?.textContent?.length ?? 0) > 40);
     await shot(page, 'chat-resumed');
     await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
-    const shown = await page.$eval('.msg.bot', (bubble) =>
-      [...bubble.childNodes]
-        .filter((n) => n.nodeType === Node.TEXT_NODE)
-        .map((n) => n.textContent)
-        .join(''),
-    );
+    const shown = await shownText(page);
     // The bot's whole answer, as its log on the server has it: every token once, in order.
     const whole = await (await request(new URL(location, demo.url).href)).rest();
     expect(whole.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"done"}' });
-    expect(shown).toBe(textOf(whole));
+    expect(shown).toBe(rendered(textOf(whole)));
     expect(shown.startsWith('You said “Does it survive a reload?” ')).toBe(true);
     const tokens = whole.filter((e) => e.event === 'token').length;
     expect(await page.textContent('.msg.bot .meta')).toBe(`${tokens} tokens`);
@@ -259,19 +311,65 @@ describe.skipIf(!available)('demo in Chromium', () => {
       proxy.heal();
       expect((await resumed).headers()['last-event-id']).toMatch(/^\d+-\d+$/);
       await page.waitForSelector('.msg.bot[data-state="done"]', { timeout: 20_000 });
-      const shown = await page.$eval('.msg.bot', (bubble) =>
-        [...bubble.childNodes]
-          .filter((n) => n.nodeType === Node.TEXT_NODE)
-          .map((n) => n.textContent)
-          .join(''),
-      );
+      const shown = await shownText(page);
       const whole = await (await request(new URL(location, demo.url).href)).rest();
-      expect(shown).toBe(textOf(whole));
+      expect(shown).toBe(rendered(textOf(whole)));
       expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
       await page.close();
     } finally {
       await proxy.close();
     }
+  });
+
+  it('chat: inline code becomes <code> elements built as nodes, never markup from the text', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(demo.url);
+    const text = 'Send `<img src=x onerror="window.owned=1">` then `b` and a lone ` tick <b>x</b>';
+    const stored = JSON.stringify([
+      { role: 'user', text: 'Markup?' },
+      { role: 'bot', text, state: 'done', meta: '9 tokens', tokens: 9 },
+    ]);
+    await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-chat', value), stored);
+    await page.reload();
+    await page.waitForSelector('.msg.bot[data-state="done"]');
+    expect(await page.$$eval('.msg.bot code', (codes) => codes.map((c) => c.textContent))).toEqual([
+      '<img src=x onerror="window.owned=1">',
+      'b',
+    ]);
+    // The text stays text: no element but the two <code>, the unpaired backtick as written.
+    expect(await page.$$eval('.msg.bot .text *', (all) => all.map((e) => e.tagName))).toEqual([
+      'CODE',
+      'CODE',
+    ]);
+    expect(await shownText(page)).toBe(
+      'Send <img src=x onerror="window.owned=1"> then b and a lone ` tick <b>x</b>',
+    );
+    expect(await page.evaluate(() => (window as unknown as { owned?: number }).owned)).toBeUndefined();
+    await page.close();
+  });
+
+  it('chat: once the list scrolls, the last reply and its "N tokens" line are in view', async () => {
+    const page = await browser.newPage({ viewport: PHONE });
+    await page.goto(demo.url);
+    await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-chat', value), conversation(6));
+    await page.reload();
+    await page.fill('#chat-input', 'And the last line?');
+    await page.click('#chat-send');
+    await page.waitForSelector('.msg.bot[data-state="done"]:last-child', { timeout: 20_000 });
+    const [list, note, scrolls] = await page.$eval('#messages', (messages) => {
+      const meta = messages.lastElementChild!.querySelector('.meta')!;
+      const box = (r: DOMRect) => ({ top: r.top, bottom: r.bottom });
+      return [
+        box(messages.getBoundingClientRect()),
+        box(meta.getBoundingClientRect()),
+        messages.scrollHeight > messages.clientHeight,
+      ] as const;
+    });
+    expect(scrolls).toBe(true);
+    expect(await page.textContent('.msg.bot:last-child .meta')).toMatch(/^\d+ tokens$/);
+    expect(note.top).toBeGreaterThanOrEqual(list.top);
+    expect(note.bottom).toBeLessThanOrEqual(list.bottom);
+    await page.close();
   });
 
   it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
@@ -305,6 +403,56 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.close();
   });
 
+  it('feed: a page opened on a topic with history shows its last 20 events, then live ones, each once', async () => {
+    const topic = 'with-history';
+    const ids: string[] = [];
+    for (let n = 1; n <= 23; n++) ids.push(await publish(demo.url, `old ${n}`, topic));
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/feed?topic=${topic}`);
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+    const shown = () =>
+      page.$$eval('#events li', (rows) => rows.map((r) => r.getAttribute('data-id')).reverse());
+    expect(await shown()).toEqual(ids.slice(-20));
+    expect(await page.textContent('#feed-count')).toBe('20 events');
+    expect(await page.textContent('#feed-notice')).toBe('');
+    ids.push(await publish(demo.url, 'new', topic));
+    await expect.poll(() => page.locator('#events li').count()).toBe(21);
+    expect(await shown()).toEqual(ids.slice(-21));
+    await page.close();
+  });
+
+  it('feed: a failed publish keeps the text; the hint is a command that works in the clone', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/feed`);
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+    await page.route('**/hub', (route) =>
+      route.request().method() === 'POST' ? route.fulfill({ status: 503, body: 'down' }) : route.fallback(),
+    );
+    await page.fill('#feed-input', 'keep me');
+    await page.press('#feed-input', 'Enter');
+    await expect
+      .poll(() => page.textContent('#feed-notice'))
+      .toMatch(/^Publish failed \(the server answered 503\)/);
+    expect(await page.inputValue('#feed-input')).toBe('keep me');
+    await page.unroute('**/hub');
+    const rows = await page.locator('#events li').count();
+    await page.press('#feed-input', 'Enter');
+    await expect.poll(() => page.locator('#events li').count()).toBe(rows + 1);
+    expect(await page.textContent('#events li .data')).toBe('keep me');
+    expect(await page.inputValue('#feed-input')).toBe('');
+    expect(await page.textContent('#feed-notice')).toBe('');
+
+    // The shell hint, run as written from the clone, publishes to this page.
+    const hint = (await page.textContent('.lede code'))!;
+    expect(hint).toBe(`npx ssekit publish ${demo.url}/hub feed "hello"`);
+    const args = hint.match(/"[^"]*"|\S+/g)!.map((arg) => arg.replace(/^"(.*)"$/, '$1'));
+    const ran = spawnSync(args[0]!, ['--offline', ...args.slice(1)], { encoding: 'utf8', timeout: 30_000 });
+    expect(ran.status, ran.stderr).toBe(0);
+    await expect.poll(() => page.textContent('#events li .data')).toBe('hello');
+    expect(await page.textContent('#events li .tag')).toBe('message');
+    await page.close();
+  });
+
   it.skipIf(!redis)(
     'feed with REDIS_URL set: history lives in Redis and the page resumes across a restart',
     async () => {
@@ -335,6 +483,30 @@ describe.skipIf(!available)('demo in Chromium', () => {
     },
   );
 
+  it('dashboard: the first burst, with nobody else subscribed, moves the figures and the chart', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    await page.goto(`${demo.url}/dashboard`);
+    await expect.poll(() => page.getAttribute('#dash-status', 'data-state')).toBe('live');
+    // The page's own subscription to the burst's topic (the stats stream is not the hub's).
+    await expect
+      .poll(async () => Number(await page.textContent('#stat-subscribers')), { timeout: 5000 })
+      .toBe(1);
+    const number = async (selector: string) => Number((await page.textContent(selector))!.replace(/,/g, ''));
+    const delivered = await number('#stat-delivered');
+    expect(await number('#stat-rate')).toBe(0);
+    await page.click('#burst');
+    await expect.poll(() => number('#stat-rate'), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => number('#stat-delivered'), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(delivered + 200);
+    await expect
+      .poll(() => page.textContent('#burst-received'), { timeout: 10_000 })
+      .toContain('received 200 events');
+    // The chart's data rose off the floor.
+    expect(Number(await page.getAttribute('#chart', 'data-peak'))).toBeGreaterThan(0);
+    await page.close();
+  });
+
   it('dashboard: the hub figures arrive over SSE and change', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
     await page.goto(`${demo.url}/dashboard`);
@@ -344,7 +516,9 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.click('#subscribe');
     await page.click('#burst');
     await expect
-      .poll(async () => Number((await page.textContent('#stat-published'))!.replace(/,/g, '')))
+      .poll(async () => Number((await page.textContent('#stat-published'))!.replace(/,/g, '')), {
+        timeout: 10_000,
+      })
       .toBe(before + 200);
     await expect
       .poll(async () => Number(await page.textContent('#stat-subscribers')))
@@ -359,6 +533,36 @@ describe.skipIf(!available)('demo in Chromium', () => {
       samples,
     );
     await shot(page, 'dashboard');
+    await page.close();
+  });
+
+  it('on a phone (390 x 844) no page scrolls sideways and every control is on screen', async () => {
+    const page = await browser.newPage({ viewport: PHONE });
+    await page.goto(demo.url);
+    await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-chat', value), conversation(2));
+    await page.reload();
+    await page.waitForSelector('.msg.bot[data-state="done"]');
+    expect(await phoneProblems(page, ['#chat-input', '#chat-send', '#chat-stop'])).toEqual([]);
+    await shot(page, 'chat-phone');
+
+    await publish(
+      demo.url,
+      'A long line from a phone, with a URL that does not break: https://example.com/a/very/long/path/that/goes/on/and/on',
+    );
+    await page.goto(`${demo.url}/feed`);
+    await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+    await page.waitForSelector('#events li');
+    expect(await phoneProblems(page, ['#feed-input', '#feed-publish'])).toEqual([]);
+    await shot(page, 'feed-phone');
+
+    await page.goto(`${demo.url}/dashboard`);
+    await expect.poll(() => page.getAttribute('#dash-status', 'data-state')).toBe('live');
+    await page.click('#burst');
+    await expect
+      .poll(() => page.textContent('#burst-received'), { timeout: 10_000 })
+      .toContain('received 200 events');
+    expect(await phoneProblems(page, ['#burst', '#slow', '#subscribe', '#chart'])).toEqual([]);
+    await shot(page, 'dashboard-phone');
     await page.close();
   });
 });
