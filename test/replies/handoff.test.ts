@@ -52,7 +52,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
     expect(app.replies.metrics().handoffs).toBe(opens);
   });
 
-  it('connect() on the POST itself, with an Idempotency-Key: each reconnect joins with Last-Event-ID, nothing repeated', async () => {
+  it('connect() on the POST itself: each hand-off resumes by GET of the reply URL with Last-Event-ID, never posting again', async () => {
     const count = 50;
     let runs = 0;
     const produce: Produce = async ({ send }) => {
@@ -81,6 +81,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
     expect(seen.filter((e) => e.event === 'end')).toHaveLength(1);
     expect(runs).toBe(1);
     expect(opens).toBeGreaterThanOrEqual(3);
-    expect(app.replies.metrics().joined).toBe(opens);
+    // One POST, then GETs of its Content-Location: no join, no second producer.
+    expect(app.replies.metrics()).toMatchObject({ started: 1, joined: 0, resumed: opens - 1 });
   });
 });
