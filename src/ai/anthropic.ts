@@ -96,8 +96,9 @@ const format: Format<AnthropicEvent> = {
     if (typeof type !== 'string' || !YIELDED.has(type)) return undefined;
     return { value: data as unknown as AnthropicEvent, done: type === 'message_stop' };
   },
+  // `?.`: the JSON is the provider's, read as documented but not trusted to be.
   text: (event) =>
-    event.type === 'content_block_delta' && event.delta.type === 'text_delta' ? event.delta.text : undefined,
+    event.type === 'content_block_delta' && event.delta?.type === 'text_delta' ? event.delta.text : undefined,
 };
 
 /**

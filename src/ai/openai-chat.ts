@@ -73,7 +73,10 @@ const format: Format<OpenAIChatChunk> = {
     return { value: chunk as unknown as OpenAIChatChunk };
   },
   // The first choice's text: with `n` > 1, read the events and each choice's `index` instead.
-  text: (chunk) => chunk.choices?.find((choice) => choice.index === 0)?.delta?.content ?? undefined,
+  // `?.`: the JSON is the provider's, read as documented but not trusted to be.
+  text: (chunk) =>
+    (Array.isArray(chunk.choices) ? chunk.choices : []).find((choice) => choice?.index === 0)?.delta
+      ?.content ?? undefined,
 };
 
 /**

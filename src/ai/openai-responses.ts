@@ -154,6 +154,8 @@ const format: Format<OpenAIResponsesEvent> = {
   provider,
   end: 'response.completed',
   read(event: ServerSentEvent) {
+    // Not in this format, but some OpenAI-compatible servers send it, as in Chat Completions.
+    if (event.data === '[DONE]') return undefined;
     const data = parseData(provider, event);
     const { type } = data;
     // `{ type: 'error', code, message, param }`: the error fields are the event's own.

@@ -14,7 +14,11 @@ import { type AIProvider, ProviderStreamError } from './errors.js';
  * its body as a byte stream, or events that are already parsed (a `connect()` connection, an
  * `EventStreamParser`'s output).
  */
-export type ProviderStreamSource = Response | ReadableStream<Uint8Array> | AsyncIterable<ServerSentEvent>;
+export type ProviderStreamSource =
+  | Response
+  | ReadableStream<Uint8Array>
+  | ReadableStream<ServerSentEvent>
+  | AsyncIterable<ServerSentEvent>;
 
 /** Options of the provider readers. */
 export interface ReadProviderOptions {
@@ -70,7 +74,8 @@ export function providerStream<E>(
     async *text() {
       for await (const event of events()) {
         const text = format.text(event);
-        if (text) yield text;
+        // Only text: a field of another type in the provider's JSON is not passed on as text.
+        if (typeof text === 'string' && text) yield text;
       }
     },
   };
@@ -97,7 +102,7 @@ async function* read<E>(
 
 /** The events of a response or byte stream, parsed with the protocol layer's bounded parser. */
 async function* serverSentEvents(
-  source: Response | ReadableStream<Uint8Array>,
+  source: Response | ReadableStream<Uint8Array | ServerSentEvent>,
   provider: AIProvider,
   options: ReadProviderOptions,
 ): AsyncGenerator<ServerSentEvent, void, undefined> {
@@ -124,7 +129,7 @@ async function* serverSentEvents(
   let ended = false;
   try {
     for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
+      let chunk: ReadableStreamReadResult<Uint8Array | ServerSentEvent>;
       try {
         chunk = await reader.read();
       } catch (error) {
@@ -135,7 +140,10 @@ async function* serverSentEvents(
       ended = chunk.done;
       // At the end, a block without its blank line is discarded, as §9.2.6 says: the format's
       // end marker then never came, and the reader reports the stream as incomplete.
-      parser.feed(ended ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
+      if (chunk.done) parser.feed(decoder.decode());
+      else if (ArrayBuffer.isView(chunk.value)) parser.feed(decoder.decode(chunk.value, { stream: true }));
+      // A stream of parsed events (an EventStreamParser's output): nothing to parse.
+      else queue.push(chunk.value);
       const ready = queue.splice(0, overflow ? overflow.at : queue.length);
       for (const event of ready) yield event;
       if (overflow) {
@@ -155,7 +163,10 @@ async function* serverSentEvents(
  * The body of a response that is a 2xx `text/event-stream`; throws otherwise, with the status
  * and the start of the body (where providers put their JSON error).
  */
-async function check(response: Response, provider: AIProvider): Promise<ReadableStream<Uint8Array> | null> {
+async function check(
+  response: Response,
+  provider: AIProvider,
+): Promise<ReadableStream<Uint8Array | ServerSentEvent> | null> {
   const { status, headers } = response;
   const type = headers.get('content-type');
   const ok = status >= 200 && status < 300;
