@@ -191,19 +191,21 @@ async function check(
   });
 }
 
-/** The first {@link BODY_EXCERPT} characters of a body, reading at most 4 bytes for each. */
-async function excerpt(body: ReadableStream<Uint8Array> | null): Promise<string> {
+/**
+ * The first {@link BODY_EXCERPT} characters of a body. Each chunk is decoded from its first
+ * 4 bytes per character kept at most, so one huge chunk costs no more than a small one.
+ */
+async function excerpt(body: ReadableStream<Uint8Array | ServerSentEvent> | null): Promise<string> {
   if (!body) return '';
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let text = '';
-  let budget = 4 * BODY_EXCERPT;
   try {
-    while (budget > 0 && text.length < BODY_EXCERPT) {
+    while (text.length < BODY_EXCERPT) {
       const { done, value } = await reader.read();
       if (done) break;
-      text += decoder.decode(value.subarray(0, budget), { stream: true });
-      budget -= value.length;
+      if (ArrayBuffer.isView(value))
+        text += decoder.decode(value.subarray(0, 4 * BODY_EXCERPT), { stream: true });
     }
   } catch {
     // The body broke off while read for diagnostics only: the status is the error.

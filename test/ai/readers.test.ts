@@ -5,7 +5,7 @@
  */
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isProviderStreamError, ProviderStreamError, type ServerSentEvent } from '../../src/ai/index.js';
 import { EventStreamParser } from '../../src/protocol/stream.js';
 import { cuts, FC } from '../protocol/arbitraries.js';
@@ -124,12 +124,24 @@ describe.each(cases)('$name', (c) => {
     ]);
   });
 
-  it('reads at most 4 KiB of a refused body, however long it is', async () => {
+  it('reads and decodes a bounded start of a refused body, however long it is', async () => {
     const body = chunked('é'.repeat(1_000_000), [1000, 2000, 3000, 4000, 5000, 6000]);
     const error = providerError((await drain(c.read(new Response(body, { status: 500 })))).error);
     expect(error.body).toBe('é'.repeat(1024));
     expect(body.pulls()).toBeLessThanOrEqual(4);
     expect(body.cancelled()).toBe(true);
+    // One huge chunk: only its start is decoded.
+    const decode = vi.spyOn(TextDecoder.prototype, 'decode');
+    try {
+      const huge = providerError(
+        (await drain(c.read(new Response(chunked('x'.repeat(1 << 20)), { status: 500 })))).error,
+      );
+      expect(huge.body).toBe('x'.repeat(1024));
+      const sizes = decode.mock.calls.map(([input]) => (input as Uint8Array | undefined)?.byteLength ?? 0);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4096);
+    } finally {
+      decode.mockRestore();
+    }
   });
 
   it('refuses a 2xx response that is not text/event-stream', async () => {
