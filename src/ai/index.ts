@@ -1,10 +1,10 @@
 /**
- * `ssekit/ai`: typed readers for LLM providers' streams. {@link readOpenAIChat},
- * {@link readOpenAIResponses} and {@link readAnthropic} take a `fetch` `Response` (or its body,
- * or parsed events) and yield the provider's typed events, or with `.text()` the answer's text
- * pieces. A stream ends at its format's end marker only: a provider's error event, a stream cut
- * short, a refused response or bad JSON is a {@link ProviderStreamError}. Imports only the
- * protocol layer, so it runs in browsers, workers and servers alike.
+ * `ssekit/ai`: typed readers for LLM providers' streams. `readOpenAIChat`,
+ * `readOpenAIResponses` and `readAnthropic` take a `fetch` `Response` (or its body, or parsed
+ * events) and yield the provider's typed events, or with `.text()` the answer's text pieces. A
+ * stream ends at its format's end marker only: a provider's error event, a stream cut short, a
+ * refused response or bad JSON is a `ProviderStreamError`. Imports only the protocol layer, so
+ * it runs in browsers, workers and servers alike. Guide: docs/ai-providers.md.
  */
 
 export type { ServerSentEvent } from '../protocol/types.js';
