@@ -10,6 +10,7 @@ import {
   readAnthropic,
   readOpenAIChat,
 } from '../../src/ai/index.js';
+import { connect } from '../../src/client/index.js';
 import { listen } from '../helpers/server.js';
 import { drain, encoder, fixture } from './helpers.js';
 
@@ -55,6 +56,13 @@ describe('over fetch', () => {
   it('reads a stream written in small pieces to its end', async () => {
     const text = await drain(readAnthropic(await fetch(`${server.url}/anthropic`)).text());
     expect(text).toEqual({ items: ['Bonjour', ' à tous 😀,', ' 世界 €5.'] });
+  });
+
+  it('reads a connect() connection, and closes it at the end marker', async () => {
+    const connection = connect(`${server.url}/anthropic`, { method: 'POST', body: '{}', retry: false });
+    const text = await drain(readAnthropic(connection).text());
+    expect(text).toEqual({ items: ['Bonjour', ' à tous 😀,', ' 世界 €5.'] });
+    expect(connection.readyState).toBe(2);
   });
 
   it('reports a connection that dies before the end marker as incomplete', async () => {
