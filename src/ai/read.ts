@@ -11,14 +11,18 @@ import { type AIProvider, ProviderStreamError } from './errors.js';
 
 /**
  * What a reader reads: a `fetch` `Response` (its status and `Content-Type` are checked first),
- * its body as a byte stream, or events that are already parsed (a `connect()` connection, an
- * `EventStreamParser`'s output).
+ * its body as a stream of bytes (or of text, after a `TextDecoderStream`), or events that are
+ * already parsed (a `connect()` connection, an `EventStreamParser`'s output).
  */
 export type ProviderStreamSource =
   | Response
   | ReadableStream<Uint8Array>
+  | ReadableStream<string>
   | ReadableStream<ServerSentEvent>
   | AsyncIterable<ServerSentEvent>;
+
+/** What a stream source's chunks may be. */
+type Chunk = Uint8Array | string | ServerSentEvent;
 
 /** Options of the provider readers. */
 export interface ReadProviderOptions {
@@ -102,7 +106,7 @@ async function* read<E>(
 
 /** The events of a response or byte stream, parsed with the protocol layer's bounded parser. */
 async function* serverSentEvents(
-  source: Response | ReadableStream<Uint8Array | ServerSentEvent>,
+  source: Response | ReadableStream<Chunk>,
   provider: AIProvider,
   options: ReadProviderOptions,
 ): AsyncGenerator<ServerSentEvent, void, undefined> {
@@ -129,7 +133,7 @@ async function* serverSentEvents(
   let ended = false;
   try {
     for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array | ServerSentEvent>;
+      let chunk: ReadableStreamReadResult<Chunk>;
       try {
         chunk = await reader.read();
       } catch (error) {
@@ -142,6 +146,7 @@ async function* serverSentEvents(
       // end marker then never came, and the reader reports the stream as incomplete.
       if (chunk.done) parser.feed(decoder.decode());
       else if (ArrayBuffer.isView(chunk.value)) parser.feed(decoder.decode(chunk.value, { stream: true }));
+      else if (typeof chunk.value === 'string') parser.feed(chunk.value);
       // A stream of parsed events (an EventStreamParser's output): nothing to parse.
       else queue.push(chunk.value);
       const ready = queue.splice(0, overflow ? overflow.at : queue.length);
@@ -163,10 +168,7 @@ async function* serverSentEvents(
  * The body of a response that is a 2xx `text/event-stream`; throws otherwise, with the status
  * and the start of the body (where providers put their JSON error).
  */
-async function check(
-  response: Response,
-  provider: AIProvider,
-): Promise<ReadableStream<Uint8Array | ServerSentEvent> | null> {
+async function check(response: Response, provider: AIProvider): Promise<ReadableStream<Chunk> | null> {
   const { status, headers } = response;
   const type = headers.get('content-type');
   const ok = status >= 200 && status < 300;
@@ -195,7 +197,7 @@ async function check(
  * The first {@link BODY_EXCERPT} characters of a body. Each chunk is decoded from its first
  * 4 bytes per character kept at most, so one huge chunk costs no more than a small one.
  */
-async function excerpt(body: ReadableStream<Uint8Array | ServerSentEvent> | null): Promise<string> {
+async function excerpt(body: ReadableStream<Chunk> | null): Promise<string> {
   if (!body) return '';
   const reader = body.getReader();
   const decoder = new TextDecoder();

@@ -213,7 +213,15 @@ describe.each(cases)('$name', (c) => {
     expect((error as Error).name).toBe('AbortError');
   });
 
-  it('reads events already parsed (an EventStreamParser, a connect() connection)', async () => {
+  it('reads a body already decoded to text (a TextDecoderStream)', async () => {
+    const text = chunked(
+      c.whole,
+      everyByte(c.whole).filter((i) => i % 5 === 0),
+    ).pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>);
+    expect(await drain(c.read(text).text())).toEqual({ items: c.text });
+  });
+
+  it('reads events already parsed (an EventStreamParser, an async iterable such as connect())', async () => {
     const events = chunked(c.whole).pipeThrough(new EventStreamParser());
     expect((await drain(c.read(events).text())).items).toEqual(c.text);
     // An async iterable of events, returned (closed) once the end marker is read.
