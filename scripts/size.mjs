@@ -22,6 +22,13 @@ const entries = [
   { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3300 },
   { name: 'EventSource', code: "export { EventSource } from 'ssekit/client';", limit: 4000 },
   { name: 'connect + EventSource', code: "export { connect, EventSource } from 'ssekit/client';" },
+  // The provider readers (ssekit/ai), for the record: they share the parser with the client,
+  // and importing them adds nothing to connect or EventSource.
+  { name: 'readOpenAIChat', code: "export { readOpenAIChat } from 'ssekit/ai';" },
+  {
+    name: 'ssekit/ai: 3 readers + guard',
+    code: "export { readOpenAIChat, readOpenAIResponses, readAnthropic, isProviderStreamError } from 'ssekit/ai';",
+  },
 ];
 // For reference, the library users would otherwise pick, measured the same way when installed.
 try {

@@ -5,6 +5,7 @@
  * compile, the directive would be unused, and tsc would fail.
  */
 import { createParser, EventStreamParser, encodeEvent, type ServerSentEvent } from 'ssekit';
+import { isProviderStreamError, readAnthropic, readOpenAIChat, readOpenAIResponses } from 'ssekit/ai';
 import { connect, EventSource, isHttpError } from 'ssekit/client';
 import { createHub, createMemoryBroker, jwtAuthorizer } from 'ssekit/hub';
 import { createEventStream, sseHeaders, sseResponse, streamEvents } from 'ssekit/server';
@@ -112,4 +113,32 @@ export async function hubWithJwt(): Promise<Response> {
   const wrong: number = await hub.publish('news', 'hello');
   void [id, wrong];
   return hub.handler(new Request('https://example.com/?topic=news'));
+}
+
+// The provider readers: typed events, text pieces, one typed error.
+export async function answer(response: Response): Promise<string> {
+  let text = '';
+  try {
+    for await (const event of readAnthropic(response)) {
+      if (event.type !== 'content_block_delta') continue;
+      if (event.delta.type === 'text_delta') text += event.delta.text;
+      // @ts-expect-error a text delta has no `partial_json`
+      if (event.delta.type === 'text_delta') text += event.delta.partial_json;
+    }
+  } catch (error) {
+    if (isProviderStreamError(error) && error.type === 'provider') return error.code ?? '';
+    // @ts-expect-error `type` is a union of literals
+    if (isProviderStreamError(error) && error.type === 'overloaded_error') return '';
+    throw error;
+  }
+  return text;
+}
+export async function chatText(upstream: Response): Promise<string[]> {
+  const pieces: string[] = [];
+  for await (const piece of readOpenAIChat(upstream.body!).text()) pieces.push(piece);
+  for await (const event of readOpenAIResponses(connect('https://example.com/responses'))) {
+    if (event.type === 'response.output_text.delta') pieces.push(event.delta);
+    if (event.type === 'response.completed') pieces.push(event.response.status);
+  }
+  return pieces;
 }
