@@ -12,6 +12,7 @@ const subpaths = {
   hub: 'src/hub/index.ts',
   redis: 'src/adapters/redis/index.ts',
   replies: 'src/replies/index.ts',
+  share: 'src/client/share.ts',
 };
 
 const jsOnly = Boolean(process.env.SSEKIT_BUILD_JS_ONLY);

@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^ssekit\/hub$/, replacement: src('hub/index.ts') },
       { find: /^ssekit\/redis$/, replacement: src('adapters/redis/index.ts') },
       { find: /^ssekit\/replies$/, replacement: src('replies/index.ts') },
+      { find: /^ssekit\/share$/, replacement: src('client/share.ts') },
     ],
   },
   test: {
