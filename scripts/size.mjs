@@ -66,7 +66,8 @@ for (const entry of entries) {
     throw new Error(`size: ${entry.name} did not resolve to dist/ (got ${inputs.join(', ')})`);
   }
   // An entry measured `over` another is held to its limit on the difference.
-  const base = entry.over === undefined ? undefined : rows.find((row) => row.entry === entry.over)['gzip (B)'];
+  const base =
+    entry.over === undefined ? undefined : rows.find((row) => row.entry === entry.over)['gzip (B)'];
   const counted = gzip - (base ?? 0);
   const over = entry.limit !== undefined && counted > entry.limit;
   failed ||= over;

@@ -9,8 +9,10 @@
  */
 import { hasName } from '../protocol/errors.js';
 import type { ServerSentEvent } from '../protocol/types.js';
-import { type ConnectInit, type Connection, connect } from './connect.js';
-import { ClientError } from './errors.js';
+// Through the client's index, not connect.js: the built package then keeps one chunk for the
+// client, as it had before this subpath, and the bundles of `connect` and `EventSource` stay the
+// same to the byte (a bundler's tree-shaking leaves `EventSource` out of this one).
+import { ClientError, type ConnectInit, type Connection, connect } from './index.js';
 
 /**
  * Options of {@link connectShared}: those of `connect`, less the callbacks (only the leading tab
