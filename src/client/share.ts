@@ -1,7 +1,7 @@
 /**
  * `ssekit/share`: one event stream shared by every tab of an origin that opens it. The tabs
  * that open the same stream (same URL, method, headers and body) elect one leader with a Web
- * Lock; the leader holds the only network connection, through {@link connect}, and fans its
+ * Lock; the leader holds the only network connection, through `connect()`, and fans its
  * events out to the others over a `BroadcastChannel`. When the leader goes (its tab closed or
  * crashed, or `close()`), the browser hands the lock to a waiting tab, which reconnects from the
  * last event ID it saw. Where Web Locks or `BroadcastChannel` are missing, each caller simply
