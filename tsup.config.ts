@@ -13,6 +13,7 @@ const subpaths = {
   redis: 'src/adapters/redis/index.ts',
   replies: 'src/replies/index.ts',
   ai: 'src/ai/index.ts',
+  share: 'src/client/share.ts',
 };
 
 const jsOnly = Boolean(process.env.SSEKIT_BUILD_JS_ONLY);

@@ -15,6 +15,7 @@ export default defineConfig({
       { find: /^ssekit\/redis$/, replacement: src('adapters/redis/index.ts') },
       { find: /^ssekit\/replies$/, replacement: src('replies/index.ts') },
       { find: /^ssekit\/ai$/, replacement: src('ai/index.ts') },
+      { find: /^ssekit\/share$/, replacement: src('client/share.ts') },
     ],
   },
   test: {

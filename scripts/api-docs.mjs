@@ -15,6 +15,7 @@ const KNOWN = {
   'ssekit/redis': 'src/adapters/redis/index.ts',
   'ssekit/replies': 'src/replies/index.ts',
   'ssekit/ai': 'src/ai/index.ts',
+  'ssekit/share': 'src/client/share.ts',
 };
 const ENTRIES = {};
 for (const name of Object.keys(pkg.exports)) {
@@ -49,7 +50,7 @@ const text = (parts) =>
     .replace(/\{@link\s+([^}\s]+)\s*\}/g, '`$1`')
     .trim();
 
-let out = `# API reference\n\nGenerated from the TSDoc in \`src/\` by \`npm run docs:api\` (scripts/api-docs.mjs); do not edit by hand.\nEvery export of every subpath is listed. Guides: [streaming LLM tokens](./streaming-llm-tokens.md), [Next.js](./nextjs.md), [replies that survive a reload](./replies.md), [reading an LLM provider's stream](./ai-providers.md), [scaling with Redis](./scaling-with-redis.md), [deploying](./deploying.md), [CLI](./cli.md).\n`;
+let out = `# API reference\n\nGenerated from the TSDoc in \`src/\` by \`npm run docs:api\` (scripts/api-docs.mjs); do not edit by hand.\nEvery export of every subpath is listed. Guides: [streaming LLM tokens](./streaming-llm-tokens.md), [Next.js](./nextjs.md), [replies that survive a reload](./replies.md), [reading an LLM provider's stream](./ai-providers.md), [tabs sharing one connection](./sharing.md), [scaling with Redis](./scaling-with-redis.md), [deploying](./deploying.md), [CLI](./cli.md).\n`;
 for (const [sub, file] of Object.entries(ENTRIES)) {
   const source = program.getSourceFile(file);
   const moduleSymbol = checker.getSymbolAtLocation(source);

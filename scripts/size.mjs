@@ -29,6 +29,14 @@ const entries = [
     name: 'ssekit/ai: 3 readers + guard',
     code: "export { readOpenAIChat, readOpenAIResponses, readAnthropic, isProviderStreamError } from 'ssekit/ai';",
   },
+  // Tabs sharing one connection: its own subpath, so connect and EventSource above do not grow.
+  // Its bar is on what it adds to connect (the gzip of both bundles differs by this much).
+  {
+    name: 'connectShared',
+    code: "export { connectShared } from 'ssekit/share';",
+    over: 'connect',
+    limit: 1000,
+  },
 ];
 // For reference, the library users would otherwise pick, measured the same way when installed.
 try {
@@ -66,14 +74,19 @@ for (const entry of entries) {
   if (entry.limit !== undefined && !inputs.some((file) => file.startsWith('dist/'))) {
     throw new Error(`size: ${entry.name} did not resolve to dist/ (got ${inputs.join(', ')})`);
   }
-  const over = entry.limit !== undefined && gzip > entry.limit;
+  // An entry measured `over` another is held to its limit on the difference.
+  const base =
+    entry.over === undefined ? undefined : rows.find((row) => row.entry === entry.over)['gzip (B)'];
+  const counted = gzip - (base ?? 0);
+  const over = entry.limit !== undefined && counted > entry.limit;
   failed ||= over;
   rows.push({
     entry: entry.name,
     'minified (B)': min,
     'gzip (B)': gzip,
+    'added (B)': base === undefined ? '' : `+${counted} over ${entry.over}`,
     'limit (B)': entry.limit ?? '',
-    result: entry.limit === undefined ? '' : over ? `OVER by ${gzip - entry.limit}` : 'ok',
+    result: entry.limit === undefined ? '' : over ? `OVER by ${counted - entry.limit}` : 'ok',
   });
 }
 console.table(rows);

@@ -15,7 +15,8 @@ type ClientErrorName =
   | 'NetworkError'
   | 'IdleTimeoutError'
   | 'StreamEndError'
-  | 'BodyError';
+  | 'BodyError'
+  | 'ShareLagError';
 
 /** Base class of every error the client layer raises. */
 export class ClientError extends Error {
@@ -90,6 +91,7 @@ export function isClientError(value: unknown): value is ClientError {
     'IdleTimeoutError',
     'StreamEndError',
     'BodyError',
+    'ShareLagError',
   ]);
 }
 

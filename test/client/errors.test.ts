@@ -16,6 +16,7 @@ import {
   NetworkError,
   StreamEndError,
 } from '../../src/client/index.js';
+import { isShareLagError, ShareLagError } from '../../src/client/share.js';
 
 const cases = [
   [new HttpError(503, 'busy', 2000), HttpError, isHttpError, 'HttpError'],
@@ -29,6 +30,7 @@ const cases = [
   [new IdleTimeoutError('x'), IdleTimeoutError, isIdleTimeoutError, 'IdleTimeoutError'],
   [new StreamEndError('x'), StreamEndError, isStreamEndError, 'StreamEndError'],
   [new BodyError('x'), BodyError, isBodyError, 'BodyError'],
+  [new ShareLagError('x'), ShareLagError, isShareLagError, 'ShareLagError'],
 ] as const;
 
 describe('client errors', () => {

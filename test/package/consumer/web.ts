@@ -9,6 +9,7 @@ import { isProviderStreamError, readAnthropic, readOpenAIChat, readOpenAIRespons
 import { connect, EventSource, isHttpError } from 'ssekit/client';
 import { createHub, createMemoryBroker, jwtAuthorizer } from 'ssekit/hub';
 import { createEventStream, sseHeaders, sseResponse, streamEvents } from 'ssekit/server';
+import { connectShared, isShareLagError, type SharedConnection } from 'ssekit/share';
 
 // The protocol layer.
 const parser = createParser({
@@ -44,6 +45,23 @@ export async function chat(): Promise<string> {
   for await (const event of connection) text += event.data;
   connection.close();
   return text;
+}
+
+// One stream shared by the tabs of an origin: the shape of a connection, and who leads.
+export async function shared(): Promise<string[]> {
+  const feed: SharedConnection = connectShared('https://example.com/feed', {
+    headers: { authorization: 'Bearer token' },
+    retry: { maxDelay: 10_000 },
+  });
+  const ids: string[] = [feed.lastEventId, String(feed.leading)];
+  try {
+    for await (const event of feed) ids.push(event.id);
+  } catch (error) {
+    if (!isShareLagError(error)) throw error;
+  }
+  // @ts-expect-error a shared stream's body is a string: the tabs must agree on it
+  connectShared('https://example.com/feed', { method: 'POST', body: new Blob() });
+  return ids;
 }
 
 const bytes = new TextEncoder().encode('{"topic":"a"}');
