@@ -15,7 +15,8 @@
 // it hands the next token to the replies whose turn it is, each reply one token per
 // `periodTicks` ticks (its phase set when it starts, so a thousand replies spread over the
 // period, as model streams do). The token itself is `t<index>` (a few bytes, an LLM token).
-// IPC: first message out {port}; {cmd:'pace', periodTicks} -> {}; {cmd:'cpu'} -> {cpu, redis}
+// IPC: first message out {port}; {cmd:'pace', periodTicks, burst} -> {} (`burst` tokens per
+// turn, back to back: an upstream read that carries several); {cmd:'cpu'} -> {cpu, redis}
 // (process CPU user+system µs; Redis commands this process has sent, by name).
 import { createServer } from 'node:http';
 import { loadDist } from './lib/dist.mjs';
@@ -28,6 +29,7 @@ const TICK_MS = 5;
 // ---- the upstream ----------------------------------------------------------------------------
 
 let periodTicks = 10;
+let burst = 1; // tokens per turn (an upstream read that carries several)
 let slots = Array.from({ length: periodTicks }, () => []);
 let tickCount = 0;
 let nextPhase = 0;
@@ -42,7 +44,7 @@ setInterval(() => {
 async function* tokens(n) {
   const phase = nextPhase++ % periodTicks;
   for (let i = 0; i < n; i++) {
-    await new Promise((resolve) => slots[phase].push(resolve));
+    if (i % burst === 0) await new Promise((resolve) => slots[phase].push(resolve));
     yield `t${i}`;
   }
 }
@@ -156,6 +158,7 @@ server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }
 process.on('message', (m) => {
   if (m.cmd === 'pace') {
     periodTicks = m.periodTicks;
+    burst = m.burst;
     slots = Array.from({ length: periodTicks }, () => []);
     process.send({});
   } else if (m.cmd === 'cpu') {

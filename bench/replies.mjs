@@ -45,6 +45,7 @@ const ROUNDS = Number(option('--rounds', 3));
 const REPLIES = Number(option('--replies', 200));
 const TOKENS = Number(option('--tokens', 100));
 const RATE = Number(option('--rate', 50));
+const BURST = Number(option('--burst', 1));
 const RESUMERS = Number(option('--resumers', 1000));
 const RESUME_RATE = 20;
 const RESUME_TOKENS = 60;
@@ -138,9 +139,10 @@ async function main() {
   await client.next();
 
   /** One run against one contender: readers, tokens, and what the server and Redis spent. */
-  async function run(name, { replies, tokens, rate, resume }) {
+  async function run(name, { replies, tokens, rate, burst = 1, resume }) {
     const server = servers[name];
-    await server.ask({ cmd: 'pace', periodTicks: Math.max(1, Math.round(1000 / rate / TICK_MS)) });
+    const periodTicks = Math.max(1, Math.round((1000 * burst) / rate / TICK_MS));
+    await server.ask({ cmd: 'pace', periodTicks, burst });
     const durationMs = (tokens / rate) * 1000;
     const c0 = await server.ask({ cmd: 'cpu' });
     const s0 = await commandStats(admin);
@@ -172,7 +174,7 @@ async function main() {
     };
   }
 
-  const part1 = { replies: REPLIES, tokens: TOKENS, rate: RATE, resume: null };
+  const part1 = { replies: REPLIES, tokens: TOKENS, rate: RATE, burst: BURST, resume: null };
   const part3 = {
     ...part1,
     resume: { fromMs: 0.2 * (TOKENS / RATE) * 1000, toMs: 0.8 * (TOKENS / RATE) * 1000, gapMs: GAP_MS },

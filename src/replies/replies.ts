@@ -7,7 +7,6 @@
  */
 import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
-import { eventBytes } from '../hub/fanout.js';
 import { openEventStream } from '../server/event-stream.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
@@ -152,7 +151,6 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const rejected: Record<string, number> = {};
 
   const feed = createFeed(broker, onError, () => closing);
-  const bytesOf = eventBytes();
 
   const refuse = (status: number, message: string, extra?: Record<string, string>): Response => {
     rejected[status] = (rejected[status] ?? 0) + 1;
@@ -231,7 +229,6 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     retryMs: o.retryMs,
     now,
     onError,
-    bytesOf,
   };
 
   const acquireWatch = (id: string): ReplyWatch => {
