@@ -12,7 +12,7 @@ import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
 import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
-import { type RepliesOptions, resolveOptions } from './options.js';
+import { logBounds, type RepliesOptions, resolveOptions } from './options.js';
 import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
 import { type Produce, Run, type RunOptions } from './run.js';
 import { createStore, REPLY_OVERHEAD } from './store.js';
@@ -112,12 +112,17 @@ const MAX_ID_LENGTH = 256;
 export function createReplies(options: RepliesOptions = {}): Replies {
   const o = resolveOptions(options);
   const ownsBroker = options.broker === undefined;
+  const log = logBounds(o.topicPrefix, o.maxEventsPerReply, o.maxBytesPerReply);
   const broker: Broker =
     options.broker ??
     createMemoryBroker({
-      // Room for the markers (and a stray second end) beyond the producer's events; no age
-      // bound: a reply is dropped by `expire` after its retention.
-      history: { maxEvents: o.maxEventsPerReply + 16, maxAgeMs: Number.POSITIVE_INFINITY },
+      // A whole log per topic, markers included (logBounds); no age bound: a reply is dropped
+      // by `expire` after its retention.
+      history: {
+        maxEvents: log.events,
+        maxBytes: log.bytes,
+        maxAgeMs: Number.POSITIVE_INFINITY,
+      },
       maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
     });
   if (!broker.isValidId(LOG_START)) {
