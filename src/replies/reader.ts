@@ -77,12 +77,17 @@ export class ReplyWatch implements Watcher {
   #opened: (() => void)[] = [];
   #sawOpen = false;
 
-  constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number) {
+  /**
+   * @param local the producer runs in this process (it runs here to its end, or this process
+   *   ends with it): its heartbeats tell nothing, so the alive topic is not followed, which
+   *   spares the broker a topic (on Redis, one stream less in every read of the feed).
+   */
+  constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number, local = false) {
     this.id = id;
     this.topics = topics;
     this.#now = now;
     this.lastSeen = now();
-    this.following = feed.follow([topics.log, topics.alive], this);
+    this.following = feed.follow(local ? [topics.log] : [topics.log, topics.alive], this);
   }
 
   /** Notes an `end` event (from history or live): the first one, in id order, counts. */

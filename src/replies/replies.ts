@@ -239,7 +239,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const acquireWatch = (id: string): ReplyWatch => {
     let watch = watches.get(id);
     if (watch === undefined) {
-      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now);
+      // A producer running here is known alive without its heartbeats (upkeep.ts).
+      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now, running.has(id));
       watches.set(id, watch);
     }
     watch.refs++;
