@@ -6,8 +6,9 @@
 // first token of the new response.
 // Usage: node bench/replies-client.mjs
 // IPC: {cmd:'run', port, replies, tokens, startSpreadMs, timeoutMs, resume: null | {fromMs, toMs, gapMs}} ->
-//      {done, failed, missing, repeated, samples, p50, p99, max}
+//      {done, failed, missing, repeated, samples, p50, p99, max, clientLoopP99}
 import { connect } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createBodyReader } from './lib/http-body-reader.mjs';
 
 let port = 0; // the server of the current run
@@ -108,9 +109,14 @@ function session(n, resume, timeoutMs) {
   });
 }
 
+// This process's event loop delay: a latency is only as good as the reader's loop is free.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+
 process.on('message', async (m) => {
   if (m.cmd !== 'run') return;
   port = m.port;
+  loopDelay.reset();
   const runs = [];
   for (let i = 0; i < m.replies; i++) {
     runs.push(
@@ -132,6 +138,7 @@ process.on('message', async (m) => {
     p50: latencies.length ? quantile(latencies, 0.5) : Number.NaN,
     p99: latencies.length ? quantile(latencies, 0.99) : Number.NaN,
     max: latencies.length ? latencies[latencies.length - 1] : Number.NaN,
+    clientLoopP99: loopDelay.percentile(99) / 1e6,
   });
 });
 process.on('disconnect', () => process.exit(0));

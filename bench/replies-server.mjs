@@ -17,8 +17,10 @@
 // period, as model streams do). The token itself is `t<index>` (a few bytes, an LLM token).
 // IPC: first message out {port}; {cmd:'pace', periodTicks, burst} -> {} (`burst` tokens per
 // turn, back to back: an upstream read that carries several); {cmd:'cpu'} -> {cpu, redis}
-// (process CPU user+system µs; Redis commands this process has sent, by name).
+// (process CPU user+system µs; Redis commands this process has sent, by name; the event loop's
+// delay p99 since the last ask, ms).
 import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadDist } from './lib/dist.mjs';
 
 const name = process.argv[2];
@@ -155,6 +157,10 @@ const server = createServer(createRequestListener(handler));
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 
+// The event loop's delay: a saturated server answers late whatever the code does.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+
 process.on('message', (m) => {
   if (m.cmd === 'pace') {
     periodTicks = m.periodTicks;
@@ -163,7 +169,8 @@ process.on('message', (m) => {
     process.send({});
   } else if (m.cmd === 'cpu') {
     const { user, system } = process.cpuUsage();
-    process.send({ cpu: user + system, redis: { ...commands } });
+    process.send({ cpu: user + system, redis: { ...commands }, loopP99: loopDelay.percentile(99) / 1e6 });
+    loopDelay.reset();
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -16,11 +16,13 @@
 //     user + system) from the first POST to the last token read, divided by tokens: the
 //     replies' own costs (start, open marker, end, timers) included. Bars: memory <= 1.2x
 //     stream, redis <= 1.5x stream.
-// (2) Resume latency: 1,000 replies at 20 tokens/s each (60 tokens, 3 s), every reader drops its
-//     connection once at a random time within the reply, stays away 100 ms (so the log holds
-//     tokens it has not seen) and resumes with Last-Event-ID; from the reconnect's connect() to
-//     the first token of the new response, p50/p99 over all readers. Bars: p99 <= 20 ms memory,
-//     <= 30 ms redis. resumable-stream's row is for reference (it replays from the start).
+// (2) Resume latency: 1,000 replies at 20 tokens/s each (100 tokens, 5 s; started over 2 s),
+//     every reader drops its connection once at a random time after all have started, stays
+//     away 100 ms (so the log holds tokens it has not seen) and resumes with Last-Event-ID; from
+//     the reconnect's connect() to the first token of the new response, p50/p99 over all readers. Bars: p99 <= 20 ms memory,
+//     <= 30 ms redis. resumable-stream's row is for reference (it replays from the start). The
+//     readers' and the server's event loop delays are printed with it: a reader process that
+//     lags (a loaded machine) adds its lag to every latency it measures.
 // (3) Against resumable-stream on the same Redis (a redis-server of the bench's own, so its
 //     figures are the bench's alone): Redis commands per reply when nobody resumes (from (1))
 //     and per resume (a run of (1)'s shape where every reader resumes once, minus (1), per
@@ -54,7 +56,10 @@ const BURST = Number(option('--burst', 10));
 const BURST_RATE = Number(option('--burst-rate', 200));
 const RESUMERS = Number(option('--resumers', 1000));
 const RESUME_RATE = 20;
-const RESUME_TOKENS = 60;
+const RESUME_TOKENS = 100;
+// Part 2's readers start over this long (a thousand POSTs in a burst would measure the burst),
+// and resume once all have started.
+const RESUME_SPREAD_MS = 2000;
 const GAP_MS = 100;
 const TICK_MS = 5; // the server's upstream ticker
 const PARTS = option('--parts', '1,2,3').split(',').map(Number);
@@ -145,7 +150,7 @@ async function main() {
   await client.next();
 
   /** One run against one contender: readers, tokens, and what the server and Redis spent. */
-  async function run(name, { replies, tokens, rate, burst = 1, resume }) {
+  async function run(name, { replies, tokens, rate, burst = 1, resume, spreadMs }) {
     const server = servers[name];
     const periodTicks = Math.max(1, Math.round((1000 * burst) / rate / TICK_MS));
     await server.ask({ cmd: 'pace', periodTicks, burst });
@@ -159,7 +164,7 @@ async function main() {
         port: server.port,
         replies,
         tokens,
-        startSpreadMs: Math.min(500, durationMs / 4),
+        startSpreadMs: spreadMs ?? Math.min(500, durationMs / 4),
         timeoutMs: durationMs + 30_000,
         resume,
       },
@@ -177,6 +182,7 @@ async function main() {
       executed: sum(diff(s1, s0)),
       executedBy: diff(s1, s0),
       redisCpuMsPer1k: ((r1 - r0) / (replies * tokens)) * 1000,
+      loopP99: c1.loopP99,
     };
   }
 
@@ -190,7 +196,9 @@ async function main() {
     replies: RESUMERS,
     tokens: RESUME_TOKENS,
     rate: RESUME_RATE,
-    resume: { fromMs: 700, toMs: (RESUME_TOKENS / RESUME_RATE) * 1000 - 500, gapMs: GAP_MS },
+    spreadMs: RESUME_SPREAD_MS,
+    // Each reader's resume comes after every reader has started, and before its reply ends.
+    resume: { fromMs: RESUME_SPREAD_MS, toMs: (RESUME_TOKENS / RESUME_RATE) * 1000 - 500, gapMs: GAP_MS },
   };
 
   // Warm-up (JIT, connections, Redis scripts), not counted.
@@ -212,7 +220,7 @@ async function main() {
           ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples})`
           : '') +
         (REDIS_NAMES.has(name) ? `, ${r.roundTrips} round trips, ${r.executed} executed` : '') +
-        `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated`,
+        `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms`,
     );
   };
   for (let round = 0; round < ROUNDS; round++) {
@@ -273,11 +281,13 @@ async function main() {
     console.log(
       `\n(2) Reconnect -> first resumed token: ${RESUMERS} replies at ${RESUME_RATE} tokens/s (${RESUME_TOKENS} tokens), each reader resumes once after ${GAP_MS} ms away\n`,
     );
-    console.log('| server | p50 ms | p99 ms | max ms | CPU µs/token |');
-    console.log('|---|---:|---:|---:|---:|');
+    console.log(
+      '| server | p50 ms | p99 ms | max ms | resumes | CPU µs/token | loop delay p99 ms: server | readers |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const name of ALL.filter((n) => n !== 'stream')) {
       console.log(
-        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'cpuPerToken'))} |`,
+        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
       );
     }
     for (const name of ['memory', 'redis']) {

@@ -9,11 +9,17 @@ import { topicsOf, utf8Length } from './log.js';
 
 /** Bounds of replies. Every one has a default. */
 export interface RepliesLimits {
-  /** Events in one reply's log (the producer's; the markers are extra). Past it the reply ends as `too-large`. Default 10,000. */
+  /**
+   * Events in one reply's log (the producer's; the markers are extra). Past it the reply ends as
+   * `too-large`. Default 10,000, lowered to fit what the broker keeps per topic (its
+   * `topicLimits`: 9,984 on a Redis broker with the default `maxLen` of 10,000); a value set here
+   * that does not fit is a `RangeError`, since a full reply's log would be trimmed.
+   */
   maxEventsPerReply?: number;
   /**
    * Bytes in one reply's log (UTF-8 of every event's data and type). Past it the reply ends as
-   * `too-large`. Default 1 MiB.
+   * `too-large`. Default 1 MiB, lowered (like `maxEventsPerReply`) to fit the broker's bytes per
+   * topic, which also count each event's id, topics and a fixed overhead.
    */
   maxBytesPerReply?: number;
   /** How long a finished reply can still be read (then `404`), ms. Default 600,000 (10 minutes). */

@@ -140,6 +140,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   let closed: Promise<void> | undefined;
   const running = new Map<string, Run>();
   const watches = new Map<string, ReplyWatch>();
+  // The watch each reply running here holds for its life (see start).
+  const held = new Map<string, ReplyWatch>();
   let readersOpen = 0;
   let whenIdle: (() => void)[] = [];
   const counters = { started: 0, joined: 0, resumed: 0, handoffs: 0 };
@@ -214,6 +216,11 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     onBytes: (run, bytes) => store.grow(run.id, bytes),
     onEnd(run) {
       running.delete(run.id);
+      const watch = held.get(run.id);
+      if (watch !== undefined) {
+        held.delete(run.id);
+        releaseWatch(watch);
+      }
       if (run.ended !== null) ended[run.ended]++;
       store.ended(run.id, run.topics);
       if (running.size === 0 && whenIdle.length > 0) {
@@ -403,6 +410,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     store.add(id, run.topics);
     counters.started++;
+    // The log stays followed here while the reply runs, readers or not: a client that reconnects
+    // to this instance is served without following it again (on Redis, a follow waits for the
+    // feed's next read, behind every other follow).
+    held.set(id, acquireWatch(id));
     const done = run.start(produce);
     startOptions.waitUntil?.(done);
     return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });

@@ -47,4 +47,20 @@ describe('replies: the topics a reply costs the feed', () => {
     p.release();
     await Promise.all([started.rest(), elsewhere.rest()]);
   });
+
+  it('keeps following the log of a reply running here while nobody reads it: a reconnect here follows nothing new', async () => {
+    const { broker, followed } = recording();
+    const p = waitingProducer(1);
+    const a = await instance({ broker, produce: p.produce });
+    const started = await post(a.url);
+    const [first] = await started.take(1);
+    started.disconnect();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    followed.length = 0;
+    const again = await get(a.url, started.headers.get('content-location') as string, first?.id);
+    p.release();
+    const events = await again.rest();
+    expect(events.at(-1)?.event).toBe('end');
+    expect(followed).toEqual([]);
+  });
 });
