@@ -18,7 +18,7 @@
 // IPC: first message out {port}; {cmd:'pace', periodTicks, burst} -> {} (`burst` tokens per
 // turn, back to back: an upstream read that carries several); {cmd:'cpu'} -> {cpu, redis}
 // (process CPU user+system µs; Redis commands this process has sent, by name; the event loop's
-// delay p99 since the last ask, ms).
+// delay p99 since the last ask, ms; p50/p99 of the server's side of the resumes since then, ms).
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadDist } from './lib/dist.mjs';
@@ -153,7 +153,29 @@ const makers = {
 if (!makers[kind]) fail(new Error(`unknown contender ${name}`));
 const handler = await makers[kind]();
 const { createRequestListener } = await loadDist('node.js', base);
-const server = createServer(createRequestListener(handler));
+const listener = createRequestListener(handler);
+// The server's side of a resume: from the GET's 'request' event to the first write that carries
+// a token (what the reader measures, minus the network and the reader's own process).
+const resumeLatencies = [];
+const TOKEN = Buffer.from('data: t');
+const server = createServer((req, res) => {
+  if (req.method === 'GET') {
+    const t0 = performance.now();
+    const write = res.write;
+    res.write = function writeAndTime(chunk, ...rest) {
+      if (
+        typeof chunk === 'string'
+          ? chunk.includes('data: t')
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).includes(TOKEN)
+      ) {
+        resumeLatencies.push(performance.now() - t0);
+        res.write = write;
+      }
+      return write.call(this, chunk, ...rest);
+    };
+  }
+  listener(req, res);
+});
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 
@@ -169,7 +191,16 @@ process.on('message', (m) => {
     process.send({});
   } else if (m.cmd === 'cpu') {
     const { user, system } = process.cpuUsage();
-    process.send({ cpu: user + system, redis: { ...commands }, loopP99: loopDelay.percentile(99) / 1e6 });
+    const sorted = Float64Array.from(resumeLatencies.splice(0)).sort();
+    const q = (p) =>
+      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : Number.NaN;
+    process.send({
+      cpu: user + system,
+      redis: { ...commands },
+      loopP99: loopDelay.percentile(99) / 1e6,
+      resumeP50: q(0.5),
+      resumeP99: q(0.99),
+    });
     loopDelay.reset();
   }
 });
