@@ -221,7 +221,7 @@ async function main() {
     console.error(
       `round ${round + 1} part ${part} ${name}: ${r.cpuPerToken.toFixed(2)} µs/token` +
         (r.samples
-          ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples})`
+          ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples}), server's side p50/p99 ${r.serverP50.toFixed(2)}/${r.serverP99.toFixed(2)} ms`
           : '') +
         (REDIS_NAMES.has(name) ? `, ${r.roundTrips} round trips, ${r.executed} executed` : '') +
         `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms`,
