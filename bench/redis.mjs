@@ -35,15 +35,14 @@
 //   and "redis (ssekit-base)", rotated with the others in every round; prints a line of
 //   ssekit / ssekit-base ratios per broker and rate (before/after in one run). The run's
 //   deadline grows with the setups.
-import { fork, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
+import { startRedis } from './lib/redis.mjs';
 
 const ROUNDS = Number(option('--rounds', 5));
 const WINDOW_MS = Number(option('--ms', 2000));
@@ -96,45 +95,6 @@ function child(path, argv, env = {}) {
   return { proc, next, ask };
 }
 
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-async function startRedis() {
-  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, own: false };
-  const port = await freePort();
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  children.push(proc);
-  const failed = new Promise((_, reject) => proc.once('error', reject));
-  failed.catch(() => {});
-  const url = `redis://127.0.0.1:${port}`;
-  // Ready once it answers PING (a few tries while it starts).
-  for (let attempt = 0; ; attempt++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    try {
-      await Promise.race([probe.connect().then(() => probe.ping()), failed]);
-      probe.disconnect();
-      break;
-    } catch (error) {
-      probe.disconnect();
-      if (attempt >= 50 || proc.exitCode !== null) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { url, own: true, pid: proc.pid };
-}
-
 const redisCpu = async (admin) => {
   const info = await admin.info('cpu');
   const field = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)[1]);
@@ -166,7 +126,7 @@ function pooledQuantile(reports, q) {
 
 async function main() {
   const loadBefore = loadavg()[0];
-  const redis = await startRedis();
+  const redis = await startRedis((proc) => children.push(proc));
   const admin = new Redis(redis.url);
   admin.on('error', () => {});
   const prefix = `ssekit-bench:${process.pid}:`;

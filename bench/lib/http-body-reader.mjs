@@ -4,7 +4,7 @@
 
 /**
  * @param {{ requireChunked?: boolean,
- *           onHead(ok: boolean): void,
+ *           onHead(ok: boolean, head: string): void,
  *           onBody(buf: Buffer, from: number, to: number): void }} handlers
  *   `onHead(false)` when the status is not 200 (or, with `requireChunked`, the body is not
  *   chunked); nothing more is read then. `onBody` gets `buf[from..to)`, a piece of the body.
@@ -32,13 +32,14 @@ export function createBodyReader({ requireChunked = false, onHead, onBody }) {
       chunked = /transfer-encoding: chunked/i.test(text.slice(0, end));
       if (!text.startsWith('HTTP/1.1 200') || (requireChunked && !chunked)) {
         refused = true;
-        onHead(false);
+        onHead(false, text.slice(0, end));
         return false;
       }
       head = false;
       i = end + 4 - headBuf.length;
+      const headText = text.slice(0, end);
       headBuf = '';
-      onHead(true);
+      onHead(true, headText);
     }
     while (i < buf.length) {
       if (chunked && !inData) {

@@ -132,6 +132,14 @@ export interface Broker {
   /** Releases the broker's resources. Publishing afterwards fails with a {@link BrokerError}. */
   close(): Promise<void>;
   /**
+   * Optional: what the history of one topic keeps at most (this broker's per-topic bounds):
+   * `maxEvents` events and `maxBytes` bytes, each event counted as {@link historyEventBytes}
+   * says (`Infinity`: no such bound). Past them the oldest events are trimmed. A layer that needs
+   * a topic kept whole checks its own bounds against these: replies (`ssekit/replies`) fit a
+   * reply's log under them, markers included.
+   */
+  readonly topicLimits?: { readonly maxEvents: number; readonly maxBytes: number };
+  /**
    * Optional: sets `name` to `value` for `ttlMs` unless `name` already holds a value, atomically
    * for every process sharing the broker (on Redis, `SET name value NX PX ttlMs GET`). Resolves
    * with the value `name` holds after the call: `value` when this call set it, the earlier
@@ -410,6 +418,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     compareIds: compareStreamIds,
     isValidId: isStreamId,
+    topicLimits: { maxEvents: limits.maxEvents, maxBytes: limits.maxBytes },
 
     historyBytes: () => totalBytes,
 

@@ -16,15 +16,18 @@ export function isStreamId(value: string): boolean {
 
 /**
  * Orders two well-formed stream ids: negative when `a` is older, 0 when equal, positive when
- * newer. Compares digit strings by length then lexically, so no number is parsed.
+ * newer. Compares digit strings by length then character by character, so no number is parsed
+ * and nothing is allocated (it runs for every event a reader or history sees).
  */
 export function compareStreamIds(a: string, b: string): number {
   if (a === b) return 0;
   const da = a.indexOf('-');
   const db = b.indexOf('-');
   if (da !== db) return da - db;
-  const ms = a.slice(0, da) < b.slice(0, db) ? -1 : a.slice(0, da) > b.slice(0, db) ? 1 : 0;
-  if (ms !== 0) return ms;
+  for (let i = 0; i < da; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
   const sa = a.length - da;
   const sb = b.length - db;
   if (sa !== sb) return sa - sb;

@@ -2,16 +2,24 @@
  * The options of `createReplies`, their defaults and their checks, in one place.
  */
 import type { Broker } from '../hub/broker.js';
+import { HISTORY_EVENT_OVERHEAD_BYTES } from '../hub/history.js';
 import { defaultHeartbeat } from '../server/event-stream.js';
 import type { RepliesAuthorize } from './http.js';
+import { topicsOf, utf8Length } from './log.js';
 
 /** Bounds of replies. Every one has a default. */
 export interface RepliesLimits {
-  /** Events in one reply's log (the producer's; the markers are extra). Past it the reply ends as `too-large`. Default 10,000. */
+  /**
+   * Events in one reply's log (the producer's; the markers are extra). Past it the reply ends as
+   * `too-large`. Default 10,000, lowered to fit what the broker keeps per topic (its
+   * `topicLimits`: 9,984 on a Redis broker with the default `maxLen` of 10,000); a value set here
+   * that does not fit is a `RangeError`, since a full reply's log would be trimmed.
+   */
   maxEventsPerReply?: number;
   /**
    * Bytes in one reply's log (UTF-8 of every event's data and type). Past it the reply ends as
-   * `too-large`. Default 1 MiB.
+   * `too-large`. Default 1 MiB, lowered (like `maxEventsPerReply`) to fit the broker's bytes per
+   * topic, which also count each event's id, topics and a fixed overhead.
    */
   maxBytesPerReply?: number;
   /** How long a finished reply can still be read (then `404`), ms. Default 600,000 (10 minutes). */
@@ -111,6 +119,67 @@ export const DEFAULT_LIMITS = {
   maxIdempotencyKeyLength: 255,
 } satisfies Required<RepliesLimits>;
 
+/** Events a log holds beyond the producer's: the open marker, the end, room for stray second ends. */
+export const LOG_MARKERS = 16;
+// Data and type of one marker, at most (`end` with `{"reason":"producer-lost"}` is 29).
+const MARKER_BYTES = 64;
+// The longest stream id: 16 digits, '-', 16 digits.
+const MAX_ID_LENGTH = 33;
+
+/**
+ * The most a reply's log takes in one topic of the broker: `events` (the producer's plus the
+ * markers) and `bytes`, counted as the brokers count history (`historyEventBytes`: data, type,
+ * id, topics, plus a fixed overhead per event; topics as JSON, which is what Redis counts and
+ * never less than the memory broker's sum of their lengths).
+ */
+export function logBounds(topicPrefix: string, maxEvents: number, maxBytes: number) {
+  const { log, control } = topicsOf(topicPrefix, 'x'.repeat(22));
+  // The markers go to the log and the control topic at once: the longest topic list of a log event.
+  const perEvent = HISTORY_EVENT_OVERHEAD_BYTES + MAX_ID_LENGTH + utf8Length(JSON.stringify([log, control]));
+  const events = maxEvents + LOG_MARKERS;
+  return { events, bytes: maxBytes + LOG_MARKERS * MARKER_BYTES + events * perEvent };
+}
+
+/**
+ * Fits the log's bounds under what the broker keeps per topic (`Broker.topicLimits`), so a full
+ * reply's log is never trimmed (its open marker first, after which a replay from the start
+ * could only say `expired`). A bound left to its default is lowered to fit (the Redis broker's
+ * default `maxLen` of 10,000 leaves 9,984 events a reply); one set explicitly that does not fit
+ * is a `RangeError`. A broker that does not say (a cluster worker's proxy) is trusted.
+ */
+function fitToBroker(
+  broker: Broker | undefined,
+  topicPrefix: string,
+  limits: { maxEvents: number; maxBytes: number },
+  explicit: { maxEvents: boolean; maxBytes: boolean },
+): { maxEvents: number; maxBytes: number } {
+  const kept = broker?.topicLimits;
+  if (kept === undefined) return limits;
+  let { maxEvents, maxBytes } = limits;
+  if (maxEvents + LOG_MARKERS > kept.maxEvents) {
+    if (explicit.maxEvents || kept.maxEvents - LOG_MARKERS < 1) {
+      throw new RangeError(
+        `maxEventsPerReply (${maxEvents}) plus ${LOG_MARKERS} markers is more than the broker keeps per topic ` +
+          `(${kept.maxEvents} events): a full reply's log would be trimmed. Raise the broker's bound ` +
+          `(createRedisBroker's maxLen, the memory broker's history.maxEvents) or lower maxEventsPerReply`,
+      );
+    }
+    maxEvents = kept.maxEvents - LOG_MARKERS;
+  }
+  const over = logBounds(topicPrefix, maxEvents, maxBytes).bytes - kept.maxBytes;
+  if (over > 0) {
+    if (explicit.maxBytes || maxBytes - over < 1) {
+      throw new RangeError(
+        `a full reply's log (maxBytesPerReply ${maxBytes}, and ${maxEvents + LOG_MARKERS} events as the broker ` +
+          `counts them) takes up to ${over} bytes more than the broker keeps per topic (${kept.maxBytes}): ` +
+          `raise the broker's maxBytes or lower maxBytesPerReply or maxEventsPerReply`,
+      );
+    }
+    maxBytes -= over;
+  }
+  return { maxEvents, maxBytes };
+}
+
 function positive(name: string, value: unknown, integer = true): number {
   if (
     typeof value !== 'number' ||
@@ -142,11 +211,23 @@ export function resolveOptions(options: RepliesOptions) {
   const retryMs = options.retryMs ?? 100;
   if (!Number.isSafeInteger(retryMs) || retryMs < 0)
     throw new RangeError('retryMs must be a non-negative integer');
+  const log = fitToBroker(
+    options.broker,
+    topicPrefix,
+    {
+      maxEvents: positive('maxEventsPerReply', limits.maxEventsPerReply),
+      maxBytes: positive('maxBytesPerReply', limits.maxBytesPerReply),
+    },
+    {
+      maxEvents: options.limits?.maxEventsPerReply !== undefined,
+      maxBytes: options.limits?.maxBytesPerReply !== undefined,
+    },
+  );
   return {
     basePath,
     topicPrefix,
-    maxEventsPerReply: positive('maxEventsPerReply', limits.maxEventsPerReply),
-    maxBytesPerReply: positive('maxBytesPerReply', limits.maxBytesPerReply),
+    maxEventsPerReply: log.maxEvents,
+    maxBytesPerReply: log.maxBytes,
     retentionMs: positive('retentionMs', limits.retentionMs),
     maxRunning: positive('maxRunning', limits.maxRunning),
     maxReaders: positive('maxReaders', limits.maxReaders),

@@ -14,7 +14,15 @@ import type { Broker, BrokerEvent } from '../hub/broker.js';
 import { encodeEvent } from '../protocol/encode.js';
 import type { EventStreamHandle } from '../server/event-stream.js';
 import type { Following, RepliesFeed, Watcher } from './feed.js';
-import { END_EVENT, type EndReason, endData, endReasonOf, OPEN_MARK, type ReplyTopics } from './log.js';
+import {
+  END_EVENT,
+  type EndReason,
+  endData,
+  endReasonOf,
+  OPEN_MARK,
+  type ReplyTopics,
+  utf8Length,
+} from './log.js';
 
 export interface ReaderOptions {
   readonly broker: Broker;
@@ -27,8 +35,25 @@ export interface ReaderOptions {
   readonly retryMs: number;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
-  /** The wire bytes of an event, encoded once however many readers take it. */
-  readonly bytesOf: (event: BrokerEvent) => Uint8Array;
+}
+
+/**
+ * Past this many UTF-16 code units, an event goes to the stream as bytes, not text: the stream
+ * counts queued text in code units until its batch is flushed (at 16 KiB), which undercounts
+ * multi-byte text by up to 3x; for events this small the difference stays within one batch,
+ * while a large one is held to `maxQueuedBytes` exactly.
+ */
+const TEXT_MAX = 4096;
+const encoder = new TextEncoder();
+
+/**
+ * The wire text of a log event. Text, not bytes: a reply has one reader most of the time, and a
+ * few small strings batched by the stream and encoded once per batch cost far less than a
+ * `Uint8Array` per token (an allocation outside the heap, and a copy to batch them).
+ */
+function wireOf(event: BrokerEvent): string | Uint8Array {
+  const text = encodeEvent({ id: event.id, event: event.event, data: event.data });
+  return text.length > TEXT_MAX ? encoder.encode(text) : text;
 }
 
 /** What a process knows of one reply it reads: followed once, shared by its readers. */
@@ -52,12 +77,17 @@ export class ReplyWatch implements Watcher {
   #opened: (() => void)[] = [];
   #sawOpen = false;
 
-  constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number) {
+  /**
+   * @param local the producer runs in this process (it runs here to its end, or this process
+   *   ends with it): its heartbeats tell nothing, so the alive topic is not followed, which
+   *   spares the broker a topic (on Redis, one stream less in every read of the feed).
+   */
+  constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number, local = false) {
     this.id = id;
     this.topics = topics;
     this.#now = now;
     this.lastSeen = now();
-    this.following = feed.follow([topics.log, topics.alive], this);
+    this.following = feed.follow(local ? [topics.log] : [topics.log, topics.alive], this);
   }
 
   /** Notes an `end` event (from history or live): the first one, in id order, counts. */
@@ -170,7 +200,8 @@ export class Reader {
     if (this.#mode === 'live') {
       this.#deliver(event);
     } else if (this.#mode === 'replay' && !this.#heldOverflow) {
-      const bytes = this.#options.bytesOf(event).byteLength;
+      // The UTF-8 length of its wire text: what it will take in the stream's queue.
+      const bytes = utf8Length(encodeEvent({ id: event.id, event: event.event, data: event.data }));
       this.#heldBytes += bytes;
       if (this.#heldBytes > this.#options.maxHeldBytes) {
         // History has them: the replay reads on from where it got instead.
@@ -243,7 +274,7 @@ export class Reader {
     this.#cursor = event.id;
     this.#written = event.id;
     if (event.event === OPEN_MARK) return undefined;
-    const room = this.#handle.stream.sendEncoded(this.#options.bytesOf(event));
+    const room = this.#handle.stream.sendEncoded(wireOf(event));
     if (event.event === END_EVENT) {
       this.#watch.noteEnd(event, this.#options.broker.compareIds);
       this.#close();

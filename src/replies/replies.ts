@@ -7,13 +7,12 @@
  */
 import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
-import { eventBytes } from '../hub/fanout.js';
 import { openEventStream } from '../server/event-stream.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
 import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
-import { type RepliesOptions, resolveOptions } from './options.js';
+import { logBounds, type RepliesOptions, resolveOptions } from './options.js';
 import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
 import { type Produce, Run, type RunOptions } from './run.js';
 import { createStore, REPLY_OVERHEAD } from './store.js';
@@ -114,12 +113,17 @@ const MAX_ID_LENGTH = 256;
 export function createReplies(options: RepliesOptions = {}): Replies {
   const o = resolveOptions(options);
   const ownsBroker = options.broker === undefined;
+  const log = logBounds(o.topicPrefix, o.maxEventsPerReply, o.maxBytesPerReply);
   const broker: Broker =
     options.broker ??
     createMemoryBroker({
-      // Room for the markers (and a stray second end) beyond the producer's events; no age
-      // bound: a reply is dropped by `expire` after its retention.
-      history: { maxEvents: o.maxEventsPerReply + 16, maxAgeMs: Number.POSITIVE_INFINITY },
+      // A whole log per topic, markers included (logBounds); no age bound: a reply is dropped
+      // by `expire` after its retention.
+      history: {
+        maxEvents: log.events,
+        maxBytes: log.bytes,
+        maxAgeMs: Number.POSITIVE_INFINITY,
+      },
       maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
     });
   if (!broker.isValidId(LOG_START)) {
@@ -137,6 +141,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   let closed: Promise<void> | undefined;
   const running = new Map<string, Run>();
   const watches = new Map<string, ReplyWatch>();
+  // The watch each reply running here holds for its life (see start).
+  const held = new Map<string, ReplyWatch>();
   let readersOpen = 0;
   let whenIdle: (() => void)[] = [];
   const counters = { started: 0, joined: 0, resumed: 0, handoffs: 0 };
@@ -153,7 +159,6 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const rejected: Record<string, number> = {};
 
   const feed = createFeed(broker, onError, () => closing);
-  const bytesOf = eventBytes();
 
   const refuse = (status: number, message: string, extra?: Record<string, string>): Response => {
     rejected[status] = (rejected[status] ?? 0) + 1;
@@ -212,6 +217,11 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     onBytes: (run, bytes) => store.grow(run.id, bytes),
     onEnd(run) {
       running.delete(run.id);
+      const watch = held.get(run.id);
+      if (watch !== undefined) {
+        held.delete(run.id);
+        releaseWatch(watch);
+      }
       if (run.ended !== null) ended[run.ended]++;
       store.ended(run.id, run.topics);
       if (running.size === 0 && whenIdle.length > 0) {
@@ -232,13 +242,13 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     retryMs: o.retryMs,
     now,
     onError,
-    bytesOf,
   };
 
   const acquireWatch = (id: string): ReplyWatch => {
     let watch = watches.get(id);
     if (watch === undefined) {
-      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now);
+      // A producer running here is known alive without its heartbeats (upkeep.ts).
+      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now, running.has(id));
       watches.set(id, watch);
     }
     watch.refs++;
@@ -408,6 +418,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     store.add(id, run.topics);
     counters.started++;
+    // The log stays followed here while the reply runs, readers or not: a client that reconnects
+    // to this instance is served without following it again (on Redis, a follow waits for the
+    // feed's next read, behind every other follow).
+    held.set(id, acquireWatch(id));
     const done = run.start(produce);
     startOptions.waitUntil?.(done);
     return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });

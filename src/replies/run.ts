@@ -228,24 +228,26 @@ export class Run implements Watcher {
       this.#pending++ === 0
         ? broker.publish(topics, init)
         : this.#chain.then(() => broker.publish(topics, init));
-    const landed = published.then(
-      () => {
-        this.#pending--;
-        this.lastPublish = this.#options.now();
-        return true;
-      },
-      (error: unknown) => {
-        this.#pending--;
-        // The broker is unreachable: nothing more can be written. Readers elsewhere will find
-        // the producer lost (no heartbeat follows), which is the truth of it.
-        this.#options.onError(error);
-        this.#lost('the broker did not take an event of the reply');
-        return false;
-      },
-    );
+    const landed = published.then(this.#landed, this.#failed);
     this.#chain = landed;
     return landed;
   }
+
+  // The two ends of a publish, made once per run rather than two closures per event.
+  readonly #landed = (): boolean => {
+    this.#pending--;
+    this.lastPublish = this.#options.now();
+    return true;
+  };
+
+  readonly #failed = (error: unknown): boolean => {
+    this.#pending--;
+    // The broker is unreachable: nothing more can be written. Readers elsewhere will find
+    // the producer lost (no heartbeat follows), which is the truth of it.
+    this.#options.onError(error);
+    this.#lost('the broker did not take an event of the reply');
+    return false;
+  };
 
   /** A heartbeat on the alive topic when nothing was published for a while. */
   heartbeat(now: number): void {

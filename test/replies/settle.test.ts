@@ -141,8 +141,12 @@ describe('replies: no resume ever hangs', () => {
   });
 
   it('a log trimmed by its broker: end {expired}, sent and not stored', async () => {
-    // A broker that keeps 5 events per topic: the log loses its start.
-    const broker = createMemoryBroker({ history: { maxEvents: 5, maxAgeMs: Number.POSITIVE_INFINITY } });
+    // A broker that keeps 5 events per topic and does not say so (no topicLimits, which
+    // createReplies would refuse to fit under): the log loses its start.
+    const broker = {
+      ...createMemoryBroker({ history: { maxEvents: 5, maxAgeMs: Number.POSITIVE_INFINITY } }),
+      topicLimits: undefined,
+    };
     const app = await instance({ broker });
     app.setProducer(async ({ send }) => {
       for (let i = 0; i < 20; i++) await send(`t${i}`);

@@ -554,6 +554,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     compareIds: compareStreamIds,
     isValidId: isStreamId,
+    // A stream is trimmed once it holds more than either bound (scripts.ts).
+    topicLimits: { maxEvents: maxLen, maxBytes },
 
     async claim(name, value, ttlMs) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');

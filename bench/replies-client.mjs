@@ -1,0 +1,145 @@
+// The readers of `npm run bench:replies`: raw TCP clients (no http module, no EventSource) that
+// POST /chat?n=N, read the reply's events (`id:` and `data: t<i>` lines) until they have all N
+// tokens, and, when asked, drop the connection partway and resume it: a GET of the response's
+// Content-Location with the last id seen as Last-Event-ID (after `gapMs` away, so the log holds
+// tokens the client has not seen). The resume latency is from the reconnect's connect() to the
+// first token of the new response.
+// Usage: node bench/replies-client.mjs
+// IPC: {cmd:'run', port, replies, tokens, startSpreadMs, timeoutMs, resume: null | {fromMs, toMs, gapMs}} ->
+//      {done, failed, missing, repeated, samples, p50, p99, max, clientLoopP99}
+import { connect } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createBodyReader } from './lib/http-body-reader.mjs';
+
+let port = 0; // the server of the current run
+const now = () => performance.now();
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/**
+ * One reply read to its end. Resolves {ok, missing, repeated, latency}: latency of its resume
+ * (ms) when it resumed.
+ */
+function session(n, resume, timeoutMs) {
+  return new Promise((resolve) => {
+    const seen = new Uint8Array(n);
+    let distinct = 0;
+    let repeated = 0;
+    let lastId = '';
+    let location = '';
+    let socket = null;
+    let latency;
+    let resumeTimer;
+    let settled = false;
+    const finish = (ok) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(resumeTimer);
+      clearTimeout(deadline);
+      socket?.destroy();
+      resolve({ ok, missing: n - distinct, repeated, latency });
+    };
+    // `t0`: when this response's connect() was called (resume: the latency's start).
+    const open = (request, t0, resumed) => {
+      let line = '';
+      let first = true;
+      const s = connect({ port, host: '127.0.0.1' });
+      socket = s;
+      s.setNoDelay(true);
+      const onLine = (text) => {
+        if (text.startsWith('data: t')) {
+          if (resumed && first) {
+            first = false;
+            latency = now() - t0;
+          }
+          const i = Number(text.slice(7));
+          if (seen[i] === 1) repeated++;
+          else {
+            seen[i] = 1;
+            distinct++;
+          }
+        } else if (text.startsWith('id: ')) {
+          lastId = text.slice(4);
+        }
+      };
+      const read = createBodyReader({
+        onHead: (ok, head) => {
+          if (!ok) return finish(false);
+          const m = /\r\ncontent-location: ([^\r]+)/i.exec(head);
+          if (m) location = m[1];
+        },
+        onBody: (buf, from, to) => {
+          const text = line + buf.toString('latin1', from, to);
+          let at = 0;
+          for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', at)) {
+            onLine(text.slice(at, nl));
+            at = nl + 1;
+          }
+          line = text.slice(at);
+          if (distinct === n) finish(true);
+        },
+      });
+      s.on('data', (buf) => {
+        if (s === socket) read(buf);
+      });
+      s.on('error', () => {
+        if (s === socket) finish(false);
+      });
+      s.on('close', () => {
+        if (s === socket) finish(false);
+      });
+      s.on('connect', () => s.write(request));
+    };
+    // Bounded: a reply that does not complete in time counts as failed.
+    const deadline = setTimeout(() => finish(false), timeoutMs);
+    open(`POST /chat?n=${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`, now(), false);
+    if (resume !== null) {
+      const at = resume.fromMs + Math.random() * (resume.toMs - resume.fromMs);
+      resumeTimer = setTimeout(() => {
+        if (settled || location === '') return;
+        const old = socket;
+        socket = null;
+        old.destroy();
+        setTimeout(() => {
+          if (settled) return;
+          const idHeader = lastId === '' ? '' : `Last-Event-ID: ${lastId}\r\n`;
+          open(`GET ${location} HTTP/1.1\r\nHost: 127.0.0.1\r\n${idHeader}\r\n`, now(), true);
+        }, resume.gapMs);
+      }, at);
+    }
+  });
+}
+
+// This process's event loop delay: a latency is only as good as the reader's loop is free.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+
+process.on('message', async (m) => {
+  if (m.cmd !== 'run') return;
+  port = m.port;
+  loopDelay.reset();
+  const runs = [];
+  for (let i = 0; i < m.replies; i++) {
+    runs.push(
+      new Promise((r) => setTimeout(r, (i / m.replies) * m.startSpreadMs)).then(() =>
+        session(m.tokens, m.resume, m.timeoutMs),
+      ),
+    );
+  }
+  const results = await Promise.all(runs);
+  const latencies = Float64Array.from(
+    results.filter((r) => r.latency !== undefined).map((r) => r.latency),
+  ).sort();
+  process.send({
+    done: results.filter((r) => r.ok).length,
+    failed: results.filter((r) => !r.ok).length,
+    missing: results.reduce((s, r) => s + r.missing, 0),
+    repeated: results.reduce((s, r) => s + r.repeated, 0),
+    samples: latencies.length,
+    p50: latencies.length ? quantile(latencies, 0.5) : Number.NaN,
+    p99: latencies.length ? quantile(latencies, 0.99) : Number.NaN,
+    max: latencies.length ? latencies[latencies.length - 1] : Number.NaN,
+    clientLoopP99: loopDelay.percentile(99) / 1e6,
+  });
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ ready: true });

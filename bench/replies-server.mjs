@@ -1,0 +1,209 @@
+// One server of `npm run bench:replies`, in its own process so the CPU it reports is the server's
+// alone. Usage: node bench/replies-server.mjs <contender>
+//   stream     plain streamEvents (ssekit/server): the POST streams the tokens, nothing kept
+//   memory     ssekit/replies on its in-memory broker
+//   redis      ssekit/replies on createRedisBroker (REDIS_URL, SSEKIT_PREFIX)
+//   resumable  resumable-stream (the AI SDK's package) on the same Redis (its ioredis entry),
+//              key prefix RS_PREFIX
+//   memory-base, redis-base: memory and redis with ssekit as built in SSEKIT_BASELINE_DIST
+// Every contender is served through ssekit/node's createRequestListener (the same adapter):
+//   POST /chat?n=N            starts a reply of N tokens, answers 200 streaming it, with
+//                             Content-Location: the URL where it resumes
+//   GET <Content-Location>    resumes it (Last-Event-ID for ssekit; resumable-stream replays
+//                             from the start, it has no event ids)
+// Tokens come from one shared "upstream" ticker (the same for every contender): every TICK_MS
+// it hands the next token to the replies whose turn it is, each reply one token per
+// `periodTicks` ticks (its phase set when it starts, so a thousand replies spread over the
+// period, as model streams do). The token itself is `t<index>` (a few bytes, an LLM token).
+// IPC: first message out {port}; {cmd:'pace', periodTicks, burst} -> {} (`burst` tokens per
+// turn, back to back: an upstream read that carries several); {cmd:'cpu'} -> {cpu, redis}
+// (process CPU user+system µs; Redis commands this process has sent, by name; the event loop's
+// delay p99 since the last ask, ms; p50/p99 of the server's side of the resumes since then, ms).
+import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadDist } from './lib/dist.mjs';
+
+const name = process.argv[2];
+const base = name.endsWith('-base');
+const kind = base ? name.slice(0, -'-base'.length) : name;
+const TICK_MS = 5;
+
+// ---- the upstream ----------------------------------------------------------------------------
+
+let periodTicks = 10;
+let burst = 1; // tokens per turn (an upstream read that carries several)
+let slots = Array.from({ length: periodTicks }, () => []);
+let tickCount = 0;
+let nextPhase = 0;
+setInterval(() => {
+  const slot = slots[tickCount++ % periodTicks];
+  if (slot.length === 0) return;
+  const due = slot.splice(0);
+  for (const resolve of due) resolve();
+}, TICK_MS);
+
+/** N tokens, one per turn of this source's phase. */
+async function* tokens(n) {
+  const phase = nextPhase++ % periodTicks;
+  for (let i = 0; i < n; i++) {
+    if (i % burst === 0) await new Promise((resolve) => slots[phase].push(resolve));
+    yield `t${i}`;
+  }
+}
+
+// ---- Redis commands this process sends (ioredis, for every Redis contender) ------------------
+
+const commands = {};
+if (kind === 'redis' || kind === 'resumable') {
+  const { Redis } = await import('ioredis');
+  const send = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function sendCommand(command, stream) {
+    commands[command.name] = (commands[command.name] ?? 0) + 1;
+    return send.call(this, command, stream);
+  };
+}
+
+// ---- the contenders --------------------------------------------------------------------------
+
+const nOf = (request) => Number(new URL(request.url).searchParams.get('n'));
+const fail = (error) => {
+  console.error(`${name}:`, error);
+  process.exit(1);
+};
+
+async function ssekitStream() {
+  const { streamEvents } = await loadDist('server.js', base);
+  return (request) => streamEvents(tokens(nOf(request)), { signal: request.signal });
+}
+
+async function ssekitReplies() {
+  const { createReplies } = await loadDist('replies.js', base);
+  let broker;
+  if (kind === 'redis') {
+    const { createRedisBroker } = await loadDist('redis.js', base);
+    broker = createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX });
+    await broker.ready();
+  }
+  const replies = createReplies({
+    broker,
+    basePath: '/replies/',
+    // Set, not left to defaults: a thousand replies run at once here, from one address.
+    limits: { maxRunning: 100_000, maxReaders: 100_000, maxStoredBytes: 1024 * 1024 * 1024 },
+    onError: fail,
+  });
+  return (request) => {
+    if (request.method === 'POST') {
+      const n = nOf(request);
+      return replies.start(request, async ({ send }) => {
+        for await (const token of tokens(n)) await send(token);
+      });
+    }
+    return replies.handler(request);
+  };
+}
+
+async function resumableStream() {
+  const { Redis } = await import('ioredis');
+  const { createResumableStreamContext } = await import('resumable-stream/ioredis');
+  const { SSE_HEADERS } = await loadDist('server.js');
+  const publisher = new Redis(process.env.REDIS_URL);
+  const subscriber = new Redis(process.env.REDIS_URL);
+  const context = createResumableStreamContext({
+    keyPrefix: process.env.RS_PREFIX,
+    publisher,
+    subscriber,
+    waitUntil: (promise) => promise.catch(fail),
+  });
+  const sse = (body, id) => {
+    const headers = new Headers(SSE_HEADERS);
+    headers.set('content-location', `/resume/${id}`);
+    return new Response(body.pipeThrough(new TextEncoderStream()), { headers });
+  };
+  let ids = 0;
+  return async (request) => {
+    if (request.method === 'POST') {
+      const n = nOf(request);
+      const id = `${process.pid}-${ids++}`;
+      // What the AI SDK hands it: a stream of SSE text, one chunk per token.
+      const body = await context.resumableStream(id, () => {
+        const source = tokens(n);
+        return new ReadableStream({
+          async pull(controller) {
+            const { value, done } = await source.next();
+            if (done) controller.close();
+            else controller.enqueue(`data: ${value}\n\n`);
+          },
+        });
+      });
+      return sse(body, id);
+    }
+    const id = new URL(request.url).pathname.slice('/resume/'.length);
+    const body = await context.resumeExistingStream(id);
+    if (!body) return new Response(null, { status: body === null ? 204 : 404 });
+    return sse(body, id);
+  };
+}
+
+const makers = {
+  stream: ssekitStream,
+  memory: ssekitReplies,
+  redis: ssekitReplies,
+  resumable: resumableStream,
+};
+if (!makers[kind]) fail(new Error(`unknown contender ${name}`));
+const handler = await makers[kind]();
+const { createRequestListener } = await loadDist('node.js', base);
+const listener = createRequestListener(handler);
+// The server's side of a resume: from the GET's 'request' event to the first write that carries
+// a token (what the reader measures, minus the network and the reader's own process).
+const resumeLatencies = [];
+const TOKEN = Buffer.from('data: t');
+const server = createServer((req, res) => {
+  if (req.method === 'GET') {
+    const t0 = performance.now();
+    const write = res.write;
+    res.write = function writeAndTime(chunk, ...rest) {
+      if (
+        typeof chunk === 'string'
+          ? chunk.includes('data: t')
+          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).includes(TOKEN)
+      ) {
+        resumeLatencies.push(performance.now() - t0);
+        res.write = write;
+      }
+      return write.call(this, chunk, ...rest);
+    };
+  }
+  listener(req, res);
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+
+// The event loop's delay: a saturated server answers late whatever the code does.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+
+process.on('message', (m) => {
+  if (m.cmd === 'pace') {
+    periodTicks = m.periodTicks;
+    burst = m.burst;
+    slots = Array.from({ length: periodTicks }, () => []);
+    process.send({});
+  } else if (m.cmd === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    const sorted = Float64Array.from(resumeLatencies.splice(0)).sort();
+    const q = (p) =>
+      sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : Number.NaN;
+    process.send({
+      cpu: user + system,
+      redis: { ...commands },
+      loopP99: loopDelay.percentile(99) / 1e6,
+      resumeP50: q(0.5),
+      resumeP99: q(0.99),
+    });
+    loopDelay.reset();
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

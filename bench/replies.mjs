@@ -1,0 +1,367 @@
+// `npm run bench:replies` (issue #14): what resumability costs, side by side in one run.
+//
+// Contenders (bench/replies-server.mjs, each its own OS process, one server each, kept for the
+// whole run; readers in another process, bench/replies-client.mjs, raw TCP, all on 127.0.0.1):
+//   stream     plain streamEvents (ssekit/server): the tokens go to the socket, nothing kept
+//   memory     ssekit/replies, in-memory broker
+//   redis      ssekit/replies, createRedisBroker (ssekit/redis)
+//   resumable  resumable-stream (the AI SDK's package, its ioredis entry) on the same Redis
+// Every token comes from one shared upstream ticker in the server (5 ms ticks, each reply one
+// token per turn, replies spread over the turns), the same for every contender.
+//
+// (1) CPU per token: R replies (200) of N tokens (100), one reader each, nobody resumes; (1a)
+//     one token per upstream read at 50 tokens/s a reply, (1b) bursts of 10 tokens per read at
+//     200 tokens/s a reply (a busy upstream: the stream then batches tokens into one socket
+//     write, so what replies add per token shows most). Server process CPU (process.cpuUsage:
+//     user + system) from the first POST to the last token read, divided by tokens: the
+//     replies' own costs (start, open marker, end, timers) included. Bars: memory <= 1.2x
+//     stream, redis <= 1.5x stream.
+// (2) Resume latency: 1,000 replies at 20 tokens/s each (100 tokens, 5 s; started over 2 s),
+//     every reader drops its connection once at a random time after all have started, stays
+//     away 100 ms (so the log holds tokens it has not seen) and resumes with Last-Event-ID; from
+//     the reconnect's connect() to the first token of the new response, p50/p99 over all readers. Bars: p99 <= 20 ms memory,
+//     <= 30 ms redis. resumable-stream's row is for reference (it replays from the start). Also
+//     the server's side alone: from the GET's 'request' event to the first write carrying a
+//     token; and the readers' and the server's event loop delays: a reader process that lags,
+//     or a connection the kernel was slow to accept (a loaded machine), adds to every latency
+//     the readers measure.
+// (3) Against resumable-stream on the same Redis (a redis-server of the bench's own, so its
+//     figures are the bench's alone): Redis commands per reply when nobody resumes (from (1))
+//     and per resume (a run of (1)'s shape where every reader resumes once, minus (1), per
+//     reader); counted as round trips each server process sends (ioredis commands) and as
+//     commands Redis executes (INFO commandstats deltas; a script's own calls included). And
+//     CPU per token, from (1).
+// Rounds rotate the contenders; the tables show medians. Every reader must get every token once
+// (ssekit) or the run fails.
+//
+// Options: --rounds 3 --replies 200 --tokens 100 --rate 50 --burst 10 --burst-rate 200 (part 1)
+//   --resumers 1000 (part 2)
+//   --only stream,memory,redis,resumable --parts 1,2,3
+//   --baseline DIR: adds memory-base and redis-base, ssekit/replies as built in DIR (a dist/
+//   from before a change), rotated with the others; prints ssekit / ssekit-base ratios.
+//   BENCH_PROF=<dir>: CPU profiles of the servers (node --cpu-prof), written when they exit.
+import { fork } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
+import { mailbox } from './lib/mailbox.mjs';
+import { option } from './lib/options.mjs';
+import { startRedis } from './lib/redis.mjs';
+
+const ROUNDS = Number(option('--rounds', 3));
+const REPLIES = Number(option('--replies', 200));
+const TOKENS = Number(option('--tokens', 100));
+const RATE = Number(option('--rate', 50));
+// (1b): the same replies and tokens, `BURST` tokens per upstream read at BURST_RATE tokens/s.
+const BURST = Number(option('--burst', 10));
+const BURST_RATE = Number(option('--burst-rate', 200));
+const RESUMERS = Number(option('--resumers', 1000));
+const RESUME_RATE = 20;
+const RESUME_TOKENS = 100;
+// Part 2's readers start over this long (a thousand POSTs in a burst would measure the burst),
+// and resume once all have started.
+const RESUME_SPREAD_MS = 2000;
+const GAP_MS = 100;
+const TICK_MS = 5; // the server's upstream ticker
+const PARTS = option('--parts', '1,2,3').split(',').map(Number);
+const BASE_DIR = baselineDir();
+const NAMES = option('--only', 'stream,memory,redis,resumable').split(',');
+const BASES = BASE_DIR ? NAMES.filter((n) => n === 'memory' || n === 'redis').map((n) => `${n}-base`) : [];
+const ALL = [...NAMES, ...BASES];
+const REDIS_NAMES = new Set(['redis', 'redis-base', 'resumable']);
+const BARS = { memory: 1.2, redis: 1.5 };
+const P99_BARS = { memory: 20, redis: 30 };
+const DEADLINE_MS = 1_800_000;
+const file = (name) => fileURLToPath(new URL(name, import.meta.url));
+
+const children = [];
+const killAll = () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+};
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+setTimeout(() => {
+  console.error(`bench:replies: not done after ${DEADLINE_MS / 1000} s; stopping`);
+  killAll();
+  process.exit(1);
+}, DEADLINE_MS).unref();
+
+function child(path, argv, env, execArgv = []) {
+  const proc = fork(path, argv, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: childEnv(BASE_DIR, env),
+    execArgv,
+  });
+  children.push(proc);
+  return { proc, ...mailbox(proc, `${path} ${argv.join(' ')}`, 60_000) };
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const sum = (o) => Object.values(o).reduce((s, v) => s + v, 0);
+const diff = (after, before) =>
+  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+
+async function commandStats(admin) {
+  const info = await admin.info('commandstats');
+  const out = {};
+  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (name !== 'info') out[name] = Number(calls);
+  }
+  return out;
+}
+async function redisCpuMs(admin) {
+  const info = await admin.info('cpu');
+  const field = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)[1]);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+}
+
+async function main() {
+  const loadBefore = loadavg()[0];
+  const redis = await startRedis((proc) => children.push(proc));
+  const admin = new Redis(redis.url);
+  admin.on('error', () => {});
+  const prefix = `ssekit-bench-replies:${process.pid}:`;
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+
+  const servers = {};
+  for (const name of ALL) {
+    const server = child(
+      file('./replies-server.mjs'),
+      [name],
+      {
+        REDIS_URL: redis.url,
+        SSEKIT_PREFIX: `${prefix}${name}:`,
+        RS_PREFIX: `${prefix}rs`,
+      },
+      prof,
+    );
+    servers[name] = { ...server, port: (await server.next()).port };
+  }
+  const client = child(file('./replies-client.mjs'), [], {});
+  await client.next();
+
+  /** One run against one contender: readers, tokens, and what the server and Redis spent. */
+  async function run(name, { replies, tokens, rate, burst = 1, resume, spreadMs }) {
+    const server = servers[name];
+    const periodTicks = Math.max(1, Math.round((1000 * burst) / rate / TICK_MS));
+    await server.ask({ cmd: 'pace', periodTicks, burst });
+    const durationMs = (tokens / rate) * 1000;
+    const c0 = await server.ask({ cmd: 'cpu' }); // also resets the server's resume samples
+    const s0 = await commandStats(admin);
+    const r0 = await redisCpuMs(admin);
+    const result = await client.ask(
+      {
+        cmd: 'run',
+        port: server.port,
+        replies,
+        tokens,
+        startSpreadMs: spreadMs ?? Math.min(500, durationMs / 4),
+        timeoutMs: durationMs + 30_000,
+        resume,
+      },
+      durationMs + 60_000,
+    );
+    const c1 = await server.ask({ cmd: 'cpu' });
+    const s1 = await commandStats(admin);
+    const r1 = await redisCpuMs(admin);
+    const sent = diff(c1.redis, c0.redis);
+    return {
+      ...result,
+      cpuPerToken: (c1.cpu - c0.cpu) / (replies * tokens),
+      roundTrips: sum(sent),
+      sent,
+      executed: sum(diff(s1, s0)),
+      executedBy: diff(s1, s0),
+      redisCpuMsPer1k: ((r1 - r0) / (replies * tokens)) * 1000,
+      loopP99: c1.loopP99,
+      serverP50: c1.resumeP50,
+      serverP99: c1.resumeP99,
+    };
+  }
+
+  const part1 = { replies: REPLIES, tokens: TOKENS, rate: RATE, resume: null };
+  const part1b = { ...part1, rate: BURST_RATE, burst: BURST };
+  const part3 = {
+    ...part1,
+    resume: { fromMs: 0.2 * (TOKENS / RATE) * 1000, toMs: 0.8 * (TOKENS / RATE) * 1000, gapMs: GAP_MS },
+  };
+  const part2 = {
+    replies: RESUMERS,
+    tokens: RESUME_TOKENS,
+    rate: RESUME_RATE,
+    spreadMs: RESUME_SPREAD_MS,
+    // Each reader's resume comes after every reader has started, and before its reply ends.
+    resume: { fromMs: RESUME_SPREAD_MS, toMs: (RESUME_TOKENS / RESUME_RATE) * 1000 - 500, gapMs: GAP_MS },
+  };
+
+  // Warm-up (JIT, connections, Redis scripts), not counted.
+  for (const name of ALL) await run(name, { replies: 50, tokens: 40, rate: 200, resume: part3.resume });
+
+  const results = [];
+  const problems = [];
+  const record = (part, name, round, r) => {
+    results.push({ part, name, round, ...r });
+    const ssekit = name !== 'resumable';
+    const bad = r.failed > 0 || r.missing > 0 || (ssekit && r.repeated > 0);
+    if (bad)
+      problems.push(
+        `part ${part} ${name} round ${round + 1}: ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated`,
+      );
+    console.error(
+      `round ${round + 1} part ${part} ${name}: ${r.cpuPerToken.toFixed(2)} µs/token` +
+        (r.samples
+          ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples}), server's side p50/p99 ${r.serverP50.toFixed(2)}/${r.serverP99.toFixed(2)} ms`
+          : '') +
+        (REDIS_NAMES.has(name) ? `, ${r.roundTrips} round trips, ${r.executed} executed` : '') +
+        `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms`,
+    );
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = ALL.map((_, i) => ALL[(i + round) % ALL.length]);
+    for (const name of order) {
+      if (PARTS.includes(1) || PARTS.includes(3)) record(1, name, round, await run(name, part1));
+      if (PARTS.includes(1)) record('1b', name, round, await run(name, part1b));
+      if (PARTS.includes(3) && REDIS_NAMES.has(name)) record(3, name, round, await run(name, part3));
+      if (PARTS.includes(2) && name !== 'stream') record(2, name, round, await run(name, part2));
+    }
+  }
+
+  const of = (part, name, key) =>
+    results
+      .filter((r) => r.part === part && r.name === name)
+      .sort((a, b) => a.round - b.round)
+      .map((r) => r[key]);
+  const med = (part, name, key) => median(of(part, name, key));
+  const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+  console.log(
+    `\nbench:replies (node ${process.version}; ${availableParallelism()} CPUs, 1-min load ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after; ` +
+      `Redis ${redis.own ? `own redis-server (pid ${redis.pid})` : `${redis.url} (shared)`}; median of ${ROUNDS} rounds)`,
+  );
+  const lines = [];
+  if (PARTS.includes(1)) {
+    console.log(
+      `\n(1) Server CPU per token: ${REPLIES} replies x ${TOKENS} tokens, one reader each, nobody resumes; ` +
+        `(1a) one token per upstream read, ${RATE} tokens/s a reply; (1b) ${BURST} tokens per read, ${BURST_RATE} tokens/s a reply\n`,
+    );
+    console.log(
+      '| server | (1a) CPU µs/token | vs stream | (1b) CPU µs/token | vs stream | Redis CPU ms/1k tokens (1a) |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|');
+    const stream = med(1, 'stream', 'cpuPerToken');
+    const streamB = med('1b', 'stream', 'cpuPerToken');
+    for (const name of ALL) {
+      const cpu = med(1, name, 'cpuPerToken');
+      const cpuB = med('1b', name, 'cpuPerToken');
+      console.log(
+        `| ${name} | ${f(cpu)} | ${f(cpu / stream)}x | ${f(cpuB)} | ${f(cpuB / streamB)}x | ${REDIS_NAMES.has(name) ? f(med(1, name, 'redisCpuMsPer1k')) : '-'} |`,
+      );
+    }
+    for (const name of ['memory', 'redis']) {
+      if (!ALL.includes(name) || !ALL.includes('stream')) continue;
+      for (const [label, part, base] of [
+        ['(1a)', 1, stream],
+        ['(1b)', '1b', streamB],
+      ]) {
+        const ratio = med(part, name, 'cpuPerToken') / base;
+        lines.push(
+          `${ratio <= BARS[name] ? 'PASS' : 'FAIL'}: ${label} CPU per token, replies on ${name} / streamEvents: ${f(ratio)}x (bar ${BARS[name]}x)`,
+        );
+      }
+    }
+  }
+  if (PARTS.includes(2)) {
+    console.log(
+      `\n(2) Reconnect -> first resumed token: ${RESUMERS} replies at ${RESUME_RATE} tokens/s (${RESUME_TOKENS} tokens), each reader resumes once after ${GAP_MS} ms away\n`,
+    );
+    console.log(
+      '| server | p50 ms | p99 ms | max ms | resumes | server side p50 ms | p99 ms | CPU µs/token | loop delay p99 ms: server | readers |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const name of ALL.filter((n) => n !== 'stream')) {
+      console.log(
+        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
+      );
+    }
+    for (const name of ['memory', 'redis']) {
+      if (!ALL.includes(name)) continue;
+      const p99 = med(2, name, 'p99');
+      lines.push(
+        `${p99 <= P99_BARS[name] ? 'PASS' : 'FAIL'}: (2) resume p99 on ${name}: ${f(p99)} ms (bar ${P99_BARS[name]} ms)`,
+      );
+    }
+  }
+  if (PARTS.includes(3)) {
+    console.log(
+      `\n(3) Redis commands, ${REPLIES} replies x ${TOKENS} tokens; per resume: the same with every reader resuming once, minus that, per reader\n`,
+    );
+    console.log(
+      '| server | round trips/reply | executed/reply | round trips/resume | executed/resume | CPU µs/token | sent per reply (by command) |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---|');
+    for (const name of ALL.filter((n) => REDIS_NAMES.has(n))) {
+      const trips = med(1, name, 'roundTrips') / REPLIES;
+      const executed = med(1, name, 'executed') / REPLIES;
+      const tripsResume = (med(3, name, 'roundTrips') - med(1, name, 'roundTrips')) / REPLIES;
+      const executedResume = (med(3, name, 'executed') - med(1, name, 'executed')) / REPLIES;
+      const last = results.filter((r) => r.part === 1 && r.name === name).at(-1);
+      const by = Object.entries(last?.sent ?? {})
+        .filter(([, v]) => v > 0)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${f(v / REPLIES, 1)}`)
+        .join(', ');
+      console.log(
+        `| ${name} | ${f(trips, 1)} | ${f(executed, 1)} | ${f(tripsResume, 1)} | ${f(executedResume, 1)} | ${f(med(1, name, 'cpuPerToken'))} | ${by} |`,
+      );
+    }
+  }
+  if (problems.length > 0)
+    lines.push(`FAIL: readers did not get every token once:\n  ${problems.join('\n  ')}`);
+  else lines.push('PASS: every ssekit reader got every token once (resumes included)');
+  console.log(`\n${lines.join('\n')}`);
+  if (BASE_DIR) {
+    const ab = [];
+    for (const name of ['memory', 'redis']) {
+      if (!ALL.includes(`${name}-base`)) continue;
+      const metrics = [
+        { part: 1, key: 'cpuPerToken' },
+        { part: 2, key: 'p50' },
+        { part: 2, key: 'p99' },
+      ]
+        .filter(({ part }) => PARTS.includes(part))
+        .map(({ part, key }) => ({
+          key: `(${part}) ${key}`,
+          runs: of(part, name, key),
+          baseRuns: of(part, `${name}-base`, key),
+        }));
+      ab.push(ratioLine(name, metrics));
+    }
+    console.log(
+      `\nssekit / ssekit-base (${BASE_DIR}), ratio of medians [per-round range], below 1 is better:\n${ab.join('\n')}`,
+    );
+  }
+  admin.disconnect();
+}
+
+try {
+  await main();
+  for (const c of children) if (c.exitCode === null && c.spawnfile !== 'redis-server') c.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, process.env.BENCH_PROF ? 2000 : 200));
+  killAll();
+  process.exit(0);
+} catch (error) {
+  console.error(error);
+  killAll();
+  process.exit(1);
+}
