@@ -133,11 +133,19 @@ const MAX_ID_LENGTH = 33;
  * never less than the memory broker's sum of their lengths).
  */
 export function logBounds(topicPrefix: string, maxEvents: number, maxBytes: number) {
-  const { log, control } = topicsOf(topicPrefix, 'x'.repeat(22));
-  // The markers go to the log and the control topic at once: the longest topic list of a log event.
-  const perEvent = HISTORY_EVENT_OVERHEAD_BYTES + MAX_ID_LENGTH + utf8Length(JSON.stringify([log, control]));
+  const perEvent = logEventOverhead(topicPrefix);
   const events = maxEvents + LOG_MARKERS;
   return { events, bytes: maxBytes + LOG_MARKERS * MARKER_BYTES + events * perEvent };
+}
+
+/**
+ * What the broker counts for one event of a log beyond its data and type (`historyEventBytes`:
+ * a fixed overhead, the id, the topics), at most. The markers go to the log and the control topic
+ * at once: the longest topic list of a log event.
+ */
+export function logEventOverhead(topicPrefix: string): number {
+  const { log, control } = topicsOf(topicPrefix, 'x'.repeat(22));
+  return HISTORY_EVENT_OVERHEAD_BYTES + MAX_ID_LENGTH + utf8Length(JSON.stringify([log, control]));
 }
 
 /**

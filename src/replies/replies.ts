@@ -12,7 +12,7 @@ import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
 import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
-import { logBounds, type RepliesOptions, resolveOptions } from './options.js';
+import { logBounds, logEventOverhead, type RepliesOptions, resolveOptions } from './options.js';
 import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
 import { type Produce, Run, type RunOptions } from './run.js';
 import { createStore, REPLY_OVERHEAD } from './store.js';
@@ -123,6 +123,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         maxEvents: log.events,
         maxBytes: log.bytes,
         maxAgeMs: Number.POSITIVE_INFINITY,
+        // Above what the store lets this instance keep (`maxStoredBytes`, counted as the broker
+        // counts, and running replies, which it cannot drop, up to a whole log each): the store
+        // drops finished replies before the broker would trim a log it still answers for.
+        maxTotalBytes: o.maxStoredBytes + o.maxRunning * log.bytes,
       },
       maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
     });
@@ -215,6 +219,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     now,
     onError,
     onBytes: (run, bytes) => store.grow(run.id, bytes),
+    eventOverhead: logEventOverhead(o.topicPrefix),
     onEnd(run) {
       running.delete(run.id);
       const watch = held.get(run.id);

@@ -69,7 +69,12 @@ export interface RunOptions {
   /** The run is over (its `end` event is written, or could not be). */
   readonly onEnd: (run: Run) => void;
   /** Bytes appended to the log (and to the alive topic), for the stored-bytes bound. */
+  /**
+   * Bytes stored for the run, as the broker counts them: each event's data and type plus
+   * `eventOverhead` (so that `maxStoredBytes` bounds what the broker holds, not only the text).
+   */
   readonly onBytes: (run: Run, bytes: number) => void;
+  readonly eventOverhead: number;
 }
 
 const RESOLVED_FALSE = Promise.resolve(false);
@@ -212,7 +217,7 @@ export class Run implements Watcher {
     }
     this.events++;
     this.bytes += size;
-    this.#options.onBytes(this, size);
+    this.#options.onBytes(this, size + this.#options.eventOverhead);
     return this.#publish([this.topics.log], init);
   };
 

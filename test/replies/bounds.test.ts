@@ -73,8 +73,9 @@ describe('replies: bounds', () => {
   });
 
   it('drops the finished replies started longest ago past maxStoredBytes (404), and refuses when only running ones are left', async () => {
-    // 1 KiB is counted per reply: three fit in 3.5 KiB.
-    const app = await instance({ limits: { maxStoredBytes: 3584 } });
+    // 1 KiB is counted per reply, and each event as the broker counts it (its data plus about
+    // 230 bytes of id, topics and overhead): three replies of one event fit in 4 KiB, not four.
+    const app = await instance({ limits: { maxStoredBytes: 4096 } });
     app.setProducer(async ({ send }) => void (await send('x')));
     const locations: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -96,6 +97,16 @@ describe('replies: bounds', () => {
     busy.setProducer((p[1] as ReturnType<typeof waitingProducer>).produce);
     expect((await post(busy.url)).status).toBe(200);
     expect((await post(busy.url)).status).toBe(503);
+  });
+
+  it('counts stored bytes as the broker counts them, so the store drops a log before the broker trims one', async () => {
+    const app = await instance();
+    app.setProducer(async ({ send }) => {
+      for (let i = 0; i < 10; i++) await send('x');
+    });
+    await (await post(app.url)).rest();
+    // 10 one-byte events: far more than 10 bytes in the broker (its overhead, the id, the topics).
+    expect(app.replies.metrics().storedBytes).toBeGreaterThanOrEqual(1024 + 10 * (1 + 128));
   });
 
   it('cannot make room without a broker that expires topics: 503 instead of growing', async () => {
