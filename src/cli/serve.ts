@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClusterBroker, serveClusterBroker } from '../adapters/node/index.js';
+import { redactUrl } from '../adapters/redis/url.js';
 import { isLoopbackHostname } from '../hub/hosts.js';
 import {
   type Broker,
@@ -370,15 +371,4 @@ async function primary(workers: number, memory: Broker | null, brokerName: strin
   await memory?.close();
   log('stopped');
   return exitCode;
-}
-
-/** A Redis URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
 }

@@ -21,6 +21,7 @@ import { BrokerError, isBrokerError } from '../../hub/errors.js';
 import { checkByteBound, DEFAULT_HISTORY_MAX_BYTES, mergeById } from '../../hub/history.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
 import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
+import { redactUrl } from './url.js';
 
 /** Options of {@link createRedisBroker}. */
 export interface RedisBrokerOptions {
@@ -680,15 +681,4 @@ function yieldToMacrotasks(): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** `url` without its password (`redis://user:***@host:port/db`), for messages. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(an unparsable URL)';
-  }
 }
