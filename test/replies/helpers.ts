@@ -284,3 +284,18 @@ export function expectWholeOnce(
   expect(new Set(ids).size).toBe(ids.length);
   expect(producer.state.runs).toBe(1);
 }
+
+/** Bounded wait: a hang fails the test with a message (it asserts settling, not a duration). */
+export async function settles<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not settle`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
-import { get, request, type Stream, tokens } from './helpers.js';
+import { get, request, type Stream, settles, tokens } from './helpers.js';
 
 const available = await redisAvailable();
 const prefixes: string[] = [];
@@ -64,21 +64,6 @@ async function startInstance(
     child.once('exit', (code) => reject(new Error(`instance exited early (${String(code)})`)));
   });
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
-}
-
-/** Bounded wait: a hang fails the test with a message, it does not time it out. */
-async function settles<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not settle`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const LOST = JSON.stringify({ reason: 'producer-lost' });

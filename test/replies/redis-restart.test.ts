@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedisBroker } from '../../src/adapters/redis/index.js';
 import { isReplyStoppedError, type Produce, type RepliesOptions } from '../../src/replies/index.js';
 import { type OwnRedis, redisServerAvailable, startOwnRedis, uniquePrefix } from '../helpers/redis.js';
-import { deferred, get, post, type Stream, serve, tokens } from './helpers.js';
+import { deferred, get, post, type Stream, serve, settles, tokens } from './helpers.js';
 
 const available = redisServerAvailable();
 const cleanups: (() => Promise<void>)[] = [];
@@ -62,21 +62,6 @@ function gatedProducer(total: number) {
     }
   };
   return { produce, state, go: () => gate.resolve() };
-}
-
-/** Bounded wait: a hang fails the test with a message (it asserts settling, not a duration). */
-async function settles<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not settle`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** A POST on A and a GET on B, both past t5 (the producer waits at its gate). */

@@ -13,26 +13,12 @@ import {
   post,
   request,
   type Stream,
+  settles,
   sharedBroker,
   waitingProducer,
 } from './helpers.js';
 
 const instance = instancesPerTest();
-
-/** Bounded wait: a hang fails the test with a message (it asserts settling, not a duration). */
-async function settles<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not settle`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * How a GET settled: `end:<reason>` (200, events, then the end), `retry` (200 cut with a retry
