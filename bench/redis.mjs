@@ -35,10 +35,10 @@
 //   and "redis (ssekit-base)", rotated with the others in every round; prints a line of
 //   ssekit / ssekit-base ratios per broker and rate (before/after in one run). The run's
 //   deadline grows with the setups.
-import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { supervise } from './lib/children.mjs';
 import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
@@ -60,24 +60,8 @@ const CPU_BAR = 1.3;
 const file = (name) => fileURLToPath(new URL(name, import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
-const children = [];
-const killAll = () => {
-  // Hubs and clients exit on IPC disconnect; SIGKILL is for any that would not.
-  for (const c of children)
-    if (c.exitCode === null && c.signalCode === null) c.kill(process.env.BENCH_PROF ? 'SIGINT' : 'SIGKILL');
-};
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-setTimeout(() => {
-  console.error(`bench:redis: not done after ${DEADLINE_MS / 1000} s; stopping`);
-  killAll();
-  process.exit(1);
-}, DEADLINE_MS).unref();
+// Hubs and clients exit on IPC disconnect; the kill is for any that would not.
+const procs = supervise('bench:redis', DEADLINE_MS, () => (process.env.BENCH_PROF ? 'SIGINT' : 'SIGKILL'));
 
 function child(path, argv, env = {}) {
   // BENCH_PROF=<dir>: V8 CPU profiles of the hubs (and clients), written when they exit.
@@ -85,12 +69,11 @@ function child(path, argv, env = {}) {
     (env.BROKER !== undefined || process.env.BENCH_PROF_CLIENTS) && process.env.BENCH_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`]
       : [];
-  const proc = fork(path, argv, {
+  const proc = procs.fork(path, argv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: childEnv(BASE_DIR, env),
     execArgv,
   });
-  children.push(proc);
   const { next, ask } = mailbox(proc, path, 30_000);
   return { proc, next, ask };
 }
@@ -126,7 +109,7 @@ function pooledQuantile(reports, q) {
 
 async function main() {
   const loadBefore = loadavg()[0];
-  const redis = await startRedis((proc) => children.push(proc));
+  const redis = await startRedis((proc) => procs.children.push(proc));
   const admin = new Redis(redis.url);
   admin.on('error', () => {});
   const prefix = `ssekit-bench:${process.pid}:`;
@@ -335,7 +318,7 @@ async function main() {
 
 /** Stops the hubs and clients first and waits (up to 2 s) for them, so none logs Redis going away. */
 async function stopInOrder() {
-  const others = children.filter(
+  const others = procs.children.filter(
     (c) => c.spawnfile !== 'redis-server' && c.exitCode === null && c.signalCode === null,
   );
   const gone = others.map((c) => new Promise((resolve) => c.once('exit', resolve)));

@@ -40,10 +40,10 @@
 //   --baseline DIR: adds memory-base and redis-base, ssekit/replies as built in DIR (a dist/
 //   from before a change), rotated with the others; prints ssekit / ssekit-base ratios.
 //   BENCH_PROF=<dir>: CPU profiles of the servers (node --cpu-prof), written when they exit.
-import { fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { supervise } from './lib/children.mjs';
 import { baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
@@ -75,30 +75,14 @@ const P99_BARS = { memory: 20, redis: 30 };
 const DEADLINE_MS = 1_800_000;
 const file = (name) => fileURLToPath(new URL(name, import.meta.url));
 
-const children = [];
-const killAll = () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-};
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-setTimeout(() => {
-  console.error(`bench:replies: not done after ${DEADLINE_MS / 1000} s; stopping`);
-  killAll();
-  process.exit(1);
-}, DEADLINE_MS).unref();
+const procs = supervise('bench:replies', DEADLINE_MS);
 
 function child(path, argv, env, execArgv = []) {
-  const proc = fork(path, argv, {
+  const proc = procs.fork(path, argv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: childEnv(BASE_DIR, env),
     execArgv,
   });
-  children.push(proc);
   return { proc, ...mailbox(proc, `${path} ${argv.join(' ')}`, 60_000) };
 }
 
@@ -128,7 +112,7 @@ async function redisCpuMs(admin) {
 
 async function main() {
   const loadBefore = loadavg()[0];
-  const redis = await startRedis((proc) => children.push(proc));
+  const redis = await startRedis((proc) => procs.children.push(proc));
   const admin = new Redis(redis.url);
   admin.on('error', () => {});
   const prefix = `ssekit-bench-replies:${process.pid}:`;
@@ -356,7 +340,8 @@ async function main() {
 
 try {
   await main();
-  for (const c of children) if (c.exitCode === null && c.spawnfile !== 'redis-server') c.kill('SIGTERM');
+  for (const c of procs.children)
+    if (c.exitCode === null && c.spawnfile !== 'redis-server') c.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, process.env.BENCH_PROF ? 2000 : 200));
   killAll();
   process.exit(0);
