@@ -123,8 +123,11 @@ interface VisibilityDocument extends EventTarget {
 
 /**
  * Opens an event stream with `fetch` and keeps it open: reconnects with `Last-Event-ID` after
- * a network error or the end of the stream, backs off with jitter, honours `Retry-After`, and
- * stops for good on a 204, a 4xx or a wrong content type (see {@link ConnectInit.onError}).
+ * a network error or the end of the stream, honours `Retry-After`, and stops for good on a 204,
+ * a 4xx or a wrong content type (see {@link ConnectInit.onError}). After a stream that was open
+ * ends, the wait is exactly the reconnection time (the server's `retry:` value, else
+ * `initialDelay`), as WHATWG HTML §9.2.3 has it; only failures in a row to get a stream at all
+ * back off, with jitter, on top of that time (see {@link backoffDelay}).
  *
  * A `POST` (any method but `GET` and `HEAD`) whose 200 answer names a reply with
  * `Content-Location` (as `ssekit/replies` does) is resumed by a `GET` of that URL, never by
@@ -377,6 +380,8 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       }
       const error = await attempt();
       if (isClosed()) return;
+      // Whether this attempt got a stream (onOpen ran): its end is no failure to back off from.
+      const opened = state;
       state = 0;
       if (error === PAUSED) continue;
       if (retry === false && error instanceof StreamEndError) return finish();
@@ -384,10 +389,17 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       if (isClosed()) return;
       decision ??= failures < (policy.maxAttempts ?? Infinity) && isRetryable(error);
       if (decision === false) return finish(error);
+      // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff
+      // and jitter are for consecutive failures to get a stream at all.
       const ms =
         typeof decision === 'number'
           ? decision
-          : Math.max((error as HttpError)?.retryAfter ?? 0, backoffDelay(reconnectionTime, failures, policy));
+          : opened
+            ? reconnectionTime
+            : Math.max(
+                (error as HttpError)?.retryAfter ?? 0,
+                backoffDelay(reconnectionTime, failures, policy),
+              );
       failures++;
       onRetry?.(ms);
       if (isClosed()) return;

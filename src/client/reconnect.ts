@@ -4,7 +4,8 @@
  * WHATWG HTML §9.2.3 ("reestablish the connection") waits "a delay equal to the reconnection
  * time of the event source" and then lets the user agent "optionally wait some more", naming
  * exponential backoff as the reason. The reconnection time is therefore a floor: the backoff
- * term, and its jitter, are added on top of it, never taken out of it.
+ * term, and its jitter, are added on top of it, never taken out of it. They apply to failures
+ * in a row only: after a stream that was open ends, the wait is the reconnection time, exactly.
  */
 import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
@@ -40,7 +41,8 @@ export interface RetryOptions {
 export type RetryDecision = boolean | number | undefined;
 
 /**
- * The wait before the next attempt: `reconnectionTime` plus a backoff term that starts at the
+ * The wait before the next attempt after a failure to get a stream (a stream that was open and
+ * ended waits `reconnectionTime` alone): `reconnectionTime` plus a backoff term that starts at the
  * reconnection time (at least 1 ms, so `retry: 0` still backs off when the server stays down),
  * grows by `factor` for each earlier consecutive failure, is capped at `maxDelay`, and is made
  * random in its `jitter` share.
