@@ -88,12 +88,23 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /**
- * A `Retry-After` header value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) in ms from
- * `now`, or `undefined` when absent or invalid.
+ * A `Retry-After` header value in ms from `now`, or `undefined` when absent or invalid. Parsed
+ * strictly, as RFC 9110 §10.2.3 defines it: delay-seconds (digits only, so `1.5` is no delay)
+ * or an HTTP-date (§5.6.7): the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or one of the two
+ * obsolete forms, `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
+ * (asctime, read as GMT). A date in the past is 0.
  */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  // Headers.get() has already trimmed the value; null fails both tests.
-  const ms = /^\d+$/.test(value as string) ? Number(value) * 1000 : Date.parse(value as string) - now;
+  // Headers.get() has already trimmed the value.
+  const text = value ?? '';
+  const ms = /^\d+$/.test(text)
+    ? Number(text) * 1000
+    : /^[A-Z][a-z]{2}(, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT|[a-z]{3,6}, \d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d GMT| [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})$/.test(
+          text,
+        )
+      ? // asctime has no zone: it is GMT (RFC 9110 §5.6.7).
+        Date.parse(/\d$/.test(text) ? `${text} GMT` : text) - now
+      : Number.NaN;
   // A date in the past is 0; NaN (invalid) fails both tests.
   return ms < 0 ? 0 : ms >= 0 ? ms : undefined;
 }

@@ -235,6 +235,33 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     );
     await retried.promise;
     expect(errors[0]).toBeInstanceOf(NetworkError);
+    // The message names the system error under fetch's "fetch failed", with the address.
+    const port = new URL(dead).port;
+    expect((errors[0] as NetworkError).message).toBe(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it('an HttpError says what was asked and what came back, with the response headers readable', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(401, 'Unauthorized', {
+        'www-authenticate': 'Bearer realm="chat"',
+        'content-type': 'application/json',
+      });
+      res.end('{"error":"token expired"}');
+    });
+    const { error } = await settle(
+      track(connect(`${url}/chat`, { method: 'POST', body: '{}', retry: false })),
+    );
+    expect(isHttpError(error)).toBe(true);
+    const http = error as HttpError;
+    expect(http.message).toBe(`HTTP 401 Unauthorized: POST ${url}/chat`);
+    expect([http.status, http.statusText, http.method, http.url, http.body]).toEqual([
+      401,
+      'Unauthorized',
+      'POST',
+      `${url}/chat`,
+      '{"error":"token expired"}',
+    ]);
+    expect(http.response.headers.get('www-authenticate')).toBe('Bearer realm="chat"');
   });
 
   it('follows redirects and keeps Last-Event-ID on the redirected request', async () => {

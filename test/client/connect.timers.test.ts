@@ -119,12 +119,11 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     expect(mock.calls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
     expect(mock.calls).toHaveLength(2);
-    // An open stream with no event ends: exactly the reconnection time again.
-    expect(delays).toEqual([3000, 3000]);
-    // Then failures to get a stream back off with jitter: 3000 + 0.3 * 3000 * 2^n, n counting
-    // the attempts since the last event (the stream without one was the second).
+    // Then failures in a row back off with jitter, 3000 + 0.3 * 3000 * 2^n: a stream that
+    // ends again before any event (n = 1: the stream that delivered 'a' was the first), then
+    // refused connections (n = 2, 3).
     for (let i = 0; i < 4; i++) await vi.advanceTimersByTimeAsync(60_000);
-    expect(delays).toEqual([3000, 3000, 3000 + 0.3 * 12_000, 3000 + 0.3 * 24_000]);
+    expect(delays).toEqual([3000, 3000 + 0.3 * 6000, 3000 + 0.3 * 12_000, 3000 + 0.3 * 24_000]);
     expect(mock.calls).toHaveLength(5);
     c.close();
   });
