@@ -469,9 +469,7 @@ function transport<T>(promise: Promise<T>): Promise<T> {
   return promise.catch((cause) => {
     const system = cause?.cause;
     throw new NetworkError(
-      system?.code
-        ? `${system.code}${system.address ? ` ${system.address}:${system.port}` : ''}`
-        : `${cause?.message ?? cause}`,
+      `${system?.code ?? cause?.message ?? cause}${system?.address ? ` ${system.address}:${system.port}` : ''}`,
       { cause },
     );
   });

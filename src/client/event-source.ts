@@ -54,8 +54,8 @@ interface ListenerOptions {
  * (constants and read-only accessors on the prototype, `[object EventSource]`). The processing
  * model is the standard's: a network error or an ended stream reconnects. After a stream that
  * was open ends, the wait is exactly the reconnection time: the server's `retry:` value, else
- * 3000 ms (Chromium's default). Only failures in a row to get a stream back off, with jitter, on
- * top of it, as §9.2.3 allows. Any status other than 200, a 204 included, a type other than
+ * 3000 ms (Chromium's default). Only failures in a row (no stream, or streams that end again
+ * before any event) back off, with jitter, on top of it, as §9.2.3 allows. Any status other than 200, a 204 included, a type other than
  * `text/event-stream`, or a URL scheme other than `http:`, `https:`, `data:` or `blob:` closes it
  * with an `error` event.
  *
@@ -94,6 +94,7 @@ export class EventSource extends EventTarget {
 
   // A pure call in a static field, not a static block: a bundle that does not use the class
   // can still drop it (esbuild treats any static block as a side effect).
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: evaluated for its effect on the class
   static #shape = /* @__PURE__ */ shape(this);
 
   constructor(url: string | URL, init: EventSourceInit = {}) {
