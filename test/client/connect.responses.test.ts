@@ -240,6 +240,26 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     expect((errors[0] as NetworkError).message).toBe(`ECONNREFUSED 127.0.0.1:${port}`);
   });
 
+  it.each([0, 1, 3])(
+    'retry.maxAttempts %i: that many retries, one more request in all, counted at the server',
+    async (n) => {
+      const url = await serve((_req, res) => {
+        // The first answer is a stream that sets a 1 ms reconnection time and ends at once;
+        // every later one is a 503: failures in a row, all retryable.
+        if (server!.requests.length === 1) {
+          sse(res);
+          res.end('retry: 1\n\n');
+        } else {
+          res.writeHead(503);
+          res.end();
+        }
+      });
+      const { error } = await settle(track(connect(url, { retry: { maxAttempts: n, maxDelay: 5 } })));
+      expect(server!.requests).toHaveLength(n + 1);
+      expect(error).toBeInstanceOf(n === 0 ? StreamEndError : HttpError);
+    },
+  );
+
   it('an HttpError says what was asked and what came back, with the response headers readable', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(401, 'Unauthorized', {
