@@ -7,7 +7,7 @@
 //
 //   gap        the stream's end (connect() schedules the reconnection) to the next response's
 //              200 (onOpen): what the hand-off costs. Mostly the client's wait: the server's
-//              `retry` (100 ms by default) plus connect()'s jitter (up to as much again)
+//              `retry` (100 ms by default), exactly (no jitter after a stream that was open)
 //   beyond     the gap less the wait connect() scheduled (onRetry's ms): the request, the
 //              reply's lookup and its replay, the first bytes back
 //   token gap  the last token before a hand-off to the first after it, less the median gap

@@ -7,6 +7,8 @@
 // A limit of "3 KB" is read as 3,000 bytes, the stricter of the two readings (3,072 is the
 // other): a bar met in decimal kilobytes is met in binary ones too. Figures are exact bytes.
 // connect's bar is 3,300 B since it resumes replies (a POST's Content-Location, #14); it was 3,000.
+// #13 (errors that say what happened, a strict Retry-After, the exact reconnection time) moved it
+// to 3,400 and EventSource's to 4,150 (the WebIDL shape of the platform's, failed schemes).
 // Exits with 1 when an entry is over its limit.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -18,9 +20,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(root, 'package.json'));
 
 const entries = [
-  // connect's 3,300: the budget the resumable-replies and vocabulary issues share (it was 3,000).
-  { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3300 },
-  { name: 'EventSource', code: "export { EventSource } from 'ssekit/client';", limit: 4000 },
+  // connect's 3,400: the budget the resumable-replies, vocabulary and #13 issues share (it was 3,000).
+  { name: 'connect', code: "export { connect } from 'ssekit/client';", limit: 3400 },
+  { name: 'EventSource', code: "export { EventSource } from 'ssekit/client';", limit: 4150 },
   { name: 'connect + EventSource', code: "export { connect, EventSource } from 'ssekit/client';" },
   // The provider readers (ssekit/ai), for the record: they share the parser with the client,
   // and importing them adds nothing to connect or EventSource.

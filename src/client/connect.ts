@@ -123,8 +123,12 @@ interface VisibilityDocument extends EventTarget {
 
 /**
  * Opens an event stream with `fetch` and keeps it open: reconnects with `Last-Event-ID` after
- * a network error or the end of the stream, backs off with jitter, honours `Retry-After`, and
- * stops for good on a 204, a 4xx or a wrong content type (see {@link ConnectInit.onError}).
+ * a network error or the end of the stream, honours `Retry-After`, and stops for good on a 204,
+ * a 4xx or a wrong content type (see {@link ConnectInit.onError}). After a stream that was open
+ * ends, the wait is exactly the reconnection time (the server's `retry:` value, else
+ * `initialDelay`), as WHATWG HTML §9.2.3 has it; only failures in a row (no stream, or streams
+ * that end again before an event) back off, with jitter, on top of that time (see
+ * {@link backoffDelay}).
  *
  * A `POST` (any method but `GET` and `HEAD`) whose 200 answer names a reply with
  * `Content-Location` (as `ssekit/replies` does) is resumed by a `GET` of that URL, never by
@@ -324,7 +328,13 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
           // The body broke off while read for diagnostics only: the status is the error.
           () => '',
         );
-        throw new HttpError(status, text ?? '', parseRetryAfter(got.get('retry-after')));
+        throw new HttpError(
+          response,
+          replyUrl ? 'GET' : request.method || 'GET',
+          replyUrl ?? href,
+          text,
+          parseRetryAfter(got.get('retry-after')),
+        );
       }
       const type = got.get('content-type');
       // The MIME type's essence must match; parameters such as charset are allowed. (Headers
@@ -377,6 +387,9 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       }
       const error = await attempt();
       if (isClosed()) return;
+      // Whether this attempt got a stream (onOpen ran) after no failure, or after an event
+      // (which resets the count): then its end is no failure to back off from.
+      const opened = state && !failures;
       state = 0;
       if (error === PAUSED) continue;
       if (retry === false && error instanceof StreamEndError) return finish();
@@ -384,10 +397,18 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
       if (isClosed()) return;
       decision ??= failures < (policy.maxAttempts ?? Infinity) && isRetryable(error);
       if (decision === false) return finish(error);
+      // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff
+      // and jitter are for failures in a row (no stream, or streams that end before an event:
+      // a server that accepts and hangs up at once must not get a reconnection storm).
       const ms =
         typeof decision === 'number'
           ? decision
-          : Math.max((error as HttpError)?.retryAfter ?? 0, backoffDelay(reconnectionTime, failures, policy));
+          : opened
+            ? reconnectionTime
+            : Math.max(
+                (error as HttpError)?.retryAfter ?? 0,
+                backoffDelay(reconnectionTime, failures, policy),
+              );
       failures++;
       onRetry?.(ms);
       if (isClosed()) return;
@@ -439,10 +460,18 @@ export function connect(url: string | URL, init: ConnectInit = {}): Connection {
   };
 }
 
-/** A failure of the network or of the body stream, as a {@link NetworkError}. */
+/**
+ * A failure of the network or of the body stream, as a {@link NetworkError} whose message names
+ * the system error under fetch's own (Node: `TypeError: fetch failed`, the cause a system error
+ * with `code`, `address` and `port`), else fetch's message (`Failed to fetch` in a browser).
+ */
 function transport<T>(promise: Promise<T>): Promise<T> {
   return promise.catch((cause) => {
-    throw new NetworkError('network error', { cause });
+    const system = cause?.cause;
+    throw new NetworkError(
+      `${system?.code ?? cause?.message ?? cause}${system?.address ? ` ${system.address}:${system.port}` : ''}`,
+      { cause },
+    );
   });
 }
 

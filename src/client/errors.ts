@@ -26,20 +26,33 @@ export class ClientError extends Error {
 /**
  * The server answered with a status other than 200 (or 204, which closes the connection
  * cleanly). By default 5xx, 408 and 429 are retried, honouring `Retry-After`; anything else is
- * fatal.
+ * fatal. Its message says what was asked and what came back: `HTTP 401 Unauthorized: POST
+ * https://api.example/chat`.
  */
 export class HttpError extends ClientError {
   override name = 'HttpError' as const;
   /** HTTP status code. */
   declare readonly status: number;
+  /** The status text (`Unauthorized`); empty over HTTP/2 and HTTP/3, which send none. */
+  declare readonly statusText: string;
+  /** The URL requested (a reply's URL when the attempt was a resume of one). */
+  declare readonly url: string;
+  /** The request method. */
+  declare readonly method: string;
+  /**
+   * The response: its headers stay readable (`WWW-Authenticate`, `Retry-After`...); its body
+   * has been read in part for {@link HttpError.body} and released.
+   */
+  declare readonly response: Response;
   /** The start of the response body, at most 1024 characters, for diagnostics. */
   declare readonly body: string;
   /** `Retry-After` in milliseconds from when the response came, when present and valid. */
   declare readonly retryAfter?: number;
-  constructor(status: number, body: string, retryAfter?: number) {
-    super(`HTTP ${status}`);
+  constructor(response: Response, method: string, url: string, body = '', retryAfter?: number) {
+    const { status, statusText } = response;
+    super(`HTTP ${status}${statusText && ` ${statusText}`}: ${method} ${url}`);
     // Plain assignments: `declare` keeps class fields from being emitted a second time.
-    Object.assign(this, { status, body, retryAfter });
+    Object.assign(this, { status, statusText, url, method, response, body, retryAfter });
   }
 }
 
@@ -54,7 +67,11 @@ export class ContentTypeError extends ClientError {
   }
 }
 
-/** `fetch` failed or the body broke off. The original error is the `cause`. Retried by default. */
+/**
+ * `fetch` failed or the body broke off. The original error is the `cause`; the message names
+ * the system error under it when there is one (`ECONNREFUSED 127.0.0.1:3399`, from the `code`,
+ * `address` and `port` that Node's fetch puts on its error's `cause`). Retried by default.
+ */
 export class NetworkError extends ClientError {
   override name = 'NetworkError' as const;
 }

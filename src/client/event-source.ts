@@ -50,10 +50,14 @@ interface ListenerOptions {
 /**
  * `EventSource` as the HTML standard describes it: `readyState`, `url`, `withCredentials`,
  * `onopen`/`onmessage`/`onerror`, named events through `addEventListener`, `MessageEvent`s with
- * `data`, `lastEventId` and `origin`, and `close()`. The processing model is the standard's: a
- * network error or an ended stream reconnects (the server's `retry:` field is the floor of the
- * delay, backoff with jitter is added on top, as §9.2.3 allows); any status other than 200, a
- * 204 included, or a type other than `text/event-stream` closes it with an `error` event.
+ * `data`, `lastEventId` and `origin`, and `close()`, with the WebIDL shape of the browser's own
+ * (constants and read-only accessors on the prototype, `[object EventSource]`). The processing
+ * model is the standard's: a network error or an ended stream reconnects. After a stream that
+ * was open ends, the wait is exactly the reconnection time: the server's `retry:` value, else
+ * 3000 ms (Chromium's default). Only failures in a row (no stream, or streams that end again
+ * before any event) back off, with jitter, on top of it, as §9.2.3 allows. Any status other than 200, a 204 included, a type other than
+ * `text/event-stream`, or a URL scheme other than `http:`, `https:`, `data:` or `blob:` closes it
+ * with an `error` event.
  *
  * The second argument may also carry `method`, `headers`, `body` and `fetch`, for the
  * endpoints the browser's own `EventSource` cannot reach. A `POST` whose answer names a reply
@@ -74,45 +78,59 @@ interface ListenerOptions {
  */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface below (overloads only)
 export class EventSource extends EventTarget {
-  static readonly CONNECTING = 0;
-  static readonly OPEN = 1;
-  static readonly CLOSED = 2;
-  readonly CONNECTING = 0;
-  readonly OPEN = 1;
-  readonly CLOSED = 2;
-  /** The URL, resolved and serialized. */
-  readonly url: string;
-  readonly withCredentials: boolean;
+  // WebIDL constants and the toStringTag, defined by shape() below on the prototype.
+  declare static readonly CONNECTING: 0;
+  declare static readonly OPEN: 1;
+  declare static readonly CLOSED: 2;
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSED: 2;
+  declare readonly [Symbol.toStringTag]: 'EventSource';
+  #url: string;
+  #withCredentials: boolean;
   #state: 0 | 1 | 2 = 0;
   #connection: Connection;
   #handlers: Record<string, Handler> = {};
+
+  // A pure call in a static field, not a static block: a bundle that does not use the class
+  // can still drop it (esbuild treats any static block as a side effect).
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: evaluated for its effect on the class
+  static #shape = /* @__PURE__ */ shape(this);
 
   constructor(url: string | URL, init: EventSourceInit = {}) {
     super();
     const g = globalThis as { document?: { baseURI: string }; location?: { href: string } };
     try {
-      this.url = new URL(url, g.document?.baseURI ?? g.location?.href).href;
+      this.#url = new URL(url, g.document?.baseURI ?? g.location?.href).href;
     } catch {
       // §9.2.2 step 3: "If urlRecord is failure, then throw a SyntaxError DOMException."
       throw new DOMException(`Invalid URL: ${url}`, 'SyntaxError');
     }
     const { withCredentials = false, method, headers, body, fetch } = init;
-    this.withCredentials = withCredentials;
+    this.#withCredentials = withCredentials;
     let origin = '';
     const fire = (error?: unknown): void => {
       this.dispatchEvent(Object.assign(new Event('error'), { error }));
     };
-    this.#connection = connect(this.url, {
+    const href = this.#url;
+    this.#connection = connect(href, {
       method,
       headers,
       body,
-      fetch,
+      // A scheme fetch cannot stream an event stream from (`ftp:`, `about:`, `mailto:`,
+      // `javascript:`, `file:`...) fails the connection, as Chromium's own does: the fetch
+      // "fails" at once with an error that is not a network error, so nothing retries it.
+      fetch: /^(https?|data|blob):/.test(href)
+        ? fetch
+        : () => {
+            throw new TypeError(`Unsupported URL scheme: ${href}`);
+          },
       credentials: withCredentials ? 'include' : 'same-origin',
       // Chromium's default reconnection time; the spec leaves it to the user agent.
       retry: { initialDelay: 3000 },
       onOpen: (response) => {
         // "Announce the connection": open, then the `open` event.
-        origin = new URL(response.url || this.url).origin;
+        origin = new URL(response.url || href).origin;
         this.#state = 1;
         this.dispatchEvent(new Event('open'));
       },
@@ -139,6 +157,16 @@ export class EventSource extends EventTarget {
       fire(error);
     };
     this.#connection.closed.then(() => fail(), fail);
+  }
+
+  /** The URL, resolved and serialized. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Whether credentials go with cross-origin requests. */
+  get withCredentials(): boolean {
+    return this.#withCredentials;
   }
 
   /** 0 `CONNECTING`, 1 `OPEN` or 2 `CLOSED`. */
@@ -179,6 +207,22 @@ export class EventSource extends EventTarget {
     }
     this.#handlers[type] = typeof handler === 'function' ? handler : null;
   }
+}
+
+/** Gives the class the WebIDL shape of the platform's `EventSource`. */
+function shape(Source: typeof EventSource): void {
+  const proto = Source.prototype;
+  // Attributes and operations are enumerable in WebIDL (§3.7.6, §3.7.7), unlike a class's.
+  for (const key of Object.getOwnPropertyNames(proto)) {
+    if (key !== 'constructor') Object.defineProperty(proto, key, { enumerable: true });
+  }
+  // Constants on the interface object and its prototype: read-only, non-configurable,
+  // enumerable (WebIDL §3.7.2), never own fields of an instance.
+  ['CONNECTING', 'OPEN', 'CLOSED'].forEach((name, value) => {
+    for (const target of [Source, proto]) Object.defineProperty(target, name, { value, enumerable: true });
+  });
+  // `[object EventSource]` (WebIDL §3.7.3: a data property, neither writable nor enumerable).
+  Object.defineProperty(proto, Symbol.toStringTag, { value: 'EventSource', configurable: true });
 }
 
 // Typing only: named events are `MessageEvent`s, so listeners may read `data` without a cast;

@@ -4,7 +4,8 @@
  * WHATWG HTML §9.2.3 ("reestablish the connection") waits "a delay equal to the reconnection
  * time of the event source" and then lets the user agent "optionally wait some more", naming
  * exponential backoff as the reason. The reconnection time is therefore a floor: the backoff
- * term, and its jitter, are added on top of it, never taken out of it.
+ * term, and its jitter, are added on top of it, never taken out of it. They apply to failures
+ * in a row only: after a stream that was open ends, the wait is the reconnection time, exactly.
  */
 import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
@@ -40,7 +41,8 @@ export interface RetryOptions {
 export type RetryDecision = boolean | number | undefined;
 
 /**
- * The wait before the next attempt: `reconnectionTime` plus a backoff term that starts at the
+ * The wait before the next attempt after a failure to get a stream (a stream that was open and
+ * ended waits `reconnectionTime` alone): `reconnectionTime` plus a backoff term that starts at the
  * reconnection time (at least 1 ms, so `retry: 0` still backs off when the server stays down),
  * grows by `factor` for each earlier consecutive failure, is capped at `maxDelay`, and is made
  * random in its `jitter` share.
@@ -86,12 +88,23 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /**
- * A `Retry-After` header value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) in ms from
- * `now`, or `undefined` when absent or invalid.
+ * A `Retry-After` header value in ms from `now`, or `undefined` when absent or invalid. Parsed
+ * strictly, as RFC 9110 §10.2.3 defines it: delay-seconds (digits only, so `1.5` is no delay)
+ * or an HTTP-date (§5.6.7): the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or one of the two
+ * obsolete forms, `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
+ * (asctime, read as GMT). A date in the past is 0.
  */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  // Headers.get() has already trimmed the value; null fails both tests.
-  const ms = /^\d+$/.test(value as string) ? Number(value) * 1000 : Date.parse(value as string) - now;
+  // Headers.get() has already trimmed the value.
+  const text = value ?? '';
+  const ms = /^\d+$/.test(text)
+    ? Number(text) * 1000
+    : /^[A-Z][a-z]{2}(, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT|[a-z]{3,6}, \d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d GMT| [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})$/.test(
+          text,
+        )
+      ? // asctime has no zone: it is GMT (RFC 9110 §5.6.7).
+        Date.parse(/\d$/.test(text) ? `${text} GMT` : text) - now
+      : Number.NaN;
   // A date in the past is 0; NaN (invalid) fails both tests.
   return ms < 0 ? 0 : ms >= 0 ? ms : undefined;
 }

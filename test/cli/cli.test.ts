@@ -248,6 +248,27 @@ describe('the CLI explains itself', () => {
     expect(lines[1]).toBe(`ssekit: fatal: cannot reach ${url}: connection refused (gave up after 1 retry)`);
   });
 
+  it.each([0, 1, 2, 3])(
+    'listen --max-retries %i makes exactly that many retries: requests counted at the server',
+    async (n) => {
+      let requests = 0;
+      const url = await server((_req, res) => {
+        // The first answer opens a stream that sets a 1 ms reconnection time and ends (the
+        // first failure); every later one is a 503 (failures in a row, retryable).
+        if (requests++ === 0) {
+          sse(res);
+          res.end('retry: 1\n\n');
+        } else res.writeHead(503).end();
+      });
+      const cli = run(['listen', url, '--max-retries', String(n)]);
+      expect(await cli.exited).toBe(1);
+      expect(requests).toBe(n + 1);
+      expect(stderrLines(cli).at(-1)).toMatch(
+        n === 0 ? /^ssekit: fatal: disconnected/ : new RegExp(`gave up after ${n} retr(y|ies)\\)$`),
+      );
+    },
+  );
+
   it('listen --no-reconnect to a closed port: the same words, no error class names', async () => {
     const url = await closedUrl();
     const cli = run(['listen', url, '--no-reconnect']);

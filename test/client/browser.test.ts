@@ -54,6 +54,12 @@ const scenarios: Record<string, (res: ServerResponse, n: number, lastEventId: st
     res.writeHead(500, { 'content-type': 'text/event-stream' });
     res.end('data: error page\n\n');
   },
+  // A stream that ends after setting a small reconnection time: the next request comes that
+  // long after, with no backoff and no jitter on top.
+  'retry-delay'(res, n) {
+    if (n === 1) stream(res, 'retry: 0300\ndata: first\n\n', true);
+    else stream(res, 'data: done\n\n');
+  },
   charset(res) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
     res.write('data: with a charset parameter\n\nevent: done\ndata: x\n\n');
@@ -124,6 +130,8 @@ describe.skipIf(!available)('in Chromium', () => {
   let base: string;
   let server: ReturnType<typeof createServer>;
   const connections = new Map<string, number>();
+  // When each connection of a scenario came, per client, in ms (performance.now()).
+  const arrivals = new Map<string, number[]>();
 
   beforeAll(async () => {
     const bundle = await build({
@@ -152,6 +160,7 @@ describe.skipIf(!available)('in Chromium', () => {
         const key = `${name}:${url.searchParams.get('client')}`;
         const n = (connections.get(key) ?? 0) + 1;
         connections.set(key, n);
+        arrivals.set(key, [...(arrivals.get(key) ?? []), performance.now()]);
         const raw = req.headers['last-event-id'];
         const lastEventId =
           raw === undefined ? undefined : Buffer.from(String(raw), 'latin1').toString('utf8');
@@ -271,4 +280,109 @@ describe.skipIf(!available)('in Chromium', () => {
       expect(ours).toEqual(native);
     },
   );
+
+  it('the interface has the shape of the native one: constants, accessors, toStringTag', async () => {
+    const shapes = await page.evaluate(() => {
+      const ssekit = (window as unknown as { ssekit: { EventSource: typeof EventSource } }).ssekit;
+      const shape = (Source: typeof EventSource) => {
+        const describe = (target: object) =>
+          Object.fromEntries(
+            Reflect.ownKeys(target)
+              .filter((key) => !['constructor', 'length', 'name', 'prototype'].includes(key as string))
+              .map((key) => {
+                const d = Object.getOwnPropertyDescriptor(target, key)!;
+                return [
+                  String(key),
+                  {
+                    value: typeof d.value === 'function' ? 'function' : d.value,
+                    writable: d.writable,
+                    enumerable: d.enumerable,
+                    configurable: d.configurable,
+                    get: typeof d.get,
+                    set: typeof d.set,
+                  },
+                ];
+              }),
+          );
+        const source = new Source('/sse/204?client=shape');
+        const own = Reflect.ownKeys(source).map(String);
+        const tag = Object.prototype.toString.call(source);
+        // Read-only: assigning in sloppy mode is ignored, in strict mode a TypeError.
+        const writes = (['url', 'readyState', 'withCredentials', 'CLOSED'] as const).map((key) => {
+          try {
+            (source as unknown as Record<string, unknown>)[key] = 7;
+            return [key, 'assigned', (source as unknown as Record<string, unknown>)[key]];
+          } catch (error) {
+            return [key, (error as Error).name];
+          }
+        });
+        source.close();
+        return {
+          statics: describe(Source),
+          proto: describe(Source.prototype),
+          own,
+          tag,
+          writes,
+          length: Source.length,
+        };
+      };
+      return { native: shape(window.EventSource), ours: shape(ssekit.EventSource) };
+    });
+    expect(shapes.native.statics).toMatchObject({ CLOSED: { value: 2, writable: false } });
+    expect(shapes.native.tag).toBe('[object EventSource]');
+    expect(shapes.ours).toEqual(shapes.native);
+  });
+
+  it.each([
+    'ftp://127.0.0.1/x',
+    'about:blank',
+    'mailto:someone@example.com',
+    'javascript:void 0',
+    'file:///etc/hostname',
+  ])(
+    'a URL the browser cannot stream from (%s) fails the connection, as the native one does',
+    async (url) => {
+      const run = (native: boolean) =>
+        page.evaluate(
+          ([native, url]) =>
+            (window as unknown as { record(n: boolean, u: string): Promise<unknown> }).record(native, url),
+          [native, url] as const,
+        );
+      const native = await run(true);
+      expect(native).toEqual({ log: [['error', 2]], why: 'closed' });
+      expect(await run(false)).toEqual(native);
+    },
+  );
+
+  it('after a stream ends, the reconnection waits the retry: time, exactly (no backoff, no jitter)', async () => {
+    const delays = await page.evaluate(async () => {
+      // The delays ssekit asks of the scheduler while it records the scenario.
+      const asked: number[] = [];
+      const original = window.setTimeout;
+      window.setTimeout = ((handler: TimerHandler, ms?: number, ...rest: unknown[]) => {
+        if (ms !== 10000) asked.push(ms ?? 0);
+        return original(handler, ms, ...rest);
+      }) as typeof window.setTimeout;
+      try {
+        await (window as unknown as { record(n: boolean, u: string): Promise<unknown> }).record(
+          false,
+          '/sse/retry-delay?client=ssekit-timed',
+        );
+      } finally {
+        window.setTimeout = original;
+      }
+      return asked;
+    });
+    expect(delays).toEqual([300]);
+    await page.evaluate(
+      (url) => (window as unknown as { record(n: boolean, u: string): Promise<unknown> }).record(true, url),
+      '/sse/retry-delay?client=native-timed',
+    );
+    // Both came back after the reconnection time, not before (a lower bound only: how much
+    // later depends on the machine's load).
+    for (const client of ['native-timed', 'ssekit-timed']) {
+      const [first, second] = arrivals.get(`retry-delay:${client}`)!;
+      expect(second! - first!).toBeGreaterThanOrEqual(290);
+    }
+  });
 });

@@ -235,6 +235,53 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     );
     await retried.promise;
     expect(errors[0]).toBeInstanceOf(NetworkError);
+    // The message names the system error under fetch's "fetch failed", with the address.
+    const port = new URL(dead).port;
+    expect((errors[0] as NetworkError).message).toBe(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it.each([0, 1, 3])(
+    'retry.maxAttempts %i: that many retries, one more request in all, counted at the server',
+    async (n) => {
+      const url = await serve((_req, res) => {
+        // The first answer is a stream that sets a 1 ms reconnection time and ends at once;
+        // every later one is a 503: failures in a row, all retryable.
+        if (server!.requests.length === 1) {
+          sse(res);
+          res.end('retry: 1\n\n');
+        } else {
+          res.writeHead(503);
+          res.end();
+        }
+      });
+      const { error } = await settle(track(connect(url, { retry: { maxAttempts: n, maxDelay: 5 } })));
+      expect(server!.requests).toHaveLength(n + 1);
+      expect(error).toBeInstanceOf(n === 0 ? StreamEndError : HttpError);
+    },
+  );
+
+  it('an HttpError says what was asked and what came back, with the response headers readable', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(401, 'Unauthorized', {
+        'www-authenticate': 'Bearer realm="chat"',
+        'content-type': 'application/json',
+      });
+      res.end('{"error":"token expired"}');
+    });
+    const { error } = await settle(
+      track(connect(`${url}/chat`, { method: 'POST', body: '{}', retry: false })),
+    );
+    expect(isHttpError(error)).toBe(true);
+    const http = error as HttpError;
+    expect(http.message).toBe(`HTTP 401 Unauthorized: POST ${url}/chat`);
+    expect([http.status, http.statusText, http.method, http.url, http.body]).toEqual([
+      401,
+      'Unauthorized',
+      'POST',
+      `${url}/chat`,
+      '{"error":"token expired"}',
+    ]);
+    expect(http.response.headers.get('www-authenticate')).toBe('Bearer realm="chat"');
   });
 
   it('follows redirects and keeps Last-Event-ID on the redirected request', async () => {

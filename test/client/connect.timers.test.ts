@@ -95,9 +95,50 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const delays: number[] = [];
     const c = connect('http://test.invalid/s', { fetch: mock.fetch, onRetry: (ms) => void delays.push(ms) });
     for (let i = 0; i < 6; i++) await vi.advanceTimersByTimeAsync(5_000);
-    // 250 + 250 * 2^n at jitter 0 while failing; back to n = 0 after the stream delivered 'b'.
-    expect(delays).toEqual([500, 750, 1250, 500]);
+    // An open stream that ends waits the reconnection time exactly (250); failures in a row
+    // back off, 250 + 250 * 2^n at jitter 0 (n = 1, 2: the end of the stream was the first).
+    expect(delays).toEqual([250, 750, 1250, 250]);
     expect(mock.calls).toHaveLength(5);
+    c.close();
+  });
+
+  it('after an open stream ends, waits exactly the reconnection time: no backoff, no jitter', async () => {
+    // Full jitter by default: any draw but 0 would add to the delay if it applied.
+    vi.spyOn(Math, 'random').mockReturnValue(0.7);
+    const mock = mockFetch((n) => {
+      if (n === 1) return (signal) => stream(signal, ['retry: 03000\ndata: a\n\n']);
+      if (n === 2) return (signal) => stream(signal, []);
+      if (n <= 4) return new Error('refused');
+      return (signal) => stream(signal, ['data: b\n\n'], true);
+    });
+    const delays: number[] = [];
+    const c = connect('http://test.invalid/s', { fetch: mock.fetch, onRetry: (ms) => void delays.push(ms) });
+    await flush();
+    expect(delays).toEqual([3000]);
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(mock.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(mock.calls).toHaveLength(2);
+    // Then failures in a row back off with jitter, 3000 + 0.3 * 3000 * 2^n: a stream that
+    // ends again before any event (n = 1: the stream that delivered 'a' was the first), then
+    // refused connections (n = 2, 3).
+    for (let i = 0; i < 4; i++) await vi.advanceTimersByTimeAsync(60_000);
+    expect(delays).toEqual([3000, 3000 + 0.3 * 6000, 3000 + 0.3 * 12_000, 3000 + 0.3 * 24_000]);
+    expect(mock.calls).toHaveLength(5);
+    c.close();
+  });
+
+  it('the default reconnection time, after an open stream ends, is initialDelay exactly', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const mock = mockFetch(() => (signal) => stream(signal, ['data: a\n\n']));
+    const delays: number[] = [];
+    const c = connect('http://test.invalid/s', {
+      fetch: mock.fetch,
+      retry: { initialDelay: 1234 },
+      onRetry: (ms) => void delays.push(ms),
+    });
+    for (let i = 0; i < 3; i++) await vi.advanceTimersByTimeAsync(1234);
+    expect(delays).toEqual([1234, 1234, 1234, 1234]);
     c.close();
   });
 

@@ -19,7 +19,12 @@ import {
 import { isShareLagError, ShareLagError } from '../../src/client/share.js';
 
 const cases = [
-  [new HttpError(503, 'busy', 2000), HttpError, isHttpError, 'HttpError'],
+  [
+    new HttpError(new Response(null, { status: 503 }), 'GET', 'http://x/', 'busy', 2000),
+    HttpError,
+    isHttpError,
+    'HttpError',
+  ],
   [new ContentTypeError('text/html'), ContentTypeError, isContentTypeError, 'ContentTypeError'],
   [
     new NetworkError('x', { cause: new TypeError('fetch failed') }),
@@ -47,9 +52,27 @@ describe('client errors', () => {
     },
   );
 
-  it('keeps status, body excerpt, Retry-After, content type and cause', () => {
-    const http = new HttpError(429, 'slow down', 5000);
-    expect([http.status, http.body, http.retryAfter]).toEqual([429, 'slow down', 5000]);
+  it('keeps status, status text, URL, method, response, body excerpt, Retry-After, content type and cause', () => {
+    const response = new Response(null, {
+      status: 429,
+      statusText: 'Too Many Requests',
+      headers: { 'retry-after': '5' },
+    });
+    const http = new HttpError(response, 'POST', 'https://api.example/chat', 'slow down', 5000);
+    expect([http.status, http.statusText, http.url, http.method, http.body, http.retryAfter]).toEqual([
+      429,
+      'Too Many Requests',
+      'https://api.example/chat',
+      'POST',
+      'slow down',
+      5000,
+    ]);
+    expect(http.response).toBe(response);
+    expect(http.message).toBe('HTTP 429 Too Many Requests: POST https://api.example/chat');
+    // HTTP/2 sends no status text: no dangling space.
+    expect(new HttpError(new Response(null, { status: 502 }), 'GET', 'https://x/').message).toBe(
+      'HTTP 502: GET https://x/',
+    );
     expect(new ContentTypeError(null).contentType).toBeNull();
     const cause = new TypeError('fetch failed');
     expect(new NetworkError('x', { cause }).cause).toBe(cause);

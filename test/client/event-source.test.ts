@@ -52,6 +52,37 @@ describe('EventSource: the interface', () => {
     expect(source.readyState).toBe(2);
   });
 
+  it('has the WebIDL shape: read-only constants and accessors on the prototype, [object EventSource]', () => {
+    const source = open('http://127.0.0.1:9/feed', { fetch: () => new Promise(() => {}) });
+    for (const target of [EventSource, EventSource.prototype]) {
+      for (const [name, value] of [
+        ['CONNECTING', 0],
+        ['OPEN', 1],
+        ['CLOSED', 2],
+      ] as const) {
+        expect(Object.getOwnPropertyDescriptor(target, name)).toEqual({
+          value,
+          writable: false,
+          enumerable: true,
+          configurable: false,
+        });
+      }
+    }
+    for (const name of ['url', 'withCredentials', 'readyState']) {
+      const descriptor = Object.getOwnPropertyDescriptor(EventSource.prototype, name)!;
+      expect([typeof descriptor.get, descriptor.set, descriptor.enumerable]).toEqual([
+        'function',
+        undefined,
+        true,
+      ]);
+    }
+    expect(Object.getOwnPropertyNames(source)).toEqual([]);
+    expect(() => {
+      (source as { url: string }).url = 'x';
+    }).toThrow(TypeError);
+    expect(Object.prototype.toString.call(source)).toBe('[object EventSource]');
+  });
+
   it('throws a SyntaxError DOMException for a URL it cannot parse', () => {
     expect(() => new EventSource('http://[::1')).toThrow(DOMException);
     try {
@@ -219,6 +250,58 @@ describe('EventSource: the processing model', () => {
       ['message', '2', ''],
     ]);
     expect(source.readyState).toBe(2);
+  });
+
+  it('after the stream ends, asks the scheduler for the retry: time exactly, then for 3000 ms by default', async () => {
+    const server = await serve((_req, res, request) => {
+      sse(res);
+      if (request.lastEventId === undefined) res.end('retry: 040\nid: 1\ndata: a\n\n');
+      else res.end('data: b\n\n');
+    });
+    // The delays the client asks of setTimeout (undici, under fetch, sets timers of its own);
+    // jitter would draw from Math.random, here at its highest.
+    vi.spyOn(Math, 'random').mockReturnValue(0.99);
+    const asked: number[] = [];
+    const original = globalThis.setTimeout;
+    vi.stubGlobal('setTimeout', ((handler: () => void, ms?: number) => {
+      if (new Error().stack?.includes('/src/client/connect.ts')) asked.push(ms ?? 0);
+      return original(handler, ms);
+    }) as typeof setTimeout);
+    const source = open(server.url);
+    const log = record(source);
+    await vi.waitFor(() => expect(server.requests.length).toBeGreaterThanOrEqual(3));
+    source.close();
+    expect(asked.slice(0, 2)).toEqual([40, 40]);
+    expect(log.slice(0, 3)).toEqual([
+      ['open', 1],
+      ['message', 'a', '1'],
+      ['error', 0],
+    ]);
+    vi.restoreAllMocks();
+    // Without a retry: field: Chromium's reconnection time, 3000 ms, exactly.
+    const other = await serve((_req, res) => {
+      sse(res);
+      res.end('data: a\n\n');
+    });
+    asked.length = 0;
+    const second = open(other.url);
+    await vi.waitFor(() => expect(asked).toContain(3000));
+    second.close();
+    expect(asked).toEqual([3000]);
+  });
+
+  it('a URL whose scheme is not http(s), data or blob fails the connection: error while CLOSED, fetch never called', async () => {
+    for (const url of ['ftp://127.0.0.1/x', 'about:blank', 'mailto:a@example.com', 'javascript:void 0']) {
+      const fetch = vi.fn();
+      const source = open(url, { fetch });
+      const log = record(source);
+      const errors: unknown[] = [];
+      source.addEventListener('error', (e) => void errors.push((e as Event & { error?: unknown }).error));
+      expect(source.readyState).toBe(0);
+      await vi.waitFor(() => expect(log).toEqual([['error', 2]]));
+      expect(fetch).not.toHaveBeenCalled();
+      expect(String(errors[0])).toBe(`TypeError: Unsupported URL scheme: ${url}`);
+    }
   });
 
   it('close() while reconnecting cancels the reconnection', async () => {

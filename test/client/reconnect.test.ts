@@ -54,10 +54,10 @@ describe('backoffDelay', () => {
 
 describe('isRetryable', () => {
   it.each([500, 502, 503, 599, 408, 429])('retries HTTP %i', (status) => {
-    expect(isRetryable(new HttpError(status, ''))).toBe(true);
+    expect(isRetryable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(true);
   });
   it.each([400, 401, 403, 404, 410, 201, 301, 304])('does not retry HTTP %i', (status) => {
-    expect(isRetryable(new HttpError(status, ''))).toBe(false);
+    expect(isRetryable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(false);
   });
   it('retries transport failures, ended streams, idle timeouts and oversized lines', () => {
     expect(isRetryable(new NetworkError('x'))).toBe(true);
@@ -84,12 +84,43 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Wed, 01 Jan 2025 12:00:30 GMT', now)).toBe(30_000);
     expect(parseRetryAfter('Wed, 01 Jan 2025 11:00:00 GMT', now)).toBe(0);
   });
+  it('reads the two obsolete HTTP-date forms (RFC 9110 §5.6.7): RFC 850 and asctime, as GMT', () => {
+    expect(parseRetryAfter('Wednesday, 01-Jan-25 12:00:30 GMT', now)).toBe(30_000);
+    // asctime names no zone: GMT, whatever the local one (Date.parse alone reads local time).
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(new Date(2025, 0, 1).getTimezoneOffset()).toBe(300);
+      expect(parseRetryAfter('Wed Jan  1 12:00:30 2025', now)).toBe(30_000);
+      expect(parseRetryAfter('Wed Jan 15 12:00:00 2025', now)).toBe(14 * 86_400_000);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
   it('ignores absent or invalid values: they never add a wait', () => {
     expect(parseRetryAfter(null, now)).toBeUndefined();
     expect(parseRetryAfter('', now)).toBeUndefined();
     expect(parseRetryAfter('soon', now)).toBeUndefined();
-    // Date.parse is lenient with these; whatever it makes of them is in the past.
-    expect(parseRetryAfter('-5', now) ?? 0).toBe(0);
-    expect(parseRetryAfter('1.5', now) ?? 0).toBe(0);
+  });
+  it.each([
+    '1.5',
+    '-5',
+    '+5',
+    '1e3',
+    '0x10',
+    ' 5',
+    '2025-01-01T12:00:30Z',
+    'Jan 1 2025',
+    'Wed, 1 Jan 2025 12:00:30 GMT',
+    'Wed, 01 Jan 2025 12:00:30 UTC',
+    'Wed, 01 Jan 2025 12:00:30',
+    'wed, 01 Jan 2025 12:00:30 GMT',
+    'Wednesday, 01-Jan-2025 12:00:30 GMT',
+    'Wed Jan 1 12:00:30 2025',
+    'Wed, 01 Foo 2025 12:00:30 GMT',
+  ])('is strict: %j is neither delay-seconds nor an HTTP-date, so it is ignored', (value) => {
+    // Date.parse alone reads most of these (`1.5` is a day in 2001): none may pass.
+    expect(parseRetryAfter(value, now)).toBeUndefined();
   });
 });
