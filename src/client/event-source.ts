@@ -123,7 +123,7 @@ export class EventSource extends EventTarget {
       fetch: /^(https?|data|blob):/.test(href)
         ? fetch
         : () => {
-            throw new TypeError(`Unsupported URL scheme: ${href}`);
+            throw new TypeError(`${href}: not http(s)`);
           },
       credentials: withCredentials ? 'include' : 'same-origin',
       // Chromium's default reconnection time; the spec leaves it to the user agent.

@@ -89,21 +89,21 @@ export function isRetryable(error: unknown): boolean {
 
 /**
  * A `Retry-After` header value in ms from `now`, or `undefined` when absent or invalid. Parsed
- * strictly, as RFC 9110 §10.2.3 defines it: delay-seconds (digits only, so `1.5` is no delay)
- * or an HTTP-date (§5.6.7): the IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, or one of the two
- * obsolete forms, `Sunday, 06-Nov-94 08:49:37 GMT` (RFC 850) and `Sun Nov  6 08:49:37 1994`
- * (asctime, read as GMT). A date in the past is 0.
+ * strictly (RFC 9110 §10.2.3): delay-seconds (digits only, so `1.5` is no delay) or an
+ * IMF-fixdate (§5.6.7, `Sun, 06 Nov 1994 08:49:37 GMT`): a date that reads back exactly as it
+ * was written. The two obsolete date forms (RFC 850, asctime), which §5.6.7 asks recipients to
+ * accept, are ignored: no server this century sends them, and reading them would cost the
+ * client's size budget more than everything else here. A date in the past is 0.
  */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
   // Headers.get() has already trimmed the value.
   const text = value ?? '';
   const ms = /^\d+$/.test(text)
     ? Number(text) * 1000
-    : /^[A-Z][a-z]{2}(, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT|[a-z]{3,6}, \d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d GMT| [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})$/.test(
-          text,
-        )
-      ? // asctime has no zone: it is GMT (RFC 9110 §5.6.7).
-        Date.parse(/\d$/.test(text) ? `${text} GMT` : text) - now
+    : // Date.parse alone reads most anything (`1.5` is a day in 2001): only the one form that
+      // toUTCString() writes, character for character, counts.
+      new Date(text).toUTCString() === text
+      ? Date.parse(text) - now
       : Number.NaN;
   // A date in the past is 0; NaN (invalid) fails both tests.
   return ms < 0 ? 0 : ms >= 0 ? ms : undefined;

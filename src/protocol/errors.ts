@@ -17,17 +17,11 @@ export type ParseErrorType = 'max-buffer-size-exceeded';
 /** The parser met input it will not hold: see {@link ParseErrorType}. */
 export class ParseError extends ProtocolError {
   override name = 'ParseError' as const;
-  // `declare`: assigned in the constructor, not emitted as class fields as well.
+  // `declare`: assigned in the constructor, not emitted as a class field as well.
   declare readonly type: ParseErrorType;
-  /**
-   * The start of the line that caused the error (at most 256 characters: the line itself is
-   * over the bound), when one line did; absent when the data of several lines added up.
-   */
-  declare readonly line: string | undefined;
-  constructor(type: ParseErrorType, message: string, options?: { cause?: unknown; line?: string }) {
+  constructor(type: ParseErrorType, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.type = type;
-    this.line = options?.line;
   }
 }
 

@@ -142,14 +142,9 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   let lastId = ''; // last event ID string
   let thrown: ParseError | undefined;
 
-  /**
-   * `size` characters would be held for one line or event: drop them and report it, with the
-   * start of the line when one line was too long.
-   */
-  function report(size: number, start?: string): void {
-    const error = new ParseError('max-buffer-size-exceeded', `${size} characters > maxBufferSize ${max}`, {
-      line: start?.slice(0, 256),
-    });
+  /** `size` characters would be held for one line or event: drop them and report it. */
+  function report(size: number): void {
+    const error = new ParseError('max-buffer-size-exceeded', `${size} characters > maxBufferSize ${max}`);
     // Whatever the line or block held is gone: it cannot be dispatched whole.
     pending = [];
     pendingLength = 0;
@@ -201,7 +196,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     if (start === end) dispatch();
     else if (dropEvent) {
       // The block overflowed: its lines are dropped up to its blank line.
-    } else if (end - start > max) report(end - start, s.slice(start, end));
+    } else if (end - start > max) report(end - start);
     else if (
       c0 === 100 &&
       s.charCodeAt(start + 1) === 97 &&
@@ -314,7 +309,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       // The rest is the start of a line whose end has not arrived yet.
       pendingLength += len - pos;
       if (pendingLength + (data === undefined ? 0 : data.length) > max) {
-        report(pendingLength, pending.join('') + text.slice(pos));
+        report(pendingLength);
         discardLine = true;
       } else {
         pending.push(pos === 0 ? text : text.slice(pos));

