@@ -209,7 +209,9 @@ function outcome(error: unknown, href: string, opened: boolean): string {
 export function describe(error: unknown): string {
   if (isHttpError(error)) {
     const excerpt = error.body.replace(/\s+/g, ' ').trim().slice(0, 120);
-    return `HTTP ${error.status}${excerpt ? `: ${excerpt}` : ''}`;
+    // `HTTP 401 Unauthorized: no token` (HTTP/2 and HTTP/3 send no status text).
+    const status = `HTTP ${error.status}${error.statusText ? ` ${error.statusText}` : ''}`;
+    return `${status}${excerpt ? `: ${excerpt}` : ''}`;
   }
   if (isContentTypeError(error)) {
     return `expected Content-Type text/event-stream, got ${error.contentType ?? 'none'}`;

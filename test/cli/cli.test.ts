@@ -126,7 +126,7 @@ describe('ssekit listen', () => {
       'wrong content type',
       (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>'),
     ],
-  ])('exits 1 with one line on stderr on a fatal error: %s', async (_name, respond) => {
+  ])('exits 1 with one line on stderr on a fatal error: %s', async (name, respond) => {
     let calls = 0;
     const url = await server((_req, res) => {
       calls++;
@@ -137,6 +137,7 @@ describe('ssekit listen', () => {
     expect(calls).toBe(1);
     expect(cli.stdout()).toBe('');
     expect(cli.stderr().trim().split('\n')).toHaveLength(1);
+    if (name === '401') expect(cli.stderr()).toContain('HTTP 401 Unauthorized: no token');
   });
 
   it('exits 2 on a usage error', async () => {
