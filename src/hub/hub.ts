@@ -7,7 +7,7 @@
  * pages, the seam between replay and live), http.ts (the handler, request parsing, errors as
  * answers), rules.ts (what a topic and an event may be).
  */
-import { encodeEvent } from '../protocol/encode.js';
+import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import { defaultHeartbeat } from '../server/event-stream.js';
 import type { Authorize } from './auth.js';
 import { type Broker, createMemoryBroker } from './broker.js';
@@ -150,7 +150,7 @@ export interface Hub {
 }
 
 const encoder = new TextEncoder();
-const HEARTBEAT = encoder.encode(':\n\n');
+const HEARTBEAT = encoder.encode(EMPTY_COMMENT);
 
 const DEFAULT_LIMITS = {
   maxSubscribers: 10_000,

@@ -14,7 +14,7 @@
  * Progress is guaranteed: a client far behind gets what fits in `maxQueuedBytes` (at least one
  * event), then a retry hint, and resumes from there on its next connection.
  */
-import { encodeEvent } from '../protocol/encode.js';
+import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import { concatBytes } from '../server/event-stream.js';
 import type { Broker } from './broker.js';
 import type { Fanout, HubCounters, Subscriber } from './fanout.js';
@@ -29,7 +29,7 @@ export type ResetReason = 'history-truncated' | 'unknown-id' | 'invalid-id';
 
 const encoder = new TextEncoder();
 /** The comment that opens every stream: the client's `open` fires before the first event. */
-export const OPEN: Uint8Array = encoder.encode(':\n\n');
+export const OPEN: Uint8Array = encoder.encode(EMPTY_COMMENT);
 
 export interface ReplayOptions {
   readonly broker: Broker;

@@ -6,6 +6,13 @@
 import { EncodeError } from './errors.js';
 import type { OutgoingEvent } from './types.js';
 
+/**
+ * An empty comment: what a stream opens with (its first bytes, so proxies and clients see the
+ * response start) and what a heartbeat sends. Parsers ignore comments (WHATWG HTML §9.2.6).
+ * Internal: one definition for the server, the hub and replies.
+ */
+export const EMPTY_COMMENT = ':\n\n';
+
 const LINE_BREAK = /\r\n|\r|\n/;
 const CR_OR_LF = /[\r\n]/;
 const encoder = new TextEncoder();

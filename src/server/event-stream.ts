@@ -8,7 +8,7 @@
  * `read()` and one socket write per batch, not per event, while a lone event still leaves
  * within the same macrotask.
  */
-import { encodeEvent } from '../protocol/encode.js';
+import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import type { OutgoingEvent } from '../protocol/types.js';
 import { StreamClosedError, type StreamClosedReason } from './errors.js';
 import { type SseResponseInit, sseResponse } from './response.js';
@@ -113,8 +113,6 @@ const BATCH_LIMIT = 16 * 1024;
 // Microtasks without a new send before the batch is flushed. An async generator consumed with
 // `for await` takes about five hops between items; waiting a few more keeps its events together.
 const IDLE_TICKS = 8;
-const HEARTBEAT_TEXT = ':\n\n';
-const OPEN_TEXT = ':\n\n';
 
 const encoder = new TextEncoder();
 const RESOLVED_TRUE = Promise.resolve(true);
@@ -170,7 +168,7 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
   if (policy !== 'close' && policy !== 'drop')
     throw new RangeError(`unknown onOverflow policy ${String(policy)}`);
   // Validated (and encoded) before anything starts, so a bad retry throws here, not later.
-  const openText = init.retry === undefined ? OPEN_TEXT : encodeEvent({ retry: init.retry });
+  const openText = init.retry === undefined ? EMPTY_COMMENT : encodeEvent({ retry: init.retry });
   const batchLimit = Math.min(BATCH_LIMIT, highWaterMark);
 
   const abort = new AbortController();
@@ -344,7 +342,7 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
 
   if (heartbeat !== false) {
     timer = setInterval(() => {
-      if (!closed) pushText(HEARTBEAT_TEXT);
+      if (!closed) pushText(EMPTY_COMMENT);
     }, heartbeat);
     // A stream alone must not keep a process alive (Node, Bun, Deno return an object with unref).
     (timer as { unref?: () => void }).unref?.();
