@@ -14,6 +14,8 @@
  *   topics it needs; the broker delivers each event once, in id order, whatever the number of
  *   local subscribers.
  */
+
+import { checkNumber } from '../server/options.js';
 import { BrokerError } from './errors.js';
 import {
   type HistoryLimits,
@@ -231,13 +233,8 @@ interface Stored {
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBroker {
   const limits = resolveHistoryLimits(options.history);
   const maxTopics = options.maxTopics ?? 10_000;
-  if (!Number.isSafeInteger(maxTopics) || maxTopics < 1) {
-    throw new RangeError(`maxTopics must be a positive integer, got ${String(maxTopics)}`);
-  }
-  const maxClaims = options.maxClaims ?? 100_000;
-  if (!Number.isSafeInteger(maxClaims) || maxClaims < 1) {
-    throw new RangeError(`maxClaims must be a positive integer, got ${String(maxClaims)}`);
-  }
+  checkNumber('maxTopics', maxTopics);
+  const maxClaims = checkNumber('maxClaims', options.maxClaims ?? 100_000);
   const now = options.now ?? Date.now;
   const ids = new StreamIdGenerator(now);
   // Ids below this may exist out there (an earlier run, a dropped topic): resuming from one is

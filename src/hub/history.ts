@@ -8,6 +8,8 @@
  * floor may have missed that event, and must be told so instead of silently getting a gap.
  */
 
+import { checkNumber } from '../server/options.js';
+
 /** Bounds of history: per topic, and (for the in-memory broker) across all topics. */
 export interface HistoryLimits {
   /** Most events kept per topic. Default 1,000. `0` keeps none (every resume is a reset). */
@@ -50,10 +52,8 @@ export function resolveHistoryLimits(limits: HistoryLimits = {}): Required<Histo
   const maxAgeMs = limits.maxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
   const maxBytes = limits.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
   const maxTotalBytes = limits.maxTotalBytes ?? DEFAULT_HISTORY_MAX_TOTAL_BYTES;
-  if (!Number.isSafeInteger(maxEvents) || maxEvents < 0) {
-    throw new RangeError(`history.maxEvents must be a non-negative integer, got ${String(maxEvents)}`);
-  }
-  if (!(maxAgeMs > 0)) throw new RangeError(`history.maxAgeMs must be positive, got ${String(maxAgeMs)}`);
+  checkNumber('history.maxEvents', maxEvents, { min: 0 });
+  checkNumber('history.maxAgeMs', maxAgeMs, { fraction: true, unbounded: true });
   checkByteBound('history.maxBytes', maxBytes);
   checkByteBound('history.maxTotalBytes', maxTotalBytes);
   return { maxEvents, maxAgeMs, maxBytes, maxTotalBytes };
@@ -61,9 +61,7 @@ export function resolveHistoryLimits(limits: HistoryLimits = {}): Required<Histo
 
 /** A byte bound is a non-negative integer, or `Infinity` for none. */
 export function checkByteBound(name: string, value: number): void {
-  if (value !== Number.POSITIVE_INFINITY && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new RangeError(`${name} must be a non-negative integer or Infinity, got ${String(value)}`);
-  }
+  checkNumber(name, value, { min: 0, unbounded: true });
 }
 
 /**

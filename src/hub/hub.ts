@@ -9,6 +9,7 @@
  */
 import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import { defaultHeartbeat } from '../server/event-stream.js';
+import { checkNumber } from '../server/options.js';
 import type { Authorize } from './auth.js';
 import { type Broker, createMemoryBroker } from './broker.js';
 import { HubClosedError } from './errors.js';
@@ -161,12 +162,7 @@ const DEFAULT_LIMITS = {
   maxQueuedBytes: 1024 * 1024,
 } satisfies Required<HubLimits>;
 
-function positiveLimit(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value > 0) || (Number.isFinite(value) && !Number.isSafeInteger(value))) {
-    throw new RangeError(`${name} must be a positive integer or Infinity, got ${String(value)}`);
-  }
-  return value;
-}
+const positiveLimit = (name: string, value: number): number => checkNumber(name, value, { unbounded: true });
 
 /**
  * Creates a hub.
@@ -191,8 +187,9 @@ export function createHub(options: HubOptions = {}): Hub {
   for (const [name, value] of Object.entries(limits)) positiveLimit(name, value);
   const retryMs = options.retry?.ms ?? 1000;
   const jitterMs = options.retry?.jitterMs ?? 4000;
-  if (!(retryMs >= 0) || !(jitterMs >= 0)) throw new RangeError('retry.ms and retry.jitterMs must be >= 0');
-  const retryAfterSeconds = positiveLimit('retryAfterSeconds', options.retryAfterSeconds ?? 5);
+  checkNumber('retry.ms', retryMs, { min: 0 });
+  checkNumber('retry.jitterMs', jitterMs, { min: 0 });
+  const retryAfterSeconds = checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 });
   const graceMs = positiveLimit('slowConsumerGraceMs', options.slowConsumerGraceMs ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;

@@ -4,6 +4,7 @@
 import type { Broker } from '../hub/broker.js';
 import { HISTORY_EVENT_OVERHEAD_BYTES } from '../hub/history.js';
 import { defaultHeartbeat } from '../server/event-stream.js';
+import { checkNumber } from '../server/options.js';
 import type { RepliesAuthorize } from './http.js';
 import { topicsOf, utf8Length } from './log.js';
 
@@ -188,19 +189,8 @@ function fitToBroker(
   return { maxEvents, maxBytes };
 }
 
-function positive(name: string, value: unknown, integer = true): number {
-  if (
-    typeof value !== 'number' ||
-    !(value > 0) ||
-    !Number.isFinite(value) ||
-    (integer && !Number.isSafeInteger(value))
-  ) {
-    throw new RangeError(
-      `${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
+const positive = (name: string, value: unknown, integer = true): number =>
+  checkNumber(name, value, { fraction: !integer });
 
 /** The options with every default filled in; a `RangeError` or `TypeError` for a bad one. */
 export function resolveOptions(options: RepliesOptions) {
@@ -217,8 +207,7 @@ export function resolveOptions(options: RepliesOptions) {
   const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
   const maxDurationMs = options.maxDurationMs ?? false;
   const retryMs = options.retryMs ?? 100;
-  if (!Number.isSafeInteger(retryMs) || retryMs < 0)
-    throw new RangeError('retryMs must be a non-negative integer');
+  checkNumber('retryMs', retryMs, { min: 0 });
   const log = fitToBroker(
     options.broker,
     topicPrefix,
@@ -253,7 +242,7 @@ export function resolveOptions(options: RepliesOptions) {
     stopGraceMs: positive('stopGraceMs', options.stopGraceMs ?? 100),
     stopTimeoutMs: positive('stopTimeoutMs', options.stopTimeoutMs ?? 2000),
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? 24 * 60 * 60_000),
-    retryAfterSeconds: positive('retryAfterSeconds', options.retryAfterSeconds ?? 5),
+    retryAfterSeconds: checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 }),
     pageSize: positive('pageSize', options.pageSize ?? 500),
     onError: options.onError ?? ((error: unknown) => console.error('ssekit replies:', error)),
   };

@@ -7,6 +7,7 @@
 
 import { RequestBodyError } from './errors.js';
 import { concatBytes } from './event-stream.js';
+import { checkNumber } from './options.js';
 
 /** Options of {@link readBody}. */
 export interface ReadBodyOptions {
@@ -41,7 +42,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export async function readBody(request: Request, options: ReadBodyOptions = {}): Promise<Uint8Array> {
   const max = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (!(max >= 0)) throw new RangeError(`maxBytes must be >= 0, got ${String(max)}`);
+  checkNumber('maxBytes', max, { min: 0, unbounded: true });
   const tooLarge = (): RequestBodyError =>
     new RequestBodyError('too-large', `the request body is larger than ${max} bytes`);
   const length = request.headers.get('content-length');

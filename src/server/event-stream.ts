@@ -11,6 +11,7 @@
 import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import type { OutgoingEvent } from '../protocol/types.js';
 import { StreamClosedError, type StreamClosedReason } from './errors.js';
+import { checkNumber } from './options.js';
 import { type SseResponseInit, sseResponse } from './response.js';
 
 /** What happens when a slow client lets more than `maxQueuedBytes` pile up. */
@@ -135,12 +136,7 @@ const CLOSE_MESSAGES: Record<StreamClosedReason, string> = {
   'source-error': 'the event source failed',
 };
 
-function positive(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(`${name} must be a positive finite number, got ${String(value)}`);
-  }
-  return value;
-}
+const positive = (name: string, value: number): number => checkNumber(name, value, { fraction: true });
 
 /** @internal `parts` as one array of `total` bytes (the part itself when there is one). Also the hub's. */
 export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {

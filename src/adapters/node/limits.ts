@@ -4,6 +4,7 @@
  * with 503 or to answer a health check, so subscriber limits are derived from it.
  */
 import { readFileSync } from 'node:fs';
+import { checkNumber } from '../../server/options.js';
 
 /**
  * The process's open-files limit (the soft `RLIMIT_NOFILE`, which node raises to the hard limit
@@ -48,16 +49,8 @@ export interface SubscriberCapacityOptions {
   max?: number;
 }
 
-function count(name: string, value: number, min: number): number {
-  if (
-    typeof value !== 'number' ||
-    !(value >= min) ||
-    (Number.isFinite(value) && !Number.isSafeInteger(value))
-  ) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
-  return value;
-}
+const count = (name: string, value: number, min: 0 | 1): number =>
+  checkNumber(name, value, { min, unbounded: true });
 
 /**
  * How many subscribers this process can hold and still answer everyone else: the open-files

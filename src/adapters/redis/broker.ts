@@ -20,6 +20,7 @@ import type {
 import { BrokerError, isBrokerError } from '../../hub/errors.js';
 import { checkByteBound, DEFAULT_HISTORY_MAX_BYTES, mergeById } from '../../hub/history.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
+import { checkNumber } from '../../server/options.js';
 import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { redactUrl } from './url.js';
 
@@ -560,9 +561,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     async claim(name, value, ttlMs) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
-        throw new RangeError(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
-      }
+      checkNumber('ttlMs', ttlMs);
       try {
         if (command.status !== 'ready') await whenReady(command);
         // One command, atomic: set unless set, and answer what was there (Redis 7: NX with GET).
@@ -577,9 +576,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     async expire(topics, ttlMs) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
-        throw new RangeError(`ttlMs must be a non-negative integer, got ${String(ttlMs)}`);
-      }
+      checkNumber('ttlMs', ttlMs, { min: 0 });
       try {
         if (command.status !== 'ready') await whenReady(command);
         const multi = command.multi();
@@ -643,12 +640,7 @@ function lostAfter([floor, deleted]: readonly [string, string], id: string): boo
   return compareStreamIds(id, floor) < 0 || compareStreamIds(id, deleted) < 0;
 }
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
+const positiveInt = (name: string, value: number): number => checkNumber(name, value);
 
 function randomToken(): string {
   const bytes = new Uint8Array(8);
