@@ -34,7 +34,7 @@ export type ReplayableBody =
   | null;
 
 /** Options of {@link connect}: fetch's own request options plus the ones of the connection. */
-export interface ConnectInit extends Omit<RequestInit, 'body'> {
+export interface ConnectOptions extends Omit<RequestInit, 'body'> {
   /**
    * The request body, sent again on each reconnect, so it must be replayable; or a function
    * called before each attempt that returns one (build a fresh stream-free body there). A
@@ -79,7 +79,7 @@ export interface ConnectInit extends Omit<RequestInit, 'body'> {
   onError?(error: unknown): RetryDecision;
 }
 
-/** A live event stream: iterate it for events, or use the callbacks of {@link ConnectInit}. */
+/** A live event stream: iterate it for events, or use the callbacks of {@link ConnectOptions}. */
 export interface Connection extends AsyncIterable<ServerSentEvent> {
   /** 0 connecting (or waiting to reconnect), 1 open, 2 closed for good. */
   readonly readyState: 0 | 1 | 2;
@@ -124,7 +124,7 @@ interface VisibilityDocument extends EventTarget {
 /**
  * Opens an event stream with `fetch` and keeps it open: reconnects with `Last-Event-ID` after
  * a network error or the end of the stream, honours `Retry-After`, and stops for good on a 204,
- * a 4xx or a wrong content type (see {@link ConnectInit.onError}). After a stream that was open
+ * a 4xx or a wrong content type (see {@link ConnectOptions.onError}). After a stream that was open
  * ends, the wait is exactly the reconnection time (the server's `retry:` value, else
  * `initialDelay`), as WHATWG HTML §9.2.3 has it; only failures in a row (no stream, or streams
  * that end again before an event) back off, with jitter, on top of that time (see
@@ -150,7 +150,7 @@ interface VisibilityDocument extends EventTarget {
  * }
  * ```
  */
-export function connect(url: string | URL, init: ConnectInit = {}): Connection {
+export function connect(url: string | URL, init: ConnectOptions = {}): Connection {
   const {
     fetch: fetcher = fetch,
     lastEventId: initialId,

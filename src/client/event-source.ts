@@ -3,7 +3,7 @@
  * {@link connect}, with an optional extension of its second argument. Importing it never
  * touches the global `EventSource`.
  */
-import { type ConnectInit, type Connection, connect } from './connect.js';
+import { type Connection, type ConnectOptions, connect } from './connect.js';
 import { isHttpError } from './errors.js';
 import { isRetryable } from './reconnect.js';
 
@@ -15,10 +15,10 @@ export interface EventSourceInit {
   method?: string;
   /** Extra request headers, sent on every attempt. */
   headers?: RequestInit['headers'];
-  /** Request body, sent again on every reconnect (see {@link ConnectInit.body}). */
-  body?: ConnectInit['body'];
+  /** Request body, sent again on every reconnect (see {@link ConnectOptions.body}). */
+  body?: ConnectOptions['body'];
   /** The `fetch` to use. Default: the global `fetch`. */
-  fetch?: ConnectInit['fetch'];
+  fetch?: ConnectOptions['fetch'];
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 export type { ServerSentEvent } from '../protocol/types.js';
-export { type ConnectInit, type Connection, connect, type ReplayableBody } from './connect.js';
+export { type Connection, type ConnectOptions, connect, type ReplayableBody } from './connect.js';
 export {
   BodyError,
   ClientError,

@@ -12,15 +12,15 @@ import type { ServerSentEvent } from '../protocol/types.js';
 // Through the client's index, not connect.js: the built package then keeps one chunk for the
 // client, as it had before this subpath, and the bundles of `connect` and `EventSource` stay the
 // same to the byte (a bundler's tree-shaking leaves `EventSource` out of this one).
-import { ClientError, type ConnectInit, type Connection, connect } from './index.js';
+import { ClientError, type Connection, type ConnectOptions, connect } from './index.js';
 
 /**
  * Options of {@link connectShared}: those of `connect`, less the callbacks (only the leading tab
  * sees the response, so events are read by iterating) and `pauseWhenHidden` (a hidden leader
  * would pause every tab). The body, part of what identifies the stream, is a string.
  */
-export interface ShareInit
-  extends Omit<ConnectInit, 'body' | 'pauseWhenHidden' | 'onOpen' | 'onEvent' | 'onRetry' | 'onError'> {
+export interface ShareOptions
+  extends Omit<ConnectOptions, 'body' | 'pauseWhenHidden' | 'onOpen' | 'onEvent' | 'onRetry' | 'onError'> {
   /** The request body, sent again on each reconnect, by whichever tab leads. */
   body?: string | null;
 }
@@ -88,7 +88,7 @@ interface Locks {
  * for await (const event of feed) render(JSON.parse(event.data));
  * ```
  */
-export function connectShared(url: string | URL, init: ShareInit = {}): SharedConnection {
+export function connectShared(url: string | URL, init: ShareOptions = {}): SharedConnection {
   const g = globalThis as {
     navigator?: { locks?: Locks };
     document?: { baseURI: string };

@@ -12,13 +12,13 @@ import { EMPTY_COMMENT, encodeEvent } from '../protocol/encode.js';
 import type { OutgoingEvent } from '../protocol/types.js';
 import { StreamClosedError, type StreamClosedReason } from './errors.js';
 import { checkNumber } from './options.js';
-import { type SseResponseInit, sseResponse } from './response.js';
+import { type SseResponseOptions, sseResponse } from './response.js';
 
 /** What happens when a slow client lets more than `maxQueuedBytes` pile up. */
 export type OverflowPolicy = 'close' | 'drop';
 
 /** Options of {@link createEventStream}. */
-export interface EventStreamInit extends SseResponseInit {
+export interface EventStreamOptions extends SseResponseOptions {
   /**
    * Milliseconds between heartbeat comments (`:` lines the client ignores) that keep idle
    * connections open through proxies and runtimes that cut silent ones (Bun after 10 s, AWS ALB
@@ -35,7 +35,7 @@ export interface EventStreamInit extends SseResponseInit {
   highWaterMark?: number;
   /**
    * Hard bound on bytes queued for the client (including what producers sent without awaiting).
-   * Past it, {@link EventStreamInit.onOverflow} applies. Default 1 MiB; at least `highWaterMark`.
+   * Past it, {@link EventStreamOptions.onOverflow} applies. Default 1 MiB; at least `highWaterMark`.
    */
   maxQueuedBytes?: number;
   /**
@@ -151,7 +151,7 @@ export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8A
 }
 
 /** @internal Used by `streamEvents` (and the hub) to end a stream with a specific reason. */
-export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
+export function openEventStream(init: EventStreamOptions = {}): EventStreamHandle {
   const heartbeat =
     init.heartbeat === false ? false : positive('heartbeat', init.heartbeat ?? defaultHeartbeat());
   const highWaterMark = positive('highWaterMark', init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK);
@@ -414,6 +414,6 @@ export function openEventStream(init: EventStreamInit = {}): EventStreamHandle {
  * }
  * ```
  */
-export function createEventStream(init?: EventStreamInit): EventStream {
+export function createEventStream(init?: EventStreamOptions): EventStream {
   return openEventStream(init).stream;
 }

@@ -21,14 +21,14 @@ export {
 export {
   createEventStream,
   type EventStream,
-  type EventStreamInit,
+  type EventStreamOptions,
   type OverflowPolicy,
 } from './event-stream.js';
 export { type ReadLastEventIdOptions, type RequestLike, readLastEventId } from './last-event-id.js';
-export { SSE_HEADERS, type SseResponseInit, sseHeaders, sseResponse } from './response.js';
+export { SSE_HEADERS, type SseResponseOptions, sseHeaders, sseResponse } from './response.js';
 export {
   type EventSourceLike,
-  type StreamEventsInit,
+  type StreamEventsOptions,
   type StreamItem,
   streamEvents,
 } from './stream-events.js';

@@ -70,7 +70,7 @@ export function sseHeaders(headers?: RequestInit['headers']): Headers {
 }
 
 /** Options of {@link sseResponse}. */
-export interface SseResponseInit {
+export interface SseResponseOptions {
   /** HTTP status; 200 by default. */
   status?: number;
   /** HTTP status text. */
@@ -99,7 +99,10 @@ export interface SseResponseInit {
  * }
  * ```
  */
-export function sseResponse(body: ReadableStream<Uint8Array> | null, init: SseResponseInit = {}): Response {
+export function sseResponse(
+  body: ReadableStream<Uint8Array> | null,
+  init: SseResponseOptions = {},
+): Response {
   const responseInit: ResponseInit = { status: init.status ?? 200, headers: sseHeaders(init.headers) };
   if (init.statusText !== undefined) responseInit.statusText = init.statusText;
   return new Response(body, responseInit);

@@ -3,7 +3,7 @@
  * events, the natural shape of an LLM reply) piped into a `Response`.
  */
 import type { OutgoingEvent } from '../protocol/types.js';
-import { type EventStreamInit, openEventStream } from './event-stream.js';
+import { type EventStreamOptions, openEventStream } from './event-stream.js';
 
 /** One item of a source: an event, or a string as shorthand for `{ data }`. */
 export type StreamItem = OutgoingEvent | string;
@@ -12,7 +12,7 @@ export type StreamItem = OutgoingEvent | string;
 export type EventSourceLike = AsyncIterable<StreamItem> | Iterable<StreamItem>;
 
 /** Options of {@link streamEvents}. */
-export interface StreamEventsInit extends EventStreamInit {
+export interface StreamEventsOptions extends EventStreamOptions {
   /**
    * Called with any error of the source (or of its `return()` during cleanup). Its return value,
    * if any, is sent to the client as a last event before the stream closes; nothing is sent by
@@ -59,7 +59,7 @@ function defaultOnError(error: unknown): undefined {
  */
 export function streamEvents(
   source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
-  init: StreamEventsInit = {},
+  init: StreamEventsOptions = {},
 ): Response {
   const handle = openEventStream(init);
   void pump(handle, source, init.onError ?? defaultOnError);
@@ -70,7 +70,7 @@ export function streamEvents(
 async function pump(
   { stream, end }: ReturnType<typeof openEventStream>,
   source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
-  onError: NonNullable<StreamEventsInit['onError']>,
+  onError: NonNullable<StreamEventsOptions['onError']>,
 ): Promise<void> {
   let iterator: AsyncIterator<StreamItem> | Iterator<StreamItem> | undefined;
   // Set once the iterator finished or threw on its own: it must not be asked to return() then.

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ConnectInit, type Connection, connect } from '../../src/client/connect.js';
+import { type Connection, type ConnectOptions, connect } from '../../src/client/connect.js';
 import { type RecordedRequest, sse, startServer } from './helpers.js';
 import { manualStream, mockFetch, stream } from './mock-fetch.js';
 
@@ -39,7 +39,7 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
     vi.useRealTimers();
   });
 
-  const base: ConnectInit = { retry: { initialDelay: 1000 }, idleTimeout: 30_000 };
+  const base: ConnectOptions = { retry: { initialDelay: 1000 }, idleTimeout: 30_000 };
   const flush = () => vi.advanceTimersByTimeAsync(0);
 
   it('signal already aborted: no request at all', async () => {

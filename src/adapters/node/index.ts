@@ -2,7 +2,7 @@
  * `ssekit/node`: the adapter between node:http (and so Express, Fastify's raw reply, Next.js
  * Pages Router API routes) or node:http2's compat API, and Web-standard handlers.
  */
-import { createEventStream, type EventStream, type EventStreamInit } from '../../server/event-stream.js';
+import { createEventStream, type EventStream, type EventStreamOptions } from '../../server/event-stream.js';
 import { isForbiddenMethod, type NodeRequest, toRequest } from './request.js';
 import {
   defaultOnError,
@@ -161,7 +161,7 @@ async function serve(
  */
 export function sendEventStream(
   res: NodeResponse,
-  init?: EventStreamInit & WriteResponseOptions,
+  init?: EventStreamOptions & WriteResponseOptions,
 ): EventStream {
   const stream = createEventStream(init);
   void writeResponse(stream.response, res, init);
