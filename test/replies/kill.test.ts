@@ -3,10 +3,9 @@
  * one Redis (instance.fixture.ts). Nothing says goodbye: no end is written, sockets just drop.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { bundleForNode } from '../helpers/bundle.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { get, request, type Stream, settles, tokens } from './helpers.js';
 
@@ -25,23 +24,7 @@ afterAll(async () => {
   if (available) await Promise.all(prefixes.map(deletePrefix));
 });
 
-/** Bundles the fixture (TypeScript) once, so a plain `node` runs it in its own process. */
-async function bundleFixture(): Promise<string> {
-  const dir = join(process.cwd(), 'node_modules', '.cache', 'ssekit-test');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, `replies-instance-${process.pid}.mjs`);
-  await build({
-    entryPoints: [join(import.meta.dirname, 'instance.fixture.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    external: ['ioredis'],
-    logLevel: 'error',
-  });
-  return outfile;
-}
+const bundleFixture = (): Promise<string> => bundleForNode(join(import.meta.dirname, 'instance.fixture.ts'));
 
 /** Forks an instance; resolves with its process and URL once it listens. */
 async function startInstance(

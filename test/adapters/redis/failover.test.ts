@@ -1,9 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { bundleForNode } from '../../helpers/bundle.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../../helpers/redis.js';
 import { type Recorded, subscribeWithClient, waitFor } from './subscriber.js';
 
@@ -20,23 +19,7 @@ afterAll(async () => {
   if (available) await deletePrefix(prefix);
 });
 
-/** Bundles the hub server (TypeScript) once, so a plain `node` runs it in its own process. */
-async function bundleServer(): Promise<string> {
-  const dir = join(process.cwd(), 'node_modules', '.cache', 'ssekit-test');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, `hub-server-${process.pid}.mjs`);
-  await build({
-    entryPoints: [join(import.meta.dirname, 'hub-server.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    external: ['ioredis'],
-    logLevel: 'error',
-  });
-  return outfile;
-}
+const bundleServer = (): Promise<string> => bundleForNode(join(import.meta.dirname, 'hub-server.ts'));
 
 async function startHub(script: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [script], {
