@@ -3,45 +3,11 @@
  * answer names a reply survives a cut connection without posting again, and a reply's URL is a
  * stream like any other that ends the command with exit 0.
  */
-import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createRequestListener } from '../../src/adapters/node/index.js';
-import { createReplies, type Produce } from '../../src/replies/index.js';
-import { listen } from '../helpers/server.js';
-import { steppedProducer } from '../replies/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { recordingServersPerTest, steppedProducer } from '../replies/helpers.js';
 import { run } from './run.js';
 
-const open: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((close) => close()));
-});
-
-async function serve(produce: Produce) {
-  const replies = createReplies({ heartbeatMs: false, basePath: '/replies/' });
-  const hits: { method: string; lastEventId: string | undefined; body: string; socket: Socket }[] = [];
-  const handle = createRequestListener((request) =>
-    request.method === 'POST' ? replies.start(request, produce) : replies.handler(request),
-  );
-  const server = await listen((req, res) => {
-    const raw = req.headers['last-event-id'];
-    const hit = {
-      method: req.method ?? '',
-      lastEventId: raw as string | undefined,
-      body: '',
-      socket: req.socket,
-    };
-    hits.push(hit);
-    req.on('data', (chunk: Buffer) => {
-      hit.body += chunk.toString();
-    });
-    handle(req, res);
-  });
-  open.push(async () => {
-    await replies.close({ timeoutMs: 0 });
-    await server.close();
-  });
-  return { replies, hits, url: server.url };
-}
+const serve = recordingServersPerTest();
 
 const lines = (text: string) =>
   text

@@ -3,16 +3,13 @@
  * ssekit/node adapter, 127.0.0.1): a POST whose answer names a reply (`Content-Location`) is
  * resumed by GET + Last-Event-ID, never posted again.
  */
-import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRequestListener } from '../../src/adapters/node/index.js';
 import { connect } from '../../src/client/connect.js';
 import { HttpError, NetworkError, StreamEndError } from '../../src/client/errors.js';
 import { EventSource } from '../../src/client/event-source.js';
 import type { ServerSentEvent } from '../../src/protocol/types.js';
-import { createReplies, type Produce, type RepliesOptions } from '../../src/replies/index.js';
 import { listen } from '../helpers/server.js';
-import { steppedProducer, tokens } from '../replies/helpers.js';
+import { recordingServersPerTest, steppedProducer, tokens } from '../replies/helpers.js';
 import { deferred } from './helpers.js';
 
 const N = 12;
@@ -20,56 +17,13 @@ const ALL = Array.from({ length: N }, (_, i) => `t${i + 1}`);
 // No backoff between attempts: the tests wait for events, never for time.
 const NOW = { initialDelay: 0, maxDelay: 0 };
 
-interface Hit {
-  method: string;
-  path: string;
-  lastEventId: string | undefined;
-  contentType: string | undefined;
-  body: string;
-  socket: Socket;
-}
-
 const open: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((close) => close()));
 });
 
-/** createReplies on node:http: POST /chat starts `produce`, the rest goes to the handler. */
-async function serve(produce: Produce, options: RepliesOptions = {}) {
-  const replies = createReplies({ heartbeatMs: false, basePath: '/replies/', ...options });
-  const hits: Hit[] = [];
-  const handle = createRequestListener((request) =>
-    request.method === 'POST' ? replies.start(request, produce) : replies.handler(request),
-  );
-  const server = await listen((req, res) => {
-    const raw = req.headers['last-event-id'];
-    hits.push({
-      method: req.method ?? '',
-      path: req.url ?? '',
-      lastEventId: typeof raw === 'string' ? raw : undefined,
-      contentType: req.headers['content-type'],
-      body: '',
-      socket: req.socket,
-    });
-    const hit = hits.at(-1)!;
-    req.on('data', (chunk: Buffer) => {
-      hit.body += chunk.toString();
-    });
-    handle(req, res);
-  });
-  open.push(async () => {
-    await replies.close({ timeoutMs: 0 });
-    await server.close();
-  });
-  return {
-    replies,
-    hits,
-    url: server.url,
-    posts: () => hits.filter((h) => h.method === 'POST').length,
-    /** Cuts the TCP connection of the latest request, server side, as a dying proxy would. */
-    cut: () => hits.at(-1)?.socket.destroy(),
-  };
-}
+/** createReplies on node:http recording every request: POST /chat starts `produce`. */
+const serve = recordingServersPerTest();
 
 const CHAT = {
   method: 'POST',

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { afterEach, expect } from 'vitest';
 import { createRequestListener } from '../../src/adapters/node/index.js';
 import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
@@ -298,4 +299,61 @@ export async function settles<T>(promise: Promise<T>, what: string, ms = 20_000)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** One request a recording server got: what the replies tests check of it. */
+export interface Hit {
+  method: string;
+  path: string;
+  lastEventId: string | undefined;
+  contentType: string | undefined;
+  body: string;
+  socket: Socket;
+}
+
+/**
+ * createReplies on node:http that records every request (method, path, Last-Event-ID, content
+ * type, body, socket): POST starts `produce`, the rest goes to the handler. Call it once at the
+ * top of a test file; the servers are closed after each test.
+ */
+export function recordingServersPerTest() {
+  const open: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((close) => close()));
+  });
+  return async (produce: Produce, options: RepliesOptions = {}) => {
+    const replies = createReplies({ heartbeatMs: false, basePath: '/replies/', ...options });
+    const hits: Hit[] = [];
+    const handle = createRequestListener((request) =>
+      request.method === 'POST' ? replies.start(request, produce) : replies.handler(request),
+    );
+    const server = await listen((req, res) => {
+      const raw = req.headers['last-event-id'];
+      const hit: Hit = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        lastEventId: typeof raw === 'string' ? raw : undefined,
+        contentType: req.headers['content-type'],
+        body: '',
+        socket: req.socket,
+      };
+      hits.push(hit);
+      req.on('data', (chunk: Buffer) => {
+        hit.body += chunk.toString();
+      });
+      handle(req, res);
+    });
+    open.push(async () => {
+      await replies.close({ timeoutMs: 0 });
+      await server.close();
+    });
+    return {
+      replies,
+      hits,
+      url: server.url,
+      posts: () => hits.filter((h) => h.method === 'POST').length,
+      /** Cuts the TCP connection of the latest request, server side, as a dying proxy would. */
+      cut: () => hits.at(-1)?.socket.destroy(),
+    };
+  };
 }
