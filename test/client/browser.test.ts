@@ -6,9 +6,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleForBrowser } from '../helpers/bundle.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 
 const available = chromiumAvailable('client browser tests');
@@ -134,16 +134,7 @@ describe.skipIf(!available)('in Chromium', () => {
   const arrivals = new Map<string, number[]>();
 
   beforeAll(async () => {
-    const bundle = await build({
-      entryPoints: [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-    });
-    const code = bundle.outputFiles[0]!.text;
+    const code = await bundleForBrowser(fileURLToPath(new URL('../../src/client/index.ts', import.meta.url)));
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url!, 'http://x');
       if (url.pathname === '/') {

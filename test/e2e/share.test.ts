@@ -10,10 +10,10 @@
  * server); the assertion on them is loose, the figure is what to look at.
  */
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Feed, startFeed } from '../client/share-feed.js';
+import { bundleForBrowser } from '../helpers/bundle.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 
 const available = chromiumAvailable('share browser tests');
@@ -133,16 +133,7 @@ describe.skipIf(!available)(`${TABS} tabs in Chromium share one stream`, () => {
   }
 
   beforeAll(async () => {
-    const bundle = await build({
-      entryPoints: [fileURLToPath(new URL('../../src/client/share.ts', import.meta.url))],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
-    });
-    const code = bundle.outputFiles[0]!.text;
+    const code = await bundleForBrowser(fileURLToPath(new URL('../../src/client/share.ts', import.meta.url)));
     feed = await startFeed((req, res) => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (path !== '/' && path !== '/share.js') return false;

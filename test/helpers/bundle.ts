@@ -22,3 +22,17 @@ export async function bundleForNode(entry: string): Promise<string> {
   });
   return outfile;
 }
+
+/** Bundles a TypeScript entry into one ES module a page can load (es2022, for Chromium): its code. */
+export async function bundleForBrowser(entry: string): Promise<string> {
+  const bundle = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  return bundle.outputFiles[0]?.text ?? '';
+}
