@@ -11,17 +11,23 @@ import { instancesPerTest, post, tokens } from './helpers.js';
 
 const instance = instancesPerTest();
 
+/** A producer of `count` tokens, one every 20 ms, that counts its runs. */
+function pacedProducer(count: number): { produce: Produce; runs: () => number } {
+  let runs = 0;
+  const produce: Produce = async ({ send }) => {
+    runs++;
+    for (let i = 1; i <= count; i++) {
+      await send(`t${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { produce, runs: () => runs };
+}
+
 describe('replies: maxDurationMs hand-offs read by connect()', () => {
   it('a 2 s reply in 500 ms responses: every token once, in order, one producer run, then 204 stops the client', async () => {
     const count = 100;
-    let runs = 0;
-    const produce: Produce = async ({ send }) => {
-      runs++;
-      for (let i = 1; i <= count; i++) {
-        await send(`t${i}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+    const { produce, runs } = pacedProducer(count);
     const app = await instance({ produce, maxDurationMs: 500, retryMs: 50 });
     // The POST's own response is the first segment; connect() takes over from its last id, on
     // the reply's URL (what a client following Content-Location does).
@@ -44,7 +50,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
     expect(seen.filter((e) => e.event === 'end').map((e) => e.data)).toEqual(['{"reason":"done"}']);
     const ids = seen.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     // Several hand-offs happened, each one a reconnect, and the last attempt got the 204.
     expect(opens).toBeGreaterThanOrEqual(2);
     expect(retries).toBe(opens);
@@ -54,14 +60,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
 
   it('connect() on the POST itself: each hand-off resumes by GET of the reply URL with Last-Event-ID, never posting again', async () => {
     const count = 50;
-    let runs = 0;
-    const produce: Produce = async ({ send }) => {
-      runs++;
-      for (let i = 1; i <= count; i++) {
-        await send(`t${i}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+    const { produce, runs } = pacedProducer(count);
     const app = await instance({ produce, maxDurationMs: 300, retryMs: 50 });
     const seen: ServerSentEvent[] = [];
     let opens = 0;
@@ -79,7 +78,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
     await connection.closed;
     expect(tokens(seen)).toEqual(Array.from({ length: count }, (_, i) => `t${i + 1}`));
     expect(seen.filter((e) => e.event === 'end')).toHaveLength(1);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
     expect(opens).toBeGreaterThanOrEqual(3);
     // One POST, then GETs of its Content-Location: no join, no second producer.
     expect(app.replies.metrics()).toMatchObject({ started: 1, joined: 0, resumed: opens - 1 });
