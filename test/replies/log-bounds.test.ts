@@ -69,6 +69,29 @@ describe('replies: the log fits the broker', () => {
     ]);
   });
 
+  it('sizes its own memory broker above maxStoredBytes in all: past the broker’s default 64 MiB, the first reply still replays whole', async () => {
+    // 8 replies of 9 MiB each: 72 MiB kept, within maxStoredBytes, over the broker's default
+    // 64 MiB across topics (which would trim the first reply's log).
+    const big = 'x'.repeat(1024 * 1024);
+    const app = await instance({
+      limits: { maxBytesPerReply: 10 * 1024 * 1024, maxStoredBytes: 256 * 1024 * 1024 },
+    });
+    app.setProducer(async ({ send }) => {
+      for (let i = 0; i < 9; i++) await send(big);
+    });
+    const locations: string[] = [];
+    for (let r = 0; r < 8; r++) {
+      const stream = await post(app.url);
+      locations.push(stream.headers.get('content-location') as string);
+      await stream.rest();
+    }
+    const events = await (await get(app.url, locations[0] as string)).rest();
+    expect(events.map((e) => e.data.length)).toEqual([
+      ...Array(9).fill(big.length),
+      '{"reason":"done"}'.length,
+    ]);
+  });
+
   it('refuses explicit bounds the broker would trim (RangeError), and takes those that fit', () => {
     const broker = createMemoryBroker({
       history: { maxEvents: 40, maxBytes: 64 * 1024, maxAgeMs: Number.POSITIVE_INFINITY },
