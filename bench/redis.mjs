@@ -324,7 +324,7 @@ async function stopInOrder() {
   const gone = others.map((c) => new Promise((resolve) => c.once('exit', resolve)));
   for (const c of others) c.kill(process.env.BENCH_PROF ? 'SIGINT' : 'SIGKILL');
   await Promise.race([Promise.all(gone), new Promise((resolve) => setTimeout(resolve, 2000))]);
-  killAll();
+  procs.killAll();
 }
 
 try {
@@ -333,6 +333,6 @@ try {
   process.exit(0);
 } catch (error) {
   console.error(error);
-  killAll();
+  procs.killAll();
   process.exit(1);
 }

@@ -343,10 +343,10 @@ try {
   for (const c of procs.children)
     if (c.exitCode === null && c.spawnfile !== 'redis-server') c.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, process.env.BENCH_PROF ? 2000 : 200));
-  killAll();
+  procs.killAll();
   process.exit(0);
 } catch (error) {
   console.error(error);
-  killAll();
+  procs.killAll();
   process.exit(1);
 }

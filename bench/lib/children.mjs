@@ -28,6 +28,8 @@ export function supervise(name, deadlineMs, killSignal = () => 'SIGKILL') {
   return {
     /** Every child so far (push one started otherwise, e.g. a redis-server, to have it killed too). */
     children,
+    /** Kills every child still running. */
+    killAll,
     /** `fork`, with the child killed with the others. */
     fork(path, argv, options) {
       const proc = fork(path, argv, options);

@@ -167,7 +167,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   command.defineCommand('ssekitHistory', { lua: HISTORY_SCRIPT });
   command.defineCommand('ssekitHead', { lua: HEAD_SCRIPT });
   type Scripted = Redis & {
-    ssekitPublish(n: number, ...args: string[]): Promise<string>;
+    ssekitPublish(n: number, ...args: string[]): Promise<string[]>;
     ssekitHistory(n: number, ...args: string[]): Promise<[string, ...[string, string, StreamEntry[]][]]>;
     ssekitHead(n: number, ...args: string[]): Promise<[string, ...[string, string][]]>;
   };
@@ -429,31 +429,74 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     });
   };
 
+  // ---- publishing, gathered ------------------------------------------------------------------
+
+  // Publishes asked for in one turn of the event loop go to Redis as one script call, in the
+  // order asked (so their ids are in that order, as one call each would have them): one round
+  // trip and one command for the many tokens of many replies. A batch is sent early past
+  // `BATCH_EVENTS` events or `BATCH_BYTES` bytes of data; batches go out in order on the one
+  // command connection, so ids stay in call order across batches too.
+  interface Pending {
+    readonly topics: readonly string[];
+    readonly init: BrokerEventInit;
+    readonly resolve: (id: string) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  let batch: Pending[] = [];
+  let batchBytes = 0;
+  let scheduled = false;
+
+  const gather = (item: Pending): void => {
+    batch.push(item);
+    batchBytes += item.init.data.length;
+    if (batch.length >= BATCH_EVENTS || batchBytes >= BATCH_BYTES) sendBatch();
+    else if (!scheduled) {
+      scheduled = true;
+      afterThisTurn(sendBatch);
+    }
+  };
+
+  const sendBatch = (): void => {
+    scheduled = false;
+    const items = batch;
+    if (items.length === 0) return;
+    batch = [];
+    batchBytes = 0;
+    const keys: string[] = [seqKey];
+    const args: string[] = [String(maxLen), maxBytes === Number.POSITIVE_INFINITY ? '' : String(maxBytes)];
+    for (const { topics, init } of items) {
+      for (const topic of topics) keys.push(topicKey(topic));
+      for (const topic of topics) keys.push(logKey(topic));
+      args.push(
+        String(topics.length),
+        init.data,
+        JSON.stringify(topics),
+        init.event === undefined ? '0' : '1',
+        init.event ?? '',
+      );
+    }
+    const fail = (error: unknown): void => {
+      const failure = new BrokerError('publish-failed', 'Redis did not take the event', { cause: error });
+      for (const item of items) item.reject(failure);
+    };
+    // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
+    const ready = command.status === 'ready' ? Promise.resolve() : whenReady(command);
+    ready
+      .then(() => scripted.ssekitPublish(keys.length, ...keys, ...args))
+      .then((ids) => {
+        for (let i = 0; i < items.length; i++) (items[i] as Pending).resolve(ids[i] as string);
+      }, fail);
+  };
+
   // ---- the broker ----------------------------------------------------------------------------
 
   const broker: RedisBroker = {
-    async publish(topics, init: BrokerEventInit) {
-      if (closed) throw new BrokerError('closed', 'the broker is closed');
-      if (topics.length === 0) throw new BrokerError('publish-failed', 'no topics');
-      const hasEvent = init.event !== undefined;
-      try {
-        // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
-        if (command.status !== 'ready') await whenReady(command);
-        return await scripted.ssekitPublish(
-          1 + 2 * topics.length,
-          seqKey,
-          ...topics.map(topicKey),
-          ...topics.map(logKey),
-          String(maxLen),
-          maxBytes === Number.POSITIVE_INFINITY ? '' : String(maxBytes),
-          init.data,
-          JSON.stringify(topics),
-          hasEvent ? '1' : '0',
-          init.event ?? '',
-        );
-      } catch (error) {
-        throw new BrokerError('publish-failed', 'Redis did not take the event', { cause: error });
-      }
+    publish(topics, init: BrokerEventInit) {
+      if (closed) return Promise.reject(new BrokerError('closed', 'the broker is closed'));
+      if (topics.length === 0) return Promise.reject(new BrokerError('publish-failed', 'no topics'));
+      return new Promise<string>((resolve, reject) => {
+        gather({ topics, init, resolve, reject });
+      });
     },
 
     async history(topics, afterId, historyOptions = {}): Promise<HistoryPage> {
@@ -663,6 +706,16 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => 
     clearTimeout(timer);
   }
 }
+
+/** Runs `fn` once this turn of the event loop is over (after its I/O callbacks and microtasks). */
+function afterThisTurn(fn: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(fn);
+  else setTimeout(fn, 0);
+}
+
+/** Most events, and bytes of data, in one publish script call. */
+const BATCH_EVENTS = 512;
+const BATCH_BYTES = 1024 * 1024;
 
 /** Resolves after the callbacks already queued with `setImmediate` (a timer where there is none). */
 function yieldToMacrotasks(): Promise<void> {

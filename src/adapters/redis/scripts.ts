@@ -21,10 +21,13 @@ import { HISTORY_EVENT_OVERHEAD_BYTES } from '../../hub/history.js';
  */
 
 /**
- * KEYS[1] = seq; for the i-th of n topics, KEYS[1 + i] = its stream, KEYS[1 + n + i] = its log.
- * ARGV[1] = most entries per stream, ARGV[2] = most bytes per stream ('' for no bound),
- * ARGV[3] = data, ARGV[4] = topics JSON, ARGV[5] = '1' with an event type, ARGV[6] = the event
- * type. Returns the id.
+ * A batch of events, published in order (each gets the next id of the sequence).
+ * KEYS[1] = seq; then, event after event, its n topics' streams and then their logs.
+ * ARGV[1] = most entries per stream, ARGV[2] = most bytes per stream ('' for no bound); then
+ * five per event: n, data, topics JSON, '1' with an event type, the event type. Returns the ids.
+ *
+ * One script call for the events a broker gathered in one turn of the event loop (broker.ts):
+ * one round trip and one command for many events (the many tokens of many replies).
  *
  * An entry counts the bytes of its data, event type, topics JSON and id, plus a fixed overhead
  * for the rest (field names, `p`, its element in the log). The newest entry of a stream is
@@ -34,53 +37,64 @@ import { HISTORY_EVENT_OVERHEAD_BYTES } from '../../hub/history.js';
  * Trimming runs in batches, so most publishes need none: once a stream is over a bound, it goes
  * to under the bound, then on to 1/16 below it (at most 64 entries more). A stream never holds
  * more than either bound; it holds about 94% to 100% of the one it reaches.
+ *
+ * Each stream it writes to is also named on Pub/Sub (channel = the stream's key, message = the
+ * id), which is how the live feeds learn which streams to read (broker.ts).
  */
 export const PUBLISH_SCRIPT = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '16', '*', 'n', '')
-local n = (#KEYS - 1) / 2
 local max_len = tonumber(ARGV[1])
 local max_bytes = tonumber(ARGV[2])
-local data, topics, has_event, event = ARGV[3], ARGV[4], ARGV[5] == '1', ARGV[6]
-local size = #data + #topics + #id + ${HISTORY_EVENT_OVERHEAD_BYTES}
-if has_event then size = size + #event end
 local low_len = max_len - math.min(64, math.ceil(max_len / 16))
 local low_bytes = max_bytes and max_bytes - math.floor(max_bytes / 16)
-for i = 1, n do
-  local stream, log = KEYS[1 + i], KEYS[1 + n + i]
-  local last = redis.call('LINDEX', log, -1)
-  local held = size
-  if last then
-    local previous, _, before = string.match(last, '^(%S+) (%d+) (%d+)$')
-    held = held + tonumber(before)
-    if has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event, 'p', previous)
-    else redis.call('XADD', stream, id, 'd', data, 't', topics, 'p', previous) end
-  elseif has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event)
-  else redis.call('XADD', stream, id, 'd', data, 't', topics) end
-  local len = redis.call('RPUSH', log, string.format('%s %d %d', id, size, held))
-  if len == 1 and redis.call('XLEN', stream) > 1 then redis.call('XTRIM', stream, 'MINID', id) end
-  if len > max_len or (max_bytes and held > max_bytes) then
-    local popped, extra, first = 0, 0, nil
-    while first == nil do
-      local batch = redis.call('LRANGE', log, popped, popped + 63)
-      if #batch == 0 then first = id end -- cannot happen (the newest is never popped); stays finite
-      for _, element in ipairs(batch) do
-        local entry, bytes = string.match(element, '^(%S+) (%d+)')
-        local left = len - popped
-        if left == 1 then first = entry break end
-        if left <= max_len and not (max_bytes and held > max_bytes) then
-          if extra == 64 or (left <= low_len and not (max_bytes and held > low_bytes)) then first = entry break end
-          extra = extra + 1
+local ids = {}
+local k, a = 1, 2
+while a < #ARGV do
+  local n = tonumber(ARGV[a + 1])
+  local data, topics, has_event, event = ARGV[a + 2], ARGV[a + 3], ARGV[a + 4] == '1', ARGV[a + 5]
+  a = a + 5
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', '16', '*', 'n', '')
+  ids[#ids + 1] = id
+  local size = #data + #topics + #id + ${HISTORY_EVENT_OVERHEAD_BYTES}
+  if has_event then size = size + #event end
+  for i = 1, n do
+    local stream, log = KEYS[k + i], KEYS[k + n + i]
+    local last = redis.call('LINDEX', log, -1)
+    local held = size
+    if last then
+      local previous, _, before = string.match(last, '^(%S+) (%d+) (%d+)$')
+      held = held + tonumber(before)
+      if has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event, 'p', previous)
+      else redis.call('XADD', stream, id, 'd', data, 't', topics, 'p', previous) end
+    elseif has_event then redis.call('XADD', stream, id, 'd', data, 't', topics, 'e', event)
+    else redis.call('XADD', stream, id, 'd', data, 't', topics) end
+    local len = redis.call('RPUSH', log, string.format('%s %d %d', id, size, held))
+    if len == 1 and redis.call('XLEN', stream) > 1 then redis.call('XTRIM', stream, 'MINID', id) end
+    if len > max_len or (max_bytes and held > max_bytes) then
+      local popped, extra, first = 0, 0, nil
+      while first == nil do
+        local batch = redis.call('LRANGE', log, popped, popped + 63)
+        if #batch == 0 then first = id end -- cannot happen (the newest is never popped); stays finite
+        for _, element in ipairs(batch) do
+          local entry, bytes = string.match(element, '^(%S+) (%d+)')
+          local left = len - popped
+          if left == 1 then first = entry break end
+          if left <= max_len and not (max_bytes and held > max_bytes) then
+            if extra == 64 or (left <= low_len and not (max_bytes and held > low_bytes)) then first = entry break end
+            extra = extra + 1
+          end
+          held = held - tonumber(bytes)
+          popped = popped + 1
         end
-        held = held - tonumber(bytes)
-        popped = popped + 1
       end
+      redis.call('LTRIM', log, popped, -1)
+      redis.call('LSET', log, -1, string.format('%s %d %d', id, size, held))
+      redis.call('XTRIM', stream, 'MINID', first)
     end
-    redis.call('LTRIM', log, popped, -1)
-    redis.call('LSET', log, -1, string.format('%s %d %d', id, size, held))
-    redis.call('XTRIM', stream, 'MINID', first)
+    redis.call('PUBLISH', stream, id)
   end
+  k = k + 2 * n
 end
-return id
+return ids
 `;
 
 /**

@@ -83,6 +83,37 @@ describe.skipIf(!available)('Redis broker', () => {
     expect(ahead.head).toBe(head);
   });
 
+  it('sends the publishes of one turn of the event loop as one script call, ids in call order', async () => {
+    const p = freshPrefix('batch');
+    const b = broker(p);
+    await b.publish(['warm'], { data: 'loads the script' });
+    const sent: string[] = [];
+    const original = Redis.prototype.sendCommand;
+    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
+      sent.push((command as { name: string }).name);
+      return original.call(this, command, stream);
+    } as typeof original;
+    let ids: string[];
+    try {
+      ids = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          b.publish(i % 2 ? ['x'] : ['x', 'y'], { event: i % 3 ? undefined : 'e', data: `d${i}` }),
+        ),
+      );
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
+    expect(sent.filter((name) => name === 'evalsha' || name === 'eval')).toEqual(['evalsha']);
+    for (let i = 1; i < ids.length; i++)
+      expect(b.compareIds(ids[i] as string, ids[i - 1] as string)).toBeGreaterThan(0);
+    const x = await b.history(['x'], '0-0', { limit: 1000 });
+    expect(x.events.map((e) => [e.id, e.event, e.data])).toEqual(
+      ids.map((id, i) => [id, i % 3 ? undefined : 'e', `d${i}`]),
+    );
+    const y = await b.history(['y'], '0-0', { limit: 1000 });
+    expect(y.events.map((e) => e.data)).toEqual(ids.map((_, i) => `d${i}`).filter((_, i) => i % 2 === 0));
+  });
+
   it('rejects a publish with a typed error when Redis is unreachable', async () => {
     const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
     const error = await b.publish(['t'], { data: 'x' }).then(
