@@ -4,9 +4,15 @@
  * Last-Event-ID handed out by one instance resumes on any other (WHATWG HTML §9.2.4: the client
  * sends it back in the `Last-Event-ID` header when it reconnects).
  *
- * Two connections per broker: one for commands (publish, history, bookkeeping) and one that does
- * nothing but a blocking `XREAD` over the streams of the topics this process follows. That one
- * reader serves every local subscriber; the hub fans out.
+ * Three connections per broker: one for commands (publish, history, bookkeeping), one that reads
+ * the live feed (`XREAD` of the streams that have news), and one subscribed on Pub/Sub to the
+ * streams of the topics this process follows: the publish script names every stream it writes
+ * to there, with the id. That is how the feed knows which streams to read, so a read names a
+ * few streams, not every one followed (a process following a thousand replies' streams would
+ * otherwise send and parse a thousand names per read). Pub/Sub only rings the bell: the events
+ * come from the streams, with their ids, in id order, so a lost notification (a dropped
+ * connection) costs a catch-up read, never an event. That one feed serves every local
+ * subscriber; the hub fans out.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
@@ -53,8 +59,6 @@ export interface RedisBrokerOptions {
   maxBytes?: number;
   /** Most entries per stream in one read of the live feed (bounds the reader's memory). Default 1,000. */
   readCount?: number;
-  /** How long one blocking read waits before it is issued again, ms. Default 5,000. */
-  blockMs?: number;
   /** A command that has no answer within this many ms fails. Default 5,000. */
   commandTimeoutMs?: number;
   /** Longest wait between reconnect attempts, ms (backoff doubles from 50 ms). Default 2,000. */
@@ -70,8 +74,11 @@ export interface RedisBrokerOptions {
 export interface RedisBroker extends Broker {
   /** Resolves once both connections are ready (the broker also connects on its own). */
   ready(): Promise<void>;
-  /** Redis `CLIENT ID`s of the broker's connections (command, reader), for operators and tests. */
-  clientIds(): Promise<{ command: number; reader: number }>;
+  /**
+   * Redis `CLIENT ID`s of the broker's connections (command, feed reader, and the Pub/Sub
+   * connection that tells the feed which streams to read), for operators and tests.
+   */
+  clientIds(): Promise<{ command: number; reader: number; bell: number }>;
   /** Deletes every key under the prefix. For tests and teardown, not for production use. */
   destroyAll(): Promise<void>;
 }
@@ -118,7 +125,6 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const maxBytes = options.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
   checkByteBound('maxBytes', maxBytes);
   const readCount = positiveInt('readCount', options.readCount ?? 1000);
-  const blockMs = positiveInt('blockMs', options.blockMs ?? 5000);
   const commandTimeout = positiveInt('commandTimeoutMs', options.commandTimeoutMs ?? 5000);
   const maxBackoff = positiveInt('maxBackoffMs', options.maxBackoffMs ?? 2000);
   const report = options.onError ?? ((error: unknown) => console.warn('ssekit redis broker:', error));
@@ -129,9 +135,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   // The stream's log of entries and their bytes (see scripts.ts).
   const logKey = (topic: string): string => `${prefix}l:${topic}`;
   const claimKey = (name: string): string => `${prefix}c:${name}`;
-  // A stream of this process only: writing to it wakes the blocked reader, race-free (a wake
-  // written before the XREAD runs is still after the reader's cursor, so XREAD returns at once).
-  const wakeKey = `${prefix}wake:${randomToken()}`;
+  const topicPrefix = topicKey('');
 
   const backoff = (attempt: number): number =>
     Math.min(maxBackoff, 50 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() * 0.5);
@@ -147,11 +151,14 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   };
   const command = new Redis(url, { ...base, connectionName: 'ssekit:command' });
   // Blocking reads would trip the command timeout; the reader bounds its reads with BLOCK.
-  const reader = new Redis(url, { ...base, commandTimeout: undefined, connectionName: 'ssekit:reader' });
+  const reader = new Redis(url, { ...base, connectionName: 'ssekit:reader' });
+  // Subscribed to the streams of the followed topics (Pub/Sub: it can do nothing else).
+  const bellName = `ssekit:bell:${randomToken()}`;
+  const bell = new Redis(url, { ...base, commandTimeout: undefined, connectionName: bellName });
   // The last connection error, for `ready()` to say why (ioredis's own rejection says only
   // "Connection is closed.").
   let lastConnectError: unknown;
-  for (const connection of [command, reader]) {
+  for (const connection of [command, reader, bell]) {
     // ioredis emits 'error' on every failed connect; the broker reports through `onError`.
     connection.on('error', (error: unknown) => {
       lastConnectError = error;
@@ -174,7 +181,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const scripted = command as Scripted;
 
   let closed = false;
-  const connected = Promise.all([command.connect(), reader.connect()]).then(() => undefined);
+  const connected = Promise.all([command.connect(), reader.connect(), bell.connect()]).then(() => undefined);
   // Keeps a failed first connect from counting as unhandled; callers see it through `ready()`,
   // and ioredis keeps retrying.
   connected.catch(() => {});
@@ -222,18 +229,48 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
   let listener: BrokerListener | null = null;
   const cursors = new Map<string, Cursor>();
-  // Topics waiting to join the reader: they start after max(head when asked, delivered).
+  // Topics waiting to join the feed (subscribed already): they start after max(head when
+  // asked, delivered).
   const pending = new Map<string, { head: string; resolve: () => void }>();
   // Ids at or below it were delivered or skipped: never again, so the feed stays in id order.
   let delivered = '0-0';
-  let wakeId = '0-0';
+  // Followed topics with news (a notification since their last read), and the highest id
+  // notified. Notifications come in id order (scripts run one at a time, each publishing in
+  // order), so when a read starts, every event up to `notified` is in a stream of `hot`.
+  const hot = new Set<string>();
+  let notified = '0-0';
   let readerRunning = false;
   let readerStopped: Promise<void> = Promise.resolve();
-
-  const wake = async (): Promise<void> => {
-    if (command.status !== 'ready') await whenReady(command);
-    await command.multi().xadd(wakeKey, 'MAXLEN', '1', '*', 'w', '1').pexpire(wakeKey, 600_000).exec();
+  // The feed's loop waits here when it has nothing to read.
+  let kickLoop: (() => void) | null = null;
+  const kick = (): void => {
+    const go = kickLoop;
+    kickLoop = null;
+    go?.();
   };
+  // Set when the bell lost its connection (notifications were lost): the feed then reads every
+  // followed stream up to the head once.
+  let bellLost = false;
+  let bellWasReady = false;
+
+  bell.on('message', (channel: string, id: string) => {
+    const topic = channel.slice(topicPrefix.length);
+    if (!cursors.has(topic) && !pending.has(topic)) return;
+    hot.add(topic);
+    if (compareStreamIds(id, notified) > 0) notified = id;
+    kick();
+  });
+  bell.on('ready', () => {
+    // A reconnect (ioredis subscribes again by itself): what was published meanwhile rang no bell.
+    if (bellWasReady) {
+      bellLost = true;
+      kick();
+    }
+    bellWasReady = true;
+  });
+  bell.on('close', () => {
+    if (bellWasReady && !closed) bellLost = true;
+  });
 
   // A token of this Redis's data set, under the prefix: set by the first broker that asks, kept
   // as long as Redis keeps its data. A Redis restarted without persistence (or flushed) comes
@@ -253,28 +290,44 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     }
   };
 
-  // After the reader lost its connection: did Redis trim anything it had not read yet? Returns
-  // the sequence head when it did, `null` when nothing was lost.
-  const checkGap = async (): Promise<string | null> => {
+  // After the feed lost a connection: the sequence's head, and whether Redis trimmed anything
+  // the feed had not read yet.
+  const checkGap = async (): Promise<{ head: string; gap: boolean }> => {
     const names = [...cursors.keys()];
-    if (names.length === 0) return null;
     const [head, ...floors] = await scripted.ssekitHead(1 + names.length, seqKey, ...names.map(topicKey));
     for (let i = 0; i < names.length; i++) {
       const cursor = cursors.get(names[i] as string);
-      if (cursor !== undefined && lostAfter(floors[i] as [string, string], cursor.id)) return head;
+      if (cursor !== undefined && lostAfter(floors[i] as [string, string], cursor.id))
+        return { head, gap: true };
     }
-    return null;
+    return { head, gap: false };
   };
 
   const readLoop = async (): Promise<void> => {
     let failures = 0;
     let outage = false;
+    // One report per outage, however many of the feed's connections it took down.
+    let reported = false;
+    const lost = (cause?: unknown): void => {
+      outage = true;
+      if (reported) return;
+      reported = true;
+      report(new BrokerError('feed-failed', 'the Redis feed lost its connection; reconnecting', { cause }));
+    };
     while (!closed && listener !== null) {
       try {
         await whenReady(reader);
         if (epoch === undefined) {
           if (command.status !== 'ready') await whenReady(command);
           epoch = await readEpoch();
+        }
+        if (bellLost) {
+          bellLost = false;
+          await whenReady(bell);
+          // Subscribed again before the head is read: every event after the head rings.
+          const channels = [...cursors.keys(), ...pending.keys()].map(topicKey);
+          if (channels.length > 0) await bell.subscribe(...channels);
+          lost();
         }
         if (outage) {
           if (command.status !== 'ready') await whenReady(command);
@@ -291,19 +344,22 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
               ),
             );
           }
-          const gapHead = await checkGap();
-          if (gapHead !== null) {
+          const { head, gap } = await checkGap();
+          if (gap) {
             // The feed goes on from the head (what it missed is partly gone: the listener ends
             // its subscribers, who resume from history with a reset). It stays open, so topics
             // can still be followed afterwards.
             for (const cursor of cursors.values()) {
-              if (compareStreamIds(gapHead, cursor.id) > 0) cursor.id = gapHead;
+              if (compareStreamIds(head, cursor.id) > 0) cursor.id = head;
             }
-            if (compareStreamIds(gapHead, delivered) > 0) delivered = gapHead;
+            if (compareStreamIds(head, delivered) > 0) delivered = head;
             listener.onError(
               new BrokerError('feed-failed', 'Redis trimmed events the feed missed while disconnected'),
             );
           }
+          // Notifications may have been lost: read every followed stream up to the head.
+          if (compareStreamIds(head, notified) > 0) notified = head;
+          for (const topic of cursors.keys()) hot.add(topic);
           outage = false;
         }
         // Topics join here, between two reads, so their start is at or after everything
@@ -315,22 +371,30 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           entry.resolve();
         }
         pending.clear();
-        const names = [...cursors.keys()];
+        if (hot.size === 0) {
+          await new Promise<void>((resolve) => {
+            kickLoop = resolve;
+          });
+          continue;
+        }
+        const names: string[] = [];
+        for (const topic of hot) if (cursors.has(topic)) names.push(topic);
+        hot.clear();
+        if (names.length === 0) continue;
+        const upTo = notified;
         const keys = names.map(topicKey);
         const ids = names.map((name) => (cursors.get(name) as Cursor).id);
-        const reply = (await reader.xread(
-          'COUNT',
-          readCount,
-          'BLOCK',
-          blockMs,
-          'STREAMS',
-          wakeKey,
-          ...keys,
-          wakeId,
-          ...ids,
-        )) as XReadReply;
+        let reply: XReadReply;
+        try {
+          reply = (await reader.xread('COUNT', readCount, 'STREAMS', ...keys, ...ids)) as XReadReply;
+        } catch (error) {
+          // Read again once the connection is back.
+          for (const name of names) hot.add(name);
+          throw error;
+        }
         failures = 0;
-        if (reply !== null && deliver(reply, names, keys, ids)) {
+        if (bell.status === 'ready' && !bellLost) reported = false;
+        if (reply !== null && deliver(reply, names, keys, ids, upTo)) {
           // Let the listener's end-of-tick work (the hub's flush, a setImmediate) run before the
           // next read goes out. Sent earlier, its reply (the few events of the gap) queues behind
           // that flush, and what is published during the flush waits for the flush after: under
@@ -339,28 +403,23 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         }
       } catch (error) {
         if (closed || listener === null) return;
-        if (!outage) {
-          report(
-            new BrokerError('feed-failed', 'the Redis feed lost its connection; reconnecting', {
-              cause: error,
-            }),
-          );
-        }
-        outage = true;
+        lost(error);
         await sleep(backoff(failures++));
       }
     }
   };
 
   /**
-   * Hands the events of one read to the listener; true when there were any. `keys[i]` was read
-   * after `ids[i]`.
+   * Hands the events of one read to the listener, up to `upTo` (the highest id notified when the
+   * read started: past it, a stream not read may hold an earlier event); true when there were
+   * any. `keys[i]` was read after `ids[i]`.
    */
   const deliver = (
     reply: NonNullable<XReadReply>,
     names: readonly string[],
     keys: readonly string[],
     ids: readonly string[],
+    upTo: string,
   ): boolean => {
     const lists: BrokerEvent[][] = [];
     // Entries this feed never read were trimmed: the first entry read from a stream names the
@@ -369,14 +428,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     let at = 0;
     // A stream that returned a full COUNT may have more: only ids up to the lowest such last id
     // are known complete across all streams (XREAD runs atomically, so the rest are).
-    let upTo: string | null = null;
+    let full: string | null = null;
     let highest = delivered;
     for (const [key, entries] of reply) {
-      if (key === wakeKey) {
-        const last = entries[entries.length - 1];
-        if (last !== undefined) wakeId = last[0];
-        continue;
-      }
       if (entries.length === 0) continue;
       // XREAD answers streams in the order they were asked: look on from the last one found.
       for (let n = 0; n < keys.length && keys[at] !== key; n++) at = (at + 1) % keys.length;
@@ -389,10 +443,15 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       }
       const lastId = (entries[entries.length - 1] as StreamEntry)[0];
       if (compareStreamIds(lastId, highest) > 0) highest = lastId;
-      if (entries.length >= readCount && (upTo === null || compareStreamIds(lastId, upTo) < 0)) upTo = lastId;
+      if (entries.length >= readCount) {
+        // It has more: read it again.
+        hot.add(key.slice(topicPrefix.length));
+        if (full === null || compareStreamIds(lastId, full) < 0) full = lastId;
+      }
       lists.push(list);
     }
-    const limit = upTo ?? highest;
+    let limit = full ?? highest;
+    if (compareStreamIds(limit, upTo) > 0) limit = upTo;
     // Only the streams of this read: a topic that joined meanwhile keeps its own start.
     for (const name of names) {
       const cursor = cursors.get(name);
@@ -551,12 +610,19 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
             if (fresh.length === 0) return;
             let head: string;
             try {
+              // Subscribed first, then the head read: every event after the head rings the bell.
+              if (bell.status !== 'ready') await whenReady(bell);
+              await withTimeout(
+                bell.subscribe(...fresh.map(topicKey)),
+                commandTimeout,
+                () => new Error('no answer'),
+              );
               if (command.status !== 'ready') await whenReady(command);
               [head] = await scripted.ssekitHead(1, seqKey);
             } catch (error) {
               throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
             }
-            // Resolved by the reader when the topics join its next read.
+            // Resolved by the feed's loop when the topics join, between two reads.
             const joined = new Promise<void>((resolve) => {
               let left = fresh.length;
               const one = (): void => {
@@ -564,16 +630,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
               };
               for (const topic of fresh) pending.set(topic, { head, resolve: one });
             });
-            if (readerRunning) {
-              try {
-                await wake();
-              } catch (error) {
-                for (const topic of fresh) pending.delete(topic);
-                throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
-              }
-            } else {
-              startReader();
-            }
+            if (readerRunning) kick();
+            else startReader();
             await withTimeout(joined, commandTimeout, () => {
               for (const topic of fresh) pending.delete(topic);
               return new BrokerError('feed-failed', 'the Redis feed did not take the topics in time');
@@ -584,15 +642,22 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
             for (const topic of topics) {
               cursors.delete(topic);
               pending.delete(topic);
+              hot.delete(topic);
             }
+            // In order with later follows (the same connection): a topic followed again right
+            // away is subscribed again after this.
+            if (bell.status === 'ready') await bell.unsubscribe(...topics.map(topicKey));
           }),
         close: async () => {
           listener = null;
+          const channels = [...cursors.keys(), ...pending.keys()].map(topicKey);
           cursors.clear();
           pending.clear();
-          // Ends the blocking read now rather than after `blockMs`.
-          if (readerRunning) await wake().catch(report);
+          hot.clear();
+          kick();
           await readerStopped;
+          if (channels.length > 0 && bell.status === 'ready')
+            await bell.unsubscribe(...channels).catch(report);
         },
       };
     },
@@ -636,7 +701,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     async ready() {
       try {
         await connected;
-        await Promise.all([whenReady(command), whenReady(reader)]);
+        await Promise.all([whenReady(command), whenReady(reader), whenReady(bell)]);
       } catch (error) {
         throw isBrokerError(error) ? error : unreachable(error);
       }
@@ -644,8 +709,18 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
 
     async clientIds() {
       await Promise.all([whenReady(command), whenReady(reader)]);
-      const [a, b] = await Promise.all([command.client('ID'), reader.client('ID')]);
-      return { command: Number(a), reader: Number(b) };
+      const [a, b, list] = await Promise.all([
+        command.client('ID'),
+        reader.client('ID'),
+        // A connection in Pub/Sub mode runs no CLIENT ID: found by its name.
+        command.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as Promise<string>,
+      ]);
+      const line = list.split('\n').find((l) => l.includes(` name=${bellName} `));
+      return {
+        command: Number(a),
+        reader: Number(b),
+        bell: Number(/(?:^| )id=(\d+)/.exec(line ?? '')?.[1] ?? -1),
+      };
     },
 
     async destroyAll() {
@@ -661,10 +736,10 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       if (closed) return;
       listener = null;
       cursors.clear();
-      await command.del(wakeKey).catch(() => {});
       closed = true;
-      // The reader may sit in a blocking read: dropping its connection ends it now.
+      kick();
       reader.disconnect();
+      bell.disconnect();
       await readerStopped;
       await command.quit().catch(() => command.disconnect());
     },

@@ -114,6 +114,37 @@ describe.skipIf(!available)('Redis broker', () => {
     expect(y.events.map((e) => e.data)).toEqual(ids.map((_, i) => `d${i}`).filter((_, i) => i % 2 === 0));
   });
 
+  it('a read of the live feed names the streams with news, not every stream followed', async () => {
+    const p = freshPrefix('news');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: BrokerEvent[] = [];
+    const feed = sub.subscribe({ onEvent: (e) => got.push(e), onError: () => {} });
+    const topics = Array.from({ length: 300 }, (_, i) => `t${i}`);
+    await feed.follow(topics);
+    const reads: string[][] = [];
+    const original = Redis.prototype.sendCommand;
+    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
+      const { name, args } = command as unknown as { name: string; args: unknown[] };
+      if (name === 'xread') reads.push(args.map(String));
+      return original.call(this, command, stream);
+    } as typeof original;
+    try {
+      const a = await pub.publish(['t7'], { data: 'one' });
+      await until(() => got.some((e) => e.id === a));
+      const b = await pub.publish(['t8', 't299'], { data: 'two' });
+      await until(() => got.some((e) => e.id === b));
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
+    expect(got.map((e) => e.data)).toEqual(['one', 'two']);
+    // COUNT n STREAMS key... id...: one or two streams a read, never 300.
+    const named = reads.map((args) => (args.length - 3) / 2);
+    expect(named.length).toBeGreaterThan(0);
+    expect(Math.max(...named)).toBeLessThanOrEqual(2);
+    await feed.close();
+  });
+
   it('rejects a publish with a typed error when Redis is unreachable', async () => {
     const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
     const error = await b.publish(['t'], { data: 'x' }).then(
@@ -210,6 +241,7 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
           const ids = await subBroker.clientIds();
           const pubIds = await pubBroker.clientIds();
           await admin.client('KILL', 'ID', String(ids.reader));
+          await admin.client('KILL', 'ID', String(ids.bell));
           await admin.client('KILL', 'ID', String(ids.command));
           if (i === 700) await admin.client('KILL', 'ID', String(pubIds.command));
         }
