@@ -23,6 +23,7 @@ import {
   type ReplyTopics,
   utf8Length,
 } from './log.js';
+import type { LocalWatcher } from './run.js';
 
 export interface ReaderOptions {
   readonly broker: Broker;
@@ -72,22 +73,43 @@ export class ReplyWatch implements Watcher {
   lastNotice = 0;
   /** Readers and pending opens holding this watch. */
   refs = 0;
+  /** Fed by the run of a producer in this process, not by the broker's feed. */
+  readonly local: boolean = false;
   stamp?: number;
   readonly #now: () => number;
   #opened: (() => void)[] = [];
   #sawOpen = false;
 
   /**
-   * @param local the producer runs in this process (it runs here to its end, or this process
-   *   ends with it): its heartbeats tell nothing, so the alive topic is not followed, which
-   *   spares the broker a topic (on Redis, one stream less in every read of the feed).
+   * @param local the run of the reply, when its producer runs in this process (it runs here to
+   *   its end, or this process ends with it): the log's events then come from it as they land,
+   *   and its heartbeats tell nothing, so the broker's feed follows neither the log nor the alive
+   *   topic (on Redis, no stream read and no notification per event for readers here). The
+   *   run's end (`replies.ts`) lets go of this watch.
    */
-  constructor(id: string, topics: ReplyTopics, feed: RepliesFeed, now: () => number, local = false) {
+  constructor(
+    id: string,
+    topics: ReplyTopics,
+    feed: RepliesFeed,
+    now: () => number,
+    local?: { localWatch: LocalWatcher | null },
+  ) {
     this.id = id;
     this.topics = topics;
     this.#now = now;
     this.lastSeen = now();
-    this.following = feed.follow(local ? [topics.log] : [topics.log, topics.alive], this);
+    if (local === undefined) {
+      this.following = feed.follow([topics.log, topics.alive], this);
+    } else {
+      local.localWatch = this;
+      this.local = true;
+      this.following = {
+        ready: Promise.resolve(),
+        release: () => {
+          if (local.localWatch === this) local.localWatch = null;
+        },
+      };
+    }
   }
 
   /** Notes an `end` event (from history or live): the first one, in id order, counts. */

@@ -227,6 +227,13 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         held.delete(run.id);
         releaseWatch(watch);
       }
+      const local = watches.get(run.id);
+      if (local?.local === true) {
+        // Nothing feeds it any more: later readers get a watch that follows the broker's feed.
+        watches.delete(run.id);
+        // Its readers got the end, unless the broker did not take it: those resume elsewhere.
+        if (local.end === null) for (const reader of [...local.readers]) reader.cut();
+      }
       if (run.ended !== null) ended[run.ended]++;
       store.ended(run.id, run.topics);
       if (running.size === 0 && whenIdle.length > 0) {
@@ -253,7 +260,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     let watch = watches.get(id);
     if (watch === undefined) {
       // A producer running here is known alive without its heartbeats (upkeep.ts).
-      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now, running.has(id));
+      watch = new ReplyWatch(id, topicsOf(o.topicPrefix, id), feed, now, running.get(id));
       watches.set(id, watch);
     }
     watch.refs++;

@@ -3,7 +3,7 @@
  * it sends to the reply's log in order, enforces the log's bounds, follows the control topic
  * (a stop from any instance), and writes the `end` event when it is over.
  */
-import type { Broker, BrokerEventInit } from '../hub/broker.js';
+import type { Broker, BrokerEvent, BrokerEventInit } from '../hub/broker.js';
 import { checkData, checkEventType } from '../protocol/encode.js';
 import { EncodeError } from '../protocol/errors.js';
 import { ReplyInputError, ReplyStoppedError } from './errors.js';
@@ -40,10 +40,15 @@ export interface ReplyContext {
    */
   readonly signal: AbortSignal;
   /**
-   * Appends one event to the reply's log. Resolves `true` once the broker has it, `false` when
-   * it was not appended (the reply has ended, or the log is full: the reply then ends as
-   * `too-large`). Never rejects. Throws a `ReplyInputError` synchronously for an event the log
-   * will not take (CR or LF in `event`, the reserved type `end`).
+   * Appends one event to the reply's log, after every event sent before it. Resolves `true` once
+   * the event is taken: at once while less than `SEND_AHEAD_BYTES` (256 KiB) of the reply's
+   * events are on their way to the broker, else once the broker has them (backpressure). Events
+   * go to the broker in batches, one round trip for what was sent in one turn of the event loop.
+   * Resolves `false` when it was not taken (the reply has ended, or the log is full: the reply
+   * then ends as `too-large`). Should the broker fail to store an event taken, the reply ends as
+   * `failed` (the signal aborts) and nothing after it is stored. Never rejects. Throws a
+   * `ReplyInputError` synchronously for an event the log will not take (CR or LF in `event`,
+   * the reserved type `end`).
    */
   send(event: ReplyEvent): Promise<boolean>;
 }
@@ -78,6 +83,18 @@ export interface RunOptions {
 }
 
 const RESOLVED_FALSE = Promise.resolve(false);
+const RESOLVED_TRUE = Promise.resolve(true);
+/** Bytes of a reply's events on their way to the broker before `send` waits for them. */
+export const SEND_AHEAD_BYTES = 256 * 1024;
+
+/** Gets a reply's log events as they land, in order (the readers of a producer running here). */
+export interface LocalWatcher {
+  onEvent(event: BrokerEvent): void;
+}
+
+/** Runs `fn` once this turn of the event loop is over. */
+const afterThisTurn: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
 const ALIVE: BrokerEventInit = { event: ALIVE_MARK, data: '' };
 // What a heartbeat costs in the broker's memory, roughly (id, type, topic list).
 const ALIVE_BYTES = 64;
@@ -144,9 +161,21 @@ export class Run implements Watcher {
   /** Readers of this reply open on this instance. */
   readersHere = 0;
   stamp?: number;
-  #chain: Promise<unknown> = Promise.resolve();
-  /** Publishes sent and not landed yet. */
-  #pending = 0;
+  /**
+   * The readers of this reply in this process: they get its log events from here as they land,
+   * not through the broker's feed (which this process then need not follow for the log).
+   */
+  localWatch: LocalWatcher | null = null;
+  /** Events taken and not sent to the broker yet, and their bytes (with those in flight). */
+  #queue: BrokerEventInit[] = [];
+  #aheadBytes = 0;
+  #flushScheduled = false;
+  /** The batch in flight: resolves `true` once it landed, `false` when it failed. */
+  #inFlight: Promise<boolean> | null = null;
+  /** Settles with the outcome of the batch that will carry what is queued now. */
+  #nextLanding: { promise: Promise<boolean>; resolve: (ok: boolean) => void } | null = null;
+  /** A batch failed: nothing more is sent. */
+  #broken = false;
   #following: Following | null = null;
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
@@ -165,11 +194,10 @@ export class Run implements Watcher {
     this.#following = this.#options.feed.follow([this.topics.control], this);
     try {
       await this.#following.ready;
-      await this.#options.broker.publish([this.topics.log, this.topics.control], {
-        event: OPEN_MARK,
-        data: '',
-      });
+      const open = { event: OPEN_MARK, data: '' };
+      const id = await this.#options.broker.publish([this.topics.log, this.topics.control], open);
       this.lastPublish = this.#options.now();
+      this.localWatch?.onEvent({ id, topics: [this.topics.log, this.topics.control], ...open });
     } catch (error) {
       this.#following.release();
       throw error;
@@ -218,41 +246,84 @@ export class Run implements Watcher {
     this.events++;
     this.bytes += size;
     this.#options.onBytes(this, size + this.#options.eventOverhead);
-    return this.#publish([this.topics.log], init);
+    this.#queue.push(init);
+    this.#aheadBytes += size;
+    if (this.#inFlight === null && !this.#flushScheduled) {
+      // What the producer sends in this turn of the event loop goes in one batch.
+      this.#flushScheduled = true;
+      afterThisTurn(this.#flush);
+    }
+    if (this.#aheadBytes <= SEND_AHEAD_BYTES) return RESOLVED_TRUE;
+    return this.#landingOfQueue();
   };
 
-  /**
-   * Publishes in order: a publish starts once the one before has landed, so the log's id order
-   * is the order of `send` calls even when the producer does not await them. Resolves `true`
-   * once the broker has the event, `false` when it failed (the reply then fails).
-   */
-  #publish(topics: readonly string[], init: BrokerEventInit): Promise<boolean> {
-    const broker = this.#options.broker;
-    // Nothing in flight (the common case: a producer that awaits its sends): no need to chain.
-    const published =
-      this.#pending++ === 0
-        ? broker.publish(topics, init)
-        : this.#chain.then(() => broker.publish(topics, init));
-    const landed = published.then(this.#landed, this.#failed);
-    this.#chain = landed;
-    return landed;
+  #landingOfQueue(): Promise<boolean> {
+    if (this.#nextLanding === null) {
+      let resolve!: (ok: boolean) => void;
+      const promise = new Promise<boolean>((r) => {
+        resolve = r;
+      });
+      this.#nextLanding = { promise, resolve };
+    }
+    return this.#nextLanding.promise;
   }
 
-  // The two ends of a publish, made once per run rather than two closures per event.
-  readonly #landed = (): boolean => {
-    this.#pending--;
-    this.lastPublish = this.#options.now();
-    return true;
+  /**
+   * Sends what is queued, as one batch: one batch in flight at a time, so the log's id order is
+   * the order of `send` calls, and a batch that fails is followed by none (no hole in the log).
+   */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    if (this.#inFlight !== null || this.#queue.length === 0) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    const landing = this.#nextLanding;
+    this.#nextLanding = null;
+    if (this.#broken) {
+      landing?.resolve(false);
+      return;
+    }
+    const { broker } = this.#options;
+    const topics = [this.topics.log];
+    const published = Promise.all(batch.map((init) => broker.publish(topics, init)));
+    this.#inFlight = published.then(
+      (ids) => {
+        this.lastPublish = this.#options.now();
+        let bytes = 0;
+        for (let i = 0; i < batch.length; i++) {
+          const init = batch[i] as BrokerEventInit;
+          bytes += utf8Length(init.data) + (init.event === undefined ? 0 : utf8Length(init.event));
+          this.localWatch?.onEvent({ id: ids[i] as string, topics, event: init.event, data: init.data });
+        }
+        this.#aheadBytes -= bytes;
+        this.#inFlight = null;
+        landing?.resolve(true);
+        if (this.#queue.length > 0) this.#flush();
+        return true;
+      },
+      (error: unknown) => {
+        this.#broken = true;
+        this.#inFlight = null;
+        landing?.resolve(false);
+        this.#nextLanding?.resolve(false);
+        this.#nextLanding = null;
+        this.#queue = [];
+        // The broker is unreachable: nothing more can be written. Readers elsewhere will find
+        // the producer lost (no heartbeat follows), which is the truth of it.
+        this.#options.onError(error);
+        this.#lost('the broker did not take an event of the reply');
+        return false;
+      },
+    );
   };
 
-  readonly #failed = (error: unknown): boolean => {
-    this.#pending--;
-    // The broker is unreachable: nothing more can be written. Readers elsewhere will find
-    // the producer lost (no heartbeat follows), which is the truth of it.
-    this.#options.onError(error);
-    this.#lost('the broker did not take an event of the reply');
-    return false;
-  };
+  /** Waits until every event taken has landed (or a batch failed). */
+  async #drain(): Promise<void> {
+    while (!this.#broken && (this.#inFlight !== null || this.#queue.length > 0)) {
+      if (this.#inFlight === null) this.#flush();
+      await this.#inFlight;
+    }
+  }
 
   /** A heartbeat on the alive topic when nothing was published for a while. */
   heartbeat(now: number): void {
@@ -267,7 +338,7 @@ export class Run implements Watcher {
     return this.#finish(reason, true, true);
   }
 
-  onEvent(event: { event?: string | undefined; data: string; id: string }): void {
+  onEvent(event: BrokerEvent): void {
     switch (event.event) {
       case STOP_MARK:
         void this.stop('stopped');
@@ -277,6 +348,8 @@ export class Run implements Watcher {
         break;
       case END_EVENT:
         // Another instance ended the reply (it found this one lost): stop without a second end.
+        // The end is in the log too: the readers here get it.
+        this.localWatch?.onEvent(event);
         if (this.ended === null) void this.#finish(endReasonOf(event.data), false, false);
         break;
     }
@@ -326,13 +399,18 @@ export class Run implements Watcher {
         clearTimeout(timer);
       }
       // Sends accepted before the end land before it.
-      await this.#chain;
+      await this.#drain();
+      // The broker did not take what the producer sent: whatever ended it, the reply failed.
+      if (this.#broken && reason === 'done') {
+        reason = 'failed';
+        this.ended = reason;
+      }
       if (publishEnd) {
         try {
-          await this.#options.broker.publish([this.topics.log, this.topics.control], {
-            event: END_EVENT,
-            data: endData(reason),
-          });
+          const end = { event: END_EVENT, data: endData(reason) };
+          const topics = [this.topics.log, this.topics.control];
+          const id = await this.#options.broker.publish(topics, end);
+          this.localWatch?.onEvent({ id, topics, ...end });
         } catch (error) {
           this.#options.onError(error);
         }

@@ -42,8 +42,8 @@ async function instanceOn(redis: OwnRedis, prefix: string, options: RepliesOptio
 }
 
 /**
- * A producer that sends t1..t5, waits for `go()`, then sends t6..t`total` until its signal
- * aborts or a send is refused: Redis is never killed under a publish in flight.
+ * A producer that sends t1..t5, waits for `go()`, then sends t6..t`total` (one each 5 ms) until
+ * its signal aborts: Redis is never killed under a publish in flight.
  */
 function gatedProducer(total: number) {
   const gate = deferred();
@@ -65,10 +65,10 @@ function gatedProducer(total: number) {
 }
 
 /** A POST on A and a GET on B, both past t5 (the producer waits at its gate). */
-async function twoReaders(persist: boolean, options: RepliesOptions = {}) {
+async function twoReaders(persist: boolean, options: RepliesOptions = {}, total = 40) {
   const redis = await ownRedis(persist);
   const prefix = uniquePrefix('replies-restart');
-  const p = gatedProducer(40);
+  const p = gatedProducer(total);
   const lease = { producerHeartbeatMs: 100, producerLostAfterMs: 1000, ...options };
   const a = await instanceOn(redis, prefix, { produce: p.produce, ...lease });
   const b = await instanceOn(redis, prefix, lease);
@@ -140,13 +140,13 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
     for (const app of [a, b]) expect((await get(app.url, location)).status).toBe(404);
   });
 
-  it('Redis down longer than commandTimeoutMs: the send fails, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
-    const { redis, p, a, b, onA, onB, location } = await twoReaders(false);
+  it('Redis down longer than commandTimeoutMs: the sends fail, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
+    // A producer that goes on sending (taken ahead, as send does) until its signal aborts.
+    const { redis, p, a, b, onA, onB, location } = await twoReaders(false, {}, 2000);
     await redis.kill();
     p.go();
     await settles(p.state.finished.promise, 'the producer');
     expect(p.state.reason).toMatchObject({ name: 'ReplyStoppedError', reason: 'failed' });
-    expect(p.state.refused).toBe(1);
     // Nobody can hear from the producer: both instances give up on it and cut their readers with
     // a retry hint (the end cannot be written either).
     for (const stream of [onA, onB]) {
@@ -167,7 +167,7 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
   });
 
   it('Redis down longer than commandTimeoutMs, back with its data: a GET replays what it kept, then end {producer-lost}', async () => {
-    const { redis, p, b, onA, onB, location } = await twoReaders(true);
+    const { redis, p, b, onA, onB, location } = await twoReaders(true, {}, 2000);
     await redis.kill();
     p.go();
     await settles(p.state.finished.promise, 'the producer');

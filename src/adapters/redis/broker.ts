@@ -100,7 +100,7 @@ type XReadReply = [key: string, entries: StreamEntry[]][] | null;
  *   script, oldest first.
  * - History reads the topic streams (`XRANGE`, exclusive start) and reports `truncated` when
  *   entries after the asked id were trimmed.
- * - The live feed is one blocking `XREAD` per process, re-issued when the followed topics change.
+ * - The live feed is one `XREAD` per process of the streams that have news, rung by Pub/Sub.
  * - When a connection drops, it reconnects with backoff and the feed catches up from the last id
  *   it read, so hub subscribers stay connected through a short outage. If entries the feed had
  *   not read yet were trimmed (during an outage, or because the feed fell behind by more than a
@@ -708,12 +708,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     },
 
     async clientIds() {
-      await Promise.all([whenReady(command), whenReady(reader)]);
+      await Promise.all([whenReady(command), whenReady(reader), whenReady(bell)]);
       const [a, b, list] = await Promise.all([
         command.client('ID'),
         reader.client('ID'),
         // A connection in Pub/Sub mode runs no CLIENT ID: found by its name.
-        command.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as Promise<string>,
+        command.call('CLIENT', 'LIST') as Promise<string>,
       ]);
       const line = list.split('\n').find((l) => l.includes(` name=${bellName} `));
       return {

@@ -261,9 +261,12 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
       expect(result.events.map((e) => e.id)).toEqual(stored.slice(0, total));
     }
     // Each publish that failed did so with a BrokerError (anything else was thrown above), and
-    // the feed did lose its connection, twice, and said so.
+    // the feed did lose its connection, twice, and said so: once per outage (the second kill may
+    // come before the feed is back from the first, which is then one outage).
     expect(failedPublishes).toBeLessThan(total);
-    expect(feedErrors.filter((e) => isBrokerError(e) && e.type === 'feed-failed').length).toBe(2);
+    const reports = feedErrors.filter((e) => isBrokerError(e) && e.type === 'feed-failed').length;
+    expect(reports).toBeGreaterThanOrEqual(1);
+    expect(reports).toBeLessThanOrEqual(2);
   });
 });
 

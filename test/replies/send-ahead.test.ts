@@ -1,0 +1,135 @@
+/**
+ * How a producer's sends reach the broker (run.ts): taken at once up to SEND_AHEAD_BYTES,
+ * gathered into one batch per turn of the event loop, one batch in flight at a time (ids in
+ * send order), and a batch the broker refused ends the reply as failed with nothing after it
+ * stored.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type Broker, type BrokerEventInit, createMemoryBroker } from '../../src/hub/index.js';
+import { SEND_AHEAD_BYTES } from '../../src/replies/run.js';
+import { deferred, instancesPerTest, post, settles, tokens } from './helpers.js';
+
+const instance = instancesPerTest();
+
+/** A memory broker whose log publishes wait for `release()` (or fail with `fail()`), recorded by turn. */
+function gatedBroker() {
+  const inner = createMemoryBroker();
+  let gate = deferred();
+  let failing = false;
+  const turns: string[][] = [];
+  let turn: string[] | null = null;
+  const broker: Broker = {
+    ...inner,
+    async publish(topics: readonly string[], init: BrokerEventInit) {
+      // Only the producer's events (data 't…') wait; markers and the end go through.
+      if (!init.data.startsWith('t')) return inner.publish(topics, init);
+      if (turn === null) {
+        turn = [];
+        turns.push(turn);
+        setImmediate(() => {
+          turn = null;
+        });
+      }
+      turn.push(init.data);
+      await gate.promise;
+      if (failing) throw new Error('the broker is down');
+      return inner.publish(topics, init);
+    },
+  };
+  onTestFinished(() => {
+    // Whatever the test left waiting lands, so its replies can close.
+    gate.resolve();
+  });
+  return {
+    broker,
+    turns,
+    release() {
+      gate.resolve();
+      gate = deferred();
+    },
+    fail() {
+      failing = true;
+      gate.resolve();
+    },
+  };
+}
+
+describe('replies: sends on their way to the broker', () => {
+  it('takes sends at once while the broker is slow, and sends what one turn sent as one batch, in order', async () => {
+    const g = gatedBroker();
+    const taken: boolean[] = [];
+    const allTaken = deferred();
+    const app = await instance({
+      broker: g.broker,
+      produce: async ({ send }) => {
+        for (let i = 0; i < 20; i++) taken.push(await send(`t${i}`));
+        allTaken.resolve();
+      },
+    });
+    const stream = await post(app.url);
+    // Twenty sends awaited one after another, none stored yet: all taken.
+    await settles(allTaken.promise, 'twenty sends taken');
+    expect(taken).toEqual(Array(20).fill(true));
+    // The first batch holds what the producer sent in its first turn; the rest waits for it.
+    expect(g.turns).toHaveLength(1);
+    const first = g.turns[0] as string[];
+    expect(first.length).toBeGreaterThan(0);
+    for (let n = 0; n < 20 && g.turns.flat().length < 20; n++) {
+      g.release();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    g.release();
+    await settles(stream.rest(), 'the reply');
+    expect(g.turns.flat()).toEqual(Array.from({ length: 20 }, (_, i) => `t${i}`));
+    // A batch per turn of the broker, not a publish round per send.
+    expect(g.turns.length).toBeLessThan(5);
+    expect(tokens(stream.events)).toEqual(Array.from({ length: 20 }, (_, i) => `t${i}`));
+  });
+
+  it('past SEND_AHEAD_BYTES on their way, send waits until the broker has them', async () => {
+    const g = gatedBroker();
+    const big = `t${'x'.repeat(64 * 1024)}`;
+    // Taken at once while what is on its way stays within the bound.
+    const n = Math.floor(SEND_AHEAD_BYTES / big.length) + 1;
+    let resolved = 0;
+    const app = await instance({
+      broker: g.broker,
+      produce: async ({ send }) => {
+        for (let i = 0; i < n + 2; i++) {
+          await send(big);
+          resolved++;
+        }
+      },
+    });
+    const stream = await post(app.url);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Held at the bound: the sends up to it were taken, the one past it waits.
+    expect(resolved).toBe(n - 1);
+    g.release();
+    g.release();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      g.release();
+    }
+    await settles(stream.rest(), 'the reply');
+    expect(resolved).toBe(n + 2);
+  });
+
+  it('a batch the broker refuses ends the reply as failed, even when the producer finished, and nothing after it is stored', async () => {
+    const g = gatedBroker();
+    const app = await instance({
+      broker: g.broker,
+      onError: () => {},
+      produce: async ({ send }) => {
+        for (let i = 0; i < 5; i++) await send(`t${i}`);
+      },
+    });
+    const stream = await post(app.url);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    g.fail();
+    await settles(stream.rest(), 'the reply');
+    expect(tokens(stream.events)).toEqual([]);
+    expect(stream.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"failed"}' });
+    expect(app.replies.metrics().ended).toMatchObject({ done: 0, failed: 1 });
+  });
+});
