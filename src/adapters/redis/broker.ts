@@ -595,59 +595,85 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     subscribe(feedListener): BrokerFeed {
       if (listener !== null) throw new BrokerError('feed-failed', 'this broker already has a feed');
       listener = feedListener;
-      // Serialize follow/unfollow so they apply in call order.
-      let chain: Promise<void> = Promise.resolve();
-      const serial = (step: () => Promise<void>): Promise<void> => {
-        const next = chain.then(step);
-        chain = next.catch(() => {});
-        return next;
+      // Follows and unfollows apply in call order. Consecutive follows go together (one
+      // SUBSCRIBE, one head read, one join): a thousand replies starting in a second would
+      // otherwise wait in line for a thousand round trips each.
+      interface Op {
+        readonly follow: boolean;
+        readonly topics: readonly string[];
+        readonly resolve: () => void;
+        readonly reject: (error: unknown) => void;
+      }
+      const ops: Op[] = [];
+      let working = false;
+      const work = async (): Promise<void> => {
+        working = true;
+        while (ops.length > 0) {
+          const follow = (ops[0] as Op).follow;
+          let n = 0;
+          while (n < ops.length && (ops[n] as Op).follow === follow) n++;
+          const group = ops.splice(0, n);
+          const topics = [...new Set(group.flatMap((op) => op.topics))];
+          try {
+            await (follow ? followAll(topics) : unfollowAll(topics));
+            for (const op of group) op.resolve();
+          } catch (error) {
+            for (const op of group) op.reject(error);
+          }
+        }
+        working = false;
+      };
+      const enqueue = (follow: boolean, topics: readonly string[]): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          ops.push({ follow, topics, resolve, reject });
+          if (!working) void work();
+        });
+      const followAll = async (topics: readonly string[]): Promise<void> => {
+        if (closed) throw new BrokerError('closed', 'the broker is closed');
+        const fresh = topics.filter((topic) => !cursors.has(topic) && !pending.has(topic));
+        if (fresh.length === 0) return;
+        let head: string;
+        try {
+          // Subscribed first, then the head read: every event after the head rings the bell.
+          if (bell.status !== 'ready') await whenReady(bell);
+          await withTimeout(
+            bell.subscribe(...fresh.map(topicKey)),
+            commandTimeout,
+            () => new Error('no answer'),
+          );
+          if (command.status !== 'ready') await whenReady(command);
+          [head] = await scripted.ssekitHead(1, seqKey);
+        } catch (error) {
+          throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
+        }
+        // Resolved by the feed's loop when the topics join, between two reads.
+        const joined = new Promise<void>((resolve) => {
+          let left = fresh.length;
+          const one = (): void => {
+            if (--left === 0) resolve();
+          };
+          for (const topic of fresh) pending.set(topic, { head, resolve: one });
+        });
+        if (readerRunning) kick();
+        else startReader();
+        await withTimeout(joined, commandTimeout, () => {
+          for (const topic of fresh) pending.delete(topic);
+          return new BrokerError('feed-failed', 'the Redis feed did not take the topics in time');
+        });
+      };
+      const unfollowAll = async (topics: readonly string[]): Promise<void> => {
+        for (const topic of topics) {
+          cursors.delete(topic);
+          pending.delete(topic);
+          hot.delete(topic);
+        }
+        // In order with later follows (the same connection): a topic followed again right
+        // away is subscribed again after this.
+        if (bell.status === 'ready') await bell.unsubscribe(...topics.map(topicKey));
       };
       return {
-        follow: (topics) =>
-          serial(async () => {
-            if (closed) throw new BrokerError('closed', 'the broker is closed');
-            const fresh = topics.filter((topic) => !cursors.has(topic) && !pending.has(topic));
-            if (fresh.length === 0) return;
-            let head: string;
-            try {
-              // Subscribed first, then the head read: every event after the head rings the bell.
-              if (bell.status !== 'ready') await whenReady(bell);
-              await withTimeout(
-                bell.subscribe(...fresh.map(topicKey)),
-                commandTimeout,
-                () => new Error('no answer'),
-              );
-              if (command.status !== 'ready') await whenReady(command);
-              [head] = await scripted.ssekitHead(1, seqKey);
-            } catch (error) {
-              throw new BrokerError('feed-failed', 'Redis did not answer', { cause: error });
-            }
-            // Resolved by the feed's loop when the topics join, between two reads.
-            const joined = new Promise<void>((resolve) => {
-              let left = fresh.length;
-              const one = (): void => {
-                if (--left === 0) resolve();
-              };
-              for (const topic of fresh) pending.set(topic, { head, resolve: one });
-            });
-            if (readerRunning) kick();
-            else startReader();
-            await withTimeout(joined, commandTimeout, () => {
-              for (const topic of fresh) pending.delete(topic);
-              return new BrokerError('feed-failed', 'the Redis feed did not take the topics in time');
-            });
-          }),
-        unfollow: (topics) =>
-          serial(async () => {
-            for (const topic of topics) {
-              cursors.delete(topic);
-              pending.delete(topic);
-              hot.delete(topic);
-            }
-            // In order with later follows (the same connection): a topic followed again right
-            // away is subscribed again after this.
-            if (bell.status === 'ready') await bell.unsubscribe(...topics.map(topicKey));
-          }),
+        follow: (topics) => enqueue(true, topics),
+        unfollow: (topics) => enqueue(false, topics),
         close: async () => {
           listener = null;
           const channels = [...cursors.keys(), ...pending.keys()].map(topicKey);

@@ -145,6 +145,33 @@ describe.skipIf(!available)('Redis broker', () => {
     await feed.close();
   });
 
+  it('takes follows asked at once together: one subscription, one head read, not one each', async () => {
+    const p = freshPrefix('follows');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: BrokerEvent[] = [];
+    const feed = sub.subscribe({ onEvent: (e) => got.push(e), onError: () => {} });
+    await feed.follow(['warm']);
+    const sent: string[] = [];
+    const original = Redis.prototype.sendCommand;
+    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
+      sent.push((command as { name: string }).name);
+      return original.call(this, command, stream);
+    } as typeof original;
+    try {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => feed.follow([`f${i}`])));
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
+    // The first follow goes alone; the 99 that queued behind it go together.
+    expect(sent.filter((name) => name === 'subscribe').length).toBeLessThanOrEqual(2);
+    expect(sent.filter((name) => name === 'evalsha').length).toBeLessThanOrEqual(2);
+    const ids = await Promise.all([pub.publish(['f0'], { data: 'a' }), pub.publish(['f99'], { data: 'b' })]);
+    await until(() => got.length === 2);
+    expect(got.map((e) => e.id)).toEqual(ids);
+    await feed.close();
+  });
+
   it('rejects a publish with a typed error when Redis is unreachable', async () => {
     const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
     const error = await b.publish(['t'], { data: 'x' }).then(
