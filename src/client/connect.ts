@@ -34,7 +34,14 @@ export type ReplayableBody =
   | null;
 
 /** Options of {@link connect}: fetch's own request options plus the ones of the connection. */
-export interface ConnectOptions extends Omit<RequestInit, 'body'> {
+export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
+  /**
+   * Request headers, sent on every attempt; or a function called before each attempt that
+   * returns them, so a reconnect carries a refreshed token. Fixed headers are checked when
+   * `connect` is called (a bad name throws there); a function's, on its attempt (a bad one
+   * ends the connection through `onError`, fatal by default).
+   */
+  headers?: RequestInit['headers'] | (() => RequestInit['headers'] | Promise<RequestInit['headers']>);
   /**
    * The request body, sent again on each reconnect, so it must be replayable; or a function
    * called before each attempt that returns one (build a fresh stream-free body there). A
@@ -181,10 +188,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   const g = globalThis as Scope;
   // Resolve now: a relative URL outside a page is a TypeError here, not a retry loop later.
   const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
-  const headers = new Headers(initHeaders);
-  // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
-  // (a Cache-Control request header would cost a CORS preflight).
-  if (!headers.has('accept')) headers.set('accept', 'text/event-stream');
+  const headers = typeof initHeaders === 'function' ? initHeaders : new Headers(initHeaders);
   checkBody(body, request.method);
   // `retry: false` is a policy that allows no attempt after a failure.
   const policy = retry === false ? { maxAttempts: 0 } : retry || {};
@@ -312,7 +316,10 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     interrupt = undefined;
     parser.reset({ lastEventId: parser.lastEventId });
     try {
-      const requestHeaders = new Headers(headers);
+      const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers);
+      // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
+      // (a Cache-Control request header would cost a CORS preflight).
+      if (!requestHeaders.has('accept')) requestHeaders.set('accept', 'text/event-stream');
       const id = parser.lastEventId;
       // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
       // take a byte string: this turns each UTF-8 byte into one character.

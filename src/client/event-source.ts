@@ -13,8 +13,8 @@ export interface EventSourceInit {
   withCredentials?: boolean;
   /** Request method. Default `GET`. */
   method?: string;
-  /** Extra request headers, sent on every attempt. */
-  headers?: RequestInit['headers'];
+  /** Extra request headers, sent on every attempt, or a function called before each one. */
+  headers?: ConnectOptions['headers'];
   /** Request body, sent again on every reconnect (see {@link ConnectOptions.body}). */
   body?: ConnectOptions['body'];
   /** The `fetch` to use. Default: the global `fetch`. */

@@ -1,11 +1,12 @@
 /**
  * `ssekit/share`: one event stream shared by every tab of an origin that opens it. The tabs
- * that open the same stream (same URL, method, headers and body) elect one leader with a Web
- * Lock; the leader holds the only network connection, through `connect()`, and fans its
- * events out to the others over a `BroadcastChannel`. When the leader goes (its tab closed or
- * crashed, or `close()`), the browser hands the lock to a waiting tab, which reconnects from the
- * last event ID it saw. Where Web Locks or `BroadcastChannel` are missing, each caller simply
- * gets a connection of its own. Its own subpath, so `connect` alone does not grow.
+ * that open the same stream (same URL, method, headers unless given as a function, and body)
+ * elect one leader with a Web Lock; the leader holds the only network connection, through
+ * `connect()`, and fans its events out to the others over a `BroadcastChannel`. When the
+ * leader goes (its tab closed or crashed, or `close()`), the browser hands the lock to a waiting
+ * tab, which reconnects from the last event ID it saw. Where Web Locks or `BroadcastChannel` are
+ * missing, each caller simply gets a connection of its own. Its own subpath, so `connect` alone
+ * does not grow.
  */
 import { hasName } from '../protocol/errors.js';
 import type { ServerSentEvent } from '../protocol/types.js';
@@ -101,10 +102,13 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
   const { signal, lastEventId, ...request } = init;
   const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
   // The stream's identity. Headers iterate sorted and lower-cased, so their order does not count.
+  // A headers function cannot be compared: every tab that gives one shares by URL, method and
+  // body, and the leader's is called on each of its attempts.
+  const { headers } = request;
   const key = `ssekit:${JSON.stringify([
     href,
     (request.method ?? 'GET').toUpperCase(),
-    [...new Headers(request.headers)],
+    typeof headers === 'function' ? 'function' : [...new Headers(headers)],
     request.body ?? null,
   ])}`;
   const channel = new BroadcastChannel(key);

@@ -11,6 +11,8 @@ export interface FeedRequest {
   /** `performance.now()` when the request came. */
   at: number;
   url: string;
+  /** The request's `Authorization` header. */
+  authorization: string | undefined;
 }
 
 export interface Feed {
@@ -46,7 +48,8 @@ export async function startFeed(
     if (path === '/feed') {
       const raw = req.headers['last-event-id'];
       const lastEventId = raw === undefined ? undefined : String(raw);
-      requests.push({ lastEventId, at: performance.now(), url: req.url ?? '' });
+      const { authorization } = req.headers;
+      requests.push({ lastEventId, at: performance.now(), url: req.url ?? '', authorization });
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       let replay = '';
       for (let n = Number(lastEventId ?? last) + 1; n <= last; n++) replay += frame(n);
@@ -54,7 +57,12 @@ export async function startFeed(
       subscribers.add(res);
       res.on('close', () => subscribers.delete(res));
     } else if (path === '/401') {
-      requests.push({ lastEventId: undefined, at: performance.now(), url: req.url ?? '' });
+      requests.push({
+        lastEventId: undefined,
+        at: performance.now(),
+        url: req.url ?? '',
+        authorization: req.headers.authorization,
+      });
       res.writeHead(401);
       res.end('no');
     } else if (!other?.(req, res)) {

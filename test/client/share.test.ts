@@ -126,6 +126,32 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(opened.every((c) => c.leading)).toBe(true);
   });
 
+  it("headers as a function: one stream for all, and each attempt calls the leader's function", async () => {
+    const calls = { a: 0, b: 0 };
+    // Two functions, as two tabs have: a function is no part of what identifies the stream.
+    const tabs = [
+      open('/feed', {
+        headers: async function a() {
+          return { authorization: `Bearer a-${++calls.a}` };
+        },
+      }),
+      open('/feed', {
+        headers: async function b() {
+          return { authorization: `Bearer b-${++calls.b}` };
+        },
+      }),
+    ];
+    tabs.map(record);
+    await feed.until(() => feed.open === 1, 5000, 'the stream');
+    const leader = tabs[0]!.leading ? 'a' : 'b';
+    const next = leader === 'a' ? 'b' : 'a';
+    expect(feed.requests.map((r) => r.authorization)).toEqual([`Bearer ${leader}-1`]);
+    tabs[leader === 'a' ? 0 : 1]!.close();
+    await feed.until(() => feed.requests.length === 2, 5000, 'the new leader');
+    expect(feed.requests.map((r) => r.authorization)).toEqual([`Bearer ${leader}-1`, `Bearer ${next}-1`]);
+    expect(calls).toEqual({ [leader]: 1, [next]: 1 });
+  });
+
   it('hands over when the leader closes: resumes from the last id, nothing lost or repeated', async () => {
     const tabs = [open(), open(), open()].map(record);
     await feed.until(() => feed.open === 1, 5000, 'the stream');
