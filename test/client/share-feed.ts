@@ -25,6 +25,8 @@ export interface Feed {
   readonly last: number;
   /** Publishes `count` events at once. */
   publish(count?: number): void;
+  /** Ends every open stream (the clients reconnect). */
+  cut(): void;
   /** Publishes `count` events at a steady `perSecond` rate; resolves when all are out. */
   publishSteadily(count: number, perSecond: number): Promise<void>;
   /** Resolves once `check()` is true, polling every 10 ms, or rejects after `ms`. */
@@ -50,7 +52,11 @@ export async function startFeed(
       const lastEventId = raw === undefined ? undefined : String(raw);
       const { authorization } = req.headers;
       requests.push({ lastEventId, at: performance.now(), url: req.url ?? '', authorization });
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        'x-stream': String(requests.length),
+      });
       let replay = '';
       for (let n = Number(lastEventId ?? last) + 1; n <= last; n++) replay += frame(n);
       res.write(`: open\n\n${replay}`);
@@ -85,6 +91,9 @@ export async function startFeed(
       return last;
     },
     publish,
+    cut() {
+      for (const res of subscribers) res.end();
+    },
     async publishSteadily(count, perSecond) {
       const start = performance.now();
       let sent = 0;
