@@ -145,8 +145,9 @@ interface Scope extends Listenable {
  * `initialDelay`), as WHATWG HTML §9.2.3 has it; only failures in a row (no stream, or streams
  * that end again before an event) back off, with jitter, on top of that time (see
  * {@link backoffDelay}). In a page or a worker, the network coming back (`online`) ends that
- * wait at once, and so does, in a page, becoming visible again (a laptop woken, a phone
- * unlocked): the next attempt starts then. The listeners go when the connection closes.
+ * wait at once (one a `Retry-After` asked for too), and so does, in a page, becoming visible
+ * again (a laptop woken, a phone unlocked): the next attempt starts then. The listeners go when
+ * the connection closes.
  *
  * A `POST` (any method but `GET` and `HEAD`) whose 200 answer names a reply with
  * `Content-Location` (as `ssekit/replies` does) is resumed by a `GET` of that URL, never by
@@ -187,12 +188,12 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   } = init;
   const g = globalThis as Scope;
   // Resolve now: a relative URL outside a page is a TypeError here, not a retry loop later.
-  const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
+  const doc = g.document;
+  const href = new URL(url, doc?.baseURI ?? g.location?.href).href;
   const headers = typeof initHeaders === 'function' ? initHeaders : new Headers(initHeaders);
   checkBody(body, request.method);
   // `retry: false` is a policy that allows no attempt after a failure.
   const policy = retry === false ? { maxAttempts: 0 } : retry || {};
-  const doc = g.document;
 
   let state: 0 | 1 | 2 = 0;
   // A function, not a comparison: TypeScript would narrow `state` across awaits.

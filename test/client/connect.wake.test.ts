@@ -90,6 +90,22 @@ describe('connect: reconnects at once when the network returns or the page shows
     c.close();
   });
 
+  it('online ends a wait that Retry-After asked for too (the network was what failed)', async () => {
+    const mock = mockFetch((n) =>
+      n === 1
+        ? new Response(null, { status: 503, headers: { 'retry-after': '3600' } })
+        : (signal) => stream(signal, ['data: back\n\n'], true),
+    );
+    const retries: number[] = [];
+    const c = connect('/feed', { ...base, fetch: mock.fetch, onRetry: (ms) => void retries.push(ms) });
+    await flush();
+    expect(retries).toEqual([3_600_000]);
+    fire(scope, 'online');
+    await flush();
+    expect(mock.calls).toHaveLength(2);
+    c.close();
+  });
+
   it('a page shown again ends a backoff wait at once; hiding it does not, and an open stream is left alone', async () => {
     const mock = failThenOpen(1);
     const c = connect('/feed', { ...base, fetch: mock.fetch });
