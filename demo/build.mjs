@@ -1,6 +1,7 @@
 // Bundles the demo pages (plain TypeScript, no framework) with esbuild into demo/public/, and
 // writes each page's HTML from the one shell they share (pages/page.html).
-// `ssekit/client` resolves to the source, so the pages always show the current client.
+// `ssekit/client` and `ssekit/share` resolve to the source, so the pages always show the current
+// client.
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -19,7 +20,10 @@ export async function buildPages() {
     target: 'es2022',
     minify: false,
     sourcemap: 'inline',
-    alias: { 'ssekit/client': here('../src/client/index.ts') },
+    alias: {
+      'ssekit/client': here('../src/client/index.ts'),
+      'ssekit/share': here('../src/client/share.ts'),
+    },
     logLevel: 'warning',
   });
   const shell = await readFile(here('./pages/page.html'), 'utf8');

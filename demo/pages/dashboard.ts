@@ -1,5 +1,8 @@
-// Dashboard: the hub's figures, themselves delivered over SSE (ssekit/client's EventSource).
+// Dashboard: the hub's figures, themselves delivered over SSE. Its streams are shared by every
+// tab of the demo (ssekit/share): with several tabs open, the hub counts one subscriber per
+// browser, not one per tab.
 import { EventSource } from 'ssekit/client';
+import { connectShared } from 'ssekit/share';
 import { h, markTab, setStatus, statusBadge } from './common.js';
 
 interface Stats {
@@ -111,11 +114,7 @@ function draw(): void {
   ctx.stroke();
 }
 
-const source = new EventSource('/api/stats');
-source.addEventListener('open', () => setStatus(status, 'live', 'Live'));
-source.addEventListener('error', () => setStatus(status, 'reconnecting', 'Reconnecting…'));
-source.addEventListener('stats', (event) => {
-  const stats = JSON.parse((event as MessageEvent<string>).data) as Stats;
+function render(stats: Stats): void {
   cards.subscribers.value.textContent = format.format(stats.subscribers);
   cards.rate.value.textContent = format.format(stats.deliveredPerSecond);
   cards.delivered.value.textContent = format.format(stats.eventsDelivered);
@@ -127,16 +126,31 @@ source.addEventListener('stats', (event) => {
   canvas.dataset.samples = String(++samples);
   canvas.dataset.peak = String(Math.max(...history));
   draw();
-});
+}
 draw();
 window.addEventListener('resize', draw);
 
-// The page's own subscriber on the burst's topic: the first burst is delivered (to it) at once.
-let ticks = 0;
-const load = new EventSource('/hub?topic=load');
-load.addEventListener('tick', () => {
-  received.textContent = `This page’s own subscription to “load” received ${format.format(++ticks)} events.`;
-});
+(async () => {
+  const stats = connectShared('/api/stats', {
+    onOpen: () => setStatus(status, 'live', 'Live'),
+    onRetry: () => setStatus(status, 'reconnecting', 'Reconnecting…'),
+  });
+  try {
+    for await (const event of stats) if (event.event === 'stats') render(JSON.parse(event.data) as Stats);
+  } catch (error) {
+    setStatus(status, 'error', `Stopped: ${(error as Error).name}`);
+  }
+})();
+
+// The demo's own subscriber on the burst's topic (one for all its tabs): the first burst is
+// delivered (to it) at once.
+(async () => {
+  let ticks = 0;
+  for await (const event of connectShared('/hub?topic=load')) {
+    if (event.event !== 'tick') continue;
+    received.textContent = `This page’s subscription to “load” received ${format.format(++ticks)} events.`;
+  }
+})();
 
 const post = async (button: HTMLButtonElement, path: string) => {
   button.disabled = true;
@@ -150,9 +164,10 @@ const post = async (button: HTMLButtonElement, path: string) => {
 };
 burst.addEventListener('click', () => post(burst, '/api/burst'));
 slow.addEventListener('click', () => post(slow, '/api/slow-consumer'));
-// Extra subscribers on the burst topic, so fan-out shows in "delivered". Only three: over
-// HTTP/1.1 a browser keeps at most six connections per origin, and each stream holds one
-// (this page holds two already: /api/stats and its own subscription to "load").
+// Extra subscribers on the burst topic, so fan-out shows in "delivered": connections of their
+// own, on purpose. Only three: over HTTP/1.1 a browser keeps at most six connections per origin,
+// and each stream holds one (the tab that leads the shared streams holds two already: /api/stats
+// and the subscription to "load"; another may hold the live feed's).
 more.addEventListener(
   'click',
   () => {

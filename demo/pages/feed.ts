@@ -1,7 +1,11 @@
-// Live feed: a GET subscription to a hub topic. The page first shows the topic's recent events
-// (GET /api/recent), then subscribes with the id they were read up to as its Last-Event-ID: the
-// hub replays whatever came after, so nothing is missed or shown twice. Reconnects resume the same way.
-import { type Connection, connect } from 'ssekit/client';
+// Live feed: a GET subscription to a hub topic, shared by every tab of the feed (ssekit/share):
+// one tab holds the connection and passes the events to the others, so the hub counts one
+// subscriber per browser, and a seventh tab does not hang on the browser's six connections.
+// Once the stream is open, the page shows the topic's recent events (GET /api/recent) and then
+// the live ones after the id they were read up to: nothing is missed or shown twice. Reconnects
+// resume with Last-Event-ID; when the leading tab closes, another takes over the same way.
+import type { SharedConnection } from 'ssekit/share';
+import { connectShared } from 'ssekit/share';
 import { h, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
@@ -60,32 +64,40 @@ async function recent(): Promise<Recent | undefined> {
   }
 }
 
-function subscribe(lastEventId: string | undefined): Connection {
+/** Hub ids are `<ms>-<seq>`: whether `id` comes after `after`. */
+function isAfter(id: string, after: string): boolean {
+  const [ms, seq] = id.split('-').map(Number) as [number, number];
+  const [afterMs, afterSeq] = after.split('-').map(Number) as [number, number];
+  return ms > afterMs || (ms === afterMs && seq > afterSeq);
+}
+
+/** The shared subscription; `open` resolves when the stream first opens, in this tab. */
+function subscribe(): { connection: SharedConnection; open: Promise<void> } {
   let opened = false;
-  const connection = connect(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
-    lastEventId,
+  let resolve!: () => void;
+  const open = new Promise<void>((r) => (resolve = r));
+  const connection = connectShared(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
     // Each wait is the reconnection time (the server's `retry:`, 1 s or more, jittered) plus a
     // backoff term; maxDelay caps that term, not the whole wait.
     retry: { initialDelay: 500, maxDelay: 5000 },
+    // Told in every tab, whichever holds the connection (the others get the leader's headers).
     onOpen(response) {
       // The hub says how it honoured our Last-Event-ID: 'replay' (missed events follow) or 'reset'.
       const resumed = opened && response.headers.get('ssekit-resume') === 'replay';
       opened = true;
+      resolve();
       setStatus(status, 'live', 'Live');
       notice.textContent = resumed
         ? `Reconnected: replaying what was published after ${connection.lastEventId}.`
         : '';
     },
     onRetry(ms) {
-      // The wait the client actually computed for this attempt.
+      // The wait the leading tab's client computed for this attempt (network errors and 5xx are
+      // retried; a 4xx ends the stream, below).
       setStatus(status, 'reconnecting', `Reconnecting in ${(ms / 1000).toFixed(1)} s…`);
     },
-    onError(error) {
-      setStatus(status, 'reconnecting', `Connection lost (${(error as Error).name})`);
-      return undefined; // the default policy: retry network errors and 5xx, stop on 4xx
-    },
   });
-  return connection;
+  return { connection, open };
 }
 
 function show(id: string, event: string | undefined, data: string): void {
@@ -110,9 +122,13 @@ function show(id: string, event: string | undefined, data: string): void {
 }
 
 (async () => {
+  // Subscribed first, history read once the stream is open: an event published in between is
+  // in both, and shown once (the live copy is skipped); none falls between the two.
+  const { connection, open } = subscribe();
+  await open;
   const shown = await recent();
   for (const event of shown?.events ?? []) show(event.id, event.event, event.data);
-  const connection = subscribe(shown?.after);
+  const after = shown?.after;
   try {
     for await (const message of connection) {
       if (message.event === 'reset') {
@@ -120,6 +136,7 @@ function show(id: string, event: string | undefined, data: string): void {
           'History no longer reaches back to the last event seen: showing new events only.';
         continue;
       }
+      if (after && message.id && !isAfter(message.id, after)) continue;
       show(message.id, message.event, message.data);
     }
   } catch (error) {

@@ -34,7 +34,14 @@ export type ReplayableBody =
   | null;
 
 /** Options of {@link connect}: fetch's own request options plus the ones of the connection. */
-export interface ConnectOptions extends Omit<RequestInit, 'body'> {
+export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
+  /**
+   * Request headers, sent on every attempt; or a function called before each attempt that
+   * returns them, so a reconnect carries a refreshed token. Fixed headers are checked when
+   * `connect` is called (a bad name throws there); a function's, on its attempt (a bad one
+   * ends the connection through `onError`, fatal by default).
+   */
+  headers?: RequestInit['headers'] | (() => RequestInit['headers'] | Promise<RequestInit['headers']>);
   /**
    * The request body, sent again on each reconnect, so it must be replayable; or a function
    * called before each attempt that returns one (build a fresh stream-free body there). A
@@ -116,9 +123,18 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
 /** Marks an attempt we dropped ourselves because the page was hidden. */
 const PAUSED = {};
 
-interface VisibilityDocument extends EventTarget {
+/** Listened to only where it can be: Node's globals, or a stand-in `document`, cannot. */
+type Listenable = Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>>;
+
+interface VisibilityDocument extends Listenable {
   readonly hidden: boolean;
   readonly baseURI: string;
+}
+
+/** What connect reads of a page's or a worker's global scope. */
+interface Scope extends Listenable {
+  document?: VisibilityDocument;
+  location?: { href: string };
 }
 
 /**
@@ -128,7 +144,10 @@ interface VisibilityDocument extends EventTarget {
  * ends, the wait is exactly the reconnection time (the server's `retry:` value, else
  * `initialDelay`), as WHATWG HTML §9.2.3 has it; only failures in a row (no stream, or streams
  * that end again before an event) back off, with jitter, on top of that time (see
- * {@link backoffDelay}).
+ * {@link backoffDelay}). In a page or a worker, the network coming back (`online`) ends that
+ * wait at once (one a `Retry-After` asked for too), and so does, in a page, becoming visible
+ * again (a laptop woken, a phone unlocked): the next attempt starts then. The listeners go when
+ * the connection closes.
  *
  * A `POST` (any method but `GET` and `HEAD`) whose 200 answer names a reply with
  * `Content-Location` (as `ssekit/replies` does) is resumed by a `GET` of that URL, never by
@@ -167,17 +186,14 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     headers: initHeaders,
     ...request
   } = init;
-  const g = globalThis as { document?: VisibilityDocument; location?: { href: string } };
+  const g = globalThis as Scope;
   // Resolve now: a relative URL outside a page is a TypeError here, not a retry loop later.
-  const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
-  const headers = new Headers(initHeaders);
-  // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
-  // (a Cache-Control request header would cost a CORS preflight).
-  if (!headers.has('accept')) headers.set('accept', 'text/event-stream');
+  const doc = g.document;
+  const href = new URL(url, doc?.baseURI ?? g.location?.href).href;
+  const headers = typeof initHeaders === 'function' ? initHeaders : new Headers(initHeaders);
   checkBody(body, request.method);
   // `retry: false` is a policy that allows no attempt after a failure.
   const policy = retry === false ? { maxAttempts: 0 } : retry || {};
-  const doc = pauseWhenHidden ? g.document : undefined;
 
   let state: 0 | 1 | 2 = 0;
   // A function, not a comparison: TypeScript would narrow `state` across awaits.
@@ -187,7 +203,8 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   let controller: AbortController | undefined;
   let interrupt: unknown;
   let idle: ReturnType<typeof setTimeout> | undefined;
-  let wake: (() => void) | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let resume: (() => void) | undefined;
   let final: unknown;
   // Set once a non-GET's answer names a reply: every later attempt is a GET of it.
   let replyUrl: string | undefined;
@@ -232,26 +249,36 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   parser.reset({ lastEventId: initialId });
 
   /**
-   * Waits `ms`, or until woken (forever when `ms` is undefined). 2 ** 31 - 1 is the longest
-   * delay `setTimeout` keeps; a longer one would fire at once.
+   * Waits `ms`, or until woken. 2 ** 31 - 1 (24.8 days) is the longest delay `setTimeout` keeps;
+   * a longer one would fire at once. It is also the wait of a page paused while hidden, which
+   * checks again when it ends.
    */
-  const sleep = (ms?: number): Promise<void> =>
+  const sleep = (ms = 2 ** 31 - 1): Promise<void> =>
     new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
-      wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
+      resume = resolve;
+      timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1));
     });
+
+  /**
+   * Ends the wait before the next attempt now. Also the `online` listener: when the network
+   * returns, a connection that lost it reconnects at once instead of waiting out its backoff
+   * (an event of the platform, rare, so this cannot turn into a storm). During an attempt it
+   * does nothing.
+   */
+  function wake(): void {
+    clearTimeout(timer);
+    resume?.();
+  }
 
   function finish(error?: unknown): void {
     if (isClosed()) return;
     state = 2;
     final = error;
     abortAttempt();
-    wake?.();
+    wake();
     signal?.removeEventListener('abort', close);
-    doc?.removeEventListener('visibilitychange', onVisibility);
+    doc?.removeEventListener?.('visibilitychange', onVisibility);
+    g.removeEventListener?.('online', wake);
     settle(error);
   }
 
@@ -277,10 +304,11 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   }
 
   function onVisibility(): void {
-    if (doc!.hidden) abortAttempt(PAUSED);
-    // Back on the page: end a pause, or a backoff wait, and reconnect now (a person's pace,
-    // so this cannot turn into a storm).
-    else wake?.();
+    // Back on the page: end a pause, or a backoff wait (a connection lost while the laptop
+    // slept or the phone was locked), and reconnect now (a person's pace, so this cannot turn
+    // into a storm). A stream still open is left alone.
+    if (!doc!.hidden) wake();
+    else if (pauseWhenHidden) abortAttempt(PAUSED);
   }
 
   /** One request and its stream; resolves to why it ended (never rejects). */
@@ -289,7 +317,10 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     interrupt = undefined;
     parser.reset({ lastEventId: parser.lastEventId });
     try {
-      const requestHeaders = new Headers(headers);
+      const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers);
+      // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
+      // (a Cache-Control request header would cost a CORS preflight).
+      if (!requestHeaders.has('accept')) requestHeaders.set('accept', 'text/event-stream');
       const id = parser.lastEventId;
       // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
       // take a byte string: this turns each UTF-8 byte into one character.
@@ -381,7 +412,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
 
   async function run(): Promise<void> {
     while (!isClosed()) {
-      if (doc?.hidden) {
+      if (pauseWhenHidden && doc?.hidden) {
         await sleep();
         continue;
       }
@@ -419,7 +450,8 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   if (signal?.aborted) finish();
   else {
     signal?.addEventListener('abort', close);
-    doc?.addEventListener('visibilitychange', onVisibility);
+    doc?.addEventListener?.('visibilitychange', onVisibility);
+    g.addEventListener?.('online', wake);
     // Callbacks may throw; that ends the connection with what they threw.
     run().then(() => finish(), finish);
   }

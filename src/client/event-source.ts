@@ -4,7 +4,7 @@
  * touches the global `EventSource`.
  */
 import { type Connection, type ConnectOptions, connect } from './connect.js';
-import { isHttpError } from './errors.js';
+import { HttpError } from './errors.js';
 import { isRetryable } from './reconnect.js';
 
 /** The standard `EventSourceInit` plus what the browser's own cannot do. */
@@ -13,8 +13,8 @@ export interface EventSourceInit {
   withCredentials?: boolean;
   /** Request method. Default `GET`. */
   method?: string;
-  /** Extra request headers, sent on every attempt. */
-  headers?: RequestInit['headers'];
+  /** Extra request headers, sent on every attempt, or a function called before each one. */
+  headers?: ConnectOptions['headers'];
   /** Request body, sent again on every reconnect (see {@link ConnectOptions.body}). */
   body?: ConnectOptions['body'];
   /** The `fetch` to use. Default: the global `fetch`. */
@@ -144,7 +144,8 @@ export class EventSource extends EventTarget {
         // does anything else the default policy would not retry (a refused body); a network
         // error, an ended stream or an oversized line reestablishes it (§9.2.3): CONNECTING,
         // an `error` event, then a wait.
-        if (isHttpError(error) || !isRetryable(error)) return false;
+        // (instanceof, not isHttpError: connect raises it from this very module graph.)
+        if (error instanceof HttpError || !isRetryable(error)) return false;
         this.#state = 0;
         fire(error);
         return true;

@@ -96,15 +96,13 @@ export function isRetryable(error: unknown): boolean {
  * client's size budget more than everything else here. A date in the past is 0.
  */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  // Headers.get() has already trimmed the value.
-  const text = value ?? '';
-  const ms = /^\d+$/.test(text)
+  // Headers.get() has already trimmed the value. `null` reads as the text "null": neither form.
+  const text = value as string;
+  return /^\d+$/.test(text)
     ? Number(text) * 1000
     : // Date.parse alone reads most anything (`1.5` is a day in 2001): only the one form that
-      // toUTCString() writes, character for character, counts.
+      // toUTCString() writes, character for character, counts. A date in the past is 0.
       new Date(text).toUTCString() === text
-      ? Date.parse(text) - now
-      : Number.NaN;
-  // A date in the past is 0; NaN (invalid) fails both tests.
-  return ms < 0 ? 0 : ms >= 0 ? ms : undefined;
+      ? Math.max(0, Date.parse(text) - now)
+      : undefined;
 }

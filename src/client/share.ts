@@ -1,11 +1,12 @@
 /**
  * `ssekit/share`: one event stream shared by every tab of an origin that opens it. The tabs
- * that open the same stream (same URL, method, headers and body) elect one leader with a Web
- * Lock; the leader holds the only network connection, through `connect()`, and fans its
- * events out to the others over a `BroadcastChannel`. When the leader goes (its tab closed or
- * crashed, or `close()`), the browser hands the lock to a waiting tab, which reconnects from the
- * last event ID it saw. Where Web Locks or `BroadcastChannel` are missing, each caller simply
- * gets a connection of its own. Its own subpath, so `connect` alone does not grow.
+ * that open the same stream (same URL, method, headers unless given as a function, and body)
+ * elect one leader with a Web Lock; the leader holds the only network connection, through
+ * `connect()`, and fans its events out to the others over a `BroadcastChannel`. When the
+ * leader goes (its tab closed or crashed, or `close()`), the browser hands the lock to a waiting
+ * tab, which reconnects from the last event ID it saw. Where Web Locks or `BroadcastChannel` are
+ * missing, each caller simply gets a connection of its own. Its own subpath, so `connect` alone
+ * does not grow.
  */
 import { hasName } from '../protocol/errors.js';
 import type { ServerSentEvent } from '../protocol/types.js';
@@ -15,14 +16,24 @@ import type { ServerSentEvent } from '../protocol/types.js';
 import { ClientError, type Connection, type ConnectOptions, connect } from './index.js';
 
 /**
- * Options of {@link connectShared}: those of `connect`, less the callbacks (only the leading tab
- * sees the response, so events are read by iterating) and `pauseWhenHidden` (a hidden leader
- * would pause every tab). The body, part of what identifies the stream, is a string.
+ * Options of {@link connectShared}: those of `connect`, less `onEvent` and `onError` (only the
+ * leading tab meets responses and errors, so events are read by iterating) and
+ * `pauseWhenHidden` (a hidden leader would pause every tab); `onOpen` and `onRetry` are called
+ * in every tab. The body, part of what identifies the stream, is a string.
  */
 export interface ShareOptions
   extends Omit<ConnectOptions, 'body' | 'pauseWhenHidden' | 'onOpen' | 'onEvent' | 'onRetry' | 'onError'> {
   /** The request body, sent again on each reconnect, by whichever tab leads. */
   body?: string | null;
+  /**
+   * The shared stream is open, in every tab: when it opens or opens again, and at once in a tab
+   * that joins while it is open. The leading tab gets the response, as `connect` gives it
+   * (throwing refuses it, which ends the stream in every tab); the others, a `Response` with the
+   * leader's status and headers and no body.
+   */
+  onOpen?(response: Response): void | Promise<void>;
+  /** A reconnection is scheduled in `ms` milliseconds, by the leading tab: told in every tab. */
+  onRetry?(ms: number): void;
 }
 
 /** A stream shared across tabs: the shape of a `Connection`, and who holds the network side. */
@@ -55,7 +66,11 @@ interface Message {
   /** The stream's last event ID, the leader's answer to `hi`. */
   id?: string;
   /** The URL of the reply a POST's answer named (`Connection.replyUrl`), once known. */
-  r?: string;
+  r?: string | undefined;
+  /** The headers of the response that opened the stream, with `s: 1`. */
+  h?: [string, string][] | undefined;
+  /** A reconnection is scheduled in `ms` milliseconds. */
+  ms?: number;
   /** A new tab asks the leader for `id` and `s`. */
   hi?: 1;
   /** The stream ended for good, with the error `x` if any (its fields, cloneable). */
@@ -98,13 +113,16 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
   if (!locks || typeof BroadcastChannel !== 'function')
     return Object.assign(connect(url, init), { leading: true });
 
-  const { signal, lastEventId, ...request } = init;
+  const { signal, lastEventId, onOpen, onRetry, ...request } = init;
   const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
   // The stream's identity. Headers iterate sorted and lower-cased, so their order does not count.
+  // A headers function cannot be compared: every tab that gives one shares by URL, method and
+  // body, and the leader's is called on each of its attempts.
+  const { headers } = request;
   const key = `ssekit:${JSON.stringify([
     href,
     (request.method ?? 'GET').toUpperCase(),
-    [...new Headers(request.headers)],
+    typeof headers === 'function' ? 'function' : [...new Headers(headers)],
     request.body ?? null,
   ])}`;
   const channel = new BroadcastChannel(key);
@@ -127,6 +145,8 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
   let connection: Connection | undefined;
   // A POST answered with a reply: a new leader resumes it by GET there and never posts again.
   let replyUrl: string | undefined;
+  // The leader's: the headers of the response that opened the stream, for the other tabs.
+  let heads: [string, string][] | undefined;
   let release: (() => void) | undefined;
   let notify: (() => void) | undefined;
   let settle!: (error: unknown) => void;
@@ -149,10 +169,10 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
     notify?.();
   }
 
-  function setState(s: 0 | 1): void {
+  function setState(s: 0 | 1, ms?: number): void {
     state = s;
     replyUrl ??= connection?.replyUrl;
-    post(replyUrl ? { s, r: replyUrl } : { s });
+    post({ s, r: replyUrl, h: heads, ms });
   }
 
   function finish(error?: unknown): void {
@@ -194,8 +214,7 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
     // Whatever the epoch: the stream is over (a tab that took the lock just then stops too).
     if (m.end) return finish(m.x instanceof Object ? Object.assign(new Error(), m.x) : m.x);
     if (m.hi) {
-      if (leading)
-        post(replyUrl ? { id: lastId, s: state as 0 | 1, r: replyUrl } : { id: lastId, s: state as 0 | 1 });
+      if (leading) post({ id: lastId, s: state as 0 | 1, r: replyUrl, h: heads });
       return;
     }
     // A late message of a former leader: the current one has resumed past it, or will.
@@ -204,7 +223,12 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
       epoch = m.e;
       catchUp = true;
     }
-    if (m.s !== undefined) state = m.s;
+    if (m.s !== undefined) {
+      // Told once per opening: answers to other tabs' `hi` repeat the state.
+      if (m.s && !state) onOpen?.(new Response(null, { headers: m.h }));
+      state = m.s;
+    }
+    if (m.ms !== undefined) onRetry?.(m.ms);
     if (m.r) replyUrl = m.r;
     if (m.id !== undefined && !delivered) lastId = m.id;
     if (m.v) accept(m.v);
@@ -226,8 +250,15 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
           post({ v: event });
           accept(event);
         },
-        onOpen: () => setState(1),
-        onRetry: () => setState(0),
+        onOpen(response) {
+          heads = [...response.headers];
+          setState(1);
+          return onOpen?.(response);
+        },
+        onRetry(ms) {
+          setState(0, ms);
+          onRetry?.(ms);
+        },
       });
       connection.closed.then(() => end(), end);
       // Held until this caller closes: then the next waiting tab gets the lock.

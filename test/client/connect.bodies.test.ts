@@ -100,6 +100,47 @@ describe('connect: request bodies are sent again on reconnect', () => {
   });
 });
 
+describe('connect: headers as a function, called on each attempt', () => {
+  it('the reconnect carries the refreshed token, with Accept and Last-Event-ID as always', async () => {
+    let calls = 0;
+    const c = connect(`${server.url}/token`, {
+      // A token refreshed between attempts: async, as a real refresh is.
+      headers: async () => ({ authorization: `Bearer token-${++calls}`, 'x-trace': 'abc' }),
+    });
+    for await (const _ of c);
+    const requests = requestsTo('/token');
+    expect(calls).toBe(2);
+    expect(requests.map((r) => [r.headers.authorization, r.headers['x-trace'], r.headers.accept])).toEqual([
+      ['Bearer token-1', 'abc', 'text/event-stream'],
+      ['Bearer token-2', 'abc', 'text/event-stream'],
+    ]);
+    expect(requests.map((r) => r.lastEventId)).toEqual([undefined, 'first']);
+  });
+
+  it('a plain function, a Headers and an Accept of its own', async () => {
+    const c = connect(`${server.url}/headers-object`, {
+      headers: () => new Headers({ accept: 'text/event-stream, */*;q=0.1', 'x-n': '1' }),
+    });
+    for await (const _ of c);
+    expect(requestsTo('/headers-object').map((r) => [r.headers.accept, r.headers['x-n']])).toEqual([
+      ['text/event-stream, */*;q=0.1', '1'],
+      ['text/event-stream, */*;q=0.1', '1'],
+    ]);
+  });
+
+  it('a bad header from the function ends the connection on its attempt (a TypeError, fatal)', async () => {
+    const before = server.requests.length;
+    const errors: unknown[] = [];
+    const c = connect(server.url, {
+      headers: () => ({ 'bad header': 'x' }),
+      onError: (e) => void errors.push(e),
+    });
+    await expect(c.closed).rejects.toBeInstanceOf(TypeError);
+    expect(errors).toHaveLength(1);
+    expect(server.requests.length).toBe(before);
+  });
+});
+
 describe('connect: bodies that cannot be replayed are refused with a BodyError', () => {
   it('a ReadableStream body: connect() throws before any request', () => {
     const before = server.requests.length;

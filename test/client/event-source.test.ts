@@ -340,6 +340,19 @@ describe('EventSource: the second-argument extension', () => {
     ]);
   });
 
+  it('headers may be a function, called on each attempt', async () => {
+    const server = await serve((_req, res, request) => {
+      sse(res);
+      if (request.lastEventId === undefined) res.end('retry: 0\nid: q1\ndata: first\n\n');
+      else res.write('data: second\n\n');
+    });
+    let calls = 0;
+    const source = open(server.url, { headers: () => ({ authorization: `Bearer ${++calls}` }) });
+    const log = record(source);
+    await vi.waitFor(() => expect(log.filter((r) => r[0] === 'message')).toHaveLength(2));
+    expect(server.requests.map((r) => r.headers.authorization)).toEqual(['Bearer 1', 'Bearer 2']);
+  });
+
   it('uses the given fetch', async () => {
     const calls: RequestInit[] = [];
     const source = open('http://example.test/feed', {

@@ -11,6 +11,8 @@ export interface FeedRequest {
   /** `performance.now()` when the request came. */
   at: number;
   url: string;
+  /** The request's `Authorization` header. */
+  authorization: string | undefined;
 }
 
 export interface Feed {
@@ -23,6 +25,8 @@ export interface Feed {
   readonly last: number;
   /** Publishes `count` events at once. */
   publish(count?: number): void;
+  /** Ends every open stream (the clients reconnect). */
+  cut(): void;
   /** Publishes `count` events at a steady `perSecond` rate; resolves when all are out. */
   publishSteadily(count: number, perSecond: number): Promise<void>;
   /** Resolves once `check()` is true, polling every 10 ms, or rejects after `ms`. */
@@ -46,15 +50,25 @@ export async function startFeed(
     if (path === '/feed') {
       const raw = req.headers['last-event-id'];
       const lastEventId = raw === undefined ? undefined : String(raw);
-      requests.push({ lastEventId, at: performance.now(), url: req.url ?? '' });
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      const { authorization } = req.headers;
+      requests.push({ lastEventId, at: performance.now(), url: req.url ?? '', authorization });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-store',
+        'x-stream': String(requests.length),
+      });
       let replay = '';
       for (let n = Number(lastEventId ?? last) + 1; n <= last; n++) replay += frame(n);
       res.write(`: open\n\n${replay}`);
       subscribers.add(res);
       res.on('close', () => subscribers.delete(res));
     } else if (path === '/401') {
-      requests.push({ lastEventId: undefined, at: performance.now(), url: req.url ?? '' });
+      requests.push({
+        lastEventId: undefined,
+        at: performance.now(),
+        url: req.url ?? '',
+        authorization: req.headers.authorization,
+      });
       res.writeHead(401);
       res.end('no');
     } else if (!other?.(req, res)) {
@@ -77,6 +91,9 @@ export async function startFeed(
       return last;
     },
     publish,
+    cut() {
+      for (const res of subscribers) res.end();
+    },
     async publishSteadily(count, perSecond) {
       const start = performance.now();
       let sent = 0;

@@ -92,6 +92,20 @@ describe('without Web Locks (Node 20)', () => {
     expect(opened.every((c) => c.leading)).toBe(true);
   });
 
+  it('onOpen and onRetry are those of connect', async () => {
+    const told: string[] = [];
+    record(
+      open('/feed', {
+        onOpen: (response: Response) => void told.push(`open ${response.headers.get('x-stream')}`),
+        onRetry: (ms: number) => void told.push(`retry ${ms}`),
+      }),
+    );
+    await feed.until(() => told.length === 1, 5000, 'open');
+    feed.cut();
+    await feed.until(() => told.length === 3, 5000, 'reopened');
+    expect(told).toEqual(['open 1', 'retry 50', 'open 2']);
+  });
+
   it('opens a connection of its own when BroadcastChannel is missing', async () => {
     vi.stubGlobal('navigator', { locks: fakeLocks() });
     vi.stubGlobal('BroadcastChannel', undefined);
@@ -124,6 +138,52 @@ describe('with Web Locks and BroadcastChannel', () => {
     record(open('/feed', { headers: { 'x-room': 'b' } }));
     await feed.until(() => feed.open === 2, 5000, 'two streams');
     expect(opened.every((c) => c.leading)).toBe(true);
+  });
+
+  it("headers as a function: one stream for all, and each attempt calls the leader's function", async () => {
+    const calls = { a: 0, b: 0 };
+    // Two functions, as two tabs have: a function is no part of what identifies the stream.
+    const tabs = [
+      open('/feed', {
+        headers: async function a() {
+          return { authorization: `Bearer a-${++calls.a}` };
+        },
+      }),
+      open('/feed', {
+        headers: async function b() {
+          return { authorization: `Bearer b-${++calls.b}` };
+        },
+      }),
+    ];
+    tabs.map(record);
+    await feed.until(() => feed.open === 1, 5000, 'the stream');
+    const leader = tabs[0]!.leading ? 'a' : 'b';
+    const next = leader === 'a' ? 'b' : 'a';
+    expect(feed.requests.map((r) => r.authorization)).toEqual([`Bearer ${leader}-1`]);
+    tabs[leader === 'a' ? 0 : 1]!.close();
+    await feed.until(() => feed.requests.length === 2, 5000, 'the new leader');
+    expect(feed.requests.map((r) => r.authorization)).toEqual([`Bearer ${leader}-1`, `Bearer ${next}-1`]);
+    expect(calls).toEqual({ [leader]: 1, [next]: 1 });
+  });
+
+  it('onOpen and onRetry are told in every tab; a late tab hears at once that the stream is open', async () => {
+    const told: string[][] = [[], [], []];
+    const tell = (tab: number) => ({
+      onOpen: (response: Response) => void told[tab]!.push(`open ${response.headers.get('x-stream')}`),
+      onRetry: (ms: number) => void told[tab]!.push(`retry ${ms}`),
+    });
+    record(open('/feed', tell(0)));
+    record(open('/feed', tell(1)));
+    await feed.until(() => told[0]!.length === 1 && told[1]!.length === 1, 5000, 'two tabs told');
+    // Every tab sees the headers of the leader's response (the stream's number, here).
+    expect(told.slice(0, 2)).toEqual([['open 1'], ['open 1']]);
+    record(open('/feed', tell(2)));
+    await feed.until(() => told[2]!.length === 1, 5000, 'the late tab told');
+    expect(told[2]).toEqual(['open 1']);
+    feed.cut();
+    await feed.until(() => told.every((t) => t.length >= 3), 5000, 'the reopening told');
+    expect(told).toEqual(Array(3).fill(['open 1', 'retry 50', 'open 2']));
+    expect(feed.requests).toHaveLength(2);
   });
 
   it('hands over when the leader closes: resumes from the last id, nothing lost or repeated', async () => {

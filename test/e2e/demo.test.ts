@@ -412,13 +412,58 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
     const shown = () =>
       page.$$eval('#events li', (rows) => rows.map((r) => r.getAttribute('data-id')).reverse());
-    expect(await shown()).toEqual(ids.slice(-20));
+    // Read once the stream is open.
+    await expect.poll(shown).toEqual(ids.slice(-20));
     expect(await page.textContent('#feed-count')).toBe('20 events');
     expect(await page.textContent('#feed-notice')).toBe('');
     ids.push(await publish(demo.url, 'new', topic));
     await expect.poll(() => page.locator('#events li').count()).toBe(21);
     expect(await shown()).toEqual(ids.slice(-21));
     await page.close();
+  });
+
+  it('feed and dashboard share their streams across tabs: one subscriber per browser, not per tab', async () => {
+    // One browser (one context: tabs of one origin share Web Locks and BroadcastChannel).
+    const context = await browser.newContext({ viewport: { width: 1000, height: 720 } });
+    try {
+      const subscribers = () => metric(demo.url, 'ssekit_hub_subscribers');
+      await expect.poll(subscribers).toBe(0);
+      const feeds: Page[] = [];
+      for (let i = 0; i < 3; i++) {
+        const page = await context.newPage();
+        await page.goto(`${demo.url}/feed?topic=shared`);
+        await expect.poll(() => page.getAttribute('#feed-status', 'data-state')).toBe('live');
+        feeds.push(page);
+      }
+      // Three tabs of the feed: one subscriber at the hub, and every tab shows every event.
+      expect(await subscribers()).toBe(1);
+      const id = await publish(demo.url, 'to every tab', 'shared');
+      for (const page of feeds) {
+        await expect.poll(() => page.getAttribute('#events li', 'data-id')).toBe(id);
+      }
+      // Two dashboards besides: the feed's subscriber and the dashboards' one, on "load".
+      const dashboards: Page[] = [];
+      for (let i = 0; i < 2; i++) {
+        const page = await context.newPage();
+        await page.goto(`${demo.url}/dashboard`);
+        await expect.poll(() => page.getAttribute('#dash-status', 'data-state')).toBe('live');
+        dashboards.push(page);
+      }
+      for (const page of dashboards) {
+        await expect.poll(async () => Number(await page.textContent('#stat-subscribers'))).toBe(2);
+      }
+      expect(await subscribers()).toBe(2);
+      // The tab that holds the feed's connection goes: another takes it over, still one.
+      await feeds.shift()!.close();
+      const next = await publish(demo.url, 'after the hand-over', 'shared');
+      for (const page of feeds) {
+        await expect.poll(() => page.getAttribute('#events li', 'data-id')).toBe(next);
+      }
+      await expect.poll(subscribers).toBe(2);
+      await shot(dashboards[0]!, 'dashboard-shared');
+    } finally {
+      await context.close();
+    }
   });
 
   it('feed: a failed publish keeps the text; the hint is a command that works in the clone', async () => {
