@@ -13,6 +13,7 @@ const subpaths = {
   redis: 'src/adapters/redis/index.ts',
   replies: 'src/replies/index.ts',
   ai: 'src/ai/index.ts',
+  'ai-sdk': 'src/ai/sdk.ts',
   share: 'src/client/share.ts',
 };
 

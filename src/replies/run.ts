@@ -160,15 +160,21 @@ export class Run implements Watcher {
     this.lastRead = this.lastPublish;
   }
 
-  /** The control topic is followed (a stop is never missed), then the log is opened. */
-  async open(): Promise<void> {
+  /**
+   * The control topic is followed (a stop is never missed), then the log is opened. `chat`: the
+   * topic of the chat this reply answers in gets the same open marker, in the same publish (one
+   * id), with the reply's id as its data: from then on it is the chat's active reply.
+   */
+  async open(chat?: string): Promise<void> {
     this.#following = this.#options.feed.follow([this.topics.control], this);
     try {
       await this.#following.ready;
-      await this.#options.broker.publish([this.topics.log, this.topics.control], {
-        event: OPEN_MARK,
-        data: '',
-      });
+      await this.#options.broker.publish(
+        chat === undefined
+          ? [this.topics.log, this.topics.control]
+          : [this.topics.log, this.topics.control, chat],
+        { event: OPEN_MARK, data: chat === undefined ? '' : this.id },
+      );
       this.lastPublish = this.#options.now();
     } catch (error) {
       this.#following.release();
