@@ -86,8 +86,11 @@ function chatIdOf(path: string, api: string): string | undefined {
  * export async function POST(request: Request) {
  *   const { id, messages } = (await request.json()) as { id: string; messages: UIMessage[] };
  *   return chat.start(request, id, async ({ signal }) =>
- *     streamText({ model, messages: await convertToModelMessages(messages), abortSignal: signal })
- *       .toUIMessageStream(),
+ *     streamText({
+ *       model: 'openai/gpt-4o-mini',
+ *       messages: await convertToModelMessages(messages),
+ *       abortSignal: signal, // a stop (DELETE, from any instance) aborts the model call
+ *     }).toUIMessageStream(),
  *   );
  * }
  *

@@ -135,7 +135,18 @@ afterAll(async () => {
 
 describe('the tarball', () => {
   it('holds every subpath in ESM and CommonJS with declarations, the bin, and no CLI extras', () => {
-    for (const name of ['index', 'client', 'server', 'node', 'hub', 'redis', 'replies', 'ai', 'share']) {
+    for (const name of [
+      'index',
+      'client',
+      'server',
+      'node',
+      'hub',
+      'redis',
+      'replies',
+      'ai',
+      'ai-sdk',
+      'share',
+    ]) {
       for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) expect(packedFiles).toContain(`dist/${name}.${ext}`);
     }
     expect(packedFiles).toContain('dist/cli.js');
