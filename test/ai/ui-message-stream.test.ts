@@ -7,7 +7,7 @@
 import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { uiMessageStreamEnd } from '../../src/ai/sdk.js';
-import { chatInstancesPerTest, TestChat } from './chat-helpers.js';
+import { chatInstancesPerTest, pacedModel, TestChat } from './chat-helpers.js';
 
 const serve = chatInstancesPerTest();
 
@@ -109,6 +109,18 @@ describe('the UI message stream on replies', () => {
     expect(chat.status).toBe('error');
     // The producer's own error stays on the server (onError): the client learns the reason only.
     expect(chat.error?.message).toBe('the reply ended early (failed)');
+  });
+
+  it("cancels the model's stream when the log refuses a chunk (too large), and the chat shows the reason", async () => {
+    const app = await serve({ limits: { maxEventsPerReply: 4 } });
+    const model = pacedModel(['a', 'b', 'c', 'd', 'e']);
+    model.step();
+    app.setModel(model);
+    const chat = new TestChat({ id: 'large', api: app.api });
+    await chat.sendMessage({ text: 'hi' });
+    await model.cancelled;
+    expect(chat.error?.message).toBe('the reply ended early (too-large)');
+    expect(chat.answer).toBe('ab');
   });
 
   it('maps each end reason to what the AI SDK reads: [DONE]; abort then [DONE]; error then [DONE]', () => {
