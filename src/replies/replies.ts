@@ -86,8 +86,9 @@ export interface Replies {
   handler(request: Request): Promise<Response>;
   /**
    * For a chat's stream URL (the AI SDK's `<api>/<chatId>/stream`): `GET` serves the chat's
-   * active reply (see {@link StartOptions.chatId}) while it runs, from its start or after
-   * `Last-Event-ID`, as `handler` serves its URL; `204` when the chat has no running reply.
+   * active reply (see {@link StartOptions.chatId}) from its start while it runs, `204` when the
+   * chat has no running reply; with `Last-Event-ID`, what follows that id, as `handler` serves
+   * the reply's URL (even once the reply has ended; `204` once the client has its end).
    * `DELETE` stops that reply wherever it runs: `204`, or `404` when the chat has no reply.
    * `authorize` is asked for `read` or `stop` on the reply. Other methods: `405`.
    */
@@ -570,7 +571,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     const expiredCredentials = stale(expiresAt);
     if (expiredCredentials !== undefined) return expiredCredentials;
     if (lastEventId !== undefined) counters.resumed++;
-    return openReader(request, id, { lastEventId, expiresAt, running: true });
+    // With a Last-Event-ID the client has part of this reply: it gets the rest even when the
+    // reply has ended meanwhile (204 once it has the end). Without one, only a running reply is
+    // served: a finished one is the app's to show from its own storage, as the AI SDK's guide does.
+    return openReader(request, id, { lastEventId, expiresAt, running: lastEventId === undefined });
   };
 
   const handler = async (request: Request): Promise<Response> => {
