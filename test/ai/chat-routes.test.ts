@@ -81,4 +81,29 @@ describe('chat routes', () => {
     ).rejects.toBeInstanceOf(RangeError);
     expect((await fetch(`${app.url}/elsewhere`)).status).toBe(404);
   });
+
+  it("asks authorize for read and stop on the chat's reply, and answers its refusals", async () => {
+    const asked: string[] = [];
+    const app = await serve({
+      authorize: ({ request, action, id }) => {
+        asked.push(`${action} ${id === undefined ? '-' : 'reply'}`);
+        return request.headers.get('authorization') === 'Bearer ok' || action === 'start';
+      },
+    });
+    const model = pacedModel(['a']);
+    app.setModel(model);
+    model.step(2);
+    const started = await post(app.api, 'k4');
+    expect(started.status).toBe(200);
+    const stream = `${app.url}${API}/k4/stream`;
+    expect((await fetch(stream)).status).toBe(403);
+    expect((await fetch(stream, { method: 'DELETE' })).status).toBe(403);
+    expect(model.calls).toBe(1);
+    expect((await fetch(stream, { method: 'DELETE', headers: { authorization: 'Bearer ok' } })).status).toBe(
+      204,
+    );
+    await model.aborted;
+    expect(asked).toEqual(['start -', 'read reply', 'stop reply', 'stop reply']);
+    await started.body?.cancel();
+  });
 });
