@@ -14,6 +14,7 @@ const subpaths = {
   replies: 'src/replies/index.ts',
   ai: 'src/ai/index.ts',
   'ai-sdk': 'src/ai/sdk.ts',
+  'ai-sdk-client': 'src/ai/transport.ts',
   share: 'src/client/share.ts',
 };
 

@@ -15,6 +15,7 @@ const KNOWN = {
   'ssekit/redis': 'src/adapters/redis/index.ts',
   'ssekit/replies': 'src/replies/index.ts',
   'ssekit/ai-sdk': 'src/ai/sdk.ts',
+  'ssekit/ai-sdk-client': 'src/ai/transport.ts',
   'ssekit/ai': 'src/ai/index.ts',
   'ssekit/share': 'src/client/share.ts',
 };

@@ -3,7 +3,14 @@
  * runs) against `createChatReplies` on real node:http servers, and a mock model whose chunks the
  * test lets through one at a time (no timing).
  */
-import { AbstractChat, type ChatState, type ChatStatus, DefaultChatTransport, type UIMessage } from 'ai';
+import {
+  AbstractChat,
+  type ChatState,
+  type ChatStatus,
+  type ChatTransport,
+  DefaultChatTransport,
+  type UIMessage,
+} from 'ai';
 import { afterEach } from 'vitest';
 import { createRequestListener } from '../../src/adapters/node/index.js';
 import { type ChatReplies, type ChatRepliesOptions, createChatReplies } from '../../src/ai/sdk.js';
@@ -53,15 +60,19 @@ export class TestChat extends AbstractChat<UIMessage> {
     api: string;
     messages?: UIMessage[];
     fetch?: typeof globalThis.fetch;
+    /** Another transport than the AI SDK's default one. */
+    transport?: ChatTransport<UIMessage>;
   }) {
     const store = new TestState(options.messages);
     super({
       id: options.id,
       state: store,
-      transport: new DefaultChatTransport({
-        api: options.api,
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      }),
+      transport:
+        options.transport ??
+        new DefaultChatTransport({
+          api: options.api,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+        }),
     });
     this.store = store;
   }

@@ -145,6 +145,7 @@ describe('the tarball', () => {
       'replies',
       'ai',
       'ai-sdk',
+      'ai-sdk-client',
       'share',
     ]) {
       for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) expect(packedFiles).toContain(`dist/${name}.${ext}`);
