@@ -13,6 +13,8 @@ const subpaths = {
   redis: 'src/adapters/redis/index.ts',
   replies: 'src/replies/index.ts',
   ai: 'src/ai/index.ts',
+  'ai-sdk': 'src/ai/sdk.ts',
+  'ai-sdk-client': 'src/ai/transport.ts',
   share: 'src/client/share.ts',
 };
 

@@ -46,12 +46,14 @@ function session(n, resume, timeoutMs) {
       socket = s;
       s.setNoDelay(true);
       const onLine = (text) => {
-        if (text.startsWith('data: t')) {
+        // A token is `data: t<i>`, or a UI message chunk `data: {"type":"text-delta",...,"delta":"t<i>"}` (bench:ai).
+        const delta = text.startsWith('data: {"type":"text-delta"') ? text.indexOf('"delta":"t') : -1;
+        if (text.startsWith('data: t') || delta !== -1) {
           if (resumed && first) {
             first = false;
             latency = now() - t0;
           }
-          const i = Number(text.slice(7));
+          const i = delta === -1 ? Number(text.slice(7)) : Number.parseInt(text.slice(delta + 10), 10);
           if (seen[i] === 1) repeated++;
           else {
             seen[i] = 1;

@@ -6,6 +6,13 @@
 //   resumable  resumable-stream (the AI SDK's package) on the same Redis (its ioredis entry),
 //              key prefix RS_PREFIX
 //   memory-base, redis-base: memory and redis with ssekit as built in SSEKIT_BASELINE_DIST
+// and, for `npm run bench:ai`, the same tokens as the AI SDK's UI message chunks (`text-delta`s
+// between `start`/`text-start` and `text-end`/`finish`), served as `useChat` reads them:
+//   ai-sdk            the AI SDK's createUIMessageStreamResponse (`ai` 6), nothing kept
+//   ai-sdk-resumable  the same, with the AI SDK's resume recipe: consumeSseStream hands the SSE
+//                     to resumable-stream's createNewResumableStream (ioredis, RS_PREFIX)
+//   chat-memory       ssekit/ai-sdk's createChatReplies on its in-memory broker
+//   chat-redis        createChatReplies on createRedisBroker (REDIS_URL, SSEKIT_PREFIX)
 // Every contender is served through ssekit/node's createRequestListener (the same adapter):
 //   POST /chat?n=N            starts a reply of N tokens, answers 200 streaming it, with
 //                             Content-Location: the URL where it resumes
@@ -51,10 +58,34 @@ async function* tokens(n) {
   }
 }
 
+/** N tokens as a ReadableStream of UI message chunks, what `toUIMessageStream()` hands over. */
+function uiChunks(n) {
+  const source = tokens(n);
+  let state = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (state === 0) {
+        state = 1;
+        controller.enqueue({ type: 'start' });
+        controller.enqueue({ type: 'text-start', id: '0' });
+        return;
+      }
+      const { value, done } = await source.next();
+      if (!done) {
+        controller.enqueue({ type: 'text-delta', id: '0', delta: value });
+        return;
+      }
+      controller.enqueue({ type: 'text-end', id: '0' });
+      controller.enqueue({ type: 'finish' });
+      controller.close();
+    },
+  });
+}
+
 // ---- Redis commands this process sends (ioredis, for every Redis contender) ------------------
 
 const commands = {};
-if (kind === 'redis' || kind === 'resumable') {
+if (kind === 'redis' || kind === 'resumable' || kind === 'chat-redis' || kind === 'ai-sdk-resumable') {
   const { Redis } = await import('ioredis');
   const send = Redis.prototype.sendCommand;
   Redis.prototype.sendCommand = function sendCommand(command, stream) {
@@ -144,7 +175,70 @@ async function resumableStream() {
   };
 }
 
+async function aiSdk() {
+  const { createUIMessageStreamResponse } = await import('ai');
+  if (kind === 'ai-sdk')
+    return (request) => createUIMessageStreamResponse({ stream: uiChunks(nOf(request)) });
+  const { Redis } = await import('ioredis');
+  const { createResumableStreamContext } = await import('resumable-stream/ioredis');
+  const context = createResumableStreamContext({
+    keyPrefix: process.env.RS_PREFIX,
+    publisher: new Redis(process.env.REDIS_URL),
+    subscriber: new Redis(process.env.REDIS_URL),
+    waitUntil: (promise) => promise.catch(fail),
+  });
+  let ids = 0;
+  return async (request) => {
+    if (request.method === 'POST') {
+      const id = `${process.pid}-${ids++}`;
+      // The AI SDK's resume recipe (its docs, "Chatbot Resume Streams"): the response's SSE is
+      // teed to resumable-stream, which keeps it on Redis for a resume.
+      return createUIMessageStreamResponse({
+        stream: uiChunks(nOf(request)),
+        headers: { 'content-location': `/resume/${id}` },
+        async consumeSseStream({ stream }) {
+          await context.createNewResumableStream(id, () => stream);
+        },
+      });
+    }
+    const id = new URL(request.url).pathname.slice('/resume/'.length);
+    const body = await context.resumeExistingStream(id);
+    if (!body) return new Response(null, { status: 204 });
+    return new Response(body.pipeThrough(new TextEncoderStream()), {
+      headers: { 'content-type': 'text/event-stream', 'x-vercel-ai-ui-message-stream': 'v1' },
+    });
+  };
+}
+
+async function chatReplies() {
+  const { createChatReplies } = await loadDist('ai-sdk.js', base);
+  let broker;
+  if (kind === 'chat-redis') {
+    const { createRedisBroker } = await loadDist('redis.js', base);
+    broker = createRedisBroker({ url: process.env.REDIS_URL, prefix: process.env.SSEKIT_PREFIX });
+    await broker.ready();
+  }
+  const chat = createChatReplies({
+    api: '/chat',
+    broker,
+    limits: { maxRunning: 100_000, maxReaders: 100_000, maxStoredBytes: 1024 * 1024 * 1024 },
+    onError: fail,
+  });
+  let ids = 0;
+  return (request) => {
+    if (request.method === 'POST') {
+      const n = nOf(request);
+      return chat.start(request, `${process.pid}-${ids++}`, () => uiChunks(n));
+    }
+    return chat.handler(request);
+  };
+}
+
 const makers = {
+  'ai-sdk': aiSdk,
+  'ai-sdk-resumable': aiSdk,
+  'chat-memory': chatReplies,
+  'chat-redis': chatReplies,
   stream: ssekitStream,
   memory: ssekitReplies,
   redis: ssekitReplies,

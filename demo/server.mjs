@@ -1,9 +1,11 @@
 // The demo server: one node:http server for the pages, the chat endpoint (POST, a resumable
 // reply with ssekit/replies: GET resumes it, DELETE stops it), the hub (GET subscribe, POST
-// publish) and live figures (SSE).
+// publish) and live figures (SSE); and the AI SDK's chat endpoints (ssekit/ai-sdk) at fixed URLs,
+// so any AI SDK client (`useChat` with `resume: true`) can use them as they are.
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join } from 'node:path';
+import { createChatReplies } from '../dist/ai-sdk.js';
 import { createHub } from '../dist/hub.js';
 import { createRequestListener } from '../dist/node.js';
 import { createReplies } from '../dist/replies.js';
@@ -20,7 +22,12 @@ const TYPES = {
 };
 // A chat prompt is a line of text: far more than that is a mistake or an attack.
 const MAX_CHAT_BYTES = 64 * 1024;
-const POSTS = new Set(['/api/chat', '/hub', '/api/burst', '/api/slow-consumer']);
+// The AI SDK's chat (useChat's default transport, `api: '/api/ai/chat'`): POST starts a reply,
+// GET /api/ai/chat/<chatId>/stream resumes the chat's active one, DELETE there stops it.
+const AI_CHAT = '/api/ai/chat';
+// Its POST carries the whole conversation (the transport's `messages`): more room than a prompt.
+const MAX_AI_CHAT_BYTES = 1024 * 1024;
+const POSTS = new Set(['/api/chat', AI_CHAT, '/hub', '/api/burst', '/api/slow-consumer']);
 // A chat reply's URL (Content-Location of POST /api/chat): GET resumes it, DELETE stops it.
 const REPLIES = '/api/replies/';
 // A bot reply is about 60 tokens: room to spare, and a bound the Redis streams keep whole.
@@ -74,6 +81,21 @@ export async function startDemo(options = {}) {
     basePath: REPLIES,
     limits: { maxEventsPerReply: MAX_REPLY_EVENTS },
     onError: (error) => log(`replies error: ${error?.message ?? error}`),
+  });
+  // The AI SDK's chat: replies of their own (their own broker on Redis: one live feed a broker).
+  const aiBroker = options.redisUrl
+    ? await redisBroker(options.redisUrl, `${redisPrefix}ai:`, MAX_REPLY_EVENTS + 100, log).catch(
+        async (error) => {
+          await Promise.all([broker.close(), repliesBroker?.close()]).catch(() => {});
+          throw error;
+        },
+      )
+    : undefined;
+  const aiChat = createChatReplies({
+    api: AI_CHAT,
+    broker: aiBroker,
+    limits: { maxEventsPerReply: MAX_REPLY_EVENTS },
+    onError: (error) => log(`ai chat error: ${error?.message ?? error}`),
   });
   const brokerName = options.redisUrl
     ? `Redis at ${options.redisUrl}`
@@ -220,6 +242,33 @@ export async function startDemo(options = {}) {
       // `signal` aborts on DELETE of that URL (from any demo server sharing the broker).
       return replies.start(request, ({ signal }) => reply(message, signal, { log }));
     }
+    if (path === AI_CHAT && request.method === 'POST') {
+      let id;
+      let message = '';
+      try {
+        const body = JSON.parse(await readBodyText(request, { maxBytes: MAX_AI_CHAT_BYTES }));
+        id = body.id;
+        message = lastUserText(body.messages);
+      } catch (error) {
+        if (isRequestBodyError(error) && error.type === 'too-large') {
+          return json(413, { error: `body over ${MAX_AI_CHAT_BYTES} bytes` }, { connection: 'close' });
+        }
+        return json(400, { error: 'body must be JSON: { "id": "...", "messages": [...] }' });
+      }
+      if (typeof id !== 'string' || id === '' || id.length > 256 || !TOPIC.test(id)) {
+        return json(400, { error: 'id: the chat id, 1 to 256 characters, no control characters' });
+      }
+      if (!message) return json(400, { error: 'no user message with text' });
+      // The same mock bot, as the AI SDK's UI message chunks; `signal` aborts on a stop.
+      return aiChat.start(request, id, ({ signal }) => uiMessageChunks(reply(message, signal, { log })));
+    }
+    if (path.startsWith(`${AI_CHAT}/`)) {
+      if (request.method === 'DELETE') {
+        const refused = refuseForeignOrigin(request, url);
+        if (refused !== undefined) return refused;
+      }
+      return aiChat.handler(request);
+    }
     if (path.startsWith(REPLIES)) {
       // A cross-site DELETE needs a CORS preflight, which this server never grants; a browser
       // still says where a DELETE comes from, and another site may not stop a reply.
@@ -254,7 +303,7 @@ export async function startDemo(options = {}) {
       return json(200, { slowConsumerDisconnects: hub.metrics().slowConsumerDisconnects });
     }
     if (path === '/metrics') {
-      return new Response(hub.prometheus() + repliesPrometheus(replies.metrics()), {
+      return new Response(hub.prometheus() + repliesPrometheus(replies.metrics(), aiChat.metrics()), {
         headers: { 'content-type': 'text/plain; version=0.0.4' },
       });
     }
@@ -291,17 +340,56 @@ export async function startDemo(options = {}) {
     (closing ??= (async () => {
       // Ends every stream with a retry hint: pages come back spread out and resume from history.
       // Running replies get the same 2 s to finish, then end as `shutdown`.
-      await Promise.all([hub.close({ timeoutMs: 2000 }), replies.close({ timeoutMs: 2000 })]);
+      await Promise.all([
+        hub.close({ timeoutMs: 2000 }),
+        replies.close({ timeoutMs: 2000 }),
+        aiChat.replies.close({ timeoutMs: 2000 }),
+      ]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve()));
-      await Promise.all([broker.close(), repliesBroker?.close()]);
+      await Promise.all([broker.close(), repliesBroker?.close(), aiBroker?.close()]);
     })());
   const repliesName = options.redisUrl ? `Redis at ${options.redisUrl}` : 'memory (this process)';
-  return { url, port: address.port, hub, replies, broker: brokerName, repliesBroker: repliesName, close };
+  return {
+    url,
+    port: address.port,
+    hub,
+    replies,
+    aiChat,
+    broker: brokerName,
+    repliesBroker: repliesName,
+    close,
+  };
 }
 
-/** The replies' figures for /metrics, in the Prometheus text format (as the hub's). */
-function repliesPrometheus(m) {
+/** The text of the last user message of the AI SDK's `messages` (its `text` parts). */
+function lastUserText(messages) {
+  if (!Array.isArray(messages)) throw new TypeError('messages must be an array');
+  const last = messages.findLast((m) => m?.role === 'user');
+  if (!Array.isArray(last?.parts)) return '';
+  return last.parts
+    .filter((p) => p?.type === 'text' && typeof p.text === 'string')
+    .map((p) => p.text)
+    .join('')
+    .trim();
+}
+
+/** The bot's `token` events as the AI SDK's UI message chunks: one text part, a delta a token. */
+async function* uiMessageChunks(tokens) {
+  yield { type: 'start' };
+  yield { type: 'text-start', id: 'text' };
+  for await (const token of tokens) yield { type: 'text-delta', id: 'text', delta: token.data };
+  yield { type: 'text-end', id: 'text' };
+  yield { type: 'finish' };
+}
+
+/** The figures of the chat's replies and the AI SDK chat's, summed, for /metrics (Prometheus text). */
+function repliesPrometheus(chat, ai) {
+  const m = {
+    started: chat.started + ai.started,
+    running: chat.running + ai.running,
+    ended: Object.fromEntries(Object.entries(chat.ended).map(([k, v]) => [k, v + (ai.ended[k] ?? 0)])),
+  };
   const lines = [
     ['ssekit_replies_started_total', 'counter', 'Chat reply producers started on this instance.', m.started],
     ['ssekit_replies_running', 'gauge', 'Chat reply producers running on this instance now.', m.running],

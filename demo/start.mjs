@@ -19,6 +19,7 @@ console.log(`chat replies: ${demo.repliesBroker}`);
 console.log(
   `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
 );
+console.log(`AI SDK chat (useChat, resume: true): api ${demo.url}/api/ai/chat`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {

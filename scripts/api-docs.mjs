@@ -14,6 +14,8 @@ const KNOWN = {
   'ssekit/hub': 'src/hub/index.ts',
   'ssekit/redis': 'src/adapters/redis/index.ts',
   'ssekit/replies': 'src/replies/index.ts',
+  'ssekit/ai-sdk': 'src/ai/sdk.ts',
+  'ssekit/ai-sdk-client': 'src/ai/transport.ts',
   'ssekit/ai': 'src/ai/index.ts',
   'ssekit/share': 'src/client/share.ts',
 };

@@ -30,6 +30,8 @@ const entries = [
     name: 'ssekit/ai: 3 readers + guard',
     code: "export { readOpenAIChat, readOpenAIResponses, readAnthropic, isProviderStreamError } from 'ssekit/ai';",
   },
+  // The AI SDK chat transport (ssekit/ai-sdk-client), for the record: connect and a little more.
+  { name: 'ResumableChatTransport', code: "export { ResumableChatTransport } from 'ssekit/ai-sdk-client';" },
   // Tabs sharing one connection: its own subpath, so connect and EventSource above do not grow.
   // Its bar is on what it adds to connect (the gzip of both bundles differs by this much).
   {

@@ -6,7 +6,8 @@ import { HISTORY_EVENT_OVERHEAD_BYTES } from '../hub/history.js';
 import { defaultHeartbeat } from '../server/event-stream.js';
 import { checkNumber } from '../server/options.js';
 import type { RepliesAuthorize } from './http.js';
-import { topicsOf, utf8Length } from './log.js';
+import { type EndReason, topicsOf, utf8Length } from './log.js';
+import type { ReplyEvent } from './run.js';
 
 /** Bounds of replies. Every one has a default. */
 export interface RepliesLimits {
@@ -103,6 +104,13 @@ export interface RepliesOptions {
   headers?: HeadersInit;
   /** Events per history page while replaying. Default 500. */
   pageSize?: number;
+  /**
+   * What a client is sent in place of a reply's `end` event, for a wire protocol that has an end
+   * marker of its own (the AI SDK's UI message stream ends with `data: [DONE]`: `ssekit/ai-sdk`
+   * sets this). The events are written in order; the last one carries the end's id, so a client
+   * that resumes with it still gets `204`. Default: the `end` event, as stored.
+   */
+  endEvents?: (reason: EndReason) => readonly ReplyEvent[];
   /** Where errors go that have no caller: a producer that threw, a broker that failed. Default `console.error`. */
   onError?: (error: unknown) => void;
 }
@@ -244,6 +252,7 @@ export function resolveOptions(options: RepliesOptions) {
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? 24 * 60 * 60_000),
     retryAfterSeconds: checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 }),
     pageSize: positive('pageSize', options.pageSize ?? 500),
+    endEvents: options.endEvents,
     onError: options.onError ?? ((error: unknown) => console.error('ssekit replies:', error)),
   };
 }

@@ -36,6 +36,8 @@ export interface ReaderOptions {
   readonly retryMs: number;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
+  /** The wire text of an `end` event (its id and reason), when it is not the event as stored. */
+  readonly endWire?: ((id: string | undefined, reason: EndReason) => string) | undefined;
 }
 
 /**
@@ -296,7 +298,12 @@ export class Reader {
     this.#cursor = event.id;
     this.#written = event.id;
     if (event.event === OPEN_MARK) return undefined;
-    const room = this.#handle.stream.sendEncoded(wireOf(event));
+    const endWire = this.#options.endWire;
+    const room = this.#handle.stream.sendEncoded(
+      endWire !== undefined && event.event === END_EVENT
+        ? endWire(event.id, endReasonOf(event.data))
+        : wireOf(event),
+    );
     if (event.event === END_EVENT) {
       this.#watch.noteEnd(event, this.#options.broker.compareIds);
       this.#close();
@@ -306,7 +313,12 @@ export class Reader {
 
   /** The log lost what follows the client's id: an `end` with reason `expired`, not stored. */
   #expired(): void {
-    this.#handle.stream.sendEncoded(encodeEvent({ event: END_EVENT, data: endData('expired') }));
+    const endWire = this.#options.endWire;
+    this.#handle.stream.sendEncoded(
+      endWire !== undefined
+        ? endWire(undefined, 'expired')
+        : encodeEvent({ event: END_EVENT, data: endData('expired') }),
+    );
     this.#close();
   }
 

@@ -7,14 +7,15 @@
  */
 import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
+import { encodeEvent } from '../protocol/encode.js';
 import { openEventStream } from '../server/event-stream.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
-import { type EndReason, LOG_START, newReplyId, REPLY_ID, timeOfId, topicsOf } from './log.js';
+import { type EndReason, LOG_START, newReplyId, OPEN_MARK, REPLY_ID, timeOfId, topicsOf } from './log.js';
 import { logBounds, logEventOverhead, type RepliesOptions, resolveOptions } from './options.js';
 import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
-import { type Produce, Run, type RunOptions } from './run.js';
+import { type Produce, type ReplyEvent, Run, type RunOptions } from './run.js';
 import { createStore, REPLY_OVERHEAD } from './store.js';
 import { createUpkeep } from './upkeep.js';
 
@@ -28,6 +29,13 @@ export interface StartOptions {
    * function once the response is sent, producer and all.
    */
   waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * The chat this reply answers in (1 to 256 characters, no control characters): the reply
+   * becomes the chat's active one, which {@link Replies.chatHandler} serves and stops on any
+   * instance sharing the broker. A chat has one active reply: starting another stops the one
+   * before. The chat's topic on the broker is kept for `idempotencyTtlMs` after its last start.
+   */
+  chatId?: string;
 }
 
 /** Counters of this instance. */
@@ -76,6 +84,15 @@ export interface Replies {
    * methods: `405`.
    */
   handler(request: Request): Promise<Response>;
+  /**
+   * For a chat's stream URL (the AI SDK's `<api>/<chatId>/stream`): `GET` serves the chat's
+   * active reply (see {@link StartOptions.chatId}) from its start while it runs, `204` when the
+   * chat has no running reply; with `Last-Event-ID`, what follows that id, as `handler` serves
+   * the reply's URL (even once the reply has ended; `204` once the client has its end).
+   * `DELETE` stops that reply wherever it runs: `204`, or `404` when the chat has no reply.
+   * `authorize` is asked for `read` or `stop` on the reply. Other methods: `405`.
+   */
+  chatHandler(request: Request, chatId: string): Promise<Response>;
   /** Stops a reply from server code (no authorization). Resolves `true` when it was running. */
   stop(id: string): Promise<boolean>;
   /**
@@ -87,6 +104,8 @@ export interface Replies {
 }
 
 const MAX_ID_LENGTH = 256;
+/** A chat id: what a client's chat library generates (a nanoid, a UUID), bounded. */
+const CHAT_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
 
 /**
  * Creates the replies of one instance: `start` for the POST route, `handler` for the reply URLs.
@@ -128,7 +147,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         // drops finished replies before the broker would trim a log it still answers for.
         maxTotalBytes: o.maxStoredBytes + o.maxRunning * log.bytes,
       },
-      maxTopics: 3 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
+      // Three topics a reply, and one for the chat it answers in (if any).
+      maxTopics: 4 * (Math.ceil(o.maxStoredBytes / REPLY_OVERHEAD) + o.maxRunning),
     });
   if (!broker.isValidId(LOG_START)) {
     throw new TypeError(
@@ -246,6 +266,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
 
   // ---- the reading side --------------------------------------------------------------------
 
+  const endEvents = o.endEvents;
   const readerOptions: ReaderOptions = {
     broker,
     feed,
@@ -254,6 +275,39 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     retryMs: o.retryMs,
     now,
     onError,
+    endWire:
+      endEvents === undefined
+        ? undefined
+        : (id, reason) => {
+            const events = endEvents(reason);
+            let text = '';
+            for (let i = 0; i < events.length; i++) {
+              const item = events[i] as ReplyEvent;
+              const event = typeof item === 'string' ? { data: item } : item;
+              text += encodeEvent(i === events.length - 1 ? { ...event, id } : event);
+            }
+            // Nothing to send: the id alone, so that a resume with it still gets 204.
+            return text === '' ? encodeEvent({ id }) : text;
+          },
+  };
+
+  // ---- chats -------------------------------------------------------------------------------
+
+  const chatTopicOf = (chatId: string): string => `${o.topicPrefix}chat/${chatId}`;
+  /** The chat's active reply: the data of the last open marker on its topic. */
+  const activeReplyOf = async (chatId: string): Promise<string | undefined> => {
+    const topic = chatTopicOf(chatId);
+    let active: string | undefined;
+    let after = LOG_START;
+    for (;;) {
+      const page = await broker.history([topic], after, { limit: o.pageSize });
+      for (const event of page.events) {
+        if (event.event === OPEN_MARK && REPLY_ID.test(event.data)) active = event.data;
+      }
+      const last = page.events[page.events.length - 1];
+      if (!page.more || last === undefined) return active;
+      after = last.id;
+    }
   };
 
   const acquireWatch = (id: string): ReplyWatch => {
@@ -280,6 +334,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     /** Joining by Idempotency-Key: the claimer may not have opened the log yet. */
     readonly joining?: boolean;
     readonly expiresAt?: number | undefined;
+    /** Only while it runs: `204` for a reply that has ended or is unknown (a chat's stream URL). */
+    readonly running?: boolean;
   }
 
   const openReader = async (request: Request, id: string, open: Open): Promise<Response> => {
@@ -292,6 +348,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         const state = await readState(broker, watch.topics, o.pageSize);
         if (!state.exists && open.joining === true) {
           state.exists = await watch.whenOpened(o.producerLostAfterMs);
+        }
+        if (open.running === true && (!state.exists || state.end !== null)) {
+          releaseWatch(watch);
+          return new Response(null, { status: 204 });
         }
         if (!state.exists || (state.end !== null && expired(state.end.id))) {
           releaseWatch(watch);
@@ -360,6 +420,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     startOptions: StartOptions = {},
   ): Promise<Response> => {
     if (typeof produce !== 'function') throw new TypeError('start needs a produce function');
+    const chatId = startOptions.chatId;
+    if (chatId !== undefined && (typeof chatId !== 'string' || !CHAT_ID.test(chatId))) {
+      throw new RangeError('chatId must be 1 to 256 characters, none of them a control character');
+    }
     if (closing) return unavailable('shutting down');
     let key: string | null | undefined;
     if (startOptions.idempotencyKey !== undefined) {
@@ -421,12 +485,22 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         });
       }
     }
+    let before: string | undefined;
     try {
-      await run.open();
+      if (chatId !== undefined) before = await activeReplyOf(chatId);
+      await run.open(chatId === undefined ? undefined : chatTopicOf(chatId));
     } catch (error) {
       running.delete(id);
       onError(error);
       return unavailable('the event store is unavailable');
+    }
+    if (chatId !== undefined) {
+      broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtlMs).catch(onError);
+      // One active reply a chat: the one before is stopped (in the background: it may run on
+      // another instance, whose confirmation this POST need not wait for).
+      if (before !== undefined) {
+        stopReply(topicsOf(o.topicPrefix, before), stopOptions).catch(onError);
+      }
     }
     store.add(id, run.topics);
     counters.started++;
@@ -476,6 +550,40 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       : new Response(null, { status: 204 });
   };
 
+  const chatHandler = async (request: Request, chatId: string): Promise<Response> => {
+    const method = request.method;
+    if (method !== 'GET' && method !== 'DELETE')
+      return refuse(405, 'method not allowed', { allow: 'GET, DELETE' });
+    if (closing) return unavailable('shutting down');
+    if (typeof chatId !== 'string' || !CHAT_ID.test(chatId)) return refuse(404, 'no such chat');
+    let id: string | undefined;
+    try {
+      id = await activeReplyOf(chatId);
+    } catch (error) {
+      onError(error);
+      return unavailable('the event store is unavailable');
+    }
+    if (method === 'DELETE') {
+      return id === undefined ? refuse(404, 'no reply in this chat') : remove(request, id);
+    }
+    // The AI SDK's transports read 204 as "no active stream" (and an error status as an error).
+    if (id === undefined) return new Response(null, { status: 204 });
+    const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
+    if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
+      return refuse(400, 'invalid Last-Event-ID');
+    }
+    const verdict = await authorized(request, 'read', id);
+    if (verdict instanceof Response) return verdict;
+    const expiresAt = expiresAtOf(verdict);
+    const expiredCredentials = stale(expiresAt);
+    if (expiredCredentials !== undefined) return expiredCredentials;
+    if (lastEventId !== undefined) counters.resumed++;
+    // With a Last-Event-ID the client has part of this reply: it gets the rest even when the
+    // reply has ended meanwhile (204 once it has the end). Without one, only a running reply is
+    // served: a finished one is the app's to show from its own storage, as the AI SDK's guide does.
+    return openReader(request, id, { lastEventId, expiresAt, running: lastEventId === undefined });
+  };
+
   const handler = async (request: Request): Promise<Response> => {
     const method = request.method;
     if (method !== 'GET' && method !== 'DELETE')
@@ -521,6 +629,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   return {
     start,
     handler,
+    chatHandler,
     async stop(id) {
       if (typeof id !== 'string' || !REPLY_ID.test(id)) return false;
       return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';

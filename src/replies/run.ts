@@ -189,15 +189,23 @@ export class Run implements Watcher {
     this.lastRead = this.lastPublish;
   }
 
-  /** The control topic is followed (a stop is never missed), then the log is opened. */
-  async open(): Promise<void> {
+  /**
+   * The control topic is followed (a stop is never missed), then the log is opened. `chat`: the
+   * topic of the chat this reply answers in gets the same open marker, in the same publish (one
+   * id), with the reply's id as its data: from then on it is the chat's active reply.
+   */
+  async open(chat?: string): Promise<void> {
     this.#following = this.#options.feed.follow([this.topics.control], this);
     try {
       await this.#following.ready;
-      const open = { event: OPEN_MARK, data: '' };
-      const id = await this.#options.broker.publish([this.topics.log, this.topics.control], open);
+      const topics =
+        chat === undefined
+          ? [this.topics.log, this.topics.control]
+          : [this.topics.log, this.topics.control, chat];
+      const open = { event: OPEN_MARK, data: chat === undefined ? '' : this.id };
+      const id = await this.#options.broker.publish(topics, open);
       this.lastPublish = this.#options.now();
-      this.localWatch?.onEvent({ id, topics: [this.topics.log, this.topics.control], ...open });
+      this.localWatch?.onEvent({ id, topics, ...open });
     } catch (error) {
       this.#following.release();
       throw error;

@@ -81,7 +81,7 @@ function apiSections(lines: string[]): Map<number, { entry: string; names: strin
   const byLine = new Map<number, { entry: string; names: string[] }>();
   let current: { entry: string; names: string[] } | undefined;
   lines.forEach((line, i) => {
-    const section = /^## `(ssekit(?:\/[a-z]+)?)`/.exec(line);
+    const section = /^## `(ssekit(?:\/[a-z-]+)?)`/.exec(line);
     if (section?.[1]) current = { entry: section[1], names: [] };
     const name = /^### `([A-Za-z_$][\w$]*)`/.exec(line);
     if (name?.[1] && current) current.names.push(name[1]);

@@ -24,7 +24,7 @@ export async function bundleForNode(entry: string): Promise<string> {
 }
 
 /** Bundles a TypeScript entry into one ES module a page can load (es2022, for Chromium): its code. */
-export async function bundleForBrowser(entry: string): Promise<string> {
+export async function bundleForBrowser(entry: string, define?: Record<string, string>): Promise<string> {
   const bundle = await build({
     entryPoints: [entry],
     bundle: true,
@@ -33,6 +33,7 @@ export async function bundleForBrowser(entry: string): Promise<string> {
     target: 'es2022',
     write: false,
     logLevel: 'silent',
+    ...(define ? { define } : {}),
   });
   return bundle.outputFiles[0]?.text ?? '';
 }

@@ -135,7 +135,19 @@ afterAll(async () => {
 
 describe('the tarball', () => {
   it('holds every subpath in ESM and CommonJS with declarations, the bin, and no CLI extras', () => {
-    for (const name of ['index', 'client', 'server', 'node', 'hub', 'redis', 'replies', 'ai', 'share']) {
+    for (const name of [
+      'index',
+      'client',
+      'server',
+      'node',
+      'hub',
+      'redis',
+      'replies',
+      'ai',
+      'ai-sdk',
+      'ai-sdk-client',
+      'share',
+    ]) {
       for (const ext of ['js', 'cjs', 'd.ts', 'd.cts']) expect(packedFiles).toContain(`dist/${name}.${ext}`);
     }
     expect(packedFiles).toContain('dist/cli.js');

@@ -1,0 +1,138 @@
+/**
+ * `ResumableChatTransport` (ssekit/ai-sdk-client) in the AI SDK's own chat (`ai` 6's
+ * `AbstractChat`) against `createChatReplies` over real sockets: a whole reply; a connection
+ * dropped mid-reply resumed by the transport itself after the last id (the chat never errs,
+ * every word once, no replay); fresh headers on every attempt; `null` from a resume when nothing
+ * runs; a replayed resume after a reload; a stop.
+ */
+import type { UIMessage } from 'ai';
+import { describe, expect, it } from 'vitest';
+import { ResumableChatTransport } from '../../src/ai/transport.js';
+import { API, chatInstancesPerTest, pacedModel, TestChat } from './chat-helpers.js';
+
+const serve = chatInstancesPerTest();
+const WORDS = ['Once', ' upon', ' a', ' time', ' there', ' was', ' a', ' stream', '.'];
+const TEXT = WORDS.join('');
+const USER: UIMessage = { id: 'u1', role: 'user', parts: [{ type: 'text', text: 'Tell me a story' }] };
+
+/** A fetch that records each request, and can cut the body of the response it is serving. */
+function recordingFetch() {
+  const requests: { method: string; url: string; lastEventId: string | null; token: string | null }[] = [];
+  let cutNow: (() => void) | undefined;
+  const fetchFn = async (url: string, init: RequestInit): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    requests.push({
+      method: init.method ?? 'GET',
+      url: new URL(url).pathname,
+      lastEventId: headers.get('last-event-id'),
+      token: headers.get('authorization'),
+    });
+    const response = await fetch(url, init);
+    if (response.body === null) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        cutNow = () => {
+          controller.error(new TypeError('network error'));
+          void reader.cancel();
+        };
+      },
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  return {
+    fetch: fetchFn,
+    requests,
+    cut() {
+      cutNow?.();
+    },
+  };
+}
+
+describe('ResumableChatTransport in the AI SDK chat', () => {
+  it('streams a whole reply, and closes at [DONE] without asking again', async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    model.step();
+    app.setModel(model);
+    const net = recordingFetch();
+    const transport = new ResumableChatTransport({ api: app.api, fetch: net.fetch });
+    const chat = new TestChat({ id: 't1', api: app.api, transport });
+    await chat.sendMessage({ text: 'Tell me a story' });
+    expect(chat.status).toBe('ready');
+    expect(chat.answer).toBe(TEXT);
+    expect(net.requests.map((r) => r.method)).toEqual(['POST']);
+  });
+
+  it('resumes a dropped connection after the last id by itself: no error, every word once, fresh headers each attempt, one model call', async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    app.setModel(model);
+    const net = recordingFetch();
+    let tokens = 0;
+    const transport = new ResumableChatTransport({
+      api: app.api,
+      fetch: net.fetch,
+      headers: () => ({ authorization: `Bearer ${++tokens}` }),
+      retry: { initialDelay: 10 },
+    });
+    const chat = new TestChat({ id: 't2', api: app.api, transport });
+    model.step(5);
+    const sending = chat.sendMessage({ text: 'Tell me a story' });
+    await chat.store.until(() => chat.answer === 'Once upon a');
+    net.cut();
+    model.step();
+    await sending;
+    expect(chat.status).toBe('ready');
+    expect(chat.answer).toBe(TEXT);
+    expect(model.calls).toBe(1);
+    const [post, resume] = net.requests;
+    expect(post).toMatchObject({ method: 'POST', url: API, lastEventId: null, token: 'Bearer 1' });
+    // The reply's URL (Content-Location), after the last id the chat had: no replay.
+    expect(resume?.method).toBe('GET');
+    expect(resume?.url).toMatch(new RegExp(`^${API}/replies/[\\w-]{22}$`));
+    expect(resume?.lastEventId).toMatch(/^\d+-\d+$/);
+    expect(resume?.token).toBe('Bearer 2');
+    expect(app.chat.metrics().resumed).toBe(1);
+  });
+
+  it('reconnectToStream: null when the chat has nothing running; after a reload, the running reply from its start', async () => {
+    const app = await serve();
+    const transport = new ResumableChatTransport({ api: app.api });
+    expect(await transport.reconnectToStream({ chatId: 'nobody' })).toBeNull();
+    const model = pacedModel(WORDS);
+    app.setModel(model);
+    const first = new TestChat({ id: 't3', api: app.api, transport });
+    model.step(4);
+    void first.sendMessage({ text: 'Tell me a story' });
+    await first.store.until(() => first.answer === 'Once upon');
+    const reloaded = new TestChat({ id: 't3', api: app.api, messages: [USER], transport });
+    const resuming = reloaded.resumeStream();
+    await reloaded.store.until(() => reloaded.answer === 'Once upon');
+    model.step();
+    await resuming;
+    expect(reloaded.answer).toBe(TEXT);
+    expect(reloaded.store.messages.map((m) => m.role)).toEqual(['user', 'assistant']);
+  });
+
+  it("stop: the chat's stop ends the tab's stream; the DELETE stops the model", async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    app.setModel(model);
+    const transport = new ResumableChatTransport({ api: app.api });
+    const chat = new TestChat({ id: 't4', api: app.api, transport });
+    model.step(4);
+    const sending = chat.sendMessage({ text: 'Tell me a story' });
+    await chat.store.until(() => chat.answer === 'Once upon');
+    await Promise.all([chat.stop(), fetch(`${app.url}${API}/t4/stream`, { method: 'DELETE' })]);
+    await sending;
+    await model.aborted;
+    expect(chat.status).toBe('ready');
+    expect(chat.answer).toBe('Once upon');
+  });
+});
