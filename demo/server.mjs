@@ -291,7 +291,7 @@ export async function startDemo(options = {}) {
     (closing ??= (async () => {
       // Ends every stream with a retry hint: pages come back spread out and resume from history.
       // Running replies get the same 2 s to finish, then end as `shutdown`.
-      await Promise.all([hub.close({ timeoutMs: 2000 }), replies.close({ timeoutMs: 2000 })]);
+      await Promise.all([hub.close({ timeout: 2000 }), replies.close({ timeout: 2000 })]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve()));
       await Promise.all([broker.close(), repliesBroker?.close()]);

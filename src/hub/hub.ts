@@ -113,7 +113,7 @@ export interface HubOptions {
 /** Options of {@link Hub.close}. */
 export interface CloseOptions {
   /** Wait at most this long (ms) for in-flight publishes before ending streams. Default 5,000. */
-  timeoutMs?: number;
+  timeout?: number;
 }
 
 export interface Hub {
@@ -278,7 +278,7 @@ export function createHub(options: HubOptions = {}): Hub {
     heartbeatMs === false ? undefined : setInterval(() => fanout.heartbeat(HEARTBEAT), heartbeatMs);
   (heartbeat as { unref?: () => void } | undefined)?.unref?.();
 
-  const shutdown = async (timeoutMs: number): Promise<void> => {
+  const shutdown = async (timeout: number): Promise<void> => {
     closing = true;
     if (inflight > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -287,7 +287,7 @@ export function createHub(options: HubOptions = {}): Hub {
           drained = resolve;
         }),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, timeoutMs);
+          timer = setTimeout(resolve, timeout);
         }),
       ]);
       clearTimeout(timer);
@@ -317,7 +317,7 @@ export function createHub(options: HubOptions = {}): Hub {
       return toPrometheus(hub.metrics(), labels);
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      closed ??= shutdown(closeOptions.timeout ?? 5000);
       return closed;
     },
   };

@@ -55,7 +55,7 @@ export interface RepliesMetrics {
 /** Options of {@link Replies.close}. */
 export interface RepliesCloseOptions {
   /** Wait at most this long (ms) for running producers to finish before stopping them (reason `shutdown`). Default 5,000. */
-  timeoutMs?: number;
+  timeout?: number;
 }
 
 export interface Replies {
@@ -79,7 +79,7 @@ export interface Replies {
   /** Stops a reply from server code (no authorization). Resolves `true` when it was running. */
   stop(id: string): Promise<boolean>;
   /**
-   * Shutdown: refuses new work (`503`), waits for running producers up to `timeoutMs`, stops the
+   * Shutdown: refuses new work (`503`), waits for running producers up to `timeout`, stops the
    * rest (`shutdown`), ends every response with a retry hint. Closes the broker if it made it.
    */
   close(options?: RepliesCloseOptions): Promise<void>;
@@ -492,14 +492,14 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     onLost: () => ended['producer-lost']++,
   });
 
-  const shutdown = async (timeoutMs: number): Promise<void> => {
+  const shutdown = async (timeout: number): Promise<void> => {
     closing = true;
     if (running.size > 0) {
       let wait: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         new Promise<void>((resolve) => whenIdle.push(resolve)),
         new Promise<void>((resolve) => {
-          wait = setTimeout(resolve, timeoutMs);
+          wait = setTimeout(resolve, timeout);
         }),
       ]);
       clearTimeout(wait);
@@ -519,7 +519,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      closed ??= shutdown(closeOptions.timeout ?? 5000);
       return closed;
     },
     metrics() {

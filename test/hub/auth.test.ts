@@ -20,7 +20,7 @@ async function token(
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 function jwtHub(): Hub {
   const hub = createHub({

@@ -6,7 +6,7 @@ import { readEvents, readUntil } from './helpers.js';
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe('cluster broker', () => {
@@ -41,7 +41,7 @@ describe('cluster broker', () => {
 
   it('fails calls with a BrokerError when the primary does not answer', async () => {
     const [, w] = channelPair(); // nobody serves the other end
-    const broker = createClusterBroker({ channel: w, timeoutMs: 20 });
+    const broker = createClusterBroker({ channel: w, timeout: 20 });
     await expect(broker.publish(['t'], { data: 'x' })).rejects.toSatisfy(
       (e) => isBrokerError(e) && e.type === 'publish-failed',
     );

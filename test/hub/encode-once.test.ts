@@ -20,7 +20,7 @@ vi.mock('../../src/protocol/encode.js', async (importOriginal) => {
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 /** Attaches a recording transport to a subscription's body, as an adapter would. */

@@ -13,7 +13,7 @@ import { gatedBroker, nextMacrotask, readAll, readEvents, readUntil } from './he
 const cleanups: (() => Promise<void>)[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
   const hub = createHub({ heartbeatMs: false, ...options });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 afterEach(async () => {

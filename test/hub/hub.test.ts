@@ -21,7 +21,7 @@ function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
 }
 afterEach(async () => {
   vi.useRealTimers();
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe('publish and subscribe', () => {

@@ -25,7 +25,7 @@ async function serveHub(hub: Hub, wrap?: (res: Response) => void) {
     }),
   );
   cleanups.push(async () => {
-    await hub.close({ timeoutMs: 100 });
+    await hub.close({ timeout: 100 });
     await server.close();
   });
   return server;
@@ -102,7 +102,7 @@ describe('hub over node:http', () => {
       listener(req, res);
     });
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const client = subscribe(`${server.url}/?topic=t`);
@@ -137,7 +137,7 @@ describe('hub over node:http', () => {
     const hub = createHub({ heartbeatMs: false });
     const server = await listen(createRequestListener(hub.handler, { requestSignal: false }));
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const clients = [subscribe(`${server.url}/?topic=a`), subscribe(`${server.url}/?topic=a&topic=b`)];
@@ -159,7 +159,7 @@ describe('hub over node:http', () => {
       );
     });
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const leaving = subscribe(`${server.url}/leaving`);

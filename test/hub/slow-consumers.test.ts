@@ -26,7 +26,7 @@ const PATIENCE_MS = 3000;
 
 function slowHub(maxQueuedBytes: number): Hub {
   const hub = createHub({ heartbeatMs: false, limits: { maxQueuedBytes }, slowConsumerGraceMs: GRACE_MS });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 

@@ -67,7 +67,7 @@ describe('replies: close()', () => {
     await two.take(1);
     const reader = await get(app.url, twoLocation);
     await reader.take(1);
-    const closing = app.replies.close({ timeoutMs: 100 });
+    const closing = app.replies.close({ timeout: 100 });
     quick.release();
     expect((await post(app.url)).status).toBe(503);
     expect((await request(new URL(twoLocation, app.url).href)).status).toBe(503);

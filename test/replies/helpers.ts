@@ -28,7 +28,7 @@ export async function serve(options: RepliesOptions & { produce?: Produce } = {}
       produce = next;
     },
     async close() {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
       await server.close();
     },
   };
@@ -344,7 +344,7 @@ export function recordingServersPerTest() {
       handle(req, res);
     });
     open.push(async () => {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
       await server.close();
     });
     return {

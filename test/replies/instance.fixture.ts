@@ -44,7 +44,7 @@ process.on('disconnect', () => {
   server.closeAllConnections();
   server.close();
   void replies
-    .close({ timeoutMs: 0 })
+    .close({ timeout: 0 })
     .then(() => broker.close())
     .then(() => process.exit(0));
 });

@@ -238,7 +238,7 @@ describe('replies: start and read', () => {
       await response.body?.cancel().catch(() => {});
       expect(replies.metrics().readers).toBe(0);
     } finally {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
     }
   });
 

@@ -18,7 +18,7 @@ const instances: Instance[] = [];
 const closers: Replies[] = [];
 afterEach(async () => {
   await Promise.all(instances.splice(0).map((i) => i.close()));
-  await Promise.all(closers.splice(0).map((r) => r.close({ timeoutMs: 0 })));
+  await Promise.all(closers.splice(0).map((r) => r.close({ timeout: 0 })));
 });
 
 const N = 20;

@@ -121,7 +121,7 @@ describe('replies: no resume ever hangs', () => {
     const location = started.headers.get('content-location') as string;
     await started.take(1);
     const during = outcome(b, location);
-    await a.replies.close({ timeoutMs: 0 });
+    await a.replies.close({ timeout: 0 });
     expect(await during).toBe('end:shutdown');
     expect(await outcomes(b, location)).toEqual(['end:shutdown', 'end:shutdown', '204']);
   });

@@ -182,7 +182,7 @@ export interface ClusterBrokerOptions {
   /** The channel to the primary. Default `process` (a cluster worker, or any forked child). */
   channel?: IpcChannel;
   /** A call the primary has not answered within this many ms fails. Default 10,000. */
-  timeoutMs?: number;
+  timeout?: number;
   /** Id order of the primary's broker. Default: stream ids (`<ms>-<seq>`), as the built-in brokers use. */
   compareIds?: (a: string, b: string) => number;
   /** Id syntax of the primary's broker. Default: stream ids. */
@@ -200,7 +200,7 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
       'createClusterBroker needs an IPC channel: run it in a cluster worker or forked child',
     );
   }
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeout = options.timeout ?? 10_000;
   const pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer: unknown }
@@ -245,8 +245,8 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
         reject(new BrokerError(type, `${op} failed in the primary`, { cause }));
       const timer = setTimeout(() => {
         pending.delete(id);
-        fail(new Error(`no answer from the primary in ${timeoutMs} ms`));
-      }, timeoutMs);
+        fail(new Error(`no answer from the primary in ${timeout} ms`));
+      }, timeout);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject: fail, timer });
       try {
         channel.send({ [TAG]: 'call', seq: id, op, args } satisfies Call);

@@ -19,7 +19,7 @@ const { broker, freshPrefix } = redisBrokers();
 const hubs: Hub[] = [];
 
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe.skipIf(!available)('Redis broker', () => {

@@ -21,7 +21,7 @@ process.on('SIGTERM', () => {
   server.closeAllConnections();
   server.close();
   void hub
-    .close({ timeoutMs: 100 })
+    .close({ timeout: 100 })
     .then(() => broker.close())
     .then(() => process.exit(0));
 });

@@ -34,7 +34,7 @@ function brokerOn(redis: OwnRedis, prefix: string, errors: unknown[], commandTim
 
 function hubOn(broker: RedisBroker): Hub {
   const hub = createHub({ broker, heartbeatMs: false });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 
