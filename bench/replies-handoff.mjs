@@ -38,7 +38,7 @@ async function server() {
   const { createServer } = await import('node:http');
   const { createRequestListener } = await import('../dist/node.js');
   const { createReplies } = await import('../dist/replies.js');
-  const replies = createReplies({ maxDurationMs: Number(process.env.MAX_DURATION), heartbeatMs: false });
+  const replies = createReplies({ maxDurationMs: Number(process.env.MAX_DURATION), heartbeat: false });
   const listener = createRequestListener(async (request) => {
     if (request.method === 'POST') {
       const { count, intervalMs } = await request.json();

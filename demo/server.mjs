@@ -81,7 +81,7 @@ export async function startDemo(options = {}) {
   const retryMs = options.retryMs ?? 1000;
   const hub = createHub({
     broker,
-    heartbeatMs: 5000,
+    heartbeat: 5000,
     // Small on purpose, so "simulate a slow consumer" trips it quickly.
     limits: { maxQueuedBytes: 256 * 1024 },
     retry: { ms: retryMs, jitterMs: retryMs },

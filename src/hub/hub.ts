@@ -72,7 +72,7 @@ export interface HubOptions {
    * Milliseconds between heartbeat comments to every subscriber. `false` turns them off. Default
    * 10,000, and 5,000 under Bun (whose server cuts a connection after 10 s without a write).
    */
-  heartbeatMs?: number | false;
+  heartbeat?: number | false;
   /** Retry hint sent when the hub ends a stream (shutdown, slow consumer, partial replay). */
   retry?: RetryHint;
   /** Seconds in `Retry-After` of 503 answers. Default 5. */
@@ -101,7 +101,7 @@ export interface HubOptions {
    * from history), what the transport already holds drains, then the retry hint. If it has not
    * taken that within this many ms, its connection is cut. Default 5,000.
    */
-  slowConsumerGraceMs?: number;
+  slowConsumerGrace?: number;
   /** Events per history page while replaying. Default 500. */
   replayPageSize?: number;
   /** Where errors that have no caller to go to are reported (a failed feed). Default `console.error`. */
@@ -190,12 +190,12 @@ export function createHub(options: HubOptions = {}): Hub {
   checkNumber('retry.ms', retryMs, { min: 0 });
   checkNumber('retry.jitterMs', jitterMs, { min: 0 });
   const retryAfterSeconds = checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 });
-  const graceMs = positiveLimit('slowConsumerGraceMs', options.slowConsumerGraceMs ?? 5000);
+  const grace = positiveLimit('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;
   const onError = options.onError ?? ((error: unknown) => console.error('ssekit hub:', error));
-  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
-  if (heartbeatMs !== false) positiveLimit('heartbeatMs', heartbeatMs);
+  const heartbeat = options.heartbeat ?? defaultHeartbeat();
+  if (heartbeat !== false) positiveLimit('heartbeat', heartbeat);
 
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -221,7 +221,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const fanout = createFanout({
     broker,
     maxQueuedBytes: limits.maxQueuedBytes,
-    graceMs,
+    grace,
     retryBytes,
     counters,
     onError,
@@ -274,9 +274,9 @@ export function createHub(options: HubOptions = {}): Hub {
     publish,
   });
 
-  const heartbeat =
-    heartbeatMs === false ? undefined : setInterval(() => fanout.heartbeat(HEARTBEAT), heartbeatMs);
-  (heartbeat as { unref?: () => void } | undefined)?.unref?.();
+  const heartbeatTimer =
+    heartbeat === false ? undefined : setInterval(() => fanout.heartbeat(HEARTBEAT), heartbeat);
+  (heartbeatTimer as { unref?: () => void } | undefined)?.unref?.();
 
   const shutdown = async (timeout: number): Promise<void> => {
     closing = true;
@@ -292,7 +292,7 @@ export function createHub(options: HubOptions = {}): Hub {
       ]);
       clearTimeout(timer);
     }
-    if (heartbeat !== undefined) clearInterval(heartbeat);
+    if (heartbeatTimer !== undefined) clearInterval(heartbeatTimer);
     fanout.endAll();
     await fanout.closeFeed();
     if (ownsBroker) await broker.close();

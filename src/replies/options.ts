@@ -80,7 +80,7 @@ export interface RepliesOptions {
   /** The `retry` hint (ms) sent when a response ends before its reply (maxDuration, shutdown, trouble). Default 100. */
   retryMs?: number;
   /** Heartbeat comments on each response, ms, or `false`. Default as `createEventStream` (10 s, 5 s under Bun). */
-  heartbeatMs?: number | false;
+  heartbeat?: number | false;
   /** The producer's instance publishes a heartbeat after this long without publishing, ms. Default 1,000. */
   producerHeartbeatMs?: number;
   /**
@@ -204,7 +204,7 @@ export function resolveOptions(options: RepliesOptions) {
   const topicPrefix = options.topicPrefix ?? 'reply/';
   if (typeof topicPrefix !== 'string' || topicPrefix === '')
     throw new TypeError('topicPrefix must be a non-empty string');
-  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
+  const heartbeat = options.heartbeat ?? defaultHeartbeat();
   const maxDurationMs = options.maxDurationMs ?? false;
   const retryMs = options.retryMs ?? 100;
   checkNumber('retryMs', retryMs, { min: 0 });
@@ -236,7 +236,7 @@ export function resolveOptions(options: RepliesOptions) {
       | number
       | false,
     retryMs,
-    heartbeatMs: (heartbeatMs === false ? false : positive('heartbeatMs', heartbeatMs)) as number | false,
+    heartbeat: (heartbeat === false ? false : positive('heartbeat', heartbeat)) as number | false,
     producerHeartbeatMs: positive('producerHeartbeatMs', options.producerHeartbeatMs ?? 1000),
     producerLostAfterMs: positive('producerLostAfterMs', options.producerLostAfterMs ?? 5000),
     stopGraceMs: positive('stopGraceMs', options.stopGraceMs ?? 100),

@@ -319,7 +319,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       init.set('content-location', open.contentLocation);
     }
     const handle = openEventStream({
-      heartbeat: o.heartbeatMs,
+      heartbeat: o.heartbeat,
       // Room for one whole event past the bound: an event is never cut, and one as large as a
       // log may be must still get through (else its client would reconnect for ever).
       maxQueuedBytes: o.maxQueuedBytes + o.maxBytesPerReply + 1024,

@@ -15,8 +15,8 @@ describe('cluster broker', () => {
     const [p1, w1] = channelPair();
     const [p2, w2] = channelPair();
     const server = serveClusterBroker(broker, { channels: [p1, p2] });
-    const hub1 = createHub({ heartbeatMs: false, broker: createClusterBroker({ channel: w1 }) });
-    const hub2 = createHub({ heartbeatMs: false, broker: createClusterBroker({ channel: w2 }) });
+    const hub1 = createHub({ heartbeat: false, broker: createClusterBroker({ channel: w1 }) });
+    const hub2 = createHub({ heartbeat: false, broker: createClusterBroker({ channel: w2 }) });
     hubs.push(hub1, hub2);
 
     const on2 = await hub2.subscribe({ topics: ['t'] });

@@ -12,7 +12,7 @@ import { gatedBroker, nextMacrotask, readAll, readEvents, readUntil } from './he
 
 const cleanups: (() => Promise<void>)[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
-  const hub = createHub({ heartbeatMs: false, ...options });
+  const hub = createHub({ heartbeat: false, ...options });
   cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }

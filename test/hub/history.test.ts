@@ -405,7 +405,7 @@ describe('memory broker history in bytes', () => {
   });
 
   it('reaches the hub: a resume from before what the byte bound evicted gets a reset', async () => {
-    const hub = createHub({ history: { maxBytes: 2500 }, heartbeatMs: false });
+    const hub = createHub({ history: { maxBytes: 2500 }, heartbeat: false });
     try {
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push(await hub.publish('t', big(1000, String(i))));

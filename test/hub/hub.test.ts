@@ -15,7 +15,7 @@ import { deferred, gatedBroker, nextMacrotask, readAll, readEvents, readUntil, s
 
 const hubs: Hub[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
-  const hub = createHub({ heartbeatMs: false, ...options });
+  const hub = createHub({ heartbeat: false, ...options });
   hubs.push(hub);
   return hub;
 }
@@ -462,7 +462,7 @@ describe('graceful shutdown', () => {
 describe('heartbeats', () => {
   it('writes a comment to every subscriber each interval', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    const hub = hubWith({ heartbeatMs: 1000 });
+    const hub = hubWith({ heartbeat: 1000 });
     const res = await hub.subscribe({ topics: ['t'] });
     vi.advanceTimersByTime(3000);
     await hub.close();

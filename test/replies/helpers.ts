@@ -10,7 +10,7 @@ export { deferred };
 
 /** An instance of replies on a real node:http server: POST /chat starts `produce`, the rest is the handler. */
 export async function serve(options: RepliesOptions & { produce?: Produce } = {}) {
-  const replies = createReplies({ heartbeatMs: false, ...options });
+  const replies = createReplies({ heartbeat: false, ...options });
   let produce: Produce | undefined = options.produce;
   const server = await listen(
     createRequestListener((request) => {
@@ -322,7 +322,7 @@ export function recordingServersPerTest() {
     await Promise.all(open.splice(0).map((close) => close()));
   });
   return async (produce: Produce, options: RepliesOptions = {}) => {
-    const replies = createReplies({ heartbeatMs: false, basePath: '/replies/', ...options });
+    const replies = createReplies({ heartbeat: false, basePath: '/replies/', ...options });
     const hits: Hit[] = [];
     const handle = createRequestListener((request) =>
       request.method === 'POST' ? replies.start(request, produce) : replies.handler(request),

@@ -13,7 +13,7 @@ const broker = createRedisBroker({ url: env.REDIS_URL, prefix: env.SSEKIT_PREFIX
 await broker.ready();
 const replies = createReplies({
   broker,
-  heartbeatMs: false,
+  heartbeat: false,
   producerHeartbeatMs: Number(env.SSEKIT_HEARTBEAT_MS ?? 1000),
   producerLostAfterMs: Number(env.SSEKIT_LOST_AFTER_MS ?? 5000),
   maxDurationMs: env.SSEKIT_MAX_DURATION_MS === undefined ? false : Number(env.SSEKIT_MAX_DURATION_MS),

@@ -222,7 +222,7 @@ describe('replies: start and read', () => {
   });
 
   it('lets go of a response whose client left before the reply was looked up', async () => {
-    const replies = createReplies({ heartbeatMs: false });
+    const replies = createReplies({ heartbeat: false });
     try {
       const started = await replies.start(
         new Request('http://x/chat', { method: 'POST' }),

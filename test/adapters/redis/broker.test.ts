@@ -120,8 +120,8 @@ describe.skipIf(!available)('Redis broker', () => {
 describe.skipIf(!available)('hubs sharing a Redis broker', () => {
   it('subscribers on one hub get what another publishes, and resume on either', async () => {
     const p = freshPrefix('hubs');
-    const hubA = createHub({ broker: broker(p), heartbeatMs: false });
-    const hubB = createHub({ broker: broker(p), heartbeatMs: false });
+    const hubA = createHub({ broker: broker(p), heartbeat: false });
+    const hubB = createHub({ broker: broker(p), heartbeat: false });
     hubs.push(hubA, hubB);
     const response = await hubA.subscribe({ topics: ['room'] });
     const ids: string[] = [];
@@ -136,7 +136,7 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
 
   it('sends the reset event when history was trimmed past the Last-Event-ID', async () => {
     const p = freshPrefix('reset');
-    const hub = createHub({ broker: broker(p, { maxLen: 10 }), heartbeatMs: false });
+    const hub = createHub({ broker: broker(p, { maxLen: 10 }), heartbeat: false });
     hubs.push(hub);
     const old = await hub.publish('t', 'old');
     let head = old;
@@ -153,7 +153,7 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
     const feedErrors: unknown[] = [];
     const subBroker = broker(p, { onError: (e) => feedErrors.push(e) });
     const pubBroker = broker(p);
-    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    const hub = createHub({ broker: subBroker, heartbeat: false });
     hubs.push(hub);
     await subBroker.ready();
     const responses = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
@@ -212,7 +212,7 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
     const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200, onError: (e) => feedErrors.push(e) });
     const pubBroker = broker(p);
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
-    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    const hub = createHub({ broker: subBroker, heartbeat: false });
     hubs.push(hub);
     const server = await listen(createRequestListener(hub.handler));
     const subs = [0, 1, 2].map(() => subscribeWithClient(() => server.url, 't'));
@@ -246,7 +246,7 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
     const pubBroker = broker(p, { maxLen: 10 });
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
     const errors: unknown[] = [];
-    const hub = createHub({ broker: subBroker, heartbeatMs: false, onError: (e) => errors.push(e) });
+    const hub = createHub({ broker: subBroker, heartbeat: false, onError: (e) => errors.push(e) });
     hubs.push(hub);
     try {
       const first = await hub.subscribe({ topics: ['t'] });

@@ -12,7 +12,7 @@ const broker = createRedisBroker({
   maxLen: Number(process.env.SSEKIT_MAXLEN ?? 20_000),
 });
 await broker.ready();
-const hub = createHub({ broker, heartbeatMs: false });
+const hub = createHub({ broker, heartbeat: false });
 const server = createServer(createRequestListener(hub.handler));
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);

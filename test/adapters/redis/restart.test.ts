@@ -33,7 +33,7 @@ function brokerOn(redis: OwnRedis, prefix: string, errors: unknown[], commandTim
 }
 
 function hubOn(broker: RedisBroker): Hub {
-  const hub = createHub({ broker, heartbeatMs: false });
+  const hub = createHub({ broker, heartbeat: false });
   cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
