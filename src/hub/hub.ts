@@ -51,12 +51,15 @@ export interface HubLimits {
   maxQueuedBytes?: number;
 }
 
-/** Reconnection hints (the `retry` field, WHATWG HTML §9.2.6) the hub sends when it ends a stream. */
-export interface RetryHint {
+/**
+ * How long the hub asks clients to wait before reconnecting when it ends a stream: it writes
+ * `delay + random * jitter` as the `retry` field (WHATWG HTML §9.2.6), per subscriber.
+ */
+export interface ReconnectHint {
   /** Base delay in ms. Default 1,000. */
-  ms?: number;
+  delay?: number;
   /** Up to this many ms of random delay are added per subscriber, so clients do not return together. Default 4,000. */
-  jitterMs?: number;
+  jitter?: number;
 }
 
 /** Options of {@link createHub}. */
@@ -73,8 +76,11 @@ export interface HubOptions {
    * 10,000, and 5,000 under Bun (whose server cuts a connection after 10 s without a write).
    */
   heartbeat?: number | false;
-  /** Retry hint sent when the hub ends a stream (shutdown, slow consumer, partial replay). */
-  retry?: RetryHint;
+  /**
+   * The reconnection delay the hub asks for (the `retry` field) when it ends a stream: shutdown,
+   * slow consumer, partial replay.
+   */
+  reconnectHint?: ReconnectHint;
   /** Seconds in `Retry-After` of 503 answers. Default 5. */
   retryAfterSeconds?: number;
   /**
@@ -144,7 +150,8 @@ export interface Hub {
   /**
    * Graceful shutdown: refuses new subscribers and publishes (503), lets in-flight publishes
    * finish and reach subscribers, then ends every stream with a `retry` hint of
-   * `retry.ms + random * retry.jitterMs`, so clients come back spread out, not all at once.
+   * `reconnectHint.delay + random * reconnectHint.jitter`, so clients come back spread out, not
+   * all at once.
    * Closes the broker only if the hub created it.
    */
   close(options?: CloseOptions): Promise<void>;
@@ -185,10 +192,8 @@ export function createHub(options: HubOptions = {}): Hub {
   const broker = options.broker ?? createMemoryBroker({ history: options.history });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const [name, value] of Object.entries(limits)) positiveLimit(name, value);
-  const retryMs = options.retry?.ms ?? 1000;
-  const jitterMs = options.retry?.jitterMs ?? 4000;
-  checkNumber('retry.ms', retryMs, { min: 0 });
-  checkNumber('retry.jitterMs', jitterMs, { min: 0 });
+  const delay = checkNumber('reconnectHint.delay', options.reconnectHint?.delay ?? 1000, { min: 0 });
+  const jitter = checkNumber('reconnectHint.jitter', options.reconnectHint?.jitter ?? 4000, { min: 0 });
   const retryAfterSeconds = checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 });
   const grace = positiveLimit('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
@@ -216,7 +221,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const isClosing = (): boolean => closing;
 
   const retryBytes = (): Uint8Array =>
-    encoder.encode(encodeEvent({ retry: Math.round(retryMs + random() * jitterMs) }));
+    encoder.encode(encodeEvent({ retry: Math.round(delay + random() * jitter) }));
 
   const fanout = createFanout({
     broker,

@@ -67,7 +67,7 @@ export {
   type PublishEvent,
   RESET_EVENT,
   RESUME_HEADER,
-  type RetryHint,
+  type ReconnectHint,
   type SubscribeContext,
   type SubscribeOptions,
 } from './hub.js';

@@ -191,7 +191,7 @@ describe('resume with Last-Event-ID', () => {
   });
 
   it('sends a replay larger than the queue bound in portions, each ending with a retry hint', async () => {
-    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, retry: { ms: 0, jitterMs: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, reconnectHint: { delay: 0, jitter: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push(await hub.publish('t', `payload-${i}`));
     const seen: string[] = [];
@@ -285,7 +285,7 @@ describe('resume with Last-Event-ID', () => {
     const hub = hubWith({
       broker: gated.broker,
       limits: { maxQueuedBytes: 300 },
-      retry: { ms: 0, jitterMs: 0 },
+      reconnectHint: { delay: 0, jitter: 0 },
     });
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push(await hub.publish('t', `payload-${i}`));
@@ -336,7 +336,7 @@ function laggingBroker(inner: Broker = createMemoryBroker({ history: { maxEvents
 describe('slow consumers', () => {
   it('disconnects a subscriber past maxQueuedBytes with a retry hint; memory stays bounded', async () => {
     const max = 4096;
-    const hub = hubWith({ limits: { maxQueuedBytes: max }, retry: { ms: 500, jitterMs: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: max }, reconnectHint: { delay: 500, jitter: 0 } });
     const slow = await hub.subscribe({ topics: ['t'] }); // never read until the end
     const fast = await hub.subscribe({ topics: ['t'] });
     const fastReader = readEvents(fast, 200);
@@ -440,7 +440,11 @@ describe('graceful shutdown', () => {
       },
     };
     const randoms = [0.1, 0.5, 0.9];
-    const hub = hubWith({ broker, retry: { ms: 1000, jitterMs: 4000 }, random: () => randoms.shift() ?? 0 });
+    const hub = hubWith({
+      broker,
+      reconnectHint: { delay: 1000, jitter: 4000 },
+      random: () => randoms.shift() ?? 0,
+    });
     const streams = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
     const inFlight = hub.publish('t', 'last words');
     await entered.promise;
