@@ -81,8 +81,11 @@ export interface HubOptions {
    * slow consumer, partial replay.
    */
   reconnectHint?: ReconnectHint;
-  /** Seconds in `Retry-After` of 503 answers. Default 5. */
-  retryAfterSeconds?: number;
+  /**
+   * How long a `503` asks the client to wait, ms: sent as `Retry-After` in whole seconds, rounded
+   * up. Default 5,000.
+   */
+  retryAfter?: number;
   /**
    * Extra headers on every stream response (CORS, for example). A header set here replaces the
    * default of the same name; several `Set-Cookie` values stay apart.
@@ -194,7 +197,7 @@ export function createHub(options: HubOptions = {}): Hub {
   for (const [name, value] of Object.entries(limits)) positiveLimit(name, value);
   const delay = checkNumber('reconnectHint.delay', options.reconnectHint?.delay ?? 1000, { min: 0 });
   const jitter = checkNumber('reconnectHint.jitter', options.reconnectHint?.jitter ?? 4000, { min: 0 });
-  const retryAfterSeconds = checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 });
+  const retryAfter = checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 });
   const grace = positiveLimit('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;
@@ -269,7 +272,7 @@ export function createHub(options: HubOptions = {}): Hub {
     maxSubscribers: limits.maxSubscribers,
     maxSubscribersPerAddress: limits.maxSubscribersPerAddress,
     maxPublishBytes: limits.maxPublishBytes,
-    retryAfterSeconds,
+    retryAfter,
     headers: options.headers,
     allowedHosts: options.allowedHosts,
     allowedOrigins: options.allowedOrigins ?? [],

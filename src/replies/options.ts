@@ -97,8 +97,11 @@ export interface RepliesOptions {
   stopTimeoutMs?: number;
   /** How long an `Idempotency-Key` names its reply, ms. Default 86,400,000 (24 hours). */
   idempotencyTtlMs?: number;
-  /** Seconds in `Retry-After` of `503` answers. Default 5. */
-  retryAfterSeconds?: number;
+  /**
+   * How long a `503` asks the client to wait, ms: sent as `Retry-After` in whole seconds, rounded
+   * up. Default 5,000.
+   */
+  retryAfter?: number;
   /** Extra headers on every stream response (CORS: expose `Content-Location`). */
   headers?: HeadersInit;
   /** Events per history page while replaying. Default 500. */
@@ -242,7 +245,7 @@ export function resolveOptions(options: RepliesOptions) {
     stopGraceMs: positive('stopGraceMs', options.stopGraceMs ?? 100),
     stopTimeoutMs: positive('stopTimeoutMs', options.stopTimeoutMs ?? 2000),
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? 24 * 60 * 60_000),
-    retryAfterSeconds: checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 }),
+    retryAfter: checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 }),
     pageSize: positive('pageSize', options.pageSize ?? 500),
     onError: options.onError ?? ((error: unknown) => console.error('ssekit replies:', error)),
   };

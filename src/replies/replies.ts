@@ -8,6 +8,7 @@
 import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
 import { openEventStream } from '../server/event-stream.js';
+import { retryAfterHeader } from '../server/options.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
@@ -138,7 +139,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const compare = broker.compareIds;
   const now = Date.now;
   const onError = o.onError;
-  const retryAfter = String(o.retryAfterSeconds);
+  const retryAfter = retryAfterHeader(o.retryAfter);
   const headers = new Headers(options.headers);
 
   let closing = false;

@@ -359,8 +359,8 @@ describe('slow consumers', () => {
 });
 
 describe('limits', () => {
-  it('answers 503 with Retry-After past maxSubscribers and per address', async () => {
-    const hub = hubWith({ limits: { maxSubscribers: 3, maxSubscribersPerAddress: 2 }, retryAfterSeconds: 7 });
+  it('answers 503 with Retry-After (retryAfter ms in whole seconds, rounded up) past maxSubscribers and per address', async () => {
+    const hub = hubWith({ limits: { maxSubscribers: 3, maxSubscribersPerAddress: 2 }, retryAfter: 6001 });
     const req = () => new Request('http://h/?topic=t');
     expect((await hub.handler(req(), { clientAddress: '10.0.0.1' })).status).toBe(200);
     const second = await hub.handler(req(), { clientAddress: '10.0.0.1' });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHub } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { checkNumber } from '../../src/server/options.js';
+import { checkNumber, retryAfterHeader } from '../../src/server/options.js';
 
 describe('checkNumber', () => {
   it('takes positive integers by default, and says what it wanted and got', () => {
@@ -31,12 +31,17 @@ describe('checkNumber', () => {
     );
   });
 
-  it('validates retryAfterSeconds in the hub and in replies (a whole number of seconds, 0 allowed)', () => {
-    expect(() => createHub({ retryAfterSeconds: -1 })).toThrow(
-      'retryAfterSeconds must be a non-negative integer',
-    );
-    expect(() => createHub({ retryAfterSeconds: 1.5 })).toThrow(RangeError);
-    expect(() => createReplies({ retryAfterSeconds: Number.NaN })).toThrow(RangeError);
-    expect(() => createHub({ retryAfterSeconds: 0 }).close()).not.toThrow();
+  it('validates retryAfter in the hub and in replies (a whole number of ms, 0 allowed)', () => {
+    expect(() => createHub({ retryAfter: -1 })).toThrow('retryAfter must be a non-negative integer');
+    expect(() => createHub({ retryAfter: 1.5 })).toThrow(RangeError);
+    expect(() => createReplies({ retryAfter: Number.NaN })).toThrow(RangeError);
+    expect(() => createHub({ retryAfter: 0 }).close()).not.toThrow();
+  });
+
+  it('writes Retry-After in whole seconds, rounded up', () => {
+    expect(retryAfterHeader(0)).toBe('0');
+    expect(retryAfterHeader(1)).toBe('1');
+    expect(retryAfterHeader(5000)).toBe('5');
+    expect(retryAfterHeader(6001)).toBe('7');
   });
 });
