@@ -123,7 +123,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       history: {
         maxEvents: log.events,
         maxBytes: log.bytes,
-        maxAgeMs: Number.POSITIVE_INFINITY,
+        maxAge: Number.POSITIVE_INFINITY,
         // Above what the store lets this instance keep (`maxStoredBytes`, counted as the broker
         // counts, and running replies, which it cannot drop, up to a whole log each): the store
         // drops finished replies before the broker would trim a log it still answers for.

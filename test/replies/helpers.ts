@@ -186,7 +186,7 @@ export function steppedProducer(n: number) {
 
 /** A memory broker several instances share (each instance is a separate createReplies). */
 export function sharedBroker(): Broker {
-  return createMemoryBroker({ history: { maxEvents: 100_000, maxAgeMs: Number.POSITIVE_INFINITY } });
+  return createMemoryBroker({ history: { maxEvents: 100_000, maxAge: Number.POSITIVE_INFINITY } });
 }
 
 export type { Replies };

@@ -130,7 +130,7 @@ describe('replies: no resume ever hangs', () => {
     // A broker that keeps 5 events per topic and does not say so (no topicLimits, which
     // createReplies would refuse to fit under): the log loses its start.
     const broker = {
-      ...createMemoryBroker({ history: { maxEvents: 5, maxAgeMs: Number.POSITIVE_INFINITY } }),
+      ...createMemoryBroker({ history: { maxEvents: 5, maxAge: Number.POSITIVE_INFINITY } }),
       topicLimits: undefined,
     };
     const app = await instance({ broker });

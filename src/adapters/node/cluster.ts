@@ -277,8 +277,8 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
     isValidId: options.isValidId ?? isStreamId,
     // Forwarded: claims are atomic in the primary, which handles one message at a time. A
     // primary whose broker has no claim() answers with an error (expire() with nothing).
-    claim: (name, value, ttlMs) => call<string>('claim', [name, value, ttlMs], 'claim-failed'),
-    expire: (topics, ttlMs) => call<void>('expire', [topics, ttlMs], 'publish-failed'),
+    claim: (name, value, ttl) => call<string>('claim', [name, value, ttl], 'claim-failed'),
+    expire: (topics, ttl) => call<void>('expire', [topics, ttl], 'publish-failed'),
     async close() {
       closed = true;
       channel.off('message', onMessage);

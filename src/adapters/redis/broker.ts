@@ -559,13 +559,13 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     // A stream is trimmed once it holds more than either bound (scripts.ts).
     topicLimits: { maxEvents: maxLen, maxBytes },
 
-    async claim(name, value, ttlMs) {
+    async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkNumber('ttlMs', ttlMs);
+      checkNumber('ttl', ttl);
       try {
         if (command.status !== 'ready') await whenReady(command);
         // One command, atomic: set unless set, and answer what was there (Redis 7: NX with GET).
-        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttlMs))) as
+        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttl))) as
           | string
           | null;
         return held ?? value;
@@ -574,16 +574,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       }
     },
 
-    async expire(topics, ttlMs) {
+    async expire(topics, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkNumber('ttlMs', ttlMs, { min: 0 });
+      checkNumber('ttl', ttl, { min: 0 });
       try {
         if (command.status !== 'ready') await whenReady(command);
         const multi = command.multi();
         // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
         // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
         // The stream's byte log (scripts.ts) goes with it: a stream recreated later starts both anew.
-        for (const topic of topics) multi.pexpire(topicKey(topic), ttlMs).pexpire(logKey(topic), ttlMs);
+        for (const topic of topics) multi.pexpire(topicKey(topic), ttl).pexpire(logKey(topic), ttl);
         await multi.exec();
       } catch (error) {
         throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });
