@@ -43,7 +43,7 @@ export interface RepliesMetrics {
   resumed: number;
   /** Responses open now. */
   readers: number;
-  /** Responses ended by `maxDurationMs` (the client resumes). */
+  /** Responses ended by `maxDuration` (the client resumes). */
   handoffs: number;
   /** Bytes of the logs of replies started here and still kept (see `maxStoredBytes`). */
   storedBytes: number;
@@ -195,7 +195,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const urlOf = (id: string): string => `${o.basePath}${id}`;
   const expired = (endId: string): boolean => {
     const time = timeOfId(endId);
-    return time !== undefined && now() - time >= o.retentionMs;
+    return time !== undefined && now() - time >= o.retention;
   };
 
   // ---- the producer's side -----------------------------------------------------------------
@@ -203,8 +203,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const store = createStore({
     broker,
     maxStoredBytes: o.maxStoredBytes,
-    retentionMs: o.retentionMs,
-    idempotencyTtlMs: o.idempotencyTtlMs,
+    retention: o.retention,
+    idempotencyTtl: o.idempotencyTtl,
     topicPrefix: o.topicPrefix,
     now,
     onError,
@@ -215,8 +215,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     feed,
     maxEvents: o.maxEventsPerReply,
     maxBytes: o.maxBytesPerReply,
-    stopGraceMs: o.stopGraceMs,
-    producerHeartbeatMs: o.producerHeartbeatMs,
+    stopGrace: o.stopGrace,
+    producerHeartbeat: o.producerHeartbeat,
     now,
     onError,
     onBytes: (run, bytes) => store.grow(run.id, bytes),
@@ -245,7 +245,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     feed,
     pageSize: o.pageSize,
     maxHeldBytes: o.maxQueuedBytes,
-    retryMs: o.retryMs,
+    retry: o.retry,
     now,
     onError,
   };
@@ -285,7 +285,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       if (open.fresh !== true) {
         const state = await readState(broker, watch.topics, o.pageSize);
         if (!state.exists && open.joining === true) {
-          state.exists = await watch.whenOpened(o.producerLostAfterMs);
+          state.exists = await watch.whenOpened(o.producerLostAfter);
         }
         if (!state.exists || (state.end !== null && expired(state.end.id))) {
           releaseWatch(watch);
@@ -340,7 +340,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       }
       releaseWatch(watch);
     });
-    if (o.maxDurationMs !== false) reader.cutAfter(o.maxDurationMs, () => counters.handoffs++);
+    if (o.maxDuration !== false) reader.cutAfter(o.maxDuration, () => counters.handoffs++);
     if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
     reader.start();
     return handle.stream.response;
@@ -451,7 +451,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     broker,
     feed,
     pageSize: o.pageSize,
-    stopTimeoutMs: o.stopTimeoutMs,
+    stopTimeout: o.stopTimeout,
     expired,
   };
 
@@ -485,9 +485,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     running,
     watches,
     store,
-    producerHeartbeatMs: o.producerHeartbeatMs,
-    producerLostAfterMs: o.producerLostAfterMs,
-    idleStopMs: o.idleStopMs,
+    producerHeartbeat: o.producerHeartbeat,
+    producerLostAfter: o.producerLostAfter,
+    idleStopAfter: o.idleStopAfter,
     now,
     onError,
     onLost: () => ended['producer-lost']++,

@@ -14,9 +14,9 @@ await broker.ready();
 const replies = createReplies({
   broker,
   heartbeat: false,
-  producerHeartbeatMs: Number(env.SSEKIT_HEARTBEAT_MS ?? 1000),
-  producerLostAfterMs: Number(env.SSEKIT_LOST_AFTER_MS ?? 5000),
-  maxDurationMs: env.SSEKIT_MAX_DURATION_MS === undefined ? false : Number(env.SSEKIT_MAX_DURATION_MS),
+  producerHeartbeat: Number(env.SSEKIT_HEARTBEAT_MS ?? 1000),
+  producerLostAfter: Number(env.SSEKIT_LOST_AFTER_MS ?? 5000),
+  maxDuration: env.SSEKIT_MAX_DURATION_MS === undefined ? false : Number(env.SSEKIT_MAX_DURATION_MS),
   onError: () => {},
 });
 

@@ -69,7 +69,7 @@ async function twoReaders(persist: boolean, options: RepliesOptions = {}) {
   const redis = await ownRedis(persist);
   const prefix = uniquePrefix('replies-restart');
   const p = gatedProducer(40);
-  const lease = { producerHeartbeatMs: 100, producerLostAfterMs: 1000, ...options };
+  const lease = { producerHeartbeat: 100, producerLostAfter: 1000, ...options };
   const a = await instanceOn(redis, prefix, { produce: p.produce, ...lease });
   const b = await instanceOn(redis, prefix, lease);
   const onA = await post(a.url);
@@ -99,7 +99,7 @@ const FAILED = JSON.stringify({ reason: 'failed' });
 describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
   it('Redis kept its data (append-only file): the reply goes on, every token once, the producer run once', async () => {
     // A lease longer than the outage: B must not give up on the producer meanwhile.
-    const { redis, p, b, onA, onB, location } = await twoReaders(true, { producerLostAfterMs: 10_000 });
+    const { redis, p, b, onA, onB, location } = await twoReaders(true, { producerLostAfter: 10_000 });
     await redis.kill();
     await redis.start();
     p.go();

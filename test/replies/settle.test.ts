@@ -98,7 +98,7 @@ describe('replies: no resume ever hangs', () => {
   it('producer-lost, on another instance, also for a GET that comes after', async () => {
     const shared = sharedBroker();
     const dead = killable(shared);
-    const lease = { producerHeartbeatMs: 20, producerLostAfterMs: 200 };
+    const lease = { producerHeartbeat: 20, producerLostAfter: 200 };
     const p = waitingProducer(1);
     const a = await instance({ broker: dead.broker, produce: p.produce, onError: () => {}, ...lease });
     const b = await instance({ broker: shared, ...lease });
@@ -142,7 +142,7 @@ describe('replies: no resume ever hangs', () => {
   });
 
   it('expired (past retention), unknown, a malformed id: 404; a malformed or never assigned Last-Event-ID: 400', async () => {
-    const app = await instance({ limits: { retentionMs: 100 } });
+    const app = await instance({ limits: { retention: 100 } });
     app.setProducer(async ({ send }) => void (await send('x')));
     const location = await finished(app);
     expect(await outcome(app, location, '9999999999999-0')).toBe('400');
