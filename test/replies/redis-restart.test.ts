@@ -30,8 +30,8 @@ async function instanceOn(redis: OwnRedis, prefix: string, options: RepliesOptio
   const broker = createRedisBroker({
     url: redis.url,
     prefix,
-    commandTimeoutMs: 500,
-    maxBackoffMs: 100,
+    commandTimeout: 500,
+    maxBackoff: 100,
     onError: () => {},
   });
   cleanups.push(() => broker.close());
@@ -140,7 +140,7 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
     for (const app of [a, b]) expect((await get(app.url, location)).status).toBe(404);
   });
 
-  it('Redis down longer than commandTimeoutMs: the send fails, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
+  it('Redis down longer than commandTimeout: the send fails, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
     const { redis, p, a, b, onA, onB, location } = await twoReaders(false);
     await redis.kill();
     p.go();
@@ -166,7 +166,7 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
     expect(a.replies.metrics().ended.failed).toBe(1);
   });
 
-  it('Redis down longer than commandTimeoutMs, back with its data: a GET replays what it kept, then end {producer-lost}', async () => {
+  it('Redis down longer than commandTimeout, back with its data: a GET replays what it kept, then end {producer-lost}', async () => {
     const { redis, p, b, onA, onB, location } = await twoReaders(true);
     await redis.kill();
     p.go();

@@ -53,12 +53,15 @@ export interface RedisBrokerOptions {
   maxBytes?: number;
   /** Most entries per stream in one read of the live feed (bounds the reader's memory). Default 1,000. */
   readCount?: number;
-  /** How long one blocking read waits before it is issued again, ms. Default 5,000. */
-  blockMs?: number;
+  /**
+   * How long one blocking read of the live feed (`XREAD BLOCK`) waits before it is issued again,
+   * ms. Default 5,000.
+   */
+  blockTimeout?: number;
   /** A command that has no answer within this many ms fails. Default 5,000. */
-  commandTimeoutMs?: number;
+  commandTimeout?: number;
   /** Longest wait between reconnect attempts, ms (backoff doubles from 50 ms). Default 2,000. */
-  maxBackoffMs?: number;
+  maxBackoff?: number;
   /**
    * Where connection trouble the broker recovers from by itself is reported (once per outage).
    * Default `console.warn`.
@@ -118,9 +121,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const maxBytes = options.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
   checkByteBound('maxBytes', maxBytes);
   const readCount = positiveInt('readCount', options.readCount ?? 1000);
-  const blockMs = positiveInt('blockMs', options.blockMs ?? 5000);
-  const commandTimeout = positiveInt('commandTimeoutMs', options.commandTimeoutMs ?? 5000);
-  const maxBackoff = positiveInt('maxBackoffMs', options.maxBackoffMs ?? 2000);
+  const blockMs = positiveInt('blockTimeout', options.blockTimeout ?? 5000);
+  const commandTimeout = positiveInt('commandTimeout', options.commandTimeout ?? 5000);
+  const maxBackoff = positiveInt('maxBackoff', options.maxBackoff ?? 2000);
   const report = options.onError ?? ((error: unknown) => console.warn('ssekit redis broker:', error));
   const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -437,7 +440,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       if (topics.length === 0) throw new BrokerError('publish-failed', 'no topics');
       const hasEvent = init.event !== undefined;
       try {
-        // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
+        // Waits out a short outage (at most `commandTimeout`), then fails clearly.
         if (command.status !== 'ready') await whenReady(command);
         return await scripted.ssekitPublish(
           1 + 2 * topics.length,
@@ -547,7 +550,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           listener = null;
           cursors.clear();
           pending.clear();
-          // Ends the blocking read now rather than after `blockMs`.
+          // Ends the blocking read now rather than after `blockTimeout`.
           if (readerRunning) await wake().catch(report);
           await readerStopped;
         },

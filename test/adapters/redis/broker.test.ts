@@ -84,7 +84,7 @@ describe.skipIf(!available)('Redis broker', () => {
   });
 
   it('rejects a publish with a typed error when Redis is unreachable', async () => {
-    const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
+    const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeout: 500 });
     const error = await b.publish(['t'], { data: 'x' }).then(
       () => null,
       (e: unknown) => e,
@@ -209,7 +209,7 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
     const p = freshPrefix('partition');
     const proxy = await startRedisProxy(REDIS_URL);
     const feedErrors: unknown[] = [];
-    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200, onError: (e) => feedErrors.push(e) });
+    const subBroker = broker(p, { url: proxy.url, maxBackoff: 200, onError: (e) => feedErrors.push(e) });
     const pubBroker = broker(p);
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
     const hub = createHub({ broker: subBroker, heartbeat: false });
@@ -242,7 +242,7 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
   it('when Redis trimmed what the feed missed: subscribers end, resume with a reset, the feed lives on', async () => {
     const p = freshPrefix('gap');
     const proxy = await startRedisProxy(REDIS_URL);
-    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200 });
+    const subBroker = broker(p, { url: proxy.url, maxBackoff: 200 });
     const pubBroker = broker(p, { maxLen: 10 });
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
     const errors: unknown[] = [];
