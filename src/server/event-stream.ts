@@ -35,7 +35,7 @@ export interface EventStreamOptions extends SseResponseOptions {
   highWaterMark?: number;
   /**
    * Hard bound on bytes queued for the client (including what producers sent without awaiting).
-   * Past it, {@link EventStreamOptions.onOverflow} applies. Default 1 MiB; at least `highWaterMark`.
+   * Past it, {@link EventStreamOptions.overflow} applies. Default 1 MiB; at least `highWaterMark`.
    */
   maxQueuedBytes?: number;
   /**
@@ -46,7 +46,7 @@ export interface EventStreamOptions extends SseResponseOptions {
    *
    * A single event larger than `maxQueuedBytes` can never be queued: it triggers the policy.
    */
-  onOverflow?: OverflowPolicy;
+  overflow?: OverflowPolicy;
   /**
    * Ends the stream as `'client-gone'` when it aborts: pass the request's signal in runtimes
    * that abort it on disconnect (Next.js, Deno, Bun), in addition to body cancellation.
@@ -160,9 +160,9 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
     init.maxQueuedBytes ?? Math.max(DEFAULT_MAX_QUEUED, highWaterMark),
   );
   if (maxQueued < highWaterMark) throw new RangeError('maxQueuedBytes must be at least highWaterMark');
-  const policy: OverflowPolicy = init.onOverflow ?? 'close';
+  const policy: OverflowPolicy = init.overflow ?? 'close';
   if (policy !== 'close' && policy !== 'drop')
-    throw new RangeError(`unknown onOverflow policy ${String(policy)}`);
+    throw new RangeError(`unknown overflow policy ${String(policy)}`);
   // Validated (and encoded) before anything starts, so a bad retry throws here, not later.
   const openText = init.retry === undefined ? EMPTY_COMMENT : encodeEvent({ retry: init.retry });
   const batchLimit = Math.min(BATCH_LIMIT, highWaterMark);
@@ -395,7 +395,7 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
  * - The first bytes (a comment, or the `retry` hint) are queued immediately.
  * - A heartbeat comment every 10 s by default, 5 s under Bun (`heartbeat: false` turns it off).
  * - Backpressure: `await send(...)` waits while `highWaterMark` bytes are queued; at most
- *   `maxQueuedBytes` are ever held, past which `onOverflow` applies (default: close).
+ *   `maxQueuedBytes` are ever held, past which `overflow` applies (default: close).
  * - Disconnect: `signal` aborts when the client goes away; later sends resolve `false`.
  *
  * @example
