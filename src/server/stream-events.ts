@@ -9,7 +9,7 @@ import { type EventStreamOptions, openEventStream } from './event-stream.js';
 export type StreamItem = OutgoingEvent | string;
 
 /** What {@link streamEvents} reads: any async or sync iterable of {@link StreamItem}. */
-export type EventSourceLike = AsyncIterable<StreamItem> | Iterable<StreamItem>;
+export type EventIterable = AsyncIterable<StreamItem> | Iterable<StreamItem>;
 
 /** Options of {@link streamEvents}. */
 export interface StreamEventsOptions extends EventStreamOptions {
@@ -58,7 +58,7 @@ function defaultOnError(error: unknown): undefined {
  * ```
  */
 export function streamEvents(
-  source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
+  source: EventIterable | ((signal: AbortSignal) => EventIterable),
   init: StreamEventsOptions = {},
 ): Response {
   const handle = openEventStream(init);
@@ -69,7 +69,7 @@ export function streamEvents(
 // Never rejects: every error goes to `onError` (or, if that throws, to console.error).
 async function pump(
   { stream, end }: ReturnType<typeof openEventStream>,
-  source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
+  source: EventIterable | ((signal: AbortSignal) => EventIterable),
   onError: NonNullable<StreamEventsOptions['onError']>,
 ): Promise<void> {
   let iterator: AsyncIterator<StreamItem> | Iterator<StreamItem> | undefined;
