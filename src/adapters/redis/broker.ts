@@ -64,7 +64,7 @@ export interface RedisBrokerOptions {
   maxBackoff?: number;
   /**
    * Where connection trouble the broker recovers from by itself is reported (once per outage).
-   * Default `console.warn`.
+   * Default `console.error`.
    */
   onError?: (error: unknown) => void;
 }
@@ -124,7 +124,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const blockMs = positiveInt('blockTimeout', options.blockTimeout ?? 5000);
   const commandTimeout = positiveInt('commandTimeout', options.commandTimeout ?? 5000);
   const maxBackoff = positiveInt('maxBackoff', options.maxBackoff ?? 2000);
-  const report = options.onError ?? ((error: unknown) => console.warn('ssekit redis broker:', error));
+  const report = options.onError ?? ((error: unknown) => console.error('ssekit redis broker:', error));
   const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
   const seqKey = `${prefix}seq`;

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRequestListener } from '../../../src/adapters/node/index.js';
 import {
   type BrokerEvent,
@@ -91,6 +91,23 @@ describe.skipIf(!available)('Redis broker', () => {
     );
     expect(isBrokerError(error)).toBe(true);
     expect((error as { type: string }).type).toBe('publish-failed');
+  });
+
+  it('reports connection trouble with console.error by default, as the hub, replies and the node adapter do', async () => {
+    const proxy = await startRedisProxy(REDIS_URL);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const b = broker(freshPrefix('log'), { url: proxy.url, maxBackoff: 200, onError: undefined });
+      await b.ready();
+      const feed = b.subscribe({ onEvent() {}, onError() {} });
+      await feed.follow(['t']);
+      proxy.cut();
+      await vi.waitFor(() => expect(log).toHaveBeenCalledWith('ssekit redis broker:', expect.anything()));
+      await feed.close();
+    } finally {
+      log.mockRestore();
+      await proxy.close();
+    }
   });
 
   it('delivers live events from one instance to the feed of another, once, in id order', async () => {
