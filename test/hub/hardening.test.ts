@@ -190,9 +190,9 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
     const request = new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${token}` } });
     const plain = jwtAuthorizer({ key, algorithms: ['HS256'] });
     expect(await plain({ request, action: 'subscribe', topics: ['t'] })).toEqual({ expiresAt: exp * 1000 });
-    const lenient = jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: 5 });
+    const lenient = jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: 5000 });
     expect(await lenient({ request, action: 'subscribe', topics: ['t'] })).toEqual({
-      expiresAt: (exp + 5) * 1000,
+      expiresAt: exp * 1000 + 5000,
     });
     const past = await new SignJWT({ ssekit: { subscribe: ['t'] } })
       .setProtectedHeader({ alg: 'HS256' })
@@ -203,6 +203,25 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
       new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${past}` } }),
     );
     expect(refused.status).toBe(401);
+  });
+
+  it('jwtAuthorizer takes clockTolerance in ms: a token expired 10 s ago passes with 30,000, not with 5,000', async () => {
+    const { SignJWT } = await import('jose');
+    const key = new TextEncoder().encode('k'.repeat(32));
+    const token = await new SignJWT({ ssekit: { subscribe: ['t'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+      .sign(key);
+    const request = new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${token}` } });
+    const verdict = (clockTolerance: number) =>
+      jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance })({
+        request,
+        action: 'subscribe',
+        topics: ['t'],
+      });
+    expect(await verdict(5000)).toBe('unauthenticated');
+    expect(await verdict(30_000)).toMatchObject({ expiresAt: expect.any(Number) });
+    expect(() => jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: -1 })).toThrow(RangeError);
   });
 });
 
