@@ -171,8 +171,8 @@ async function run(argv: string[]): Promise<number> {
   // a connection for node's default 300 s. node checks them every connectionsCheckingInterval
   // (default 30 s), over the connections still sending a request only.
   const deadlines = {
-    headersTimeout: config.headersTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.headersTimeout,
+    requestTimeout: config.requestTimeout,
     connectionsCheckingInterval: 1000,
   };
   const main = createServer(

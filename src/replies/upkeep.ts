@@ -25,7 +25,7 @@ export interface UpkeepOptions {
 
 export function createUpkeep(options: UpkeepOptions) {
   const { broker, running, watches, store, producerLostAfter, idleStopAfter, now, onError } = options;
-  const tickMs = Math.max(
+  const tickEvery = Math.max(
     10,
     Math.min(
       options.producerHeartbeat,
@@ -58,7 +58,7 @@ export function createUpkeep(options: UpkeepOptions) {
     const time = now();
     // This process's event loop was blocked (a long synchronous task): what producers sent
     // meanwhile may still wait in the socket. Give every reply a fresh window, not a verdict.
-    const blocked = time - lastTick > 2 * tickMs + 50;
+    const blocked = time - lastTick > 2 * tickEvery + 50;
     lastTick = time;
     for (const run of running.values()) {
       run.heartbeat(time);
@@ -79,7 +79,7 @@ export function createUpkeep(options: UpkeepOptions) {
     store.sweep(time);
   };
 
-  const timer = setInterval(tick, tickMs);
+  const timer = setInterval(tick, tickEvery);
   // Replies alone must not keep a process alive.
   (timer as { unref?: () => void }).unref?.();
 
