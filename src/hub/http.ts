@@ -91,7 +91,7 @@ function queryOf(url: string): URLSearchParams {
 /** The request's resume point: `undefined` (none), or an id (`INVALID_ID` for a bad one). */
 function resumePoint(request: Request): string | undefined {
   try {
-    return readLastEventId(request, { maxLength: MAX_ID_LENGTH, onInvalid: 'throw' });
+    return readLastEventId(request, { maxLength: MAX_ID_LENGTH, invalidId: 'throw' });
   } catch (error) {
     // A client that sent an id has state, even if its id is unreadable: it must be reset.
     if (error instanceof LastEventIdError) return INVALID_ID;
