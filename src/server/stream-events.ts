@@ -62,10 +62,10 @@ function defaultOnError(error: unknown): void {
  */
 export function streamEvents(
   source: EventIterable | ((signal: AbortSignal) => EventIterable),
-  init: StreamEventsOptions = {},
+  options: StreamEventsOptions = {},
 ): Response {
-  const handle = openEventStream(init);
-  void pump(handle, source, init.onError ?? defaultOnError, init.errorEvent);
+  const handle = openEventStream(options);
+  void pump(handle, source, options.onError ?? defaultOnError, options.errorEvent);
   return handle.stream.response;
 }
 
