@@ -39,8 +39,11 @@ describe('cluster broker', () => {
     await server.close();
   });
 
-  it('fails calls with a BrokerError when the primary does not answer', async () => {
+  it('fails calls with a BrokerError when the primary does not answer within timeout (a positive integer of ms)', async () => {
     const [, w] = channelPair(); // nobody serves the other end
+    expect(() => createClusterBroker({ channel: w, timeout: 0 })).toThrow(
+      'timeout must be a positive integer',
+    );
     const broker = createClusterBroker({ channel: w, timeout: 20 });
     await expect(broker.publish(['t'], { data: 'x' })).rejects.toSatisfy(
       (e) => isBrokerError(e) && e.type === 'publish-failed',

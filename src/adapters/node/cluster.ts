@@ -14,6 +14,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Broker, BrokerEvent, BrokerFeed, BrokerListener } from '../../hub/broker.js';
 import { BrokerError } from '../../hub/errors.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
+import { checkNumber } from '../../server/options.js';
 
 /** A message channel like a cluster worker (primary side) or `process` (worker side). */
 export interface IpcChannel {
@@ -200,7 +201,7 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
       'createClusterBroker needs an IPC channel: run it in a cluster worker or forked child',
     );
   }
-  const timeout = options.timeout ?? 10_000;
+  const timeout = checkNumber('timeout', options.timeout ?? 10_000);
   const pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer: unknown }
