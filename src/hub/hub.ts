@@ -325,7 +325,8 @@ export function createHub(options: HubOptions = {}): Hub {
       return toPrometheus(hub.metrics(), labels);
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeout ?? 5000);
+      const timeout = checkNumber('timeout', closeOptions.timeout ?? 5000, { min: 0 });
+      closed ??= shutdown(timeout);
       return closed;
     },
   };

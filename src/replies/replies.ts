@@ -8,7 +8,7 @@
 import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
 import { openEventStream } from '../server/event-stream.js';
-import { retryAfterHeader } from '../server/options.js';
+import { checkNumber, retryAfterHeader } from '../server/options.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
@@ -520,7 +520,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeout ?? 5000);
+      const timeout = checkNumber('timeout', closeOptions.timeout ?? 5000, { min: 0 });
+      closed ??= shutdown(timeout);
       return closed;
     },
     metrics() {

@@ -38,6 +38,15 @@ describe('checkNumber', () => {
     expect(() => createHub({ retryAfter: 0 }).close()).not.toThrow();
   });
 
+  it('validates close({ timeout }) of the hub and replies (ms, 0 allowed)', async () => {
+    const hub = createHub();
+    const replies = createReplies();
+    expect(() => hub.close({ timeout: -1 })).toThrow('timeout must be a non-negative integer');
+    expect(() => hub.close({ timeout: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => replies.close({ timeout: Number.NaN })).toThrow(RangeError);
+    await Promise.all([hub.close({ timeout: 0 }), replies.close({ timeout: 0 })]);
+  });
+
   it('writes Retry-After in whole seconds, rounded up', () => {
     expect(retryAfterHeader(0)).toBe('0');
     expect(retryAfterHeader(1)).toBe('1');
