@@ -198,12 +198,13 @@ export function createHub(options: HubOptions = {}): Hub {
   const delay = checkNumber('reconnectHint.delay', options.reconnectHint?.delay ?? 1000, { min: 0 });
   const jitter = checkNumber('reconnectHint.jitter', options.reconnectHint?.jitter ?? 4000, { min: 0 });
   const retryAfter = checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 });
-  const grace = positiveLimit('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
+  // Durations are timers: no Infinity (setTimeout would take it as 1 ms).
+  const grace = checkNumber('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;
   const onError = options.onError ?? ((error: unknown) => console.error('ssekit hub:', error));
   const heartbeat = options.heartbeat ?? defaultHeartbeat();
-  if (heartbeat !== false) positiveLimit('heartbeat', heartbeat);
+  if (heartbeat !== false) checkNumber('heartbeat', heartbeat);
 
   let closing = false;
   let closed: Promise<void> | undefined;

@@ -47,6 +47,11 @@ describe('checkNumber', () => {
     await Promise.all([hub.close({ timeout: 0 }), replies.close({ timeout: 0 })]);
   });
 
+  it("refuses Infinity for the hub's timers (setTimeout would take it as 1 ms)", () => {
+    expect(() => createHub({ heartbeat: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => createHub({ slowConsumerGrace: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+  });
+
   it('writes Retry-After in whole seconds, rounded up', () => {
     expect(retryAfterHeader(0)).toBe('0');
     expect(retryAfterHeader(1)).toBe('1');
