@@ -421,7 +421,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkTtl(ttl, false);
+      checkNumber('ttl', ttl);
       const time = now();
       sweep(time);
       const held = claims.get(name);
@@ -434,7 +434,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     async expire(topics, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkTtl(ttl, true);
+      checkNumber('ttl', ttl, { min: 0 });
       const time = now();
       for (const topic of topics) {
         if (!histories.has(topic)) continue;
@@ -455,14 +455,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
   };
   return broker;
-}
-
-function checkTtl(ttl: number, zero: boolean): void {
-  if (typeof ttl !== 'number' || !(zero ? ttl >= 0 : ttl > 0) || !Number.isFinite(ttl)) {
-    throw new RangeError(
-      `ttl must be a ${zero ? 'non-negative' : 'positive'} finite number, got ${String(ttl)}`,
-    );
-  }
 }
 
 function follows(feed: Feed, topics: readonly string[]): boolean {
