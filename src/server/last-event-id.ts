@@ -6,6 +6,7 @@
  * refused before it reaches a history lookup or a log line.
  */
 import { LastEventIdError, type LastEventIdErrorType } from './errors.js';
+import { checkNumber } from './options.js';
 
 /** Options of {@link readLastEventId}. */
 export interface ReadLastEventIdOptions {
@@ -57,7 +58,7 @@ export function readLastEventId(
   request: RequestLike,
   options: ReadLastEventIdOptions = {},
 ): string | undefined {
-  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxLength = checkNumber('maxLength', options.maxLength ?? DEFAULT_MAX_LENGTH);
   const queryParam = options.queryParam ?? 'lastEventId';
   const strict = options.invalidId === 'throw';
 

@@ -86,6 +86,12 @@ describe('readLastEventId', () => {
     expect(thrown(() => readLastEventId(longQuery, { invalidId: 'throw' })).type).toBe('too-long');
   });
 
+  it('checks maxLength like every numeric option (a positive integer)', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => readLastEventId(request('http://x/s', 'a'), { maxLength: bad })).toThrow(RangeError);
+    }
+  });
+
   it('never returns a control character, a lone surrogate or more than maxLength (property)', () => {
     fc.assert(
       fc.property(
