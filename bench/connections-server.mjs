@@ -79,7 +79,7 @@ async function makeServer(clusterBroker) {
   const { createRequestListener } = await load('node.js');
   // Heartbeats off as in the raw server (and bench:fanout): the clients count every "\n\n".
   const hub = createHub({
-    heartbeatMs: false,
+    heartbeat: false,
     // Set, not left to defaults that differ between versions: each client process opens up to
     // 15,000 subscribers from one source address.
     limits: { maxSubscribers: 1_000_000, maxSubscribersPerAddress: Number.POSITIVE_INFINITY },

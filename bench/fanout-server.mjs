@@ -67,7 +67,7 @@ async function ssekitServer(base) {
   const { createHub } = await loadDist('hub.js', base);
   const { createRequestListener } = await loadDist('node.js', base);
   const hub = createHub({
-    heartbeatMs: false,
+    heartbeat: false,
     // Every limit that would shape the workload is set here, not left to defaults that differ
     // between versions: all subscribers come from 127.0.0.1, and the flood queues a lot for a
     // moment; the bench measures throughput, not the policy.

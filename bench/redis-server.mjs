@@ -47,7 +47,7 @@ if (broker) {
 }
 const hub = createHub({
   broker,
-  heartbeatMs: false,
+  heartbeat: false,
   // 2 client processes hold all the subscribers (one address); a 10k events/s burst may queue a
   // few MB each. Set, not left to defaults that differ between versions.
   limits: {

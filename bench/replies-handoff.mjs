@@ -1,6 +1,6 @@
-// `npm run bench:handoff`: how long a client of a resumable reply waits at each `maxDurationMs`
+// `npm run bench:handoff`: how long a client of a resumable reply waits at each `maxDuration`
 // hand-off. A replies server (ssekit/replies on node:http, its own process) runs replies of
-// `--duration-ms` (20 s: a token every `--interval-ms`, 50 ms) with `maxDurationMs`
+// `--duration-ms` (20 s: a token every `--interval-ms`, 50 ms) with `maxDuration`
 // `--max-duration-ms` (5 s): each response ends cleanly with `retry` and the last id, and the
 // client, ssekit/client's connect() with its default reconnection, comes back with
 // Last-Event-ID. `--replies` replies (6) run at once, each read by one client from its start.
@@ -38,7 +38,7 @@ async function server() {
   const { createServer } = await import('node:http');
   const { createRequestListener } = await import('../dist/node.js');
   const { createReplies } = await import('../dist/replies.js');
-  const replies = createReplies({ maxDurationMs: Number(process.env.MAX_DURATION), heartbeatMs: false });
+  const replies = createReplies({ maxDuration: Number(process.env.MAX_DURATION), heartbeat: false });
   const listener = createRequestListener(async (request) => {
     if (request.method === 'POST') {
       const { count, intervalMs } = await request.json();
@@ -78,7 +78,7 @@ async function main() {
     const base = `http://127.0.0.1:${port}`;
     const count = Math.round(DURATION / INTERVAL);
     console.log(
-      `bench:handoff: ${REPLIES} replies at once, each ${count} tokens ${INTERVAL} ms apart (${DURATION} ms), maxDurationMs ${MAX_DURATION}`,
+      `bench:handoff: ${REPLIES} replies at once, each ${count} tokens ${INTERVAL} ms apart (${DURATION} ms), maxDuration ${MAX_DURATION}`,
     );
     const results = await Promise.all(Array.from({ length: REPLIES }, () => oneReply(connect, base, count)));
 

@@ -52,7 +52,7 @@ const PAGES = {
  * do the chat's replies (so several demo servers share them: a reply started on one is resumed
  * and stopped on another); otherwise the feed is in a journal-backed in-memory broker and the
  * replies in memory (a restart loses them).
- * @param {{ port?: number, host?: string, dataDir?: string, retryMs?: number, redisUrl?: string, redisPrefix?: string, log?: (line: string) => void }} [options]
+ * @param {{ port?: number, host?: string, dataDir?: string, reconnectDelay?: number, redisUrl?: string, redisPrefix?: string, log?: (line: string) => void }} [options]
  */
 export async function startDemo(options = {}) {
   const log = options.log ?? ((line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`));
@@ -100,13 +100,13 @@ export async function startDemo(options = {}) {
   const brokerName = options.redisUrl
     ? `Redis at ${options.redisUrl}`
     : `journal ${join(dataDir, 'feed.ndjson')}`;
-  const retryMs = options.retryMs ?? 1000;
+  const reconnectDelay = options.reconnectDelay ?? 1000;
   const hub = createHub({
     broker,
-    heartbeatMs: 5000,
+    heartbeat: 5000,
     // Small on purpose, so "simulate a slow consumer" trips it quickly.
     limits: { maxQueuedBytes: 256 * 1024 },
-    retry: { ms: retryMs, jitterMs: retryMs },
+    reconnectHint: { delay: reconnectDelay, jitter: reconnectDelay },
     onError: (error) => log(`hub error: ${error?.message ?? error}`),
   });
 
@@ -341,9 +341,9 @@ export async function startDemo(options = {}) {
       // Ends every stream with a retry hint: pages come back spread out and resume from history.
       // Running replies get the same 2 s to finish, then end as `shutdown`.
       await Promise.all([
-        hub.close({ timeoutMs: 2000 }),
-        replies.close({ timeoutMs: 2000 }),
-        aiChat.replies.close({ timeoutMs: 2000 }),
+        hub.close({ timeout: 2000 }),
+        replies.close({ timeout: 2000 }),
+        aiChat.replies.close({ timeout: 2000 }),
       ]);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(() => resolve()));

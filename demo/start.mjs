@@ -7,7 +7,7 @@ const demo = await startDemo({
   port: Number(process.env.PORT ?? 3000),
   host: process.env.HOST,
   dataDir: process.env.DEMO_DATA_DIR,
-  retryMs: process.env.DEMO_RETRY_MS ? Number(process.env.DEMO_RETRY_MS) : undefined,
+  reconnectDelay: process.env.DEMO_RETRY_MS ? Number(process.env.DEMO_RETRY_MS) : undefined,
   redisUrl: process.env.REDIS_URL || undefined,
   redisPrefix: process.env.DEMO_REDIS_PREFIX || undefined,
 }).catch((error) => {

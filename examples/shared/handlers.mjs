@@ -62,11 +62,9 @@ async function* mockReply(message, signal, delay) {
 export function chatReply(message, { delay = 20, signal } = {}) {
   return streamEvents((streamSignal) => mockReply(message, streamSignal, delay), {
     ...(signal ? { signal } : {}),
+    onError: (error) => console.error('chat failed', error),
     // Tell the client something generic, never the error itself.
-    onError: (error) => {
-      console.error('chat failed', error);
-      return { event: 'error', data: JSON.stringify({ message: 'The reply failed.' }) };
-    },
+    errorEvent: () => ({ event: 'error', data: JSON.stringify({ message: 'The reply failed.' }) }),
   });
 }
 

@@ -25,9 +25,9 @@ export interface ServeConfig {
   metricsListen: ListenAddress | undefined;
   limits: { maxSubscribers: number; maxSubscribersPerAddress: number };
   history: { maxEvents: number; maxBytes?: number; maxTotalBytes?: number };
-  /** Seconds, as node wants them in ms. */
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
+  /** ms, as node wants them (the flags are in seconds). */
+  headersTimeout: number;
+  requestTimeout: number;
 }
 
 /** Defaults of the flags, where the help text states them. */
@@ -151,8 +151,8 @@ export async function readServeConfig(argv: string[]): Promise<ServeConfig | 'he
         : listenAddress('--metrics-listen', values['metrics-listen']),
     limits,
     history,
-    headersTimeoutMs: headersTimeout * 1000,
-    requestTimeoutMs: requestTimeout * 1000,
+    headersTimeout: headersTimeout * 1000,
+    requestTimeout: requestTimeout * 1000,
   };
 }
 

@@ -171,8 +171,8 @@ async function run(argv: string[]): Promise<number> {
   // a connection for node's default 300 s. node checks them every connectionsCheckingInterval
   // (default 30 s), over the connections still sending a request only.
   const deadlines = {
-    headersTimeout: config.headersTimeoutMs,
-    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.headersTimeout,
+    requestTimeout: config.requestTimeout,
     connectionsCheckingInterval: 1000,
   };
   const main = createServer(
@@ -214,7 +214,7 @@ async function run(argv: string[]): Promise<number> {
     // Not a usage error: the flags were fine, the machine said no. One line, exit 1, and
     // nothing left open (a Redis connection would keep the process alive).
     log(`error: ${(error as Error).message}`);
-    await hub.close({ timeoutMs: 0 }).catch(() => {});
+    await hub.close({ timeout: 0 }).catch(() => {});
     await closeBroker().catch(() => {});
     for (const server of servers) server.close();
     return 1;
@@ -239,7 +239,7 @@ async function run(argv: string[]): Promise<number> {
       // A worker's stop is the primary's to log (one line per stop).
       if (!cluster.isWorker) log(`${signal}: stopping`);
       void hub
-        .close({ timeoutMs: 3000 })
+        .close({ timeout: 3000 })
         .catch((error: unknown) => log(`error: ${(error as Error).message}`))
         .then(() => closeBroker())
         .catch((error: unknown) => log(`error: ${(error as Error).message}`))

@@ -4,6 +4,7 @@
  * subscribe to and publish on). JWT verification is `jose`'s, loaded on first use, so the hub
  * itself has no runtime dependency.
  */
+import { checkNumber } from '../server/options.js';
 
 /** What a request wants to do. */
 export type HubAction = 'subscribe' | 'publish';
@@ -70,7 +71,7 @@ export interface JwtAuthorizerOptions {
   issuer?: string | string[];
   /** Expected `aud`, when set. */
   audience?: string | string[];
-  /** Leeway for `exp`/`nbf`, in seconds. Default 0. */
+  /** Leeway for `exp`/`nbf`, ms (jose takes seconds: it is handed `clockTolerance / 1000`). Default 0. */
   clockTolerance?: number;
   /**
    * Claim that lists the topics: `{ subscribe?: string[], publish?: string[] }`. Default
@@ -177,7 +178,8 @@ export function jwtAuthorizer(options: JwtAuthorizerOptions): Authorize {
   const verifyOptions: Record<string, unknown> = { algorithms: options.algorithms };
   if (options.issuer !== undefined) verifyOptions.issuer = options.issuer;
   if (options.audience !== undefined) verifyOptions.audience = options.audience;
-  if (options.clockTolerance !== undefined) verifyOptions.clockTolerance = options.clockTolerance;
+  const tolerance = checkNumber('clockTolerance', options.clockTolerance ?? 0, { min: 0 });
+  if (tolerance > 0) verifyOptions.clockTolerance = tolerance / 1000;
 
   return async ({ request, action, topics }) => {
     if (request === undefined) return true;
@@ -196,9 +198,9 @@ export function jwtAuthorizer(options: JwtAuthorizerOptions): Authorize {
     const patterns = (grants as Record<string, unknown>)[action];
     if (!Array.isArray(patterns)) return 'forbidden';
     if (!topics.every((topic) => topicAllowed(patterns, topic))) return 'forbidden';
-    // RFC 7519 §4.1.4: `exp` is in seconds since the epoch.
+    // RFC 7519 §4.1.4: `exp` is in seconds since the epoch; `expiresAt` in ms.
     const exp = payload.exp;
     if (typeof exp !== 'number' || !Number.isFinite(exp)) return true;
-    return { expiresAt: (exp + (options.clockTolerance ?? 0)) * 1000 };
+    return { expiresAt: exp * 1000 + tolerance };
   };
 }

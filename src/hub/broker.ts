@@ -142,28 +142,28 @@ export interface Broker {
    */
   readonly topicLimits?: { readonly maxEvents: number; readonly maxBytes: number };
   /**
-   * Optional: sets `name` to `value` for `ttlMs` unless `name` already holds a value, atomically
-   * for every process sharing the broker (on Redis, `SET name value NX PX ttlMs GET`). Resolves
+   * Optional: sets `name` to `value` for `ttl` unless `name` already holds a value, atomically
+   * for every process sharing the broker (on Redis, `SET name value NX PX ttl GET`). Resolves
    * with the value `name` holds after the call: `value` when this call set it, the earlier
    * holder's otherwise. Replies (`ssekit/replies`) claim an `Idempotency-Key` with it: the first
    * POST sets the key to its reply, concurrent ones learn which reply to join. Without it, they
    * claim in the memory of their own process (joins then work within one process only).
    */
-  claim?(name: string, value: string, ttlMs: number): Promise<string>;
+  claim?(name: string, value: string, ttl: number): Promise<string>;
   /**
-   * Optional: forgets `topics` `ttlMs` from now (on Redis, `PEXPIRE` on their streams; `0`: at
+   * Optional: forgets `topics` `ttl` from now (on Redis, `PEXPIRE` on their streams; `0`: at
    * once): their history is dropped. A later call replaces the time. Meant for topics whose
    * readers can tell a dropped history from an empty one (replies look for their own open
    * marker): the memory broker reports a resume from before the drop as `truncated`, Redis
    * keeps nothing to tell. Replies use it to drop a reply's log once its retention is over;
    * without it, a log is kept as long as the broker's own bounds keep it.
    */
-  expire?(topics: readonly string[], ttlMs: number): Promise<void>;
+  expire?(topics: readonly string[], ttl: number): Promise<void>;
 }
 
 export interface MemoryBrokerOptions {
   /**
-   * Bounds of the history: per topic (`maxEvents`, `maxAgeMs`, `maxBytes`) and across all
+   * Bounds of the history: per topic (`maxEvents`, `maxAge`, `maxBytes`) and across all
    * topics (`maxTotalBytes`, 64 MiB by default). See {@link HistoryLimits}.
    */
   history?: HistoryLimits;
@@ -225,7 +225,7 @@ interface Stored {
  * @example
  * ```ts
  * const broker = createMemoryBroker({
- *   history: { maxEvents: 500, maxAgeMs: 10 * 60_000, maxTotalBytes: 256 * 1024 * 1024 },
+ *   history: { maxEvents: 500, maxAge: 10 * 60_000, maxTotalBytes: 256 * 1024 * 1024 },
  * });
  * const hub = createHub({ broker });
  * ```
@@ -419,26 +419,26 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
     historyBytes: () => totalBytes,
 
-    async claim(name, value, ttlMs) {
+    async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkTtl(ttlMs, false);
+      checkNumber('ttl', ttl);
       const time = now();
       sweep(time);
       const held = claims.get(name);
       if (held !== undefined && held.until > time) return held.value;
       claims.delete(name);
-      claims.set(name, { value, until: time + ttlMs });
+      claims.set(name, { value, until: time + ttl });
       if (claims.size > maxClaims) claims.delete(claims.keys().next().value as string);
       return value;
     },
 
-    async expire(topics, ttlMs) {
+    async expire(topics, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkTtl(ttlMs, true);
+      checkNumber('ttl', ttl, { min: 0 });
       const time = now();
       for (const topic of topics) {
         if (!histories.has(topic)) continue;
-        expiries.set(topic, time + ttlMs);
+        expiries.set(topic, time + ttl);
         checkExpiry(topic, time);
       }
     },
@@ -455,14 +455,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
   };
   return broker;
-}
-
-function checkTtl(ttlMs: number, zero: boolean): void {
-  if (typeof ttlMs !== 'number' || !(zero ? ttlMs >= 0 : ttlMs > 0) || !Number.isFinite(ttlMs)) {
-    throw new RangeError(
-      `ttlMs must be a ${zero ? 'non-negative' : 'positive'} finite number, got ${String(ttlMs)}`,
-    );
-  }
 }
 
 function follows(feed: Feed, topics: readonly string[]): boolean {

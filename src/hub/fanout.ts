@@ -22,7 +22,7 @@ export interface FanoutOptions {
   /** The slow-consumer bound, in bytes queued for one subscriber. */
   readonly maxQueuedBytes: number;
   /** After a slow consumer was ended, its connection is cut if still open after this many ms. */
-  readonly graceMs: number;
+  readonly grace: number;
   /** The retry hint that ends a stream the hub closes (fresh jitter each call). */
   readonly retryBytes: () => Uint8Array;
   readonly counters: HubCounters;
@@ -59,7 +59,7 @@ export function eventBytes(): (event: BrokerEvent) => Uint8Array {
 export type Fanout = ReturnType<typeof createFanout>;
 
 export function createFanout(options: FanoutOptions) {
-  const { broker, maxQueuedBytes, graceMs, retryBytes, counters, onError } = options;
+  const { broker, maxQueuedBytes, grace, retryBytes, counters, onError } = options;
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
   const subscribers = new Set<Subscriber>();
@@ -195,7 +195,7 @@ export function createFanout(options: FanoutOptions) {
     release(sub);
     // A peer that reads nothing at all would hold its connection (and the bytes queued in the
     // transport) forever: cut it after the grace. A no-op once the response has finished.
-    const timer = setTimeout(() => outlet.abort(new HubError('slow consumer cut off')), graceMs);
+    const timer = setTimeout(() => outlet.abort(new HubError('slow consumer cut off')), grace);
     (timer as { unref?: () => void }).unref?.();
   };
 

@@ -15,7 +15,7 @@ export interface HistoryLimits {
   /** Most events kept per topic. Default 1,000. `0` keeps none (every resume is a reset). */
   maxEvents?: number;
   /** Oldest event kept, in milliseconds. Default 1 hour; `Infinity` keeps by count alone. */
-  maxAgeMs?: number;
+  maxAge?: number;
   /**
    * Bytes kept per topic, each event counted as {@link historyEventBytes} says. Past it the
    * oldest events fall out. The newest event is always kept, even one larger than the bound on
@@ -34,7 +34,7 @@ export interface HistoryLimits {
 }
 
 export const DEFAULT_HISTORY_MAX_EVENTS = 1000;
-export const DEFAULT_HISTORY_MAX_AGE_MS = 60 * 60 * 1000;
+export const DEFAULT_HISTORY_MAX_AGE = 60 * 60 * 1000;
 /** Default {@link HistoryLimits.maxBytes}: 8 MiB per topic. */
 export const DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
 /** Default {@link HistoryLimits.maxTotalBytes}: 64 MiB across the in-memory broker's topics. */
@@ -49,14 +49,14 @@ export const HISTORY_EVENT_OVERHEAD_BYTES = 128;
 /** Validates and fills in {@link HistoryLimits}. */
 export function resolveHistoryLimits(limits: HistoryLimits = {}): Required<HistoryLimits> {
   const maxEvents = limits.maxEvents ?? DEFAULT_HISTORY_MAX_EVENTS;
-  const maxAgeMs = limits.maxAgeMs ?? DEFAULT_HISTORY_MAX_AGE_MS;
+  const maxAge = limits.maxAge ?? DEFAULT_HISTORY_MAX_AGE;
   const maxBytes = limits.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
   const maxTotalBytes = limits.maxTotalBytes ?? DEFAULT_HISTORY_MAX_TOTAL_BYTES;
   checkNumber('history.maxEvents', maxEvents, { min: 0 });
-  checkNumber('history.maxAgeMs', maxAgeMs, { fraction: true, unbounded: true });
+  checkNumber('history.maxAge', maxAge, { fraction: true, unbounded: true });
   checkByteBound('history.maxBytes', maxBytes);
   checkByteBound('history.maxTotalBytes', maxTotalBytes);
-  return { maxEvents, maxAgeMs, maxBytes, maxTotalBytes };
+  return { maxEvents, maxAge, maxBytes, maxTotalBytes };
 }
 
 /** A byte bound is a non-negative integer, or `Infinity` for none. */
@@ -164,11 +164,11 @@ export class TopicHistory<E extends { readonly id: string }> {
     limits: HistoryLimits = {},
     onDrop?: (event: E) => void,
   ) {
-    const { maxEvents, maxAgeMs, maxBytes } = resolveHistoryLimits(limits);
+    const { maxEvents, maxAge, maxBytes } = resolveHistoryLimits(limits);
     this.#compare = compare;
     this.floor = floor;
     this.#maxEvents = maxEvents;
-    this.#maxAge = maxAgeMs;
+    this.#maxAge = maxAge;
     this.#maxBytes = maxBytes;
     this.#onDrop = onDrop;
   }
@@ -210,7 +210,7 @@ export class TopicHistory<E extends { readonly id: string }> {
     return true;
   }
 
-  /** Drops events published before `now - maxAgeMs`. */
+  /** Drops events published before `now - maxAge`. */
   expire(now: number): void {
     const cutoff = now - this.#maxAge;
     while (this.#size > 0 && (this.#times[this.#head] as number) < cutoff) this.#dropOldest();

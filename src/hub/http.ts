@@ -11,6 +11,7 @@
 import { readBodyText } from '../server/body.js';
 import { isRequestBodyError, LastEventIdError } from '../server/errors.js';
 import { readLastEventId } from '../server/last-event-id.js';
+import { retryAfterHeader } from '../server/options.js';
 import { sseHeaders } from '../server/response.js';
 import type { Authorize, AuthorizeResult } from './auth.js';
 import { isHubClosedError, isHubInputError } from './errors.js';
@@ -53,7 +54,8 @@ export interface HttpOptions extends TopicRules {
   readonly maxSubscribers: number;
   readonly maxSubscribersPerAddress: number;
   readonly maxPublishBytes: number;
-  readonly retryAfterSeconds: number;
+  /** ms, for `Retry-After`. */
+  readonly retryAfter: number;
   readonly headers: RequestInit['headers'];
   readonly allowedHosts: readonly string[] | undefined;
   readonly allowedOrigins: readonly string[];
@@ -89,7 +91,7 @@ function queryOf(url: string): URLSearchParams {
 /** The request's resume point: `undefined` (none), or an id (`INVALID_ID` for a bad one). */
 function resumePoint(request: Request): string | undefined {
   try {
-    return readLastEventId(request, { maxLength: MAX_ID_LENGTH, onInvalid: 'throw' });
+    return readLastEventId(request, { maxLength: MAX_ID_LENGTH, invalidId: 'throw' });
   } catch (error) {
     // A client that sent an id has state, even if its id is unreadable: it must be reset.
     if (error instanceof LastEventIdError) return INVALID_ID;
@@ -106,7 +108,7 @@ function isJson(contentType: string | null): boolean {
 
 export function createHttp(options: HttpOptions) {
   const { fanout, replay, counters, rejected, authorize } = options;
-  const retryAfter = String(options.retryAfterSeconds);
+  const retryAfter = retryAfterHeader(options.retryAfter);
 
   // Built once, as pairs: each stream response copies them cheaply, and several Set-Cookie
   // values stay apart. The user's headers win over the defaults, as with `sseHeaders`.

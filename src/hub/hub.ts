@@ -51,12 +51,15 @@ export interface HubLimits {
   maxQueuedBytes?: number;
 }
 
-/** Reconnection hints (the `retry` field, WHATWG HTML §9.2.6) the hub sends when it ends a stream. */
-export interface RetryHint {
+/**
+ * How long the hub asks clients to wait before reconnecting when it ends a stream: it writes
+ * `delay + random * jitter` as the `retry` field (WHATWG HTML §9.2.6), per subscriber.
+ */
+export interface ReconnectHint {
   /** Base delay in ms. Default 1,000. */
-  ms?: number;
+  delay?: number;
   /** Up to this many ms of random delay are added per subscriber, so clients do not return together. Default 4,000. */
-  jitterMs?: number;
+  jitter?: number;
 }
 
 /** Options of {@link createHub}. */
@@ -72,11 +75,17 @@ export interface HubOptions {
    * Milliseconds between heartbeat comments to every subscriber. `false` turns them off. Default
    * 10,000, and 5,000 under Bun (whose server cuts a connection after 10 s without a write).
    */
-  heartbeatMs?: number | false;
-  /** Retry hint sent when the hub ends a stream (shutdown, slow consumer, partial replay). */
-  retry?: RetryHint;
-  /** Seconds in `Retry-After` of 503 answers. Default 5. */
-  retryAfterSeconds?: number;
+  heartbeat?: number | false;
+  /**
+   * The reconnection delay the hub asks for (the `retry` field) when it ends a stream: shutdown,
+   * slow consumer, partial replay.
+   */
+  reconnectHint?: ReconnectHint;
+  /**
+   * How long a `503` asks the client to wait, ms: sent as `Retry-After` in whole seconds, rounded
+   * up. Default 5,000.
+   */
+  retryAfter?: number;
   /**
    * Extra headers on every stream response (CORS, for example). A header set here replaces the
    * default of the same name; several `Set-Cookie` values stay apart.
@@ -101,7 +110,7 @@ export interface HubOptions {
    * from history), what the transport already holds drains, then the retry hint. If it has not
    * taken that within this many ms, its connection is cut. Default 5,000.
    */
-  slowConsumerGraceMs?: number;
+  slowConsumerGrace?: number;
   /** Events per history page while replaying. Default 500. */
   replayPageSize?: number;
   /** Where errors that have no caller to go to are reported (a failed feed). Default `console.error`. */
@@ -113,7 +122,7 @@ export interface HubOptions {
 /** Options of {@link Hub.close}. */
 export interface CloseOptions {
   /** Wait at most this long (ms) for in-flight publishes before ending streams. Default 5,000. */
-  timeoutMs?: number;
+  timeout?: number;
 }
 
 export interface Hub {
@@ -144,7 +153,8 @@ export interface Hub {
   /**
    * Graceful shutdown: refuses new subscribers and publishes (503), lets in-flight publishes
    * finish and reach subscribers, then ends every stream with a `retry` hint of
-   * `retry.ms + random * retry.jitterMs`, so clients come back spread out, not all at once.
+   * `reconnectHint.delay + random * reconnectHint.jitter`, so clients come back spread out, not
+   * all at once.
    * Closes the broker only if the hub created it.
    */
   close(options?: CloseOptions): Promise<void>;
@@ -185,17 +195,16 @@ export function createHub(options: HubOptions = {}): Hub {
   const broker = options.broker ?? createMemoryBroker({ history: options.history });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const [name, value] of Object.entries(limits)) positiveLimit(name, value);
-  const retryMs = options.retry?.ms ?? 1000;
-  const jitterMs = options.retry?.jitterMs ?? 4000;
-  checkNumber('retry.ms', retryMs, { min: 0 });
-  checkNumber('retry.jitterMs', jitterMs, { min: 0 });
-  const retryAfterSeconds = checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 });
-  const graceMs = positiveLimit('slowConsumerGraceMs', options.slowConsumerGraceMs ?? 5000);
+  const delay = checkNumber('reconnectHint.delay', options.reconnectHint?.delay ?? 1000, { min: 0 });
+  const jitter = checkNumber('reconnectHint.jitter', options.reconnectHint?.jitter ?? 4000, { min: 0 });
+  const retryAfter = checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 });
+  // Durations are timers: no Infinity (setTimeout would take it as 1 ms).
+  const grace = checkNumber('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
   const pageSize = positiveLimit('replayPageSize', options.replayPageSize ?? 500);
   const random = options.random ?? Math.random;
   const onError = options.onError ?? ((error: unknown) => console.error('ssekit hub:', error));
-  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
-  if (heartbeatMs !== false) positiveLimit('heartbeatMs', heartbeatMs);
+  const heartbeat = options.heartbeat ?? defaultHeartbeat();
+  if (heartbeat !== false) checkNumber('heartbeat', heartbeat);
 
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -216,12 +225,12 @@ export function createHub(options: HubOptions = {}): Hub {
   const isClosing = (): boolean => closing;
 
   const retryBytes = (): Uint8Array =>
-    encoder.encode(encodeEvent({ retry: Math.round(retryMs + random() * jitterMs) }));
+    encoder.encode(encodeEvent({ retry: Math.round(delay + random() * jitter) }));
 
   const fanout = createFanout({
     broker,
     maxQueuedBytes: limits.maxQueuedBytes,
-    graceMs,
+    grace,
     retryBytes,
     counters,
     onError,
@@ -264,7 +273,7 @@ export function createHub(options: HubOptions = {}): Hub {
     maxSubscribers: limits.maxSubscribers,
     maxSubscribersPerAddress: limits.maxSubscribersPerAddress,
     maxPublishBytes: limits.maxPublishBytes,
-    retryAfterSeconds,
+    retryAfter,
     headers: options.headers,
     allowedHosts: options.allowedHosts,
     allowedOrigins: options.allowedOrigins ?? [],
@@ -274,11 +283,11 @@ export function createHub(options: HubOptions = {}): Hub {
     publish,
   });
 
-  const heartbeat =
-    heartbeatMs === false ? undefined : setInterval(() => fanout.heartbeat(HEARTBEAT), heartbeatMs);
-  (heartbeat as { unref?: () => void } | undefined)?.unref?.();
+  const heartbeatTimer =
+    heartbeat === false ? undefined : setInterval(() => fanout.heartbeat(HEARTBEAT), heartbeat);
+  (heartbeatTimer as { unref?: () => void } | undefined)?.unref?.();
 
-  const shutdown = async (timeoutMs: number): Promise<void> => {
+  const shutdown = async (timeout: number): Promise<void> => {
     closing = true;
     if (inflight > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -287,12 +296,12 @@ export function createHub(options: HubOptions = {}): Hub {
           drained = resolve;
         }),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, timeoutMs);
+          timer = setTimeout(resolve, timeout);
         }),
       ]);
       clearTimeout(timer);
     }
-    if (heartbeat !== undefined) clearInterval(heartbeat);
+    if (heartbeatTimer !== undefined) clearInterval(heartbeatTimer);
     fanout.endAll();
     await fanout.closeFeed();
     if (ownsBroker) await broker.close();
@@ -317,7 +326,8 @@ export function createHub(options: HubOptions = {}): Hub {
       return toPrometheus(hub.metrics(), labels);
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      const timeout = checkNumber('timeout', closeOptions.timeout ?? 5000, { min: 0 });
+      closed ??= shutdown(timeout);
       return closed;
     },
   };

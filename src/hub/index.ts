@@ -48,7 +48,7 @@ export {
   isHubInputError,
 } from './errors.js';
 export {
-  DEFAULT_HISTORY_MAX_AGE_MS,
+  DEFAULT_HISTORY_MAX_AGE,
   DEFAULT_HISTORY_MAX_BYTES,
   DEFAULT_HISTORY_MAX_EVENTS,
   DEFAULT_HISTORY_MAX_TOTAL_BYTES,
@@ -67,7 +67,7 @@ export {
   type PublishEvent,
   RESET_EVENT,
   RESUME_HEADER,
-  type RetryHint,
+  type ReconnectHint,
   type SubscribeContext,
   type SubscribeOptions,
 } from './hub.js';

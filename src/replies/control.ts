@@ -49,7 +49,7 @@ export interface StopOptions {
   readonly feed: RepliesFeed;
   readonly pageSize: number;
   /** How long to wait for the producer's instance to write the end. */
-  readonly stopTimeoutMs: number;
+  readonly stopTimeout: number;
   /** Whether an ended reply is past its retention (then it is unknown). */
   readonly expired: (endId: string) => boolean;
 }
@@ -57,7 +57,7 @@ export interface StopOptions {
 /**
  * Stops a reply wherever its producer runs: a stop request on its control topic, which the
  * producer's instance follows; it aborts the producer and writes the end. When no end comes
- * within `stopTimeoutMs` (the instance is gone, or stuck), the end is written here: readers stop
+ * within `stopTimeout` (the instance is gone, or stuck), the end is written here: readers stop
  * at the first end, so a late second one is harmless.
  */
 export async function stopReply(
@@ -86,7 +86,7 @@ export async function stopReply(
     const confirmed = await Promise.race([
       endSeen,
       new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), options.stopTimeoutMs);
+        timer = setTimeout(() => resolve(false), options.stopTimeout);
       }),
     ]);
     clearTimeout(timer);

@@ -78,7 +78,7 @@ export function replyIdOf(url: string): string | undefined {
 /** The resume point: `undefined` (none), an id, or `null` for one that cannot be read. */
 export function resumePointOf(request: Request, maxLength: number): string | undefined | null {
   try {
-    return readLastEventId(request, { maxLength, onInvalid: 'throw' });
+    return readLastEventId(request, { maxLength, invalidId: 'throw' });
   } catch (error) {
     if (error instanceof LastEventIdError) return null;
     throw error;

@@ -10,7 +10,7 @@
  *   at once: one id). The instance running the producer follows it; any instance reads its short
  *   history to learn whether a reply exists and whether it has ended.
  * - the alive topic, `reply/<id>/alive`: the producer's heartbeats while its log is quiet. Readers
- *   follow it (and the log): hearing nothing from either for `producerLostAfterMs` means the
+ *   follow it (and the log): hearing nothing from either for `producerLostAfter` means the
  *   producer is gone.
  *
  * Every instance sharing the broker can thus stop a reply, or end it when its producer is lost,
@@ -34,9 +34,9 @@ export const ALIVE_MARK = 'ssekit-alive';
  * - `failed`: the producer threw (the error goes to `onError`, never to clients).
  * - `stopped`: `DELETE <reply url>` or `replies.stop(id)`.
  * - `producer-lost`: the instance running the producer stopped answering (crashed, killed, cut
- *   off from the broker) for `producerLostAfterMs`; a reader's instance ended the reply.
+ *   off from the broker) for `producerLostAfter`; a reader's instance ended the reply.
  * - `too-large`: the log reached `maxEventsPerReply` or `maxBytesPerReply`.
- * - `idle`: nobody read the reply for `idleStopMs`.
+ * - `idle`: nobody read the reply for `idleStopAfter`.
  * - `shutdown`: the instance running the producer closed before the producer finished.
  * - `expired`: sent by a reader, not stored: the log no longer holds everything after the
  *   client's last id (trimmed by the broker's own bounds); the rest cannot be replayed.

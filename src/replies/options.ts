@@ -25,7 +25,7 @@ export interface RepliesLimits {
    */
   maxBytesPerReply?: number;
   /** How long a finished reply can still be read (then `404`), ms. Default 600,000 (10 minutes). */
-  retentionMs?: number;
+  retention?: number;
   /** Producers running at once on this instance. Past it a POST answers `503` with `Retry-After`. Default 100. */
   maxRunning?: number;
   /** Responses open at once on this instance (each holds a connection). Past it: `503` with `Retry-After`. Default 10,000. */
@@ -42,7 +42,7 @@ export interface RepliesLimits {
    * instance. `false` (default): a reply runs to its end unread, so the answer is there after a
    * reload.
    */
-  idleStopMs?: number | false;
+  idleStopAfter?: number | false;
   /**
    * Bytes queued for one response (a slow client); past it (plus room for one event, which is
    * never split) the response is cut and the client resumes from the log. Also the bound of live
@@ -77,29 +77,32 @@ export interface RepliesOptions {
    * function's duration). The response then ends cleanly with `retry` and the last id sent, and
    * the client resumes from the log. `false` (default): no limit.
    */
-  maxDurationMs?: number | false;
+  maxDuration?: number | false;
   /** The `retry` hint (ms) sent when a response ends before its reply (maxDuration, shutdown, trouble). Default 100. */
-  retryMs?: number;
+  retry?: number;
   /** Heartbeat comments on each response, ms, or `false`. Default as `createEventStream` (10 s, 5 s under Bun). */
-  heartbeatMs?: number | false;
+  heartbeat?: number | false;
   /** The producer's instance publishes a heartbeat after this long without publishing, ms. Default 1,000. */
-  producerHeartbeatMs?: number;
+  producerHeartbeat?: number;
   /**
    * Readers end a reply as `producer-lost` after hearing nothing from its producer for this long,
-   * ms. Default 5,000. Keep it several times `producerHeartbeatMs`.
+   * ms. Default 5,000. Keep it several times `producerHeartbeat`.
    */
-  producerLostAfterMs?: number;
+  producerLostAfter?: number;
   /** After a stop, how long the producer has to settle (its `finally`) before `end` is written, ms. Default 100. */
-  stopGraceMs?: number;
+  stopGrace?: number;
   /**
    * How long a `DELETE` waits for the producer's instance to end the reply before ending it
    * itself (the producer is gone or stuck), ms. Default 2,000.
    */
-  stopTimeoutMs?: number;
+  stopTimeout?: number;
   /** How long an `Idempotency-Key` names its reply, ms. Default 86,400,000 (24 hours). */
-  idempotencyTtlMs?: number;
-  /** Seconds in `Retry-After` of `503` answers. Default 5. */
-  retryAfterSeconds?: number;
+  idempotencyTtl?: number;
+  /**
+   * How long a `503` asks the client to wait, ms: sent as `Retry-After` in whole seconds, rounded
+   * up. Default 5,000.
+   */
+  retryAfter?: number;
   /** Extra headers on every stream response (CORS: expose `Content-Location`). */
   headers?: HeadersInit;
   /** Events per history page while replaying. Default 500. */
@@ -115,15 +118,15 @@ export interface RepliesOptions {
   onError?: (error: unknown) => void;
 }
 
-/** The defaults of {@link RepliesLimits} (`idleStopMs: false`: off). */
+/** The defaults of {@link RepliesLimits} (`idleStopAfter: false`: off). */
 export const DEFAULT_LIMITS = {
   maxEventsPerReply: 10_000,
   maxBytesPerReply: 1024 * 1024,
-  retentionMs: 10 * 60_000,
+  retention: 10 * 60_000,
   maxRunning: 100,
   maxReaders: 10_000,
   maxStoredBytes: 64 * 1024 * 1024,
-  idleStopMs: false as number | false,
+  idleStopAfter: false as number | false,
   maxQueuedBytes: 1024 * 1024,
   maxIdempotencyKeyLength: 255,
 } satisfies Required<RepliesLimits>;
@@ -203,8 +206,8 @@ const positive = (name: string, value: unknown, integer = true): number =>
 /** The options with every default filled in; a `RangeError` or `TypeError` for a bad one. */
 export function resolveOptions(options: RepliesOptions) {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const idleStopMs: number | false =
-    limits.idleStopMs === false ? false : positive('idleStopMs', limits.idleStopMs);
+  const idleStopAfter: number | false =
+    limits.idleStopAfter === false ? false : positive('idleStopAfter', limits.idleStopAfter);
   const basePath = options.basePath ?? '/replies/';
   if (typeof basePath !== 'string' || !basePath.startsWith('/') || !basePath.endsWith('/')) {
     throw new TypeError(`basePath must start and end with '/', got ${String(basePath)}`);
@@ -212,10 +215,10 @@ export function resolveOptions(options: RepliesOptions) {
   const topicPrefix = options.topicPrefix ?? 'reply/';
   if (typeof topicPrefix !== 'string' || topicPrefix === '')
     throw new TypeError('topicPrefix must be a non-empty string');
-  const heartbeatMs = options.heartbeatMs ?? defaultHeartbeat();
-  const maxDurationMs = options.maxDurationMs ?? false;
-  const retryMs = options.retryMs ?? 100;
-  checkNumber('retryMs', retryMs, { min: 0 });
+  const heartbeat = options.heartbeat ?? defaultHeartbeat();
+  const maxDuration = options.maxDuration ?? false;
+  const retry = options.retry ?? 100;
+  checkNumber('retry', retry, { min: 0 });
   const log = fitToBroker(
     options.broker,
     topicPrefix,
@@ -233,24 +236,22 @@ export function resolveOptions(options: RepliesOptions) {
     topicPrefix,
     maxEventsPerReply: log.maxEvents,
     maxBytesPerReply: log.maxBytes,
-    retentionMs: positive('retentionMs', limits.retentionMs),
+    retention: positive('retention', limits.retention),
     maxRunning: positive('maxRunning', limits.maxRunning),
     maxReaders: positive('maxReaders', limits.maxReaders),
     maxStoredBytes: positive('maxStoredBytes', limits.maxStoredBytes),
-    idleStopMs: idleStopMs as number | false,
+    idleStopAfter: idleStopAfter as number | false,
     maxQueuedBytes: positive('maxQueuedBytes', limits.maxQueuedBytes),
     maxIdempotencyKeyLength: positive('maxIdempotencyKeyLength', limits.maxIdempotencyKeyLength),
-    maxDurationMs: (maxDurationMs === false ? false : positive('maxDurationMs', maxDurationMs)) as
-      | number
-      | false,
-    retryMs,
-    heartbeatMs: (heartbeatMs === false ? false : positive('heartbeatMs', heartbeatMs)) as number | false,
-    producerHeartbeatMs: positive('producerHeartbeatMs', options.producerHeartbeatMs ?? 1000),
-    producerLostAfterMs: positive('producerLostAfterMs', options.producerLostAfterMs ?? 5000),
-    stopGraceMs: positive('stopGraceMs', options.stopGraceMs ?? 100),
-    stopTimeoutMs: positive('stopTimeoutMs', options.stopTimeoutMs ?? 2000),
-    idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? 24 * 60 * 60_000),
-    retryAfterSeconds: checkNumber('retryAfterSeconds', options.retryAfterSeconds ?? 5, { min: 0 }),
+    maxDuration: (maxDuration === false ? false : positive('maxDuration', maxDuration)) as number | false,
+    retry,
+    heartbeat: (heartbeat === false ? false : positive('heartbeat', heartbeat)) as number | false,
+    producerHeartbeat: positive('producerHeartbeat', options.producerHeartbeat ?? 1000),
+    producerLostAfter: positive('producerLostAfter', options.producerLostAfter ?? 5000),
+    stopGrace: positive('stopGrace', options.stopGrace ?? 100),
+    stopTimeout: positive('stopTimeout', options.stopTimeout ?? 2000),
+    idempotencyTtl: positive('idempotencyTtl', options.idempotencyTtl ?? 24 * 60 * 60_000),
+    retryAfter: checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 }),
     pageSize: positive('pageSize', options.pageSize ?? 500),
     endEvents: options.endEvents,
     onError: options.onError ?? ((error: unknown) => console.error('ssekit replies:', error)),

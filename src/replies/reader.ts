@@ -33,7 +33,7 @@ export interface ReaderOptions {
   /** Bytes of live events held per reader while its replay is read. */
   readonly maxHeldBytes: number;
   /** The `retry` hint (ms) of a response ended before the reply (hand-off, shutdown, broker trouble). */
-  readonly retryMs: number;
+  readonly retry: number;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
   /** The wire text of an `end` event (its id and reason), when it is not the event as stored. */
@@ -245,7 +245,7 @@ export class Reader {
    */
   cut(): void {
     if (this.done) return;
-    this.#handle.stream.sendEncoded(encodeEvent({ retry: this.#options.retryMs, id: this.#written }));
+    this.#handle.stream.sendEncoded(encodeEvent({ retry: this.#options.retry, id: this.#written }));
     this.#close();
   }
 

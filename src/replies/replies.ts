@@ -9,6 +9,7 @@ import type { AuthorizeResult } from '../hub/auth.js';
 import { type Broker, createMemoryBroker } from '../hub/broker.js';
 import { encodeEvent } from '../protocol/encode.js';
 import { openEventStream } from '../server/event-stream.js';
+import { checkNumber, retryAfterHeader } from '../server/options.js';
 import { readState, stopReply } from './control.js';
 import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
@@ -33,7 +34,7 @@ export interface StartOptions {
    * The chat this reply answers in (1 to 256 characters, no control characters): the reply
    * becomes the chat's active one, which {@link Replies.chatHandler} serves and stops on any
    * instance sharing the broker. A chat has one active reply: starting another stops the one
-   * before. The chat's topic on the broker is kept for `idempotencyTtlMs` after its last start.
+   * before. The chat's topic on the broker is kept for `idempotencyTtl` after its last start.
    */
   chatId?: string;
 }
@@ -50,7 +51,7 @@ export interface RepliesMetrics {
   resumed: number;
   /** Responses open now. */
   readers: number;
-  /** Responses ended by `maxDurationMs` (the client resumes). */
+  /** Responses ended by `maxDuration` (the client resumes). */
   handoffs: number;
   /** Bytes of the logs of replies started here and still kept (see `maxStoredBytes`). */
   storedBytes: number;
@@ -63,7 +64,7 @@ export interface RepliesMetrics {
 /** Options of {@link Replies.close}. */
 export interface RepliesCloseOptions {
   /** Wait at most this long (ms) for running producers to finish before stopping them (reason `shutdown`). Default 5,000. */
-  timeoutMs?: number;
+  timeout?: number;
 }
 
 export interface Replies {
@@ -96,7 +97,7 @@ export interface Replies {
   /** Stops a reply from server code (no authorization). Resolves `true` when it was running. */
   stop(id: string): Promise<boolean>;
   /**
-   * Shutdown: refuses new work (`503`), waits for running producers up to `timeoutMs`, stops the
+   * Shutdown: refuses new work (`503`), waits for running producers up to `timeout`, stops the
    * rest (`shutdown`), ends every response with a retry hint. Closes the broker if it made it.
    */
   close(options?: RepliesCloseOptions): Promise<void>;
@@ -141,7 +142,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       history: {
         maxEvents: log.events,
         maxBytes: log.bytes,
-        maxAgeMs: Number.POSITIVE_INFINITY,
+        maxAge: Number.POSITIVE_INFINITY,
         // Above what the store lets this instance keep (`maxStoredBytes`, counted as the broker
         // counts, and running replies, which it cannot drop, up to a whole log each): the store
         // drops finished replies before the broker would trim a log it still answers for.
@@ -158,7 +159,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const compare = broker.compareIds;
   const now = Date.now;
   const onError = o.onError;
-  const retryAfter = String(o.retryAfterSeconds);
+  const retryAfter = retryAfterHeader(o.retryAfter);
   const headers = new Headers(options.headers);
 
   let closing = false;
@@ -214,7 +215,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const urlOf = (id: string): string => `${o.basePath}${id}`;
   const expired = (endId: string): boolean => {
     const time = timeOfId(endId);
-    return time !== undefined && now() - time >= o.retentionMs;
+    return time !== undefined && now() - time >= o.retention;
   };
 
   // ---- the producer's side -----------------------------------------------------------------
@@ -222,8 +223,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const store = createStore({
     broker,
     maxStoredBytes: o.maxStoredBytes,
-    retentionMs: o.retentionMs,
-    idempotencyTtlMs: o.idempotencyTtlMs,
+    retention: o.retention,
+    idempotencyTtl: o.idempotencyTtl,
     topicPrefix: o.topicPrefix,
     now,
     onError,
@@ -234,8 +235,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     feed,
     maxEvents: o.maxEventsPerReply,
     maxBytes: o.maxBytesPerReply,
-    stopGraceMs: o.stopGraceMs,
-    producerHeartbeatMs: o.producerHeartbeatMs,
+    stopGrace: o.stopGrace,
+    producerHeartbeat: o.producerHeartbeat,
     now,
     onError,
     onBytes: (run, bytes) => store.grow(run.id, bytes),
@@ -272,7 +273,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     feed,
     pageSize: o.pageSize,
     maxHeldBytes: o.maxQueuedBytes,
-    retryMs: o.retryMs,
+    retry: o.retry,
     now,
     onError,
     endWire:
@@ -347,7 +348,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       if (open.fresh !== true) {
         const state = await readState(broker, watch.topics, o.pageSize);
         if (!state.exists && open.joining === true) {
-          state.exists = await watch.whenOpened(o.producerLostAfterMs);
+          state.exists = await watch.whenOpened(o.producerLostAfter);
         }
         if (open.running === true && (!state.exists || state.end !== null)) {
           releaseWatch(watch);
@@ -386,7 +387,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       init.set('content-location', open.contentLocation);
     }
     const handle = openEventStream({
-      heartbeat: o.heartbeatMs,
+      heartbeat: o.heartbeat,
       // Room for one whole event past the bound: an event is never cut, and one as large as a
       // log may be must still get through (else its client would reconnect for ever).
       maxQueuedBytes: o.maxQueuedBytes + o.maxBytesPerReply + 1024,
@@ -406,7 +407,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       }
       releaseWatch(watch);
     });
-    if (o.maxDurationMs !== false) reader.cutAfter(o.maxDurationMs, () => counters.handoffs++);
+    if (o.maxDuration !== false) reader.cutAfter(o.maxDuration, () => counters.handoffs++);
     if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
     reader.start();
     return handle.stream.response;
@@ -495,7 +496,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       return unavailable('the event store is unavailable');
     }
     if (chatId !== undefined) {
-      broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtlMs).catch(onError);
+      broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtl).catch(onError);
       // One active reply a chat: the one before is stopped (in the background: it may run on
       // another instance, whose confirmation this POST need not wait for).
       if (before !== undefined) {
@@ -531,7 +532,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     broker,
     feed,
     pageSize: o.pageSize,
-    stopTimeoutMs: o.stopTimeoutMs,
+    stopTimeout: o.stopTimeout,
     expired,
   };
 
@@ -599,22 +600,22 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     running,
     watches,
     store,
-    producerHeartbeatMs: o.producerHeartbeatMs,
-    producerLostAfterMs: o.producerLostAfterMs,
-    idleStopMs: o.idleStopMs,
+    producerHeartbeat: o.producerHeartbeat,
+    producerLostAfter: o.producerLostAfter,
+    idleStopAfter: o.idleStopAfter,
     now,
     onError,
     onLost: () => ended['producer-lost']++,
   });
 
-  const shutdown = async (timeoutMs: number): Promise<void> => {
+  const shutdown = async (timeout: number): Promise<void> => {
     closing = true;
     if (running.size > 0) {
       let wait: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         new Promise<void>((resolve) => whenIdle.push(resolve)),
         new Promise<void>((resolve) => {
-          wait = setTimeout(resolve, timeoutMs);
+          wait = setTimeout(resolve, timeout);
         }),
       ]);
       clearTimeout(wait);
@@ -635,7 +636,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       return (await stopReply(topicsOf(o.topicPrefix, id), stopOptions)) === 'stopped';
     },
     close(closeOptions = {}) {
-      closed ??= shutdown(closeOptions.timeoutMs ?? 5000);
+      const timeout = checkNumber('timeout', closeOptions.timeout ?? 5000, { min: 0 });
+      closed ??= shutdown(timeout);
       return closed;
     },
     metrics() {

@@ -67,8 +67,8 @@ export interface RunOptions {
   readonly feed: RepliesFeed;
   readonly maxEvents: number;
   readonly maxBytes: number;
-  readonly stopGraceMs: number;
-  readonly producerHeartbeatMs: number;
+  readonly stopGrace: number;
+  readonly producerHeartbeat: number;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
   /** The run is over (its `end` event is written, or could not be). */
@@ -335,7 +335,7 @@ export class Run implements Watcher {
 
   /** A heartbeat on the alive topic when nothing was published for a while. */
   heartbeat(now: number): void {
-    if (this.ended !== null || now - this.lastPublish < this.#options.producerHeartbeatMs) return;
+    if (this.ended !== null || now - this.lastPublish < this.#options.producerHeartbeat) return;
     this.lastPublish = now;
     this.#options.onBytes(this, ALIVE_BYTES);
     this.#options.broker.publish([this.topics.alive], ALIVE).catch(this.#options.onError);
@@ -401,7 +401,7 @@ export class Run implements Watcher {
         await Promise.race([
           this.#settled,
           new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, this.#options.stopGraceMs);
+            timer = setTimeout(resolve, this.#options.stopGrace);
           }),
         ]);
         clearTimeout(timer);

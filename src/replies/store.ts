@@ -20,8 +20,8 @@ interface Stored {
 export interface StoreOptions {
   readonly broker: Broker;
   readonly maxStoredBytes: number;
-  readonly retentionMs: number;
-  readonly idempotencyTtlMs: number;
+  readonly retention: number;
+  readonly idempotencyTtl: number;
   readonly topicPrefix: string;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
@@ -75,21 +75,19 @@ export function createStore(options: StoreOptions) {
     ended(id: string, topics: ReplyTopics): void {
       const record = stored.get(id);
       if (record !== undefined) record.endedAt = now();
-      broker
-        .expire?.(all(topics), options.retentionMs + Math.min(options.retentionMs, 60_000))
-        .catch(onError);
+      broker.expire?.(all(topics), options.retention + Math.min(options.retention, 60_000)).catch(onError);
     },
 
     /** Sets the key to `id` unless it names a reply already; resolves with the reply it names. */
     claim(key: string, id: string): Promise<string> {
       const name = `${options.topicPrefix}key/${key}`;
-      if (broker.claim !== undefined) return broker.claim(name, id, options.idempotencyTtlMs);
+      if (broker.claim !== undefined) return broker.claim(name, id, options.idempotencyTtl);
       // No claim() on this broker: joins work within this process only.
       const time = now();
       const held = claims.get(name);
       if (held !== undefined && held.until > time) return Promise.resolve(held.value);
       claims.delete(name);
-      claims.set(name, { value: id, until: time + options.idempotencyTtlMs });
+      claims.set(name, { value: id, until: time + options.idempotencyTtl });
       if (claims.size > MAX_LOCAL_CLAIMS) claims.delete(claims.keys().next().value as string);
       return Promise.resolve(id);
     },
@@ -97,7 +95,7 @@ export function createStore(options: StoreOptions) {
     /** Forgets replies past their retention and expired claims. */
     sweep(time: number): void {
       for (const [id, record] of stored) {
-        if (record.endedAt !== null && time - record.endedAt >= options.retentionMs) forget(id, record);
+        if (record.endedAt !== null && time - record.endedAt >= options.retention) forget(id, record);
       }
       for (const [name, held] of claims) if (held.until <= time) claims.delete(name);
     },

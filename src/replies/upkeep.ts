@@ -14,9 +14,9 @@ export interface UpkeepOptions {
   readonly running: ReadonlyMap<string, Run>;
   readonly watches: ReadonlyMap<string, ReplyWatch>;
   readonly store: ReturnType<typeof createStore>;
-  readonly producerHeartbeatMs: number;
-  readonly producerLostAfterMs: number;
-  readonly idleStopMs: number | false;
+  readonly producerHeartbeat: number;
+  readonly producerLostAfter: number;
+  readonly idleStopAfter: number | false;
   readonly now: () => number;
   readonly onError: (error: unknown) => void;
   /** This instance declared a producer lost. */
@@ -24,13 +24,13 @@ export interface UpkeepOptions {
 }
 
 export function createUpkeep(options: UpkeepOptions) {
-  const { broker, running, watches, store, producerLostAfterMs, idleStopMs, now, onError } = options;
-  const tickMs = Math.max(
+  const { broker, running, watches, store, producerLostAfter, idleStopAfter, now, onError } = options;
+  const tickEvery = Math.max(
     10,
     Math.min(
-      options.producerHeartbeatMs,
-      producerLostAfterMs / 4,
-      idleStopMs === false ? 60_000 : idleStopMs / 3,
+      options.producerHeartbeat,
+      producerLostAfter / 4,
+      idleStopAfter === false ? 60_000 : idleStopAfter / 3,
     ),
   );
   let lastTick = now();
@@ -58,20 +58,20 @@ export function createUpkeep(options: UpkeepOptions) {
     const time = now();
     // This process's event loop was blocked (a long synchronous task): what producers sent
     // meanwhile may still wait in the socket. Give every reply a fresh window, not a verdict.
-    const blocked = time - lastTick > 2 * tickMs + 50;
+    const blocked = time - lastTick > 2 * tickEvery + 50;
     lastTick = time;
     for (const run of running.values()) {
       run.heartbeat(time);
-      if (idleStopMs === false) continue;
+      if (idleStopAfter === false) continue;
       if (run.readersHere > 0) run.lastRead = time;
-      else if (time - run.lastRead > idleStopMs) void run.stop('idle');
+      else if (time - run.lastRead > idleStopAfter) void run.stop('idle');
     }
     for (const watch of watches.values()) {
       if (watch.end !== null || watch.readers.size === 0) continue;
       const here = running.has(watch.id);
       if (here || blocked) watch.lastSeen = time;
-      else if (!watch.declared && time - watch.lastSeen > producerLostAfterMs) declareLost(watch);
-      if (idleStopMs !== false && !here && time - watch.lastNotice >= idleStopMs / 3) {
+      else if (!watch.declared && time - watch.lastSeen > producerLostAfter) declareLost(watch);
+      if (idleStopAfter !== false && !here && time - watch.lastNotice >= idleStopAfter / 3) {
         watch.lastNotice = time;
         broker.publish([watch.topics.control], { event: READING_MARK, data: '' }).catch(onError);
       }
@@ -79,7 +79,7 @@ export function createUpkeep(options: UpkeepOptions) {
     store.sweep(time);
   };
 
-  const timer = setInterval(tick, tickMs);
+  const timer = setInterval(tick, tickEvery);
   // Replies alone must not keep a process alive.
   (timer as { unref?: () => void }).unref?.();
 

@@ -14,7 +14,7 @@ export class ServerError extends Error {
  * Why an event stream ended:
  * - `'closed'`: the server called `close()` (or the source of `streamEvents` finished);
  * - `'client-gone'`: the consumer cancelled the body (the client disconnected) or the abort
- *   signal passed in `init.signal` fired;
+ *   signal passed in `options.signal` fired;
  * - `'overflow'`: more than `maxQueuedBytes` were waiting for a slow client and the overflow
  *   policy is `'close'`;
  * - `'source-error'`: the source of `streamEvents` threw.

@@ -35,7 +35,7 @@ export interface EventStreamOptions extends SseResponseOptions {
   highWaterMark?: number;
   /**
    * Hard bound on bytes queued for the client (including what producers sent without awaiting).
-   * Past it, {@link EventStreamOptions.onOverflow} applies. Default 1 MiB; at least `highWaterMark`.
+   * Past it, {@link EventStreamOptions.overflow} applies. Default 1 MiB; at least `highWaterMark`.
    */
   maxQueuedBytes?: number;
   /**
@@ -46,7 +46,7 @@ export interface EventStreamOptions extends SseResponseOptions {
    *
    * A single event larger than `maxQueuedBytes` can never be queued: it triggers the policy.
    */
-  onOverflow?: OverflowPolicy;
+  overflow?: OverflowPolicy;
   /**
    * Ends the stream as `'client-gone'` when it aborts: pass the request's signal in runtimes
    * that abort it on disconnect (Next.js, Deno, Bun), in addition to body cancellation.
@@ -151,20 +151,20 @@ export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8A
 }
 
 /** @internal Used by `streamEvents` (and the hub) to end a stream with a specific reason. */
-export function openEventStream(init: EventStreamOptions = {}): EventStreamHandle {
+export function openEventStream(options: EventStreamOptions = {}): EventStreamHandle {
   const heartbeat =
-    init.heartbeat === false ? false : positive('heartbeat', init.heartbeat ?? defaultHeartbeat());
-  const highWaterMark = positive('highWaterMark', init.highWaterMark ?? DEFAULT_HIGH_WATER_MARK);
+    options.heartbeat === false ? false : positive('heartbeat', options.heartbeat ?? defaultHeartbeat());
+  const highWaterMark = positive('highWaterMark', options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK);
   const maxQueued = positive(
     'maxQueuedBytes',
-    init.maxQueuedBytes ?? Math.max(DEFAULT_MAX_QUEUED, highWaterMark),
+    options.maxQueuedBytes ?? Math.max(DEFAULT_MAX_QUEUED, highWaterMark),
   );
   if (maxQueued < highWaterMark) throw new RangeError('maxQueuedBytes must be at least highWaterMark');
-  const policy: OverflowPolicy = init.onOverflow ?? 'close';
+  const policy: OverflowPolicy = options.overflow ?? 'close';
   if (policy !== 'close' && policy !== 'drop')
-    throw new RangeError(`unknown onOverflow policy ${String(policy)}`);
+    throw new RangeError(`unknown overflow policy ${String(policy)}`);
   // Validated (and encoded) before anything starts, so a bad retry throws here, not later.
-  const openText = init.retry === undefined ? EMPTY_COMMENT : encodeEvent({ retry: init.retry });
+  const openText = options.retry === undefined ? EMPTY_COMMENT : encodeEvent({ retry: options.retry });
   const batchLimit = Math.min(BATCH_LIMIT, highWaterMark);
 
   const abort = new AbortController();
@@ -237,7 +237,7 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
     if (closed) return;
     closed = true;
     if (timer !== undefined) clearInterval(timer);
-    init.signal?.removeEventListener('abort', onExternalAbort);
+    options.signal?.removeEventListener('abort', onExternalAbort);
     const reason = new StreamClosedError(
       type,
       CLOSE_MESSAGES[type],
@@ -252,7 +252,7 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
       // response abruptly, so the client knows the stream is incomplete and reconnects.
       controller.error(reason);
     } else if (!cancelled) {
-      // The client left (init.signal): nobody will read what is queued. Ending the body
+      // The client left (options.signal): nobody will read what is queued. Ending the body
       // normally rather than with an error keeps runtimes (Hono's node server, Next.js) from
       // logging a failure for an ordinary disconnect; they drop the stream right after.
       controller.close();
@@ -334,7 +334,7 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
     { highWaterMark, size: (chunk) => chunk.byteLength },
   );
 
-  const response = sseResponse(body, init);
+  const response = sseResponse(body, options);
 
   if (heartbeat !== false) {
     timer = setInterval(() => {
@@ -344,9 +344,9 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
     (timer as { unref?: () => void }).unref?.();
   }
 
-  if (init.signal !== undefined) {
-    if (init.signal.aborted) end('client-gone', init.signal.reason);
-    else init.signal.addEventListener('abort', onExternalAbort, { once: true });
+  if (options.signal !== undefined) {
+    if (options.signal.aborted) end('client-gone', options.signal.reason);
+    else options.signal.addEventListener('abort', onExternalAbort, { once: true });
   }
 
   const stream: EventStream = {
@@ -395,7 +395,7 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
  * - The first bytes (a comment, or the `retry` hint) are queued immediately.
  * - A heartbeat comment every 10 s by default, 5 s under Bun (`heartbeat: false` turns it off).
  * - Backpressure: `await send(...)` waits while `highWaterMark` bytes are queued; at most
- *   `maxQueuedBytes` are ever held, past which `onOverflow` applies (default: close).
+ *   `maxQueuedBytes` are ever held, past which `overflow` applies (default: close).
  * - Disconnect: `signal` aborts when the client goes away; later sends resolve `false`.
  *
  * @example
@@ -414,6 +414,6 @@ export function openEventStream(init: EventStreamOptions = {}): EventStreamHandl
  * }
  * ```
  */
-export function createEventStream(init?: EventStreamOptions): EventStream {
-  return openEventStream(init).stream;
+export function createEventStream(options?: EventStreamOptions): EventStream {
+  return openEventStream(options).stream;
 }

@@ -27,7 +27,7 @@ export {
 export { type ReadLastEventIdOptions, type RequestLike, readLastEventId } from './last-event-id.js';
 export { SSE_HEADERS, type SseResponseOptions, sseHeaders, sseResponse } from './response.js';
 export {
-  type EventSourceLike,
+  type EventIterable,
   type StreamEventsOptions,
   type StreamItem,
   streamEvents,

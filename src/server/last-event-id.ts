@@ -6,6 +6,7 @@
  * refused before it reaches a history lookup or a log line.
  */
 import { LastEventIdError, type LastEventIdErrorType } from './errors.js';
+import { checkNumber } from './options.js';
 
 /** Options of {@link readLastEventId}. */
 export interface ReadLastEventIdOptions {
@@ -13,8 +14,11 @@ export interface ReadLastEventIdOptions {
   maxLength?: number;
   /** Query parameter read when the header is absent; `false` to ignore the query. Default `'lastEventId'`. */
   queryParam?: string | false;
-  /** `'ignore'` (default): an invalid value reads as `undefined`. `'throw'`: a {@link LastEventIdError}. */
-  onInvalid?: 'ignore' | 'throw';
+  /**
+   * Policy for an invalid id: `'ignore'` (default) reads it as `undefined`, `'throw'` throws a
+   * {@link LastEventIdError}.
+   */
+  invalidId?: 'ignore' | 'throw';
 }
 
 /** The part of a `Request` the reader needs. */
@@ -54,9 +58,9 @@ export function readLastEventId(
   request: RequestLike,
   options: ReadLastEventIdOptions = {},
 ): string | undefined {
-  const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+  const maxLength = checkNumber('maxLength', options.maxLength ?? DEFAULT_MAX_LENGTH);
   const queryParam = options.queryParam ?? 'lastEventId';
-  const strict = options.onInvalid === 'throw';
+  const strict = options.invalidId === 'throw';
 
   const fail = (type: LastEventIdErrorType, message: string, cause?: unknown): undefined => {
     if (strict) throw new LastEventIdError(type, message, cause === undefined ? undefined : { cause });

@@ -23,3 +23,12 @@ export function checkNumber(
   }
   return value as number;
 }
+
+/**
+ * The `Retry-After` value (RFC 9110 §10.2.3, delay-seconds) for a delay of `ms` milliseconds:
+ * options are in ms, the header counts whole seconds, so it is rounded up (a client is never
+ * told to come back sooner than asked). Internal: the hub and replies write it.
+ */
+export function retryAfterHeader(ms: number): string {
+  return String(Math.ceil(ms / 1000));
+}

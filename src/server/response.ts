@@ -101,9 +101,9 @@ export interface SseResponseOptions {
  */
 export function sseResponse(
   body: ReadableStream<Uint8Array> | null,
-  init: SseResponseOptions = {},
+  options: SseResponseOptions = {},
 ): Response {
-  const responseInit: ResponseInit = { status: init.status ?? 200, headers: sseHeaders(init.headers) };
-  if (init.statusText !== undefined) responseInit.statusText = init.statusText;
+  const responseInit: ResponseInit = { status: options.status ?? 200, headers: sseHeaders(options.headers) };
+  if (options.statusText !== undefined) responseInit.statusText = options.statusText;
   return new Response(body, responseInit);
 }

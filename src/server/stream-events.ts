@@ -9,23 +9,26 @@ import { type EventStreamOptions, openEventStream } from './event-stream.js';
 export type StreamItem = OutgoingEvent | string;
 
 /** What {@link streamEvents} reads: any async or sync iterable of {@link StreamItem}. */
-export type EventSourceLike = AsyncIterable<StreamItem> | Iterable<StreamItem>;
+export type EventIterable = AsyncIterable<StreamItem> | Iterable<StreamItem>;
 
 /** Options of {@link streamEvents}. */
 export interface StreamEventsOptions extends EventStreamOptions {
   /**
-   * Called with any error of the source (or of its `return()` during cleanup). Its return value,
-   * if any, is sent to the client as a last event before the stream closes; nothing is sent by
-   * default, so a stack trace or an internal message never reaches the client. The default logs
-   * the error with `console.error`, so it is never lost.
+   * Where errors are reported: any error of the source, of its `return()` during cleanup, or of
+   * `errorEvent`. Its return value is ignored, as with every `onError` of the server side (hub,
+   * replies, adapters). Default: `console.error`, so an error is never lost.
    */
-  // biome-ignore lint/suspicious/noConfusingVoidType: lets a logging callback with no return value pass
-  onError?: (error: unknown) => StreamItem | undefined | void;
+  onError?: (error: unknown) => void;
+  /**
+   * What the client is told when the source fails: the event returned is sent as the last one
+   * before the stream closes; `undefined` sends nothing. Called after `onError`. Default: nothing
+   * is sent, so a stack trace or an internal message never reaches the client.
+   */
+  errorEvent?: (error: unknown) => StreamItem | undefined;
 }
 
-function defaultOnError(error: unknown): undefined {
+function defaultOnError(error: unknown): void {
   console.error('ssekit: the event source of streamEvents failed', error);
-  return undefined;
 }
 
 /**
@@ -36,8 +39,8 @@ function defaultOnError(error: unknown): undefined {
  * - When the client disconnects, the iterator's `return()` is called (an async generator runs
  *   its `finally` blocks) and the `signal` handed to a source function aborts, so upstream work
  *   (an LLM request, a database cursor) stops.
- * - When the source throws, `onError` decides what the client is told (nothing by default) and
- *   the stream closes cleanly.
+ * - When the source throws, the error goes to `onError`, `errorEvent` decides what the client is
+ *   told (nothing by default), and the stream closes cleanly.
  *
  * @example
  * ```ts
@@ -58,30 +61,39 @@ function defaultOnError(error: unknown): undefined {
  * ```
  */
 export function streamEvents(
-  source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
-  init: StreamEventsOptions = {},
+  source: EventIterable | ((signal: AbortSignal) => EventIterable),
+  options: StreamEventsOptions = {},
 ): Response {
-  const handle = openEventStream(init);
-  void pump(handle, source, init.onError ?? defaultOnError);
+  const handle = openEventStream(options);
+  void pump(handle, source, options.onError ?? defaultOnError, options.errorEvent);
   return handle.stream.response;
 }
 
 // Never rejects: every error goes to `onError` (or, if that throws, to console.error).
 async function pump(
   { stream, end }: ReturnType<typeof openEventStream>,
-  source: EventSourceLike | ((signal: AbortSignal) => EventSourceLike),
+  source: EventIterable | ((signal: AbortSignal) => EventIterable),
   onError: NonNullable<StreamEventsOptions['onError']>,
+  errorEvent: StreamEventsOptions['errorEvent'],
 ): Promise<void> {
   let iterator: AsyncIterator<StreamItem> | Iterator<StreamItem> | undefined;
   // Set once the iterator finished or threw on its own: it must not be asked to return() then.
   let settled = false;
   let returned = false;
 
-  const report = (error: unknown): StreamItem | undefined => {
+  const report = (error: unknown): void => {
     try {
-      return onError(error) ?? undefined;
+      onError(error);
     } catch (secondary) {
       console.error('ssekit: onError threw', secondary);
+    }
+  };
+  const lastEvent = (error: unknown): StreamItem | undefined => {
+    if (errorEvent === undefined) return undefined;
+    try {
+      return errorEvent(error) ?? undefined;
+    } catch (secondary) {
+      report(secondary);
       return undefined;
     }
   };
@@ -124,11 +136,9 @@ async function pump(
     stream.close();
   } catch (error) {
     release();
-    if (stream.closed) {
-      report(error);
-      return;
-    }
-    const reply = report(error);
+    report(error);
+    if (stream.closed) return;
+    const reply = lastEvent(error);
     if (reply !== undefined) {
       try {
         void stream.send(reply);

@@ -22,7 +22,7 @@ const PAGE =
 let browser: Browser;
 let app: string;
 let server: Awaited<ReturnType<typeof listen>>;
-const chat = createChatReplies({ api: API, heartbeatMs: false });
+const chat = createChatReplies({ api: API, heartbeat: false });
 let model: Model | undefined;
 
 beforeAll(async () => {
@@ -49,7 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!available) return;
   await browser?.close();
-  await chat.replies.close({ timeoutMs: 0 });
+  await chat.replies.close({ timeout: 0 });
   await server?.close();
 });
 

@@ -134,7 +134,7 @@ export type Model = ReturnType<typeof pacedModel>;
 
 /** An instance: POST <API> starts the model set with `setModel`, the rest is `chat.handler`. */
 export async function serveChat(options: ChatRepliesOptions = {}) {
-  const chat: ChatReplies = createChatReplies({ api: API, heartbeatMs: false, ...options });
+  const chat: ChatReplies = createChatReplies({ api: API, heartbeat: false, ...options });
   let model: Model | undefined;
   const server = await listen(
     createRequestListener(async (request) => {
@@ -154,7 +154,7 @@ export async function serveChat(options: ChatRepliesOptions = {}) {
       model = next;
     },
     async close() {
-      await chat.replies.close({ timeoutMs: 0 });
+      await chat.replies.close({ timeout: 0 });
       await server.close();
     },
   };

@@ -49,14 +49,14 @@ describe('serve flags', () => {
   });
 
   it('deadlines in seconds; the header one never past the request one', async () => {
-    expect(await config()).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 15_000 });
+    expect(await config()).toMatchObject({ headersTimeout: 10_000, requestTimeout: 15_000 });
     expect(await config('--request-timeout', '2')).toMatchObject({
-      headersTimeoutMs: 2000,
-      requestTimeoutMs: 2000,
+      headersTimeout: 2000,
+      requestTimeout: 2000,
     });
     expect(await config('--headers-timeout', '3', '--request-timeout', '60')).toMatchObject({
-      headersTimeoutMs: 3000,
-      requestTimeoutMs: 60_000,
+      headersTimeout: 3000,
+      requestTimeout: 60_000,
     });
   });
 

@@ -70,9 +70,9 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     expect(connection.readyState).toBe(2);
   });
 
-  it('a response cut short by maxDurationMs (retry hint, no end) resumes by GET too', async () => {
+  it('a response cut short by maxDuration (retry hint, no end) resumes by GET too', async () => {
     const p = steppedProducer(6);
-    const app = await serve(p.produce, { maxDurationMs: 50, retryMs: 0 });
+    const app = await serve(p.produce, { maxDuration: 50, retry: 0 });
     const connection = connect(`${app.url}/chat`, CHAT);
     const seen: ServerSentEvent[] = [];
     for await (const event of connection) {
@@ -130,7 +130,7 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
   it('a reply gone (404) when resuming is a fatal HttpError: no retry loop, no POST again', async () => {
     const p = steppedProducer(4);
     // A finished reply can be read for 1 ms: the resume below comes after that.
-    const app = await serve(p.produce, { limits: { retentionMs: 1 } });
+    const app = await serve(p.produce, { limits: { retention: 1 } });
     const resume = deferred();
     const finished = deferred();
     const connection = connect(`${app.url}/chat`, {

@@ -20,11 +20,11 @@ async function token(
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 function jwtHub(): Hub {
   const hub = createHub({
-    heartbeatMs: false,
+    heartbeat: false,
     authorize: jwtAuthorizer({ key: secret, algorithms: ['HS256'] }),
   });
   hubs.push(hub);
@@ -81,7 +81,7 @@ describe('JWT authorization: subscribe', () => {
     expect((await hub.handler(get('topic=a', { cookie: `x=1; ssekit_token=${t}` }))).status).toBe(200);
     expect((await hub.handler(get(`topic=a&access_token=${t}`))).status).toBe(401);
     const queryHub = createHub({
-      heartbeatMs: false,
+      heartbeat: false,
       authorize: jwtAuthorizer({ key: secret, algorithms: ['HS256'], queryParam: 'access_token' }),
     });
     hubs.push(queryHub);
@@ -92,7 +92,7 @@ describe('JWT authorization: subscribe', () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     expect((await exportJWK(publicKey)).kty).toBe('EC');
     const hub = createHub({
-      heartbeatMs: false,
+      heartbeat: false,
       authorize: jwtAuthorizer({ key: publicKey, algorithms: ['ES256'] }),
     });
     hubs.push(hub);
@@ -155,7 +155,7 @@ describe('custom authorize hook', () => {
   it('maps its verdicts to 401/403 and runs before any byte is sent', async () => {
     const calls: string[] = [];
     const hub = createHub({
-      heartbeatMs: false,
+      heartbeat: false,
       authorize: ({ action, topics, request }) => {
         calls.push(`${action}:${topics.join(',')}`);
         const who = request?.headers.get('x-user');

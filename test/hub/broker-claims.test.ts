@@ -26,9 +26,11 @@ describe('memory broker claim()', () => {
     expect(await broker.claim?.('c', 'x', 10_000)).toBe('c');
   });
 
-  it('refuses a ttl that is not a positive finite number', async () => {
+  it("refuses a ttl that is not a positive integer of ms (the Redis broker's rule: PX takes integers)", async () => {
     const broker = createMemoryBroker();
     await expect(broker.claim?.('a', '1', 0)).rejects.toBeInstanceOf(RangeError);
+    await expect(broker.claim?.('a', '1', 1.5)).rejects.toBeInstanceOf(RangeError);
+    await expect(broker.expire?.(['a'], -1)).rejects.toBeInstanceOf(RangeError);
     await expect(broker.claim?.('a', '1', Number.POSITIVE_INFINITY)).rejects.toBeInstanceOf(RangeError);
   });
 });

@@ -6,7 +6,7 @@ import { readEvents, readUntil } from './helpers.js';
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe('cluster broker', () => {
@@ -15,8 +15,8 @@ describe('cluster broker', () => {
     const [p1, w1] = channelPair();
     const [p2, w2] = channelPair();
     const server = serveClusterBroker(broker, { channels: [p1, p2] });
-    const hub1 = createHub({ heartbeatMs: false, broker: createClusterBroker({ channel: w1 }) });
-    const hub2 = createHub({ heartbeatMs: false, broker: createClusterBroker({ channel: w2 }) });
+    const hub1 = createHub({ heartbeat: false, broker: createClusterBroker({ channel: w1 }) });
+    const hub2 = createHub({ heartbeat: false, broker: createClusterBroker({ channel: w2 }) });
     hubs.push(hub1, hub2);
 
     const on2 = await hub2.subscribe({ topics: ['t'] });
@@ -39,9 +39,12 @@ describe('cluster broker', () => {
     await server.close();
   });
 
-  it('fails calls with a BrokerError when the primary does not answer', async () => {
+  it('fails calls with a BrokerError when the primary does not answer within timeout (a positive integer of ms)', async () => {
     const [, w] = channelPair(); // nobody serves the other end
-    const broker = createClusterBroker({ channel: w, timeoutMs: 20 });
+    expect(() => createClusterBroker({ channel: w, timeout: 0 })).toThrow(
+      'timeout must be a positive integer',
+    );
+    const broker = createClusterBroker({ channel: w, timeout: 20 });
     await expect(broker.publish(['t'], { data: 'x' })).rejects.toSatisfy(
       (e) => isBrokerError(e) && e.type === 'publish-failed',
     );

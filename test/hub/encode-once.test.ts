@@ -20,7 +20,7 @@ vi.mock('../../src/protocol/encode.js', async (importOriginal) => {
 
 const hubs: Hub[] = [];
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 /** Attaches a recording transport to a subscription's body, as an adapter would. */
@@ -35,7 +35,7 @@ function record(response: Response): Uint8Array[] {
 
 describe('encode once per broadcast', () => {
   it('encodes each event once, however many subscribers, groups and replays take it', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     hubs.push(hub);
     const subs: Response[] = [];
     for (let i = 0; i < 20; i++) subs.push(await hub.subscribe({ topics: ['a'] }));
@@ -56,7 +56,7 @@ describe('encode once per broadcast', () => {
   });
 
   it('hands the members of a group the very same bytes (one chunk object per flush)', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     hubs.push(hub);
     const a = record(await hub.subscribe({ topics: ['t'] }));
     const b = record(await hub.subscribe({ topics: ['t'] }));

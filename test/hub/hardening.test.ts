@@ -12,8 +12,8 @@ import { gatedBroker, nextMacrotask, readAll, readEvents, readUntil } from './he
 
 const cleanups: (() => Promise<void>)[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
-  const hub = createHub({ heartbeatMs: false, ...options });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  const hub = createHub({ heartbeat: false, ...options });
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 afterEach(async () => {
@@ -65,7 +65,7 @@ async function fetchEvents(
 
 describe('a subscriber far behind makes progress (issue 12.1)', () => {
   it('over HTTP: 30 events of 60 kB from the first id reach the head within a few reconnects', async () => {
-    const hub = hubWith({ retry: { ms: 0, jitterMs: 0 } });
+    const hub = hubWith({ reconnectHint: { delay: 0, jitter: 0 } });
     const url = await serveHub(hub);
     const data = 'x'.repeat(60_000);
     const ids: string[] = [];
@@ -94,7 +94,7 @@ describe('a subscriber far behind makes progress (issue 12.1)', () => {
   });
 
   it('an event larger than maxQueuedBytes still goes out, one per connection', async () => {
-    const hub = hubWith({ limits: { maxQueuedBytes: 1000 }, retry: { ms: 0, jitterMs: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: 1000 }, reconnectHint: { delay: 0, jitter: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await hub.publish('t', 'y'.repeat(5000)));
     const seen: string[] = [];
@@ -135,7 +135,7 @@ describe('the seam, when live events overflow while the replay is read (issue 12
     const hub = hubWith({
       broker: gated.broker,
       limits: { maxQueuedBytes: 2000 },
-      retry: { ms: 0, jitterMs: 0 },
+      reconnectHint: { delay: 0, jitter: 0 },
     });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await hub.publish('t', `before-${i}`));
@@ -166,7 +166,7 @@ describe('the seam, when live events overflow while the replay is read (issue 12
 describe('a stream ends with its authorization (issue 12.6)', () => {
   it('ends at expiresAt with a retry hint, so the client returns with fresh credentials', async () => {
     const hub = hubWith({
-      retry: { ms: 0, jitterMs: 0 },
+      reconnectHint: { delay: 0, jitter: 0 },
       authorize: () => ({ expiresAt: Date.now() + 150 }),
     });
     const res = await hub.handler(new Request('http://h/?topic=t'));
@@ -190,9 +190,9 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
     const request = new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${token}` } });
     const plain = jwtAuthorizer({ key, algorithms: ['HS256'] });
     expect(await plain({ request, action: 'subscribe', topics: ['t'] })).toEqual({ expiresAt: exp * 1000 });
-    const lenient = jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: 5 });
+    const lenient = jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: 5000 });
     expect(await lenient({ request, action: 'subscribe', topics: ['t'] })).toEqual({
-      expiresAt: (exp + 5) * 1000,
+      expiresAt: exp * 1000 + 5000,
     });
     const past = await new SignJWT({ ssekit: { subscribe: ['t'] } })
       .setProtectedHeader({ alg: 'HS256' })
@@ -203,6 +203,25 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
       new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${past}` } }),
     );
     expect(refused.status).toBe(401);
+  });
+
+  it('jwtAuthorizer takes clockTolerance in ms: a token expired 10 s ago passes with 30,000, not with 5,000', async () => {
+    const { SignJWT } = await import('jose');
+    const key = new TextEncoder().encode('k'.repeat(32));
+    const token = await new SignJWT({ ssekit: { subscribe: ['t'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 10)
+      .sign(key);
+    const request = new Request('http://h/?topic=t', { headers: { authorization: `Bearer ${token}` } });
+    const verdict = (clockTolerance: number) =>
+      jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance })({
+        request,
+        action: 'subscribe',
+        topics: ['t'],
+      });
+    expect(await verdict(5000)).toBe('unauthenticated');
+    expect(await verdict(30_000)).toMatchObject({ expiresAt: expect.any(Number) });
+    expect(() => jwtAuthorizer({ key, algorithms: ['HS256'], clockTolerance: -1 })).toThrow(RangeError);
   });
 });
 

@@ -32,7 +32,7 @@ describe('TopicHistory', () => {
   });
 
   it('expires by age', () => {
-    const h = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 10, maxAgeMs: 100 });
+    const h = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 10, maxAge: 100 });
     h.push(ev('1-0'), 0);
     h.push(ev('2-0'), 50);
     h.push(ev('3-0'), 120);
@@ -83,7 +83,7 @@ describe('TopicHistory', () => {
   });
 
   it('counts an event by historyEventBytes when no size is given, and bytes fall out by age too', () => {
-    const h = new TopicHistory(compareStreamIds, '0-0', { maxAgeMs: 100 });
+    const h = new TopicHistory(compareStreamIds, '0-0', { maxAge: 100 });
     const a = { id: '1-0', data: 'x'.repeat(50), topics: ['t'] };
     const b = { id: '2-0', data: 'é', event: 'e' };
     h.push(a, 0);
@@ -138,7 +138,7 @@ describe('TopicHistory', () => {
 
   it('refuses bad bounds', () => {
     expect(() => new TopicHistory(compareStreamIds, '0-0', { maxEvents: -1 })).toThrow(RangeError);
-    expect(() => new TopicHistory(compareStreamIds, '0-0', { maxAgeMs: 0 })).toThrow(RangeError);
+    expect(() => new TopicHistory(compareStreamIds, '0-0', { maxAge: 0 })).toThrow(RangeError);
     for (const bad of [-1, 1.5, Number.NaN]) {
       expect(() => new TopicHistory(compareStreamIds, '0-0', { maxBytes: bad })).toThrow(RangeError);
       expect(() => createMemoryBroker({ history: { maxTotalBytes: bad } })).toThrow(RangeError);
@@ -350,7 +350,7 @@ describe('memory broker history in bytes', () => {
   it('gives back the bytes of events that fall out by count, by age, or with a dropped topic', async () => {
     let now = 1_000_000;
     const broker = createMemoryBroker({
-      history: { maxEvents: 2, maxAgeMs: 100 },
+      history: { maxEvents: 2, maxAge: 100 },
       maxTopics: 2,
       now: () => now,
     });
@@ -405,7 +405,7 @@ describe('memory broker history in bytes', () => {
   });
 
   it('reaches the hub: a resume from before what the byte bound evicted gets a reset', async () => {
-    const hub = createHub({ history: { maxBytes: 2500 }, heartbeatMs: false });
+    const hub = createHub({ history: { maxBytes: 2500 }, heartbeat: false });
     try {
       const ids: string[] = [];
       for (let i = 0; i < 4; i++) ids.push(await hub.publish('t', big(1000, String(i))));

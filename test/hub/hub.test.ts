@@ -15,13 +15,13 @@ import { deferred, gatedBroker, nextMacrotask, readAll, readEvents, readUntil, s
 
 const hubs: Hub[] = [];
 function hubWith(options: Parameters<typeof createHub>[0] = {}): Hub {
-  const hub = createHub({ heartbeatMs: false, ...options });
+  const hub = createHub({ heartbeat: false, ...options });
   hubs.push(hub);
   return hub;
 }
 afterEach(async () => {
   vi.useRealTimers();
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe('publish and subscribe', () => {
@@ -191,7 +191,7 @@ describe('resume with Last-Event-ID', () => {
   });
 
   it('sends a replay larger than the queue bound in portions, each ending with a retry hint', async () => {
-    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, retry: { ms: 0, jitterMs: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, reconnectHint: { delay: 0, jitter: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push(await hub.publish('t', `payload-${i}`));
     const seen: string[] = [];
@@ -285,7 +285,7 @@ describe('resume with Last-Event-ID', () => {
     const hub = hubWith({
       broker: gated.broker,
       limits: { maxQueuedBytes: 300 },
-      retry: { ms: 0, jitterMs: 0 },
+      reconnectHint: { delay: 0, jitter: 0 },
     });
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push(await hub.publish('t', `payload-${i}`));
@@ -336,7 +336,7 @@ function laggingBroker(inner: Broker = createMemoryBroker({ history: { maxEvents
 describe('slow consumers', () => {
   it('disconnects a subscriber past maxQueuedBytes with a retry hint; memory stays bounded', async () => {
     const max = 4096;
-    const hub = hubWith({ limits: { maxQueuedBytes: max }, retry: { ms: 500, jitterMs: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: max }, reconnectHint: { delay: 500, jitter: 0 } });
     const slow = await hub.subscribe({ topics: ['t'] }); // never read until the end
     const fast = await hub.subscribe({ topics: ['t'] });
     const fastReader = readEvents(fast, 200);
@@ -359,8 +359,8 @@ describe('slow consumers', () => {
 });
 
 describe('limits', () => {
-  it('answers 503 with Retry-After past maxSubscribers and per address', async () => {
-    const hub = hubWith({ limits: { maxSubscribers: 3, maxSubscribersPerAddress: 2 }, retryAfterSeconds: 7 });
+  it('answers 503 with Retry-After (retryAfter ms in whole seconds, rounded up) past maxSubscribers and per address', async () => {
+    const hub = hubWith({ limits: { maxSubscribers: 3, maxSubscribersPerAddress: 2 }, retryAfter: 6001 });
     const req = () => new Request('http://h/?topic=t');
     expect((await hub.handler(req(), { clientAddress: '10.0.0.1' })).status).toBe(200);
     const second = await hub.handler(req(), { clientAddress: '10.0.0.1' });
@@ -440,7 +440,11 @@ describe('graceful shutdown', () => {
       },
     };
     const randoms = [0.1, 0.5, 0.9];
-    const hub = hubWith({ broker, retry: { ms: 1000, jitterMs: 4000 }, random: () => randoms.shift() ?? 0 });
+    const hub = hubWith({
+      broker,
+      reconnectHint: { delay: 1000, jitter: 4000 },
+      random: () => randoms.shift() ?? 0,
+    });
     const streams = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
     const inFlight = hub.publish('t', 'last words');
     await entered.promise;
@@ -462,7 +466,7 @@ describe('graceful shutdown', () => {
 describe('heartbeats', () => {
   it('writes a comment to every subscriber each interval', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    const hub = hubWith({ heartbeatMs: 1000 });
+    const hub = hubWith({ heartbeat: 1000 });
     const res = await hub.subscribe({ topics: ['t'] });
     vi.advanceTimersByTime(3000);
     await hub.close();

@@ -25,7 +25,7 @@ async function serveHub(hub: Hub, wrap?: (res: Response) => void) {
     }),
   );
   cleanups.push(async () => {
-    await hub.close({ timeoutMs: 100 });
+    await hub.close({ timeout: 100 });
     await server.close();
   });
   return server;
@@ -71,7 +71,7 @@ function subscribe(url: string, headers: Record<string, string> = {}) {
 
 describe('hub over node:http', () => {
   it('writes straight to the socket (the body stream is never read), as valid HTTP/1.1 chunks', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     let body: ReadableStream | null = null;
     const server = await serveHub(hub, (res) => {
       body = res.body;
@@ -90,7 +90,7 @@ describe('hub over node:http', () => {
   });
 
   it('falls back to reading the stream when a middleware wraps write (compression flush)', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     let body: ReadableStream | null = null;
     const listener = createRequestListener(async (request, context) => {
       const response = await hub.handler(request, context);
@@ -102,7 +102,7 @@ describe('hub over node:http', () => {
       listener(req, res);
     });
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const client = subscribe(`${server.url}/?topic=t`);
@@ -115,7 +115,7 @@ describe('hub over node:http', () => {
   });
 
   it('resumes after a disconnect from Last-Event-ID with nothing lost or repeated', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     const server = await serveHub(hub);
     const first = subscribe(`${server.url}/?topic=t`);
     await first.response;
@@ -134,10 +134,10 @@ describe('hub over node:http', () => {
   });
 
   it('releases a subscriber when its client disconnects, without a request signal too', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     const server = await listen(createRequestListener(hub.handler, { requestSignal: false }));
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const clients = [subscribe(`${server.url}/?topic=a`), subscribe(`${server.url}/?topic=a&topic=b`)];
@@ -149,7 +149,7 @@ describe('hub over node:http', () => {
   });
 
   it('writeResponse on the direct path settles when the client leaves and when the hub ends the stream', async () => {
-    const hub = createHub({ heartbeatMs: false });
+    const hub = createHub({ heartbeat: false });
     const settled = new Map<string, Promise<string>>();
     const server = await listen(async (req, res) => {
       const response = await hub.subscribe({ topics: ['t'] });
@@ -159,7 +159,7 @@ describe('hub over node:http', () => {
       );
     });
     cleanups.push(async () => {
-      await hub.close({ timeoutMs: 100 });
+      await hub.close({ timeout: 100 });
       await server.close();
     });
     const leaving = subscribe(`${server.url}/leaving`);
@@ -177,7 +177,7 @@ describe('hub over node:http', () => {
   });
 
   it('limits subscribers per client address (the adapter passes it) with 503 and Retry-After', async () => {
-    const hub = createHub({ heartbeatMs: false, limits: { maxSubscribersPerAddress: 1 } });
+    const hub = createHub({ heartbeat: false, limits: { maxSubscribersPerAddress: 1 } });
     const server = await serveHub(hub);
     const one = subscribe(`${server.url}/?topic=t`);
     expect((await one.response).statusCode).toBe(200);
@@ -190,7 +190,7 @@ describe('hub over node:http', () => {
   });
 
   it('shuts down gracefully: every client gets its own retry hint and a clean end', async () => {
-    const hub = createHub({ heartbeatMs: false, retry: { ms: 1000, jitterMs: 9000 } });
+    const hub = createHub({ heartbeat: false, reconnectHint: { delay: 1000, jitter: 9000 } });
     const server = await serveHub(hub);
     const clients = Array.from({ length: 8 }, () => subscribe(`${server.url}/?topic=t`));
     await Promise.all(clients.map((c) => c.response));

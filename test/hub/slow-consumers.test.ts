@@ -1,5 +1,5 @@
 /**
- * Issue 12, item 3: a subscriber that stops reading is cut after `slowConsumerGraceMs` on every
+ * Issue 12, item 3: a subscriber that stops reading is cut after `slowConsumerGrace` on every
  * path a response body can take: written straight to the socket (node:http), read as a stream
  * by the Node adapter (behind compression's `flush`), and read as a Web stream (HTTP/2, Bun,
  * Deno, Next.js).
@@ -25,8 +25,8 @@ const GRACE_MS = 20;
 const PATIENCE_MS = 3000;
 
 function slowHub(maxQueuedBytes: number): Hub {
-  const hub = createHub({ heartbeatMs: false, limits: { maxQueuedBytes }, slowConsumerGraceMs: GRACE_MS });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  const hub = createHub({ heartbeat: false, limits: { maxQueuedBytes }, slowConsumerGrace: GRACE_MS });
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 

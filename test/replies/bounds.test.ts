@@ -5,9 +5,9 @@ import { get, instancesPerTest, post, tokens, waitingProducer } from './helpers.
 const instance = instancesPerTest();
 
 describe('replies: bounds', () => {
-  it('answers 503 with Retry-After past maxRunning, and takes replies again once one ends', async () => {
+  it('answers 503 with Retry-After (retryAfter ms in whole seconds, rounded up) past maxRunning, and takes replies again once one ends', async () => {
     const producers = [waitingProducer(1), waitingProducer(1)];
-    const app = await instance({ limits: { maxRunning: 2 }, retryAfterSeconds: 7 });
+    const app = await instance({ limits: { maxRunning: 2 }, retryAfter: 6001 });
     const streams = [];
     for (const p of producers) {
       app.setProducer(p.produce);

@@ -23,8 +23,8 @@ async function workers(): Promise<[Instance, Instance]> {
   const [p1, w1] = channelPair();
   const [p2, w2] = channelPair();
   const server = serveClusterBroker(createMemoryBroker(), { channels: [p1, p2] });
-  const a = await serve({ broker: createClusterBroker({ channel: w1 }), stopTimeoutMs: 60_000 });
-  const b = await serve({ broker: createClusterBroker({ channel: w2 }), stopTimeoutMs: 60_000 });
+  const a = await serve({ broker: createClusterBroker({ channel: w1 }), stopTimeout: 60_000 });
+  const b = await serve({ broker: createClusterBroker({ channel: w2 }), stopTimeout: 60_000 });
   cleanups.push(() => server.close(), a.close, b.close);
   return [a, b];
 }

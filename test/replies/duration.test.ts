@@ -16,7 +16,7 @@ const instance = instancesPerTest();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('replies: maxDurationMs', () => {
+describe('replies: maxDuration', () => {
   it('ends each response before the limit with retry and the last id; resuming, the client gets every token once', async () => {
     const count = 60;
     let runs = 0;
@@ -27,7 +27,7 @@ describe('replies: maxDurationMs', () => {
         await sleep(10);
       }
     };
-    const app = await instance({ produce, maxDurationMs: 120, retryMs: 25 });
+    const app = await instance({ produce, maxDuration: 120, retry: 25 });
     let stream: Stream = await post(app.url);
     const location = stream.headers.get('content-location') as string;
     const all: Stream['events'] = [];
@@ -57,7 +57,7 @@ describe('replies: close()', () => {
   it('refuses new work, waits for producers up to the timeout, stops the rest (shutdown), cuts readers with a retry hint', async () => {
     const quick = waitingProducer(1);
     const stuck = waitingProducer(1);
-    const app = await serve({ retryMs: 1234 });
+    const app = await serve({ retry: 1234 });
     app.setProducer(quick.produce);
     const one = await post(app.url);
     await one.take(1);
@@ -67,7 +67,7 @@ describe('replies: close()', () => {
     await two.take(1);
     const reader = await get(app.url, twoLocation);
     await reader.take(1);
-    const closing = app.replies.close({ timeoutMs: 100 });
+    const closing = app.replies.close({ timeout: 100 });
     quick.release();
     expect((await post(app.url)).status).toBe(503);
     expect((await request(new URL(twoLocation, app.url).href)).status).toBe(503);
@@ -83,7 +83,7 @@ describe('replies: close()', () => {
     const broker = sharedBroker();
     const p = waitingProducer(1);
     const a = await instance({ broker, produce: p.produce });
-    const b = await instance({ broker, retryMs: 1234 });
+    const b = await instance({ broker, retry: 1234 });
     const started = await post(a.url);
     const location = started.headers.get('content-location') as string;
     await started.take(1);

@@ -1,5 +1,5 @@
 /**
- * `maxDurationMs` hand-offs read by the real client: `connect()` with its reconnection follows a
+ * `maxDuration` hand-offs read by the real client: `connect()` with its reconnection follows a
  * reply through every cut (retry hint + last id), then stops on the `204` that answers the id of
  * the `end`. The ratio of the issue's case (5 s responses over a 20 s reply), scaled down.
  */
@@ -24,11 +24,11 @@ function pacedProducer(count: number): { produce: Produce; runs: () => number } 
   return { produce, runs: () => runs };
 }
 
-describe('replies: maxDurationMs hand-offs read by connect()', () => {
+describe('replies: maxDuration hand-offs read by connect()', () => {
   it('a 2 s reply in 500 ms responses: every token once, in order, one producer run, then 204 stops the client', async () => {
     const count = 100;
     const { produce, runs } = pacedProducer(count);
-    const app = await instance({ produce, maxDurationMs: 500, retryMs: 50 });
+    const app = await instance({ produce, maxDuration: 500, retry: 50 });
     // The POST's own response is the first segment; connect() takes over from its last id, on
     // the reply's URL (what a client following Content-Location does).
     const first = await post(app.url);
@@ -61,7 +61,7 @@ describe('replies: maxDurationMs hand-offs read by connect()', () => {
   it('connect() on the POST itself: each hand-off resumes by GET of the reply URL with Last-Event-ID, never posting again', async () => {
     const count = 50;
     const { produce, runs } = pacedProducer(count);
-    const app = await instance({ produce, maxDurationMs: 300, retryMs: 50 });
+    const app = await instance({ produce, maxDuration: 300, retry: 50 });
     const seen: ServerSentEvent[] = [];
     let opens = 0;
     const connection = connect(`${app.url}/chat`, {

@@ -10,7 +10,7 @@ export { deferred };
 
 /** An instance of replies on a real node:http server: POST /chat starts `produce`, the rest is the handler. */
 export async function serve(options: RepliesOptions & { produce?: Produce } = {}) {
-  const replies = createReplies({ heartbeatMs: false, ...options });
+  const replies = createReplies({ heartbeat: false, ...options });
   let produce: Produce | undefined = options.produce;
   const server = await listen(
     createRequestListener((request) => {
@@ -28,7 +28,7 @@ export async function serve(options: RepliesOptions & { produce?: Produce } = {}
       produce = next;
     },
     async close() {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
       await server.close();
     },
   };
@@ -186,7 +186,7 @@ export function steppedProducer(n: number) {
 
 /** A memory broker several instances share (each instance is a separate createReplies). */
 export function sharedBroker(): Broker {
-  return createMemoryBroker({ history: { maxEvents: 100_000, maxAgeMs: Number.POSITIVE_INFINITY } });
+  return createMemoryBroker({ history: { maxEvents: 100_000, maxAge: Number.POSITIVE_INFINITY } });
 }
 
 export type { Replies };
@@ -322,7 +322,7 @@ export function recordingServersPerTest() {
     await Promise.all(open.splice(0).map((close) => close()));
   });
   return async (produce: Produce, options: RepliesOptions = {}) => {
-    const replies = createReplies({ heartbeatMs: false, basePath: '/replies/', ...options });
+    const replies = createReplies({ heartbeat: false, basePath: '/replies/', ...options });
     const hits: Hit[] = [];
     const handle = createRequestListener((request) =>
       request.method === 'POST' ? replies.start(request, produce) : replies.handler(request),
@@ -344,7 +344,7 @@ export function recordingServersPerTest() {
       handle(req, res);
     });
     open.push(async () => {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
       await server.close();
     });
     return {

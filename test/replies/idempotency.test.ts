@@ -130,7 +130,7 @@ describe('replies: Idempotency-Key', () => {
       },
     };
     const p = steppedProducer(5);
-    const app = await instance({ broker: racy, produce: p.produce, producerLostAfterMs: 60_000 });
+    const app = await instance({ broker: racy, produce: p.produce, producerLostAfter: 60_000 });
     const headers = { 'idempotency-key': 'racy-open' };
     const streams = await Promise.all([post(app.url, headers), post(app.url, headers)]);
     p.finish();

@@ -13,10 +13,10 @@ const broker = createRedisBroker({ url: env.REDIS_URL, prefix: env.SSEKIT_PREFIX
 await broker.ready();
 const replies = createReplies({
   broker,
-  heartbeatMs: false,
-  producerHeartbeatMs: Number(env.SSEKIT_HEARTBEAT_MS ?? 1000),
-  producerLostAfterMs: Number(env.SSEKIT_LOST_AFTER_MS ?? 5000),
-  maxDurationMs: env.SSEKIT_MAX_DURATION_MS === undefined ? false : Number(env.SSEKIT_MAX_DURATION_MS),
+  heartbeat: false,
+  producerHeartbeat: Number(env.SSEKIT_HEARTBEAT_MS ?? 1000),
+  producerLostAfter: Number(env.SSEKIT_LOST_AFTER_MS ?? 5000),
+  maxDuration: env.SSEKIT_MAX_DURATION_MS === undefined ? false : Number(env.SSEKIT_MAX_DURATION_MS),
   onError: () => {},
 });
 
@@ -44,7 +44,7 @@ process.on('disconnect', () => {
   server.closeAllConnections();
   server.close();
   void replies
-    .close({ timeoutMs: 0 })
+    .close({ timeout: 0 })
     .then(() => broker.close())
     .then(() => process.exit(0));
 });

@@ -27,7 +27,7 @@ const upTo = (n: number) => Array.from({ length: n }, (_, i) => `t${i + 1}`);
 
 describe('replies: the log fits the broker', () => {
   it('lowers a default maxEventsPerReply under the broker’s events per topic: a full reply replays whole from its start', async () => {
-    const broker = createMemoryBroker({ history: { maxEvents: 40, maxAgeMs: Number.POSITIVE_INFINITY } });
+    const broker = createMemoryBroker({ history: { maxEvents: 40, maxAge: Number.POSITIVE_INFINITY } });
     const app = await instance({ broker });
     const events = await fullReplyFromStart(app);
     // 40 kept per topic, 16 of them room for the markers.
@@ -37,7 +37,7 @@ describe('replies: the log fits the broker', () => {
 
   it('lowers a default maxBytesPerReply under the broker’s bytes per topic: a full reply replays whole', async () => {
     const broker = createMemoryBroker({
-      history: { maxEvents: 1000, maxBytes: 512 * 1024, maxAgeMs: Number.POSITIVE_INFINITY },
+      history: { maxEvents: 1000, maxBytes: 512 * 1024, maxAge: Number.POSITIVE_INFINITY },
     });
     const app = await instance({ broker });
     app.setProducer(async ({ send }) => {
@@ -94,7 +94,7 @@ describe('replies: the log fits the broker', () => {
 
   it('refuses explicit bounds the broker would trim (RangeError), and takes those that fit', () => {
     const broker = createMemoryBroker({
-      history: { maxEvents: 40, maxBytes: 64 * 1024, maxAgeMs: Number.POSITIVE_INFINITY },
+      history: { maxEvents: 40, maxBytes: 64 * 1024, maxAge: Number.POSITIVE_INFINITY },
     });
     expect(() => createReplies({ broker, limits: { maxEventsPerReply: 25 } })).toThrow(RangeError);
     expect(() => createReplies({ broker, limits: { maxBytesPerReply: 64 * 1024 } })).toThrow(RangeError);

@@ -14,7 +14,7 @@ const instance = instancesPerTest();
 
 const LOST = JSON.stringify({ reason: 'producer-lost' });
 // Short leases, so the test takes a fraction of a second.
-const LEASE = { producerHeartbeatMs: 20, producerLostAfterMs: 200 };
+const LEASE = { producerHeartbeat: 20, producerLostAfter: 200 };
 
 /** Instance A runs a silent producer on a broker it can lose; instance B reads. */
 async function twoInstances(bFirst = false) {
@@ -38,7 +38,7 @@ describe('replies: a lost producer', () => {
     const reader = await get(b.url, location);
     await reader.take(1);
     // Silent for many leases, yet heartbeating: not lost.
-    await new Promise((resolve) => setTimeout(resolve, 3 * LEASE.producerLostAfterMs));
+    await new Promise((resolve) => setTimeout(resolve, 3 * LEASE.producerLostAfter));
     expect(reader.ended).toBe(false);
     kill();
     const events = await reader.rest();
@@ -72,7 +72,7 @@ describe('replies: a lost producer', () => {
     const reader = await get(b.url, location);
     await reader.take(1);
     // A long synchronous task: no timer, no socket ran for 5 leases.
-    const until = Date.now() + 5 * LEASE.producerLostAfterMs;
+    const until = Date.now() + 5 * LEASE.producerLostAfter;
     while (Date.now() < until) {
       // busy
     }

@@ -30,8 +30,8 @@ async function instanceOn(redis: OwnRedis, prefix: string, options: RepliesOptio
   const broker = createRedisBroker({
     url: redis.url,
     prefix,
-    commandTimeoutMs: 500,
-    maxBackoffMs: 100,
+    commandTimeout: 500,
+    maxBackoff: 100,
     onError: () => {},
   });
   cleanups.push(() => broker.close());
@@ -69,7 +69,7 @@ async function twoReaders(persist: boolean, options: RepliesOptions = {}, total 
   const redis = await ownRedis(persist);
   const prefix = uniquePrefix('replies-restart');
   const p = gatedProducer(total);
-  const lease = { producerHeartbeatMs: 100, producerLostAfterMs: 1000, ...options };
+  const lease = { producerHeartbeat: 100, producerLostAfter: 1000, ...options };
   const a = await instanceOn(redis, prefix, { produce: p.produce, ...lease });
   const b = await instanceOn(redis, prefix, lease);
   const onA = await post(a.url);
@@ -99,7 +99,7 @@ const FAILED = JSON.stringify({ reason: 'failed' });
 describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
   it('Redis kept its data (append-only file): the reply goes on, every token once, the producer run once', async () => {
     // A lease longer than the outage: B must not give up on the producer meanwhile.
-    const { redis, p, b, onA, onB, location } = await twoReaders(true, { producerLostAfterMs: 10_000 });
+    const { redis, p, b, onA, onB, location } = await twoReaders(true, { producerLostAfter: 10_000 });
     await redis.kill();
     await redis.start();
     p.go();
@@ -140,7 +140,7 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
     for (const app of [a, b]) expect((await get(app.url, location)).status).toBe(404);
   });
 
-  it('Redis down longer than commandTimeoutMs: the sends fail, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
+  it('Redis down longer than commandTimeout: the sends fail, the producer is stopped, readers settle; 503 while down, 404 once back', async () => {
     // A producer that goes on sending (taken ahead, as send does) until its signal aborts.
     const { redis, p, a, b, onA, onB, location } = await twoReaders(false, {}, 2000);
     await redis.kill();
@@ -166,7 +166,7 @@ describe.skipIf(!available)('replies: Redis restarted mid-reply', () => {
     expect(a.replies.metrics().ended.failed).toBe(1);
   });
 
-  it('Redis down longer than commandTimeoutMs, back with its data: a GET replays what it kept, then end {producer-lost}', async () => {
+  it('Redis down longer than commandTimeout, back with its data: a GET replays what it kept, then end {producer-lost}', async () => {
     const { redis, p, b, onA, onB, location } = await twoReaders(true, {}, 2000);
     await redis.kill();
     p.go();

@@ -65,7 +65,7 @@ describe.skipIf(!available)('replies on Redis', () => {
   });
 
   it('stops from the other instance: the producer settles before the 204, every stream ends', async () => {
-    const [{ app: a }, { app: b }] = await pair({ stopTimeoutMs: 60_000 });
+    const [{ app: a }, { app: b }] = await pair({ stopTimeout: 60_000 });
     const p = waitingProducer(1);
     a.setProducer(p.produce);
     const onA = await post(a.url);
@@ -96,8 +96,8 @@ describe.skipIf(!available)('replies on Redis', () => {
 
   it('ends the readers of a reply with producer-lost when its instance loses Redis', async () => {
     const [{ app: a, broker: aBroker }, { app: b }] = await pair({
-      producerHeartbeatMs: 20,
-      producerLostAfterMs: 300,
+      producerHeartbeat: 20,
+      producerLostAfter: 300,
     });
     const p = waitingProducer(1);
     a.setProducer(p.produce);
@@ -112,7 +112,7 @@ describe.skipIf(!available)('replies on Redis', () => {
   });
 
   it('answers 404 on every instance once a finished reply is past its retention (Redis dropped its log)', async () => {
-    const [{ app: a }, { app: b, broker }] = await pair({ limits: { retentionMs: 100 } });
+    const [{ app: a }, { app: b, broker }] = await pair({ limits: { retention: 100 } });
     a.setProducer(async ({ send }) => void (await send('x')));
     const stream = await post(a.url);
     const location = stream.headers.get('content-location') as string;

@@ -95,7 +95,7 @@ describe('replies: start and read', () => {
   it('answers 404 for an unknown reply, a malformed id, and a finished one after its retention', async () => {
     const app = await instance({
       produce: async ({ send }) => void (await send('x')),
-      limits: { retentionMs: 150 },
+      limits: { retention: 150 },
     });
     expect((await get(app.url, '/replies/AAAAAAAAAAAAAAAAAAAAAA')).status).toBe(404);
     expect((await get(app.url, '/replies/not-an-id')).status).toBe(404);
@@ -202,7 +202,7 @@ describe('replies: start and read', () => {
   it('ends a stream when its authorization expires (retry hint), and answers 401 to credentials already expired', async () => {
     let expiresAt = 0;
     const app = await instance({
-      retryMs: 4321,
+      retry: 4321,
       produce: async ({ send, signal }) => {
         await send('a');
         await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
@@ -222,7 +222,7 @@ describe('replies: start and read', () => {
   });
 
   it('lets go of a response whose client left before the reply was looked up', async () => {
-    const replies = createReplies({ heartbeatMs: false });
+    const replies = createReplies({ heartbeat: false });
     try {
       const started = await replies.start(
         new Request('http://x/chat', { method: 'POST' }),
@@ -238,7 +238,7 @@ describe('replies: start and read', () => {
       await response.body?.cancel().catch(() => {});
       expect(replies.metrics().readers).toBe(0);
     } finally {
-      await replies.close({ timeoutMs: 0 });
+      await replies.close({ timeout: 0 });
     }
   });
 

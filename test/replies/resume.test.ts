@@ -18,7 +18,7 @@ const instances: Instance[] = [];
 const closers: Replies[] = [];
 afterEach(async () => {
   await Promise.all(instances.splice(0).map((i) => i.close()));
-  await Promise.all(closers.splice(0).map((r) => r.close({ timeoutMs: 0 })));
+  await Promise.all(closers.splice(0).map((r) => r.close({ timeout: 0 })));
 });
 
 const N = 20;
@@ -132,7 +132,7 @@ describe('replies: the seam between replay and live events', () => {
   for (const readFirst of [false, true]) {
     it(`holds live events while the log is read, and writes each once (${readFirst ? 'page taken before them' : 'page taken after them'})`, async () => {
       const gated = gatedLog(sharedBroker());
-      const replies = createReplies({ broker: gated.broker, heartbeatMs: false });
+      const replies = createReplies({ broker: gated.broker, heartbeat: false });
       closers.push(replies);
       const p = drivenProducer();
       const location = await startReply(replies, p.produce);
@@ -164,7 +164,7 @@ describe('replies: the seam between replay and live events', () => {
     const gated = gatedLog(sharedBroker());
     const replies = createReplies({
       broker: gated.broker,
-      heartbeatMs: false,
+      heartbeat: false,
       limits: { maxQueuedBytes: 300 },
     });
     closers.push(replies);
@@ -196,7 +196,7 @@ describe('replies: the seam between replay and live events', () => {
       },
     };
     const gated = gatedLog(lagging);
-    const replies = createReplies({ broker: gated.broker, heartbeatMs: false });
+    const replies = createReplies({ broker: gated.broker, heartbeat: false });
     closers.push(replies);
     const p = drivenProducer();
     const location = await startReply(replies, p.produce);
@@ -219,7 +219,7 @@ describe('replies: the seam between replay and live events', () => {
   });
 
   it('replays a log longer than one history page, in order', async () => {
-    const replies = createReplies({ heartbeatMs: false, pageSize: 7 });
+    const replies = createReplies({ heartbeat: false, pageSize: 7 });
     closers.push(replies);
     const many = Array.from({ length: 50 }, (_, i) => `x${i}`);
     const location = await startReply(replies, async ({ send }) => {

@@ -98,7 +98,7 @@ describe('replies: no resume ever hangs', () => {
   it('producer-lost, on another instance, also for a GET that comes after', async () => {
     const shared = sharedBroker();
     const dead = killable(shared);
-    const lease = { producerHeartbeatMs: 20, producerLostAfterMs: 200 };
+    const lease = { producerHeartbeat: 20, producerLostAfter: 200 };
     const p = waitingProducer(1);
     const a = await instance({ broker: dead.broker, produce: p.produce, onError: () => {}, ...lease });
     const b = await instance({ broker: shared, ...lease });
@@ -121,7 +121,7 @@ describe('replies: no resume ever hangs', () => {
     const location = started.headers.get('content-location') as string;
     await started.take(1);
     const during = outcome(b, location);
-    await a.replies.close({ timeoutMs: 0 });
+    await a.replies.close({ timeout: 0 });
     expect(await during).toBe('end:shutdown');
     expect(await outcomes(b, location)).toEqual(['end:shutdown', 'end:shutdown', '204']);
   });
@@ -130,7 +130,7 @@ describe('replies: no resume ever hangs', () => {
     // A broker that keeps 5 events per topic and does not say so (no topicLimits, which
     // createReplies would refuse to fit under): the log loses its start.
     const broker = {
-      ...createMemoryBroker({ history: { maxEvents: 5, maxAgeMs: Number.POSITIVE_INFINITY } }),
+      ...createMemoryBroker({ history: { maxEvents: 5, maxAge: Number.POSITIVE_INFINITY } }),
       topicLimits: undefined,
     };
     const app = await instance({ broker });
@@ -142,7 +142,7 @@ describe('replies: no resume ever hangs', () => {
   });
 
   it('expired (past retention), unknown, a malformed id: 404; a malformed or never assigned Last-Event-ID: 400', async () => {
-    const app = await instance({ limits: { retentionMs: 100 } });
+    const app = await instance({ limits: { retention: 100 } });
     app.setProducer(async ({ send }) => void (await send('x')));
     const location = await finished(app);
     expect(await outcome(app, location, '9999999999999-0')).toBe('400');

@@ -20,7 +20,7 @@ describe('replies: stop', () => {
   it("DELETE aborts the producer's signal, waits for its finally, and ends every open stream with end {stopped}", async () => {
     const p = waitingProducer(2);
     // No fallback within the test's time: the producer's instance must answer the stop itself.
-    const app = await instance({ produce: p.produce, stopTimeoutMs: 60_000 });
+    const app = await instance({ produce: p.produce, stopTimeout: 60_000 });
     const started = await post(app.url);
     const location = started.headers.get('content-location') as string;
     await started.take(2);
@@ -44,11 +44,11 @@ describe('replies: stop', () => {
     expect((await (await get(app.url, location)).rest()).at(-1)?.data).toBe(STOPPED);
   });
 
-  it('ends the reply after stopGraceMs when the producer ignores its signal', async () => {
+  it('ends the reply after stopGrace when the producer ignores its signal', async () => {
     let signal: AbortSignal | undefined;
     const app = await instance({
-      stopGraceMs: 50,
-      stopTimeoutMs: 60_000,
+      stopGrace: 50,
+      stopTimeout: 60_000,
       produce: async (reply) => {
         signal = reply.signal;
         await reply.send('a');
@@ -70,7 +70,7 @@ describe('replies: stop', () => {
     const broker = sharedBroker();
     const p = waitingProducer(1);
     const a = await instance({ broker, produce: p.produce });
-    const b = await instance({ broker, stopTimeoutMs: 60_000 });
+    const b = await instance({ broker, stopTimeout: 60_000 });
     const onA = await post(a.url);
     const location = onA.headers.get('content-location') as string;
     await onA.take(1);
@@ -91,9 +91,9 @@ describe('replies: stop', () => {
       broker: dead.broker,
       produce: p.produce,
       onError: () => {},
-      producerLostAfterMs: 60_000,
+      producerLostAfter: 60_000,
     });
-    const b = await instance({ broker: shared, stopTimeoutMs: 100, producerLostAfterMs: 60_000 });
+    const b = await instance({ broker: shared, stopTimeout: 100, producerLostAfter: 60_000 });
     const onA = await post(a.url);
     const location = onA.headers.get('content-location') as string;
     await onA.take(1);
@@ -118,12 +118,12 @@ describe('replies: stop', () => {
     expect((await stream.rest()).at(-1)?.data).toBe(STOPPED);
   });
 
-  it('stops a reply nobody reads for idleStopMs (reason idle), counting readers on other instances', async () => {
+  it('stops a reply nobody reads for idleStopAfter (reason idle), counting readers on other instances', async () => {
     const broker = sharedBroker();
     const read = waitingProducer(1);
     const unread = waitingProducer(1);
-    const a = await instance({ broker, limits: { idleStopMs: 150 } });
-    const b = await instance({ broker, limits: { idleStopMs: 150 } });
+    const a = await instance({ broker, limits: { idleStopAfter: 150 } });
+    const b = await instance({ broker, limits: { idleStopAfter: 150 } });
     a.setProducer(read.produce);
     const first = await post(a.url);
     const readLocation = first.headers.get('content-location') as string;

@@ -86,7 +86,7 @@ describe('createEventStream', () => {
     expect(() => createEventStream({ retry: -1 })).toThrow();
     expect(() => createEventStream({ heartbeat: 0 })).toThrow(RangeError);
     expect(() => createEventStream({ highWaterMark: 100, maxQueuedBytes: 10 })).toThrow(RangeError);
-    expect(() => createEventStream({ onOverflow: 'grow' as 'close' })).toThrow(RangeError);
+    expect(() => createEventStream({ overflow: 'grow' as 'close' })).toThrow(RangeError);
   });
 
   it('delivers events in order, each data line intact', async () => {
@@ -311,7 +311,7 @@ describe('backpressure', () => {
   });
 
   it("the 'drop' policy refuses events past the bound and keeps the stream", async () => {
-    const stream = open({ highWaterMark: 256, maxQueuedBytes: 1024, onOverflow: 'drop' });
+    const stream = open({ highWaterMark: 256, maxQueuedBytes: 1024, overflow: 'drop' });
     let accepted = 0;
     const refusals: Promise<boolean>[] = [];
     for (let i = 0; i < 100; i++) {

@@ -46,7 +46,7 @@ describe('readLastEventId', () => {
 
   it('refuses malformed UTF-8 in the header', () => {
     expect(readLastEventId(request('http://x/s', '\xe9t\xe9'))).toBeUndefined();
-    expect(thrown(() => readLastEventId(request('http://x/s', '\xff'), { onInvalid: 'throw' })).type).toBe(
+    expect(thrown(() => readLastEventId(request('http://x/s', '\xff'), { invalidId: 'throw' })).type).toBe(
       'invalid-utf8',
     );
   });
@@ -54,7 +54,7 @@ describe('readLastEventId', () => {
   it('refuses lone surrogates from a non-Fetch request object', () => {
     const like = { url: '/s', headers: { get: () => 'a\uD800b' } };
     expect(readLastEventId(like)).toBeUndefined();
-    expect(thrown(() => readLastEventId(like, { onInvalid: 'throw' })).type).toBe('invalid-utf8');
+    expect(thrown(() => readLastEventId(like, { invalidId: 'throw' })).type).toBe('invalid-utf8');
   });
 
   it.each([
@@ -68,12 +68,12 @@ describe('readLastEventId', () => {
   ])('refuses a %s control character', (_name, encoded) => {
     const req = request(`http://x/s?lastEventId=${encoded}`);
     expect(readLastEventId(req)).toBeUndefined();
-    expect(thrown(() => readLastEventId(req, { onInvalid: 'throw' })).type).toBe('control-character');
+    expect(thrown(() => readLastEventId(req, { invalidId: 'throw' })).type).toBe('control-character');
   });
 
   it('refuses a control character in the header too', () => {
     const req = request('http://x/s', 'a\x1bb');
-    expect(thrown(() => readLastEventId(req, { onInvalid: 'throw' })).type).toBe('control-character');
+    expect(thrown(() => readLastEventId(req, { invalidId: 'throw' })).type).toBe('control-character');
   });
 
   it('limits the length, and refuses a huge header before decoding it', () => {
@@ -81,9 +81,15 @@ describe('readLastEventId', () => {
     expect(readLastEventId(request('http://x/s', 'a'.repeat(257)))).toBeUndefined();
     expect(readLastEventId(request('http://x/s', 'a'.repeat(20)), { maxLength: 10 })).toBeUndefined();
     const huge = { url: '/s', headers: { get: () => '\xc3\xa9'.repeat(500_000) } };
-    expect(thrown(() => readLastEventId(huge, { onInvalid: 'throw' })).type).toBe('too-long');
+    expect(thrown(() => readLastEventId(huge, { invalidId: 'throw' })).type).toBe('too-long');
     const longQuery = request(`http://x/s?lastEventId=${'b'.repeat(300)}`);
-    expect(thrown(() => readLastEventId(longQuery, { onInvalid: 'throw' })).type).toBe('too-long');
+    expect(thrown(() => readLastEventId(longQuery, { invalidId: 'throw' })).type).toBe('too-long');
+  });
+
+  it('checks maxLength like every numeric option (a positive integer)', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => readLastEventId(request('http://x/s', 'a'), { maxLength: bad })).toThrow(RangeError);
+    }
   });
 
   it('never returns a control character, a lone surrogate or more than maxLength (property)', () => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHub } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { checkNumber } from '../../src/server/options.js';
+import { checkNumber, retryAfterHeader } from '../../src/server/options.js';
 
 describe('checkNumber', () => {
   it('takes positive integers by default, and says what it wanted and got', () => {
@@ -31,12 +31,31 @@ describe('checkNumber', () => {
     );
   });
 
-  it('validates retryAfterSeconds in the hub and in replies (a whole number of seconds, 0 allowed)', () => {
-    expect(() => createHub({ retryAfterSeconds: -1 })).toThrow(
-      'retryAfterSeconds must be a non-negative integer',
-    );
-    expect(() => createHub({ retryAfterSeconds: 1.5 })).toThrow(RangeError);
-    expect(() => createReplies({ retryAfterSeconds: Number.NaN })).toThrow(RangeError);
-    expect(() => createHub({ retryAfterSeconds: 0 }).close()).not.toThrow();
+  it('validates retryAfter in the hub and in replies (a whole number of ms, 0 allowed)', () => {
+    expect(() => createHub({ retryAfter: -1 })).toThrow('retryAfter must be a non-negative integer');
+    expect(() => createHub({ retryAfter: 1.5 })).toThrow(RangeError);
+    expect(() => createReplies({ retryAfter: Number.NaN })).toThrow(RangeError);
+    expect(() => createHub({ retryAfter: 0 }).close()).not.toThrow();
+  });
+
+  it('validates close({ timeout }) of the hub and replies (ms, 0 allowed)', async () => {
+    const hub = createHub();
+    const replies = createReplies();
+    expect(() => hub.close({ timeout: -1 })).toThrow('timeout must be a non-negative integer');
+    expect(() => hub.close({ timeout: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => replies.close({ timeout: Number.NaN })).toThrow(RangeError);
+    await Promise.all([hub.close({ timeout: 0 }), replies.close({ timeout: 0 })]);
+  });
+
+  it("refuses Infinity for the hub's timers (setTimeout would take it as 1 ms)", () => {
+    expect(() => createHub({ heartbeat: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => createHub({ slowConsumerGrace: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+  });
+
+  it('writes Retry-After in whole seconds, rounded up', () => {
+    expect(retryAfterHeader(0)).toBe('0');
+    expect(retryAfterHeader(1)).toBe('1');
+    expect(retryAfterHeader(5000)).toBe('5');
+    expect(retryAfterHeader(6001)).toBe('7');
   });
 });

@@ -100,24 +100,51 @@ describe('streamEvents', () => {
     expect(body.events).toHaveLength(10_000);
   });
 
-  it('a source that throws: onError decides what the client sees, the stream closes cleanly', async () => {
-    const onError = vi.fn(() => ({ event: 'error', data: 'the reply failed' }));
+  it('a source that throws: onError gets the error, errorEvent decides what the client sees, the stream closes cleanly', async () => {
+    const failure = new Error('secret internal detail');
+    const onError = vi.fn();
+    const errorEvent = vi.fn(() => ({ event: 'error', data: 'the reply failed' }));
     const response = streamEvents(
       async function* () {
         yield 'partial';
-        throw new Error('secret internal detail');
+        throw failure;
       },
-      { heartbeat: false, onError },
+      { heartbeat: false, onError, errorEvent },
     );
     const body = new BodyReader(response.body);
     await body.rest(); // ends normally: no rejection
-    expect(onError).toHaveBeenCalledTimes(1);
-    expect((onError.mock.calls[0] as unknown[])[0]).toBeInstanceOf(Error);
+    expect(onError.mock.calls).toEqual([[failure]]);
+    expect(errorEvent.mock.calls).toEqual([[failure]]);
     expect(body.events.map((e) => [e.event, e.data])).toEqual([
       ['message', 'partial'],
       ['error', 'the reply failed'],
     ]);
     expect(body.text).not.toContain('secret');
+  });
+
+  it("onError's return value is ignored (as every server-side onError's); an errorEvent that throws is reported", async () => {
+    const failure = new Error('boom');
+    const errors: unknown[] = [];
+    const response = streamEvents(
+      async function* () {
+        yield 'partial';
+        throw failure;
+      },
+      {
+        heartbeat: false,
+        onError: ((error: unknown) => {
+          errors.push(error);
+          return { event: 'error', data: 'from onError' };
+        }) as (error: unknown) => void,
+        errorEvent: () => {
+          throw new Error('errorEvent broke');
+        },
+      },
+    );
+    const body = new BodyReader(response.body);
+    await body.rest();
+    expect(body.text).toBe(':\n\ndata: partial\n\n');
+    expect(errors).toEqual([failure, expect.objectContaining({ message: 'errorEvent broke' })]);
   });
 
   it('by default tells the client nothing (no stack trace) and logs the error', async () => {

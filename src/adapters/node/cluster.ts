@@ -14,6 +14,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Broker, BrokerEvent, BrokerFeed, BrokerListener } from '../../hub/broker.js';
 import { BrokerError } from '../../hub/errors.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
+import { checkNumber } from '../../server/options.js';
 
 /** A message channel like a cluster worker (primary side) or `process` (worker side). */
 export interface IpcChannel {
@@ -182,7 +183,7 @@ export interface ClusterBrokerOptions {
   /** The channel to the primary. Default `process` (a cluster worker, or any forked child). */
   channel?: IpcChannel;
   /** A call the primary has not answered within this many ms fails. Default 10,000. */
-  timeoutMs?: number;
+  timeout?: number;
   /** Id order of the primary's broker. Default: stream ids (`<ms>-<seq>`), as the built-in brokers use. */
   compareIds?: (a: string, b: string) => number;
   /** Id syntax of the primary's broker. Default: stream ids. */
@@ -200,7 +201,7 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
       'createClusterBroker needs an IPC channel: run it in a cluster worker or forked child',
     );
   }
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeout = checkNumber('timeout', options.timeout ?? 10_000);
   const pending = new Map<
     number,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void; timer: unknown }
@@ -245,8 +246,8 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
         reject(new BrokerError(type, `${op} failed in the primary`, { cause }));
       const timer = setTimeout(() => {
         pending.delete(id);
-        fail(new Error(`no answer from the primary in ${timeoutMs} ms`));
-      }, timeoutMs);
+        fail(new Error(`no answer from the primary in ${timeout} ms`));
+      }, timeout);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject: fail, timer });
       try {
         channel.send({ [TAG]: 'call', seq: id, op, args } satisfies Call);
@@ -277,8 +278,8 @@ export function createClusterBroker(options: ClusterBrokerOptions = {}): Broker 
     isValidId: options.isValidId ?? isStreamId,
     // Forwarded: claims are atomic in the primary, which handles one message at a time. A
     // primary whose broker has no claim() answers with an error (expire() with nothing).
-    claim: (name, value, ttlMs) => call<string>('claim', [name, value, ttlMs], 'claim-failed'),
-    expire: (topics, ttlMs) => call<void>('expire', [topics, ttlMs], 'publish-failed'),
+    claim: (name, value, ttl) => call<string>('claim', [name, value, ttl], 'claim-failed'),
+    expire: (topics, ttl) => call<void>('expire', [topics, ttl], 'publish-failed'),
     async close() {
       closed = true;
       channel.off('message', onMessage);

@@ -161,9 +161,9 @@ async function serve(
  */
 export function sendEventStream(
   res: NodeResponse,
-  init?: EventStreamOptions & WriteResponseOptions,
+  options?: EventStreamOptions & WriteResponseOptions,
 ): EventStream {
-  const stream = createEventStream(init);
-  void writeResponse(stream.response, res, init);
+  const stream = createEventStream(options);
+  void writeResponse(stream.response, res, options);
   return stream;
 }

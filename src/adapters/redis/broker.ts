@@ -60,12 +60,12 @@ export interface RedisBrokerOptions {
   /** Most entries per stream in one read of the live feed (bounds the reader's memory). Default 1,000. */
   readCount?: number;
   /** A command that has no answer within this many ms fails. Default 5,000. */
-  commandTimeoutMs?: number;
+  commandTimeout?: number;
   /** Longest wait between reconnect attempts, ms (backoff doubles from 50 ms). Default 2,000. */
-  maxBackoffMs?: number;
+  maxBackoff?: number;
   /**
    * Where connection trouble the broker recovers from by itself is reported (once per outage).
-   * Default `console.warn`.
+   * Default `console.error`.
    */
   onError?: (error: unknown) => void;
 }
@@ -125,9 +125,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const maxBytes = options.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
   checkByteBound('maxBytes', maxBytes);
   const readCount = positiveInt('readCount', options.readCount ?? 1000);
-  const commandTimeout = positiveInt('commandTimeoutMs', options.commandTimeoutMs ?? 5000);
-  const maxBackoff = positiveInt('maxBackoffMs', options.maxBackoffMs ?? 2000);
-  const report = options.onError ?? ((error: unknown) => console.warn('ssekit redis broker:', error));
+  const commandTimeout = positiveInt('commandTimeout', options.commandTimeout ?? 5000);
+  const maxBackoff = positiveInt('maxBackoff', options.maxBackoff ?? 2000);
+  const report = options.onError ?? ((error: unknown) => console.error('ssekit redis broker:', error));
   const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
   const seqKey = `${prefix}seq`;
@@ -538,7 +538,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       const failure = new BrokerError('publish-failed', 'Redis did not take the event', { cause: error });
       for (const item of items) item.reject(failure);
     };
-    // Waits out a short outage (at most `commandTimeoutMs`), then fails clearly.
+    // Waits out a short outage (at most `commandTimeout`), then fails clearly.
     const ready = command.status === 'ready' ? Promise.resolve() : whenReady(command);
     ready
       .then(() => scripted.ssekitPublish(keys.length, ...keys, ...args))
@@ -693,13 +693,13 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     // A stream is trimmed once it holds more than either bound (scripts.ts).
     topicLimits: { maxEvents: maxLen, maxBytes },
 
-    async claim(name, value, ttlMs) {
+    async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkNumber('ttlMs', ttlMs);
+      checkNumber('ttl', ttl);
       try {
         if (command.status !== 'ready') await whenReady(command);
         // One command, atomic: set unless set, and answer what was there (Redis 7: NX with GET).
-        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttlMs))) as
+        const held = (await command.call('SET', claimKey(name), value, 'NX', 'GET', 'PX', String(ttl))) as
           | string
           | null;
         return held ?? value;
@@ -708,16 +708,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       }
     },
 
-    async expire(topics, ttlMs) {
+    async expire(topics, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
-      checkNumber('ttlMs', ttlMs, { min: 0 });
+      checkNumber('ttl', ttl, { min: 0 });
       try {
         if (command.status !== 'ready') await whenReady(command);
         const multi = command.multi();
         // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
         // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
         // The stream's byte log (scripts.ts) goes with it: a stream recreated later starts both anew.
-        for (const topic of topics) multi.pexpire(topicKey(topic), ttlMs).pexpire(logKey(topic), ttlMs);
+        for (const topic of topics) multi.pexpire(topicKey(topic), ttl).pexpire(logKey(topic), ttl);
         await multi.exec();
       } catch (error) {
         throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });

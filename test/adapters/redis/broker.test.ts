@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRequestListener } from '../../../src/adapters/node/index.js';
 import {
   type BrokerEvent,
@@ -19,7 +19,7 @@ const { broker, freshPrefix } = redisBrokers();
 const hubs: Hub[] = [];
 
 afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((h) => h.close({ timeoutMs: 100 })));
+  await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
 describe.skipIf(!available)('Redis broker', () => {
@@ -173,13 +173,30 @@ describe.skipIf(!available)('Redis broker', () => {
   });
 
   it('rejects a publish with a typed error when Redis is unreachable', async () => {
-    const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
+    const b = broker(freshPrefix('down'), { url: 'redis://127.0.0.1:1', commandTimeout: 500 });
     const error = await b.publish(['t'], { data: 'x' }).then(
       () => null,
       (e: unknown) => e,
     );
     expect(isBrokerError(error)).toBe(true);
     expect((error as { type: string }).type).toBe('publish-failed');
+  });
+
+  it('reports connection trouble with console.error by default, as the hub, replies and the node adapter do', async () => {
+    const proxy = await startRedisProxy(REDIS_URL);
+    const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const b = broker(freshPrefix('log'), { url: proxy.url, maxBackoff: 200, onError: undefined });
+      await b.ready();
+      const feed = b.subscribe({ onEvent() {}, onError() {} });
+      await feed.follow(['t']);
+      proxy.cut();
+      await vi.waitFor(() => expect(log).toHaveBeenCalledWith('ssekit redis broker:', expect.anything()));
+      await feed.close();
+    } finally {
+      log.mockRestore();
+      await proxy.close();
+    }
   });
 
   it('delivers live events from one instance to the feed of another, once, in id order', async () => {
@@ -209,8 +226,8 @@ describe.skipIf(!available)('Redis broker', () => {
 describe.skipIf(!available)('hubs sharing a Redis broker', () => {
   it('subscribers on one hub get what another publishes, and resume on either', async () => {
     const p = freshPrefix('hubs');
-    const hubA = createHub({ broker: broker(p), heartbeatMs: false });
-    const hubB = createHub({ broker: broker(p), heartbeatMs: false });
+    const hubA = createHub({ broker: broker(p), heartbeat: false });
+    const hubB = createHub({ broker: broker(p), heartbeat: false });
     hubs.push(hubA, hubB);
     const response = await hubA.subscribe({ topics: ['room'] });
     const ids: string[] = [];
@@ -225,7 +242,7 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
 
   it('sends the reset event when history was trimmed past the Last-Event-ID', async () => {
     const p = freshPrefix('reset');
-    const hub = createHub({ broker: broker(p, { maxLen: 10 }), heartbeatMs: false });
+    const hub = createHub({ broker: broker(p, { maxLen: 10 }), heartbeat: false });
     hubs.push(hub);
     const old = await hub.publish('t', 'old');
     let head = old;
@@ -242,7 +259,7 @@ describe.skipIf(!available)('hubs sharing a Redis broker', () => {
     const feedErrors: unknown[] = [];
     const subBroker = broker(p, { onError: (e) => feedErrors.push(e) });
     const pubBroker = broker(p);
-    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    const hub = createHub({ broker: subBroker, heartbeat: false });
     hubs.push(hub);
     await subBroker.ready();
     const responses = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
@@ -302,10 +319,10 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
     const p = freshPrefix('partition');
     const proxy = await startRedisProxy(REDIS_URL);
     const feedErrors: unknown[] = [];
-    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200, onError: (e) => feedErrors.push(e) });
+    const subBroker = broker(p, { url: proxy.url, maxBackoff: 200, onError: (e) => feedErrors.push(e) });
     const pubBroker = broker(p);
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
-    const hub = createHub({ broker: subBroker, heartbeatMs: false });
+    const hub = createHub({ broker: subBroker, heartbeat: false });
     hubs.push(hub);
     const server = await listen(createRequestListener(hub.handler));
     const subs = [0, 1, 2].map(() => subscribeWithClient(() => server.url, 't'));
@@ -335,11 +352,11 @@ describe.skipIf(!available)('a network partition between a hub and Redis (TCP pr
   it('when Redis trimmed what the feed missed: subscribers end, resume with a reset, the feed lives on', async () => {
     const p = freshPrefix('gap');
     const proxy = await startRedisProxy(REDIS_URL);
-    const subBroker = broker(p, { url: proxy.url, maxBackoffMs: 200 });
+    const subBroker = broker(p, { url: proxy.url, maxBackoff: 200 });
     const pubBroker = broker(p, { maxLen: 10 });
     await Promise.all([subBroker.ready(), pubBroker.ready()]);
     const errors: unknown[] = [];
-    const hub = createHub({ broker: subBroker, heartbeatMs: false, onError: (e) => errors.push(e) });
+    const hub = createHub({ broker: subBroker, heartbeat: false, onError: (e) => errors.push(e) });
     hubs.push(hub);
     try {
       const first = await hub.subscribe({ topics: ['t'] });

@@ -12,7 +12,7 @@ const broker = createRedisBroker({
   maxLen: Number(process.env.SSEKIT_MAXLEN ?? 20_000),
 });
 await broker.ready();
-const hub = createHub({ broker, heartbeatMs: false });
+const hub = createHub({ broker, heartbeat: false });
 const server = createServer(createRequestListener(hub.handler));
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
@@ -21,7 +21,7 @@ process.on('SIGTERM', () => {
   server.closeAllConnections();
   server.close();
   void hub
-    .close({ timeoutMs: 100 })
+    .close({ timeout: 100 })
     .then(() => broker.close())
     .then(() => process.exit(0));
 });

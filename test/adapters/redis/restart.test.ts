@@ -20,12 +20,12 @@ async function ownRedis(options: { persist?: boolean } = {}): Promise<OwnRedis> 
   return redis;
 }
 
-function brokerOn(redis: OwnRedis, prefix: string, errors: unknown[], commandTimeoutMs = 1000): RedisBroker {
+function brokerOn(redis: OwnRedis, prefix: string, errors: unknown[], commandTimeout = 1000): RedisBroker {
   const broker = createRedisBroker({
     url: redis.url,
     prefix,
-    commandTimeoutMs,
-    maxBackoffMs: 200,
+    commandTimeout,
+    maxBackoff: 200,
     onError: (e) => errors.push(e),
   });
   cleanups.push(() => broker.close());
@@ -33,8 +33,8 @@ function brokerOn(redis: OwnRedis, prefix: string, errors: unknown[], commandTim
 }
 
 function hubOn(broker: RedisBroker): Hub {
-  const hub = createHub({ broker, heartbeatMs: false });
-  cleanups.push(() => hub.close({ timeoutMs: 100 }));
+  const hub = createHub({ broker, heartbeat: false });
+  cleanups.push(() => hub.close({ timeout: 100 }));
   return hub;
 }
 
