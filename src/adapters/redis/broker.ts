@@ -269,8 +269,19 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     bellWasReady = true;
   });
   bell.on('close', () => {
-    if (bellWasReady && !closed) bellLost = true;
+    if (!bellWasReady || closed || listener === null) return;
+    bellLost = true;
+    // Said now, not once it is back: an outage may last.
+    feedLost();
   });
+  // One report per outage, however many of the feed's connections it took down: cleared once
+  // a read succeeds with the bell up.
+  let reported = false;
+  const feedLost = (cause?: unknown): void => {
+    if (reported) return;
+    reported = true;
+    report(new BrokerError('feed-failed', 'the Redis feed lost its connection; reconnecting', { cause }));
+  };
 
   // A token of this Redis's data set, under the prefix: set by the first broker that asks, kept
   // as long as Redis keeps its data. A Redis restarted without persistence (or flushed) comes
@@ -306,13 +317,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   const readLoop = async (): Promise<void> => {
     let failures = 0;
     let outage = false;
-    // One report per outage, however many of the feed's connections it took down.
-    let reported = false;
     const lost = (cause?: unknown): void => {
       outage = true;
-      if (reported) return;
-      reported = true;
-      report(new BrokerError('feed-failed', 'the Redis feed lost its connection; reconnecting', { cause }));
+      feedLost(cause);
     };
     while (!closed && listener !== null) {
       try {
