@@ -42,8 +42,8 @@ export interface ReplyContext {
   /**
    * Appends one event to the reply's log, after every event sent before it. Resolves `true` once
    * the event is taken: at once while less than `SEND_AHEAD_BYTES` (256 KiB) of the reply's
-   * events are on their way to the broker, else once the broker has them (backpressure). Events
-   * go to the broker in batches, one round trip for what was sent in one turn of the event loop.
+   * events are on their way to the broker, else once the broker has them (backpressure). One
+   * batch is on its way at a time; what is sent meanwhile goes with the next, as one batch.
    * Resolves `false` when it was not taken (the reply has ended, or the log is full: the reply
    * then ends as `too-large`). Should the broker fail to store an event taken, the reply ends as
    * `failed` (the signal aborts) and nothing after it is stored. Never rejects. Throws a
@@ -92,9 +92,6 @@ export interface LocalWatcher {
   onEvent(event: BrokerEvent): void;
 }
 
-/** Runs `fn` once this turn of the event loop is over. */
-const afterThisTurn: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
 const ALIVE: BrokerEventInit = { event: ALIVE_MARK, data: '' };
 // What a heartbeat costs in the broker's memory, roughly (id, type, topic list).
 const ALIVE_BYTES = 64;
@@ -168,8 +165,8 @@ export class Run implements Watcher {
   localWatch: LocalWatcher | null = null;
   /** Events taken and not sent to the broker yet, and their bytes (with those in flight). */
   #queue: BrokerEventInit[] = [];
+  #queuedBytes = 0;
   #aheadBytes = 0;
-  #flushScheduled = false;
   /** The batch in flight: resolves `true` once it landed, `false` when it failed. */
   #inFlight: Promise<boolean> | null = null;
   /** Settles with the outcome of the batch that will carry what is queued now. */
@@ -255,13 +252,14 @@ export class Run implements Watcher {
     this.bytes += size;
     this.#options.onBytes(this, size + this.#options.eventOverhead);
     this.#queue.push(init);
+    this.#queuedBytes += size;
     this.#aheadBytes += size;
-    if (this.#inFlight === null && !this.#flushScheduled) {
-      // What the producer sends in this turn of the event loop goes in one batch.
-      this.#flushScheduled = true;
-      afterThisTurn(this.#flush);
-    }
+    // Nothing on its way: it goes now. Else it waits for what is, and goes with what else the
+    // producer sends meanwhile, as one batch.
+    if (this.#inFlight === null) this.#flush();
     if (this.#aheadBytes <= SEND_AHEAD_BYTES) return RESOLVED_TRUE;
+    // Past the bound: resolves once the batch that carries this event has landed.
+    if (this.#queue.length === 0 && this.#inFlight !== null) return this.#inFlight;
     return this.#landingOfQueue();
   };
 
@@ -280,11 +278,12 @@ export class Run implements Watcher {
    * Sends what is queued, as one batch: one batch in flight at a time, so the log's id order is
    * the order of `send` calls, and a batch that fails is followed by none (no hole in the log).
    */
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
+  #flush(): void {
     if (this.#inFlight !== null || this.#queue.length === 0) return;
     const batch = this.#queue;
+    const bytes = this.#queuedBytes;
     this.#queue = [];
+    this.#queuedBytes = 0;
     const landing = this.#nextLanding;
     this.#nextLanding = null;
     if (this.#broken) {
@@ -293,15 +292,21 @@ export class Run implements Watcher {
     }
     const { broker } = this.#options;
     const topics = [this.topics.log];
-    const published = Promise.all(batch.map((init) => broker.publish(topics, init)));
+    // All asked at once: a broker that gathers publishes (Redis) sends them as one command.
+    const published =
+      batch.length === 1
+        ? broker.publish(topics, batch[0] as BrokerEventInit)
+        : Promise.all(batch.map((init) => broker.publish(topics, init)));
     this.#inFlight = published.then(
-      (ids) => {
+      (landed) => {
         this.lastPublish = this.#options.now();
-        let bytes = 0;
-        for (let i = 0; i < batch.length; i++) {
-          const init = batch[i] as BrokerEventInit;
-          bytes += utf8Length(init.data) + (init.event === undefined ? 0 : utf8Length(init.event));
-          this.localWatch?.onEvent({ id: ids[i] as string, topics, event: init.event, data: init.data });
+        const watch = this.localWatch;
+        if (watch !== null) {
+          for (let i = 0; i < batch.length; i++) {
+            const { event, data } = batch[i] as BrokerEventInit;
+            const id = typeof landed === 'string' ? landed : (landed[i] as string);
+            watch.onEvent({ id, topics, event, data });
+          }
         }
         this.#aheadBytes -= bytes;
         this.#inFlight = null;
@@ -316,6 +321,7 @@ export class Run implements Watcher {
         this.#nextLanding?.resolve(false);
         this.#nextLanding = null;
         this.#queue = [];
+        this.#queuedBytes = 0;
         // The broker is unreachable: nothing more can be written. Readers elsewhere will find
         // the producer lost (no heartbeat follows), which is the truth of it.
         this.#options.onError(error);
@@ -323,7 +329,7 @@ export class Run implements Watcher {
         return false;
       },
     );
-  };
+  }
 
   /** Waits until every event taken has landed (or a batch failed). */
   async #drain(): Promise<void> {
