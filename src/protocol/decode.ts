@@ -43,14 +43,17 @@ export function incompleteTail(b: Uint8Array): number {
 }
 
 export class ChunkDecoder {
-  // ignoreBOM: a BOM is only special at the very start of the stream, which the parser handles
-  // for bytes and text alike.
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  // Two decoders: Node's TextDecoder leaves its fast path for good after one streaming call,
+  // so the plain calls have one of their own, which never streams. ignoreBOM: a BOM is only
+  // special at the very start of the stream, which the parser handles for bytes and text alike.
+  readonly #plain = new TextDecoder('utf-8', { ignoreBOM: true });
+  readonly #stream = new TextDecoder('utf-8', { ignoreBOM: true });
   /**
-   * The decoder holds no bytes of an incomplete character, and the last chunk decoded to as
-   * many characters as it had bytes (most likely ASCII): the next chunk may take the plain call.
+   * The streaming decoder holds no bytes of an incomplete character, and the last chunk decoded
+   * to as many characters as it had bytes (most likely ASCII): the next chunk may take the plain
+   * call.
    */
-  #plain = true;
+  #ascii = true;
 
   decode(chunk: Uint8Array): string {
     const n = chunk.length;
@@ -58,20 +61,20 @@ export class ChunkDecoder {
     // would become U+FFFD); any other chunk, and every chunk after non-ASCII text, takes the
     // streaming call, which holds such a tail itself. Either way no byte is copied.
     const text =
-      this.#plain && incompleteTail(chunk) === 0
-        ? this.#decoder.decode(chunk)
-        : this.#decoder.decode(chunk, STREAM);
+      this.#ascii && incompleteTail(chunk) === 0
+        ? this.#plain.decode(chunk)
+        : this.#stream.decode(chunk, STREAM);
     // Back to the plain call once a chunk is all ASCII again, if the streaming decoder is left
     // holding nothing: with 3 bytes or more, the chunk's own tail says so, whatever it held
     // before (a lead byte is always read as one, and a held character has at most 2
     // continuation bytes after its lead). A shorter chunk waits for the next one.
-    this.#plain = text.length === n && n >= 3 && incompleteTail(chunk) === 0;
+    this.#ascii = text.length === n && n >= 3 && incompleteTail(chunk) === 0;
     return text;
   }
 
   /** The end of the bytes: a character still incomplete becomes U+FFFD. */
   flush(): string {
-    this.#plain = true;
-    return this.#decoder.decode();
+    this.#ascii = true;
+    return this.#stream.decode();
   }
 }
