@@ -2,19 +2,22 @@
  * npm run bench:parser
  *
  * ssekit's parser side by side, in one run, with eventsource-parser (its `createParser` and its
- * stream class) and @microsoft/fetch-event-source's parser, on four streams each fed in 1 KiB,
- * 16 KiB and seeded random 1-2048-byte chunks (which cut UTF-8 characters and CRLF pairs).
- * Every parser gets bytes: the string-only ones decode with a streaming TextDecoder, as their
- * users must. Prints the median of RUNS runs and the ratio to eventsource-parser (the current
- * release; 3.1.1, the release most installs still resolve to, is shown beside it).
+ * stream class) and @microsoft/fetch-event-source's parser, on eleven streams (see
+ * bench/lib/parser-streams.mjs: event sizes from LLM tokens to 64 KiB, LF, CRLF and CR, ASCII and
+ * multi-byte UTF-8, multi-line data, heartbeats, id/event fields) each fed in 1 KiB, 16 KiB and
+ * seeded random 1-2048-byte chunks (which cut UTF-8 characters and CRLF pairs). Every parser
+ * gets bytes: the string-only ones decode with a streaming TextDecoder, as their users must.
+ * Prints one line per row and chunking: eventsource-parser 4's and ssekit's MB/s, then each
+ * contender's speed over eventsource-parser's (the median of RUNS rounds; 3.1.1, the release
+ * most installs still resolve to, is shown beside it), and the lowest ratio of each at the end.
  *
  * Two reference lines, which parse nothing, show how fast any parser of each kind could go here:
  * - "floor: decode+lines" decodes as esp's users must (a streaming TextDecoder) and makes each
  *   line one string (pieces of a line cut across chunks are joined once), and no more: no field
  *   is read and no event is built. A callback parser that decodes the same way does at least
- *   this, so on text with non-ASCII characters (rows a and b) its ratio is about the most such a
- *   parser can reach. On ASCII text (rows c and d) it is no floor for ssekit, which decodes
- *   ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
+ *   this, so on text with non-ASCII characters (rows a, b, g, j, k) its ratio is about the most
+ *   such a parser can reach. On ASCII text (the other rows) it is no floor for ssekit, which
+ *   decodes ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
  * - "floor: Web Streams" is a TransformStream that enqueues the very same events, parsed before
  *   the clock starts, chunk by chunk as a parser would, fed and drained like the stream
  *   contenders. Its ratio is the most any TransformStream parser can reach on that row.
@@ -28,7 +31,9 @@
  * Node 20); version 3 is the dev dependency eventsource-parser-v3.
  *
  * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
- * row names to run, e.g. "a,d").
+ * row names to run, e.g. "a,d"), CHUNKS (e.g. "1024,random"), CONTENDERS (short names as in the
+ * table, plus "ssekit" and "esp", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not wall
+ * time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line).
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -46,6 +51,11 @@ const RUNS = Number(process.env.RUNS ?? 7);
 const WARMUP = Number(process.env.WARMUP ?? 4);
 const ONLY = process.env.ROWS?.split(',');
 const ONLY_CONTENDERS = process.env.CONTENDERS?.split(',');
+// CLOCK=cpu times the CPU the process spends (only the timed worker runs meanwhile) instead of
+// the wall clock: steadier on a machine shared with other work, where waiting for a core is
+// counted in wall time.
+const CPU_CLOCK = process.env.CLOCK === 'cpu';
+const cpuMs = ({ user, system }) => (user + system) / 1000;
 const utf8 = new TextEncoder();
 
 // --- contenders: each returns the number of events it saw -------------------------------
@@ -205,8 +215,9 @@ function serveContender(name) {
     }
     const chunks = cut.get(key);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const n = await run(chunks);
-    const ms = performance.now() - t0;
+    const ms = CPU_CLOCK ? cpuMs(process.cpuUsage(c0)) : performance.now() - t0;
     const expected = run === runLinesFloor ? (blocks ?? events) : events;
     if (n !== expected) throw new Error(`${name}: saw ${n} events, expected ${expected}`);
     parentPort.postMessage(ms);
@@ -258,7 +269,7 @@ async function main() {
     (short) => short !== 'esp' && short !== 'esp strm',
   );
   console.log(
-    `node ${process.version}, median of ${RUNS} rounds (after ${WARMUP} warm-up), each contender in its own worker, rounds alternate the order.`,
+    `node ${process.version}, median of ${RUNS} rounds (after ${WARMUP} warm-up) of ${CPU_CLOCK ? 'CPU' : 'wall'} time, each contender in its own worker, rounds alternate the order.`,
   );
   console.log(
     "Columns after MB/s: speed / eventsource-parser 4's (createParser; the stream columns: / its EventSourceParserStream).\n",
