@@ -2,19 +2,22 @@
  * npm run bench:parser
  *
  * ssekit's parser side by side, in one run, with eventsource-parser (its `createParser` and its
- * stream class) and @microsoft/fetch-event-source's parser, on four streams each fed in 1 KiB,
- * 16 KiB and seeded random 1-2048-byte chunks (which cut UTF-8 characters and CRLF pairs).
- * Every parser gets bytes: the string-only ones decode with a streaming TextDecoder, as their
- * users must. Prints the median of RUNS runs and the ratio to eventsource-parser (the current
- * release; 3.1.1, the release most installs still resolve to, is shown beside it).
+ * stream class) and @microsoft/fetch-event-source's parser, on eleven streams (see
+ * bench/lib/parser-streams.mjs: event sizes from LLM tokens to 64 KiB, LF, CRLF and CR, ASCII and
+ * multi-byte UTF-8, multi-line data, heartbeats, id/event fields) each fed in 1 KiB, 16 KiB and
+ * seeded random 1-2048-byte chunks (which cut UTF-8 characters and CRLF pairs). Every parser
+ * gets bytes: the string-only ones decode with a streaming TextDecoder, as their users must.
+ * Prints one line per row and chunking: eventsource-parser 4's and ssekit's MB/s, then each
+ * contender's speed over eventsource-parser's (the median of RUNS rounds; 3.1.1, the release
+ * most installs still resolve to, is shown beside it), and the lowest ratio of each at the end.
  *
  * Two reference lines, which parse nothing, show how fast any parser of each kind could go here:
  * - "floor: decode+lines" decodes as esp's users must (a streaming TextDecoder) and makes each
  *   line one string (pieces of a line cut across chunks are joined once), and no more: no field
  *   is read and no event is built. A callback parser that decodes the same way does at least
- *   this, so on text with non-ASCII characters (rows a and b) its ratio is about the most such a
- *   parser can reach. On ASCII text (rows c and d) it is no floor for ssekit, which decodes
- *   ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
+ *   this, so on text with non-ASCII characters (rows a, b, g, j, k) its ratio is about the most
+ *   such a parser can reach. On ASCII text (the other rows) it is no floor for ssekit, which
+ *   decodes ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
  * - "floor: Web Streams" is a TransformStream that enqueues the very same events, parsed before
  *   the clock starts, chunk by chunk as a parser would, fed and drained like the stream
  *   contenders. Its ratio is the most any TransformStream parser can reach on that row.
@@ -28,7 +31,9 @@
  * Node 20); version 3 is the dev dependency eventsource-parser-v3.
  *
  * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
- * row names to run, e.g. "a,d").
+ * row names to run, e.g. "a,d"), CHUNKS (e.g. "1024,random"), CONTENDERS (short names as in the
+ * table, plus "ssekit" and "esp", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not wall
+ * time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line).
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -37,11 +42,20 @@ import { createParser as espCreateParser } from 'eventsource-parser';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { createParser as esp3CreateParser } from 'eventsource-parser-v3';
 import { createParser, EventStreamParser } from '../dist/index.js';
-import { chunked, drain, source, streamA, streamB, streamC, streamD } from './lib/parser-streams.mjs';
+import { chunked, drain, source, streams } from './lib/parser-streams.mjs';
+
+const { a: streamA, b: streamB, c: streamC, d: streamD, e: streamE, f: streamF, g: streamG } = streams;
+const { h: streamH, i: streamI, j: streamJ, k: streamK } = streams;
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const WARMUP = Number(process.env.WARMUP ?? 4);
 const ONLY = process.env.ROWS?.split(',');
+const ONLY_CONTENDERS = process.env.CONTENDERS?.split(',');
+// CLOCK=cpu times the CPU the process spends (only the timed worker runs meanwhile) instead of
+// the wall clock: steadier on a machine shared with other work, where waiting for a core is
+// counted in wall time.
+const CPU_CLOCK = process.env.CLOCK === 'cpu';
+const cpuMs = ({ user, system }) => (user + system) / 1000;
 const utf8 = new TextEncoder();
 
 // --- contenders: each returns the number of events it saw -------------------------------
@@ -81,16 +95,26 @@ function runFes(chunks) {
   return n;
 }
 
-/** The issue's reference work: decode and split into line strings, nothing else. */
+/**
+ * The issue's reference work: decode and split into line strings, nothing else. Lines end at
+ * LF, or at CR in a stream that has no LF (row i); a blank line ('', or a lone CR before an LF)
+ * ends each event in these streams.
+ */
 function runLinesFloor(chunks) {
   const d = new TextDecoder();
   let pieces = [];
   let line = '';
-  let blank = 0; // blank lines ('' or a lone CR before the LF): one per event in these streams
+  let blank = 0;
+  let eol;
   for (const c of chunks) {
     const text = d.decode(c, { stream: true });
+    eol ??= text.includes('\n') ? '\n' : text.includes('\r') ? '\r' : undefined;
+    if (eol === undefined) {
+      pieces.push(text);
+      continue;
+    }
     let pos = 0;
-    let lf = text.indexOf('\n');
+    let lf = text.indexOf(eol);
     while (lf !== -1) {
       if (pieces.length > 0) {
         pieces.push(text.slice(pos, lf));
@@ -99,7 +123,7 @@ function runLinesFloor(chunks) {
       } else line = text.slice(pos, lf);
       if (line.length === 0 || (line.length === 1 && line.charCodeAt(0) === 13)) blank++;
       pos = lf + 1;
-      lf = text.indexOf('\n', pos);
+      lf = text.indexOf(eol, pos);
     }
     if (pos < text.length) pieces.push(text.slice(pos));
   }
@@ -136,24 +160,36 @@ function runStreamFloor(chunks) {
   return drain(source(chunks).pipeThrough(replay));
 }
 
-const CONTENDERS = [
-  ['ssekit createParser', runSsekit, 'esp createParser'],
-  ['esp createParser', runEsp, 'esp createParser'],
-  ['esp 3.1.1 createParser', runEsp3, 'esp createParser'],
-  ['fetch-event-source', runFes, 'esp createParser'],
-  ['floor: decode+lines', runLinesFloor, 'esp createParser'],
-  ['ssekit EventStreamParser', runSsekitStream, 'esp stream'],
-  ['esp stream', runEspStream, 'esp stream'],
-  ['floor: Web Streams', runStreamFloor, 'esp stream'],
+const ALL_CONTENDERS = [
+  ['ssekit createParser', runSsekit, 'esp createParser', 'ssekit'],
+  ['esp createParser', runEsp, 'esp createParser', 'esp'],
+  ['floor: decode+lines', runLinesFloor, 'esp createParser', 'floor'],
+  ['esp 3.1.1 createParser', runEsp3, 'esp createParser', 'esp3'],
+  ['fetch-event-source', runFes, 'esp createParser', 'fes'],
+  ['ssekit EventStreamParser', runSsekitStream, 'esp stream', 'sse strm'],
+  ['esp stream', runEspStream, 'esp stream', 'esp strm'],
+  ['floor: Web Streams', runStreamFloor, 'esp stream', 'strm floor'],
 ];
+const CONTENDERS = ALL_CONTENDERS.filter(
+  ([, , , short]) => !ONLY_CONTENDERS || ONLY_CONTENDERS.includes(short),
+);
 
 const ROWS = [
-  ['a', 'small LLM-token events', streamA],
-  ['b', '64 KiB lines, non-ASCII', streamB],
-  ['c', 'multi-line data, CRLF', streamC],
-  ['d', 'LF, 1 in 200 CRLF', streamD],
+  ['a', 'LLM tokens, event+data, LF, UTF-8', streamA],
+  ['b', '64 KiB lines, LF, UTF-8', streamB],
+  ['c', '8 data lines+id+event, CRLF', streamC],
+  ['d', '~50 B id+data, LF, 1/200 CRLF', streamD],
+  ['e', 'LLM tokens, data only, CRLF', streamE],
+  ['f', '~100 B id+event+data, LF', streamF],
+  ['g', '~1 KiB CJK data+id, LF', streamG],
+  ['h', '16 KiB JSON data+id, CRLF', streamH],
+  ['i', '~100 B id+event+data, CR', streamI],
+  ['j', '~1 KiB 10 lines Greek, comments, LF', streamJ],
+  ['k', '16 KiB 16 lines UTF-8 mix, CRLF', streamK],
 ].filter(([k]) => !ONLY || ONLY.includes(k));
-const HOWS = [1024, 16 * 1024, 'random'];
+const HOWS = (process.env.CHUNKS?.split(',') ?? ['1024', '16384', 'random']).map((h) =>
+  h === 'random' ? h : Number(h),
+);
 
 /** The 64 MiB single line, in 1 KiB or 64 KiB chunks: `how` is the chunk size. */
 function longLine() {
@@ -165,12 +201,12 @@ function longLine() {
 
 // --- worker: one contender, timed once per request -----------------------------------------
 function serveContender(name) {
-  const run = CONTENDERS.find(([cname]) => cname === name)[1];
+  const run = ALL_CONTENDERS.find(([cname]) => cname === name)[1];
   const made = new Map(); // row key -> { bytes, events }
   const cut = new Map(); // `${row}/${how}` -> chunks
   parentPort.on('message', async ({ row, how }) => {
     if (!made.has(row)) made.set(row, row === 'line' ? longLine() : ROWS.find(([k]) => k === row)[2]());
-    const { events, bytes } = made.get(row);
+    const { events, bytes, blocks } = made.get(row);
     const key = `${row}/${how}`;
     if (!cut.has(key)) {
       const chunks = chunked(bytes, how);
@@ -179,9 +215,13 @@ function serveContender(name) {
     }
     const chunks = cut.get(key);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const n = await run(chunks);
-    const ms = performance.now() - t0;
-    if (n !== events) throw new Error(`${name}: saw ${n} events, expected ${events}`);
+    const ms = CPU_CLOCK ? cpuMs(process.cpuUsage(c0)) : performance.now() - t0;
+    // The floor counts blank lines, and fetch-event-source calls back for every one of them (a
+    // heartbeat's block too): row j has more blocks than events.
+    const expected = run === runLinesFloor || run === runFes ? (blocks ?? events) : events;
+    if (n !== expected) throw new Error(`${name}: saw ${n} events, expected ${expected}`);
     parentPort.postMessage(ms);
   });
 }
@@ -207,14 +247,17 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Times every contender once per round, RUNS rounds after WARMUP untimed ones (the JIT needs
- * three or four runs to settle), one worker at a time, and returns each one's median: interleaving spreads the noise of a shared machine
- * over all contenders alike.
+ * three or four runs to settle), one worker at a time, and returns each one's median. Rounds
+ * interleave the contenders and alternate their order (forwards, then backwards), so the noise
+ * of a shared machine, and any cost of going first or last, falls on all of them alike.
  */
 async function race(workers, row, how) {
   const times = workers.map(() => []);
   for (let r = 0; r < WARMUP; r++) for (const w of workers) await w.time(row, how);
   for (let r = 0; r < RUNS; r++) {
-    for (let i = 0; i < workers.length; i++) times[i].push(await workers[i].time(row, how));
+    const order = workers.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) times[i].push(await workers[i].time(row, how));
   }
   return times.map(median);
 }
@@ -224,32 +267,46 @@ function pad(s, n) {
 }
 
 async function main() {
-  console.log(
-    `node ${process.version}, median of ${RUNS} runs, each contender in its own worker; ratio = speed / eventsource-parser's (same kind)\n`,
+  const shown = CONTENDERS.map(([, , , short]) => short).filter(
+    (short) => short !== 'esp' && short !== 'esp strm',
   );
-  console.log(`${pad('row', 34)}${pad('parser', 26)}${pad('MB/s', 9)}${pad('events/s', 12)}ratio`);
+  console.log(
+    `node ${process.version}, median of ${RUNS} rounds (after ${WARMUP} warm-up) of ${CPU_CLOCK ? 'CPU' : 'wall'} time, each contender in its own worker, rounds alternate the order.`,
+  );
+  console.log(
+    "Columns after MB/s: speed / eventsource-parser 4's (createParser; the stream columns: / its EventSourceParserStream).\n",
+  );
+  console.log(
+    `${pad('row', 42)}${pad('chunks', 9)}${pad('esp MB/s', 10)}${pad('sse MB/s', 10)}${shown.map((s) => pad(s, 11)).join('')}`,
+  );
   const workers = CONTENDERS.map(([name]) => startWorker(name));
+  const worst = new Map(); // contender -> lowest ratio
   for (const [key, label, make] of ROWS) {
-    const { bytes, events } = make();
+    const { bytes } = make();
     for (const how of HOWS) {
-      const name = `${key}) ${label}, ${how === 'random' ? '1-2048 B' : `${how / 1024} KiB`}`;
       const ms = await race(workers, key, how);
       const medians = Object.fromEntries(CONTENDERS.map(([cname], i) => [cname, ms[i]]));
-      for (const [cname, , base] of CONTENDERS) {
-        const ms = medians[cname];
-        const mbs = bytes.length / 1e6 / (ms / 1000);
-        const eps = events / (ms / 1000);
-        const ratio = medians[base] / ms;
-        console.log(
-          `${pad(cname === CONTENDERS[0][0] ? name : '', 34)}${pad(cname, 26)}${pad(mbs.toFixed(0), 9)}${pad(Math.round(eps).toLocaleString('en'), 12)}${ratio.toFixed(2)}x`,
-        );
-      }
+      const mbs = (cname) =>
+        medians[cname] === undefined ? '-' : (bytes.length / 1e3 / medians[cname]).toFixed(0);
+      const cells = CONTENDERS.filter(([, , , short]) => shown.includes(short)).map(
+        ([cname, , base, short]) => {
+          const ratio = medians[base] / medians[cname];
+          if (!Number.isNaN(ratio) && !(worst.get(short) <= ratio)) worst.set(short, ratio);
+          return pad(Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)}x`, 11);
+        },
+      );
+      const chunks = how === 'random' ? '1-2048 B' : `${how / 1024} KiB`;
+      console.log(
+        `${pad(`${key}) ${label}`, 42)}${pad(chunks, 9)}${pad(mbs('esp createParser'), 10)}${pad(mbs('ssekit createParser'), 10)}${cells.join('')}`,
+      );
     }
   }
   await Promise.all(workers.map((w) => w.stop()));
+  console.log(`\nlowest ratio: ${[...worst].map(([short, r]) => `${short} ${r.toFixed(2)}x`).join(', ')}`);
+  if (process.env.LONG_LINE === '0') return;
 
   // A 64 MiB single line: 1 KiB chunks must cost at most 2x the same bytes in 64 KiB chunks.
-  const line = startWorker(CONTENDERS[0][0]);
+  const line = startWorker('ssekit createParser');
   const times = [[], []];
   for (let r = 0; r < RUNS; r++) {
     times[0].push(await line.time('line', 1024));

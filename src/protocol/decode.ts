@@ -1,19 +1,18 @@
 /**
- * Streaming UTF-8 decoding, with incomplete characters carried over by hand at chunk edges.
+ * Streaming UTF-8 decoding that takes the cheaper of two calls for each chunk.
  *
- * Each chunk is decoded up to its last complete character; an incomplete character at its end
- * is carried over to the next chunk. Cut there, a chunk leaves no state behind in the decoder,
- * so the result is the same as one streaming decoder's, replacement characters included (WHATWG
- * Encoding §4.1.1, UTF-8 decoder): the cut is always made before a lead byte, where a streaming
- * decoder has either finished everything before it or reports it as an error that a whole
- * decode reports too.
+ * Node 20 measured (callgrind instruction counts, 1 KiB chunks): for ASCII text a plain
+ * `decode(bytes)` costs about a quarter of `decode(bytes, { stream: true })` and yields one-byte
+ * strings, which the parser then reads faster too; for text with non-ASCII characters the
+ * streaming call costs about 0.7x the plain one. So a chunk takes the plain call after an
+ * all-ASCII chunk, and the streaming one otherwise.
  *
- * Because no state crosses a chunk edge, each chunk may be decoded the faster of two ways, with
- * identical results. Node 20 measured (callgrind instruction counts, 1 KiB chunks): for ASCII
- * text a plain `decode(bytes)` costs about a quarter of `decode(bytes, { stream: true })` and
- * yields one-byte strings, which the parser then reads faster too; for text with non-ASCII
- * characters the streaming call costs about 0.7x the plain one. The decoder picks by the chunk
- * before: plain after an all-ASCII chunk, streaming otherwise.
+ * The result is the same as one streaming decoder's, replacement characters included (WHATWG
+ * Encoding §4.1.1, UTF-8 decoder): the plain call is made only when the decoder holds no bytes
+ * of an incomplete character and the chunk ends on a character boundary, where a streaming call
+ * would leave nothing held either. Nothing is copied: an earlier version cut each chunk's
+ * incomplete tail off by hand and joined it to the next chunk, which cost more than the decoding
+ * itself on text with many multi-byte characters.
  */
 
 /** Options for the streaming call, made once rather than per chunk. */
@@ -44,39 +43,38 @@ export function incompleteTail(b: Uint8Array): number {
 }
 
 export class ChunkDecoder {
-  // ignoreBOM: each chunk is decoded on its own, and a BOM is only special at the very start
-  // of the stream, which the parser handles for bytes and text alike.
-  readonly #decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-  #carry: Uint8Array | undefined;
-  /** The last chunk decoded to as many characters as it had bytes: most likely ASCII. */
+  // Two decoders: Node's TextDecoder leaves its fast path for good after one streaming call,
+  // so the plain calls have one of their own, which never streams. ignoreBOM: a BOM is only
+  // special at the very start of the stream, which the parser handles for bytes and text alike.
+  readonly #plain = new TextDecoder('utf-8', { ignoreBOM: true });
+  readonly #stream = new TextDecoder('utf-8', { ignoreBOM: true });
+  /**
+   * The streaming decoder holds no bytes of an incomplete character, and the last chunk decoded
+   * to as many characters as it had bytes (most likely ASCII): the next chunk may take the plain
+   * call.
+   */
   #ascii = true;
 
   decode(chunk: Uint8Array): string {
-    let bytes = chunk;
-    if (this.#carry !== undefined) {
-      bytes = new Uint8Array(this.#carry.length + chunk.length);
-      bytes.set(this.#carry);
-      bytes.set(chunk, this.#carry.length);
-      this.#carry = undefined;
-    }
-    const k = incompleteTail(bytes);
-    if (k > 0) {
-      this.#carry = bytes.slice(bytes.length - k);
-      bytes = bytes.subarray(0, bytes.length - k);
-    }
-    const n = bytes.length;
-    if (n === 0) return '';
-    // A chunk that ends on a character boundary leaves the streaming decoder with nothing
-    // pending, so either call gives the same text; only the cost differs.
-    const text = this.#ascii ? this.#decoder.decode(bytes) : this.#decoder.decode(bytes, STREAM);
-    this.#ascii = text.length === n;
+    const n = chunk.length;
+    // The plain call only for a chunk that ends on a character boundary (its incomplete tail
+    // would become U+FFFD); any other chunk, and every chunk after non-ASCII text, takes the
+    // streaming call, which holds such a tail itself. Either way no byte is copied.
+    const text =
+      this.#ascii && incompleteTail(chunk) === 0
+        ? this.#plain.decode(chunk)
+        : this.#stream.decode(chunk, STREAM);
+    // Back to the plain call once a chunk is all ASCII again, if the streaming decoder is left
+    // holding nothing: with 3 bytes or more, the chunk's own tail says so, whatever it held
+    // before (a lead byte is always read as one, and a held character has at most 2
+    // continuation bytes after its lead). A shorter chunk waits for the next one.
+    this.#ascii = text.length === n && n >= 3 && incompleteTail(chunk) === 0;
     return text;
   }
 
   /** The end of the bytes: a character still incomplete becomes U+FFFD. */
   flush(): string {
-    const carry = this.#carry;
-    this.#carry = undefined;
-    return carry === undefined ? '' : this.#decoder.decode(carry);
+    this.#ascii = true;
+    return this.#stream.decode();
   }
 }

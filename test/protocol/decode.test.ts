@@ -35,6 +35,18 @@ describe('ChunkDecoder', () => {
     expect(incompleteTail(Uint8Array.of(0x80, 0x80, 0x80))).toBe(0);
   });
 
+  it('takes the plain call again only when the streaming decoder holds nothing', () => {
+    // The last byte of 😀 completes it (2 UTF-16 units from 1 byte), so 3 bytes give 3
+    // characters, as if ASCII, and a lead byte is left held. The next chunk is one continuation
+    // byte that does not finish it: a plain call would end the character there as U+FFFD.
+    const d = new ChunkDecoder();
+    expect(d.decode(Uint8Array.of(0x41, 0xf0, 0x9f, 0x98))).toBe('A');
+    expect(d.decode(Uint8Array.of(0x80, 0x43, 0xf0))).toBe('😀C');
+    expect(d.decode(Uint8Array.of(0x9f))).toBe('');
+    expect(d.decode(Uint8Array.of(0x98, 0x80, 0x42))).toBe('😀B');
+    expect(d.flush()).toBe('');
+  });
+
   it('decodes any bytes cut anywhere exactly as one whole decode', () => {
     fc.assert(
       fc.property(
