@@ -9,6 +9,8 @@
  * test points at one or the other, as a load balancer would: the page has one origin, and
  * whichever instance answers serves it.
  *
+ * - Over HTTP: a POST on A (the transport's body) names its reply URL; B serves it after
+ *   `Last-Event-ID`, every word once, to `[DONE]`; once ended, `<api>/<id>/stream` is `204`.
  * - A reload mid-reply: `resume: true`'s GET continues the reply, every word once, one model call.
  * - A reply starts on A; the page reloads mid-reply, now served by B: `resume: true`'s GET on B
  *   continues the reply, and the final answer is the model's, every word once; the model ran
@@ -22,6 +24,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { answerTo, type ModelRun } from '../../examples/next/lib/mock-model.js';
+import { createParser } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
@@ -75,6 +78,37 @@ async function startSwitchingProxy(first: URL): Promise<{
   };
 }
 
+interface Chunk {
+  id: string;
+  data: string;
+}
+
+/** Reads a UI message stream's events until `enough` says so or it ends; then lets go of it. */
+async function readChunks(response: Response, enough?: (chunks: Chunk[]) => boolean): Promise<Chunk[]> {
+  const chunks: Chunk[] = [];
+  const parser = createParser({ onEvent: ({ id, data }) => chunks.push({ id, data }) });
+  const reader = response.body!.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(value);
+      if (enough?.(chunks)) break;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return chunks;
+}
+
+/** The text deltas of UI message chunks. */
+const deltas = (chunks: Chunk[]) =>
+  chunks
+    .filter((c) => c.data !== '[DONE]')
+    .map((c) => JSON.parse(c.data) as { type: string; delta?: string })
+    .filter((c) => c.type === 'text-delta')
+    .map((c) => c.delta!);
+
 async function runsOf(app: RunningApp, chatId: string): Promise<ModelRun[]> {
   const response = await fetch(`${app.url}/api/ai/runs/${encodeURIComponent(chatId)}`);
   expect(response.status).toBe(200);
@@ -124,26 +158,70 @@ const waitForAnswer = (page: Page, expected: string) =>
 const waitForStatus = (page: Page, status: string, timeout = REPLY_TIMEOUT) =>
   page.locator(`[data-testid="ai-chat"][data-status="${status}"]`).waitFor({ timeout });
 
-describe.skipIf(!haveRedis || !haveChromium)(
-  'Next.js example: useChat on ssekit/ai-sdk with Redis, in Chromium',
-  () => {
-    const prefix = uniquePrefix('next-ai');
-    let a: RunningApp;
-    let b: RunningApp;
+describe.skipIf(!haveRedis)('Next.js example: the AI SDK chat, two next start instances on Redis', () => {
+  const prefix = uniquePrefix('next-ai');
+  let a: RunningApp;
+  let b: RunningApp;
+
+  beforeAll(async () => {
+    const built = await buildApp();
+    console.log(`[next ai] ${built ? 'built the example (next build)' : 'reusing a fresh .next build'}`);
+    const redis = { REDIS_URL, REDIS_PREFIX: prefix };
+    [a, b] = await Promise.all([startApp(redis), startApp(redis)]);
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await deletePrefix(prefix);
+  });
+
+  test(
+    'over HTTP: POST on A; B resumes the reply URL after Last-Event-ID, every word once; 204 once it ended',
+    async () => {
+      const chatId = `http-${Date.now().toString(36)}`;
+      const question = 'Resume me over plain HTTP';
+      const words = answerTo(question);
+      const leave = new AbortController();
+      const post = await fetch(`${a.url}/api/ai/chat`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          id: chatId,
+          trigger: 'submit-message',
+          messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: question }] }],
+        }),
+        signal: leave.signal,
+      });
+      expect(post.status).toBe(200);
+      expect(post.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1');
+      const location = post.headers.get('content-location')!;
+      expect(location).toMatch(/^\/api\/ai\/chat\/replies\/[A-Za-z0-9_-]+$/);
+      const head = await readChunks(post, (chunks) => deltas(chunks).length >= 5);
+      leave.abort();
+
+      const rest = await readChunks(
+        await fetch(`${b.url}${location}`, { headers: { 'Last-Event-ID': head.at(-1)!.id } }),
+      );
+      expect(deltas(head).concat(deltas(rest)).join('')).toBe(words.join(''));
+      expect(rest.at(-1)!.data).toBe('[DONE]');
+      // Ended: nothing for useChat's resume to pick up, on either instance.
+      expect((await fetch(`${b.url}/api/ai/chat/${chatId}/stream`)).status).toBe(204);
+      expect((await fetch(`${a.url}/api/ai/chat/${chatId}/stream`)).status).toBe(204);
+      const runs = await runsOf(a, chatId);
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ state: 'completed', sent: words.length });
+      expect(await runsOf(b, chatId)).toEqual([]);
+    },
+    REPLY_TIMEOUT,
+  );
+
+  describe.skipIf(!haveChromium)('useChat in Chromium', () => {
     let browser: Browser;
-
     beforeAll(async () => {
-      const built = await buildApp();
-      console.log(`[next ai] ${built ? 'built the example (next build)' : 'reusing a fresh .next build'}`);
-      const redis = { REDIS_URL, REDIS_PREFIX: prefix };
-      [a, b] = await Promise.all([startApp(redis), startApp(redis)]);
       browser = await launchChromium();
-    }, 240_000);
-
+    });
     afterAll(async () => {
       await browser?.close();
-      await Promise.all([a?.stop(), b?.stop()]);
-      await deletePrefix(prefix);
     });
 
     test(
@@ -279,5 +357,5 @@ describe.skipIf(!haveRedis || !haveChromium)(
         await proxy.close();
       }
     });
-  },
-);
+  });
+});
