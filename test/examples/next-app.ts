@@ -118,12 +118,15 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-/** Starts `next start` on 127.0.0.1, port 0, and resolves once it prints where it listens. */
-export async function startApp(): Promise<RunningApp> {
+/**
+ * Starts `next start` on 127.0.0.1, port 0, and resolves once it prints where it listens.
+ * `extraEnv` adds to its environment (e.g. `REDIS_URL`).
+ */
+export async function startApp(extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningApp> {
   const log: string[] = [];
   const child: ChildProcess = spawn(process.execPath, [nextBin, 'start', '-H', '127.0.0.1', '-p', '0'], {
     cwd: appDir,
-    env,
+    env: { ...env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   collect(child, log);
