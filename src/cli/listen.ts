@@ -136,8 +136,8 @@ export async function listen(argv: string[]): Promise<number> {
     headers,
     body: body ?? null,
     ...(values['last-event-id'] !== undefined ? { lastEventId: values['last-event-id'] } : {}),
-    // The client's `maxAttempts` counts the retries after failures (n of them: n + 1 requests).
-    retry: reconnect ? { maxAttempts: maxRetries ?? Number.POSITIVE_INFINITY } : false,
+    // `reconnect.maxAttempts` counts the retries after failures (n of them: n + 1 requests).
+    reconnect: reconnect ? { maxAttempts: maxRetries ?? Number.POSITIVE_INFINITY } : false,
     ...(format === 'raw' ? { fetch: rawFetch } : {}),
     onOpen(response) {
       opened = true;
@@ -150,9 +150,9 @@ export async function listen(argv: string[]): Promise<number> {
         );
       } else note(`connected: ${response.status} ${reply}`);
     },
-    onRetry(ms) {
+    onReconnect(delay) {
       const after = connection.lastEventId ? ` (after ${connection.lastEventId})` : '';
-      note(`${ended}; ${opened ? 'reconnecting' : 'retrying'} in ${(ms / 1000).toFixed(1)} s${after}`);
+      note(`${ended}; ${opened ? 'reconnecting' : 'retrying'} in ${(delay / 1000).toFixed(1)} s${after}`);
       opened = false;
     },
     onError(error) {

@@ -127,7 +127,7 @@ export class EventSource extends EventTarget {
           },
       credentials: withCredentials ? 'include' : 'same-origin',
       // Chromium's default reconnection time; the spec leaves it to the user agent.
-      retry: { initialDelay: 3000 },
+      reconnect: { initialDelay: 3000 },
       onOpen: (response) => {
         // "Announce the connection": open, then the `open` event.
         origin = new URL(response.url || href).origin;

@@ -28,6 +28,6 @@ export {
   backoffDelay,
   isRetryable,
   parseRetryAfter,
-  type RetryDecision,
-  type RetryOptions,
+  type ReconnectDecision,
+  type ReconnectOptions,
 } from './reconnect.js';

@@ -1,5 +1,5 @@
 /**
- * Retry policy: which failures are worth another attempt, and how long to wait before it.
+ * Reconnection policy: which failures are worth another attempt, and how long to wait before it.
  *
  * WHATWG HTML §9.2.3 ("reestablish the connection") waits "a delay equal to the reconnection
  * time of the event source" and then lets the user agent "optionally wait some more", naming
@@ -11,7 +11,7 @@ import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
 
 /** How a connection reconnects. Every field is optional. */
-export interface RetryOptions {
+export interface ReconnectOptions {
   /** Reconnection time until the server sends a `retry:` field, in ms. Default 1000. */
   initialDelay?: number;
   /** Largest backoff term added to the reconnection time, in ms. Default 30 000. */
@@ -38,7 +38,7 @@ export interface RetryOptions {
  * ends with this error), `true` to retry after the policy's delay, or a number of milliseconds
  * to retry after exactly that long.
  */
-export type RetryDecision = boolean | number | undefined;
+export type ReconnectDecision = boolean | number | undefined;
 
 /**
  * The wait before the next attempt after a failure to get a stream (a stream that was open and
@@ -58,7 +58,7 @@ export type RetryDecision = boolean | number | undefined;
 export function backoffDelay(
   reconnectionTime: number,
   failures: number,
-  options: RetryOptions,
+  options: ReconnectOptions,
   random: () => number = Math.random,
 ): number {
   const { maxDelay = 30_000, factor = 2, jitter = 1 } = options;
