@@ -4,7 +4,7 @@ import {
   isHttpError,
   isIdleTimeoutError,
   isNetworkError,
-  isRetryable,
+  isReconnectable,
   isStreamEndError,
 } from '../client/index.js';
 import type { ServerSentEvent } from '../protocol/types.js';
@@ -172,7 +172,7 @@ export async function listen(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const gaveUp =
-      reconnect && maxRetries !== undefined && isRetryable(error)
+      reconnect && maxRetries !== undefined && isReconnectable(error)
         ? ` (gave up after ${maxRetries} ${maxRetries === 1 ? 'retry' : 'retries'})`
         : '';
     note(`fatal: ${outcome(error, connection.replyUrl ?? url.href, opened)}${gaveUp}`);

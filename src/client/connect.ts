@@ -15,7 +15,7 @@ import {
 } from './errors.js';
 import {
   backoffDelay,
-  isRetryable,
+  isReconnectable,
   parseRetryAfter,
   type ReconnectDecision,
   type ReconnectOptions,
@@ -426,7 +426,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       if (reconnect === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
       if (isClosed()) return;
-      decision ??= failures < (policy.maxAttempts ?? Infinity) && isRetryable(error);
+      decision ??= failures < (policy.maxAttempts ?? Infinity) && isReconnectable(error);
       if (decision === false) return finish(error);
       // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff
       // and jitter are for failures in a row (no stream, or streams that end before an event:

@@ -5,7 +5,7 @@
  */
 import { type Connection, type ConnectOptions, connect } from './connect.js';
 import { HttpError } from './errors.js';
-import { isRetryable } from './reconnect.js';
+import { isReconnectable } from './reconnect.js';
 
 /** The standard `EventSourceInit` plus what the browser's own cannot do. */
 export interface EventSourceInit {
@@ -145,7 +145,7 @@ export class EventSource extends EventTarget {
         // error, an ended stream or an oversized line reestablishes it (§9.2.3): CONNECTING,
         // an `error` event, then a wait.
         // (instanceof, not isHttpError: connect raises it from this very module graph.)
-        if (error instanceof HttpError || !isRetryable(error)) return false;
+        if (error instanceof HttpError || !isReconnectable(error)) return false;
         this.#state = 0;
         fire(error);
         return true;

@@ -26,7 +26,7 @@ export {
 export { EventSource, type EventSourceInit, type EventSourceMessageEvent } from './event-source.js';
 export {
   backoffDelay,
-  isRetryable,
+  isReconnectable,
   parseRetryAfter,
   type ReconnectDecision,
   type ReconnectOptions,

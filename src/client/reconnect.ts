@@ -35,8 +35,8 @@ export interface ReconnectOptions {
 
 /**
  * What `onError` returns: nothing to apply the default policy, `false` to stop (the connection
- * ends with this error), `true` to retry after the policy's delay, or a number of milliseconds
- * to retry after exactly that long.
+ * ends with this error), `true` to reconnect after the policy's delay, or a number of ms to
+ * reconnect after exactly that long.
  */
 export type ReconnectDecision = boolean | number | undefined;
 
@@ -67,12 +67,12 @@ export function backoffDelay(
 }
 
 /**
- * The default answer to a failed attempt: retry after a network error, a broken or ended
+ * The default answer to a failed attempt: reconnect after a network error, a broken or ended
  * stream, an idle timeout, an oversized line, or an HTTP 5xx, 408 or 429; everything else
  * (other statuses, a wrong content type, a refused body, an error thrown by your own callback)
  * is fatal.
  */
-export function isRetryable(error: unknown): boolean {
+export function isReconnectable(error: unknown): boolean {
   // instanceof is enough here: these errors come from this very module graph.
   if (error instanceof HttpError) {
     const { status } = error;
