@@ -80,8 +80,9 @@ export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
   /**
    * An attempt failed: {@link HttpError}, {@link ContentTypeError}, {@link NetworkError},
    * {@link IdleTimeoutError}, {@link StreamEndError}, {@link BodyError}, a protocol
-   * `ParseError`, or what one of your callbacks threw. Return a {@link ReconnectDecision} to
-   * overrule the default policy; throwing ends the connection with what you threw.
+   * `ParseError`, or what one of your callbacks threw. Unlike the server side's `onError`, which
+   * only reports, this one decides: return a {@link ReconnectDecision} to overrule the default
+   * policy (nothing leaves it to the policy); throwing ends the connection with what you threw.
    */
   onError?(error: unknown): ReconnectDecision;
 }
