@@ -453,8 +453,9 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     signal?.addEventListener('abort', close);
     doc?.addEventListener?.('visibilitychange', onVisibility);
     g.addEventListener?.('online', wake);
-    // Callbacks may throw; that ends the connection with what they threw.
-    run().then(() => finish(), finish);
+    // Callbacks may throw; that ends the connection with what they threw. run() resolves with
+    // nothing, so finish() then gets no error.
+    run().then(finish, finish);
   }
 
   return {

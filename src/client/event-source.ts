@@ -109,9 +109,9 @@ export class EventSource extends EventTarget {
     const { withCredentials = false, method, headers, body, fetch } = init;
     this.#withCredentials = withCredentials;
     let origin = '';
-    const fire = (error?: unknown): void => {
+    // Returns true: an `error` event is not cancelable, so dispatchEvent never reports it canceled.
+    const fire = (error?: unknown): boolean =>
       this.dispatchEvent(Object.assign(new Event('error'), { error }));
-    };
     const href = this.#url;
     this.#connection = connect(href, {
       method,
@@ -147,8 +147,7 @@ export class EventSource extends EventTarget {
         // (instanceof, not isHttpError: connect raises it from this very module graph.)
         if (error instanceof HttpError || !isReconnectable(error)) return false;
         this.#state = 0;
-        fire(error);
-        return true;
+        return fire(error); // true: reconnect after the policy's delay
       },
     });
     // "Fail the connection": CLOSED and an `error` event, unless close() got there first.
@@ -157,7 +156,8 @@ export class EventSource extends EventTarget {
       this.#state = 2;
       fire(error);
     };
-    this.#connection.closed.then(() => fail(), fail);
+    // `closed` resolves with nothing: a clean end fails the connection with no error.
+    this.#connection.closed.then(fail, fail);
   }
 
   /** The URL, resolved and serialized. */

@@ -263,7 +263,8 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
           onReconnect?.(ms);
         },
       });
-      connection.closed.then(() => end(), end);
+      // `closed` resolves with nothing: a clean end is an end with no error.
+      connection.closed.then(end, end);
       // Held until this caller closes: then the next waiting tab gets the lock.
       return new Promise<void>((resolve) => (release = resolve));
     })
