@@ -8,7 +8,7 @@
 //   gap        the stream's end (connect() schedules the reconnection) to the next response's
 //              200 (onOpen): what the hand-off costs. Mostly the client's wait: the server's
 //              `retry` (100 ms by default), exactly (no jitter after a stream that was open)
-//   beyond     the gap less the wait connect() scheduled (onRetry's ms): the request, the
+//   beyond     the gap less the wait connect() scheduled (onReconnect's delay): the request, the
 //              reply's lookup and its replay, the first bytes back
 //   token gap  the last token before a hand-off to the first after it, less the median gap
 //              between two tokens of that reply: the delay a reader sees in the text
@@ -141,9 +141,9 @@ async function oneReply(connect, base, count) {
       endedAt = undefined;
       response++;
     },
-    onRetry(ms) {
+    onReconnect(delay) {
       endedAt = performance.now();
-      waited = ms;
+      waited = delay;
     },
     onEvent(event) {
       if (event.event === 'end') ends++;

@@ -167,7 +167,7 @@ async function follow(entry: Entry, view: View, first: Connection, posted: boole
           }
         }
       } catch (error) {
-        // A network error on the POST (retry: false makes it final). A GET retries by itself.
+        // A network error on the POST (reconnect: false makes it final). A GET retries by itself.
         if (!fallback || entry.url === undefined || reply.stopping) throw error;
       }
       if (reason !== undefined || reply.stopping || !fallback || entry.url === undefined) break;
@@ -215,7 +215,7 @@ form.addEventListener('submit', (event) => {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ message: text }),
-    retry: false, // never send the same prompt twice: a dropped reply resumes at its URL
+    reconnect: false, // never send the same prompt twice: a dropped reply resumes at its URL
     onOpen(response) {
       const url = response.headers.get('content-location');
       if (url !== null) {

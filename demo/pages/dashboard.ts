@@ -133,7 +133,7 @@ window.addEventListener('resize', draw);
 (async () => {
   const stats = connectShared('/api/stats', {
     onOpen: () => setStatus(status, 'live', 'Live'),
-    onRetry: () => setStatus(status, 'reconnecting', 'Reconnecting…'),
+    onReconnect: () => setStatus(status, 'reconnecting', 'Reconnecting…'),
   });
   try {
     for await (const event of stats) if (event.event === 'stats') render(JSON.parse(event.data) as Stats);

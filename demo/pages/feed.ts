@@ -79,7 +79,7 @@ function subscribe(): { connection: SharedConnection; open: Promise<void> } {
   const connection = connectShared(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
     // Each wait is the reconnection time (the server's `retry:`, 1 s or more, jittered) plus a
     // backoff term; maxDelay caps that term, not the whole wait.
-    retry: { initialDelay: 500, maxDelay: 5000 },
+    reconnect: { initialDelay: 500, maxDelay: 5000 },
     // Told in every tab, whichever holds the connection (the others get the leader's headers).
     onOpen(response) {
       // The hub says how it honoured our Last-Event-ID: 'replay' (missed events follow) or 'reset'.
@@ -91,10 +91,10 @@ function subscribe(): { connection: SharedConnection; open: Promise<void> } {
         ? `Reconnected: replaying what was published after ${connection.lastEventId}.`
         : '';
     },
-    onRetry(ms) {
+    onReconnect(delay) {
       // The wait the leading tab's client computed for this attempt (network errors and 5xx are
       // retried; a 4xx ends the stream, below).
-      setStatus(status, 'reconnecting', `Reconnecting in ${(ms / 1000).toFixed(1)} s…`);
+      setStatus(status, 'reconnecting', `Reconnecting in ${(delay / 1000).toFixed(1)} s…`);
     },
   });
   return { connection, open };

@@ -12,7 +12,7 @@
  * layers only (and no code of the AI SDK): it runs in the browser.
  */
 import { connect } from '../client/connect.js';
-import type { RetryOptions } from '../client/reconnect.js';
+import type { ReconnectOptions } from '../client/reconnect.js';
 
 /** Options of {@link ResumableChatTransport}. */
 export interface ResumableChatTransportOptions {
@@ -27,7 +27,7 @@ export interface ResumableChatTransportOptions {
   /** The `fetch` to use. Default: the global one. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Reconnection policy of the stream (see `connect`), or `false`. Default: `connect`'s. */
-  retry?: RetryOptions | false;
+  reconnect?: ReconnectOptions | false;
 }
 
 /** What the AI SDK's chat hands `sendMessages` (its `ChatTransport`), as far as it is read here. */
@@ -114,7 +114,7 @@ export class ResumableChatTransport {
     signal: AbortSignal | undefined,
     // biome-ignore lint/suspicious/noExplicitAny: as above
   ): { stream: ReadableStream<any>; first: Promise<Response> } {
-    const { headers, credentials = 'same-origin', retry } = this.#options;
+    const { headers, credentials = 'same-origin', reconnect } = this.#options;
     const fetcher = this.#options.fetch ?? globalThis.fetch.bind(globalThis);
     let answered!: (response: Response) => void;
     let failed!: (error: unknown) => void;
@@ -143,7 +143,7 @@ export class ResumableChatTransport {
       ...(body === null ? {} : { body, headers: { 'content-type': 'application/json' } }),
       fetch: fetchWithHeaders,
       ...(signal ? { signal } : {}),
-      ...(retry === undefined ? {} : { retry }),
+      ...(reconnect === undefined ? {} : { reconnect }),
     });
     const events = connection[Symbol.asyncIterator]();
     // biome-ignore lint/suspicious/noExplicitAny: as above

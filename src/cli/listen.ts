@@ -4,7 +4,7 @@ import {
   isHttpError,
   isIdleTimeoutError,
   isNetworkError,
-  isRetryable,
+  isReconnectable,
   isStreamEndError,
 } from '../client/index.js';
 import type { ServerSentEvent } from '../protocol/types.js';
@@ -136,8 +136,8 @@ export async function listen(argv: string[]): Promise<number> {
     headers,
     body: body ?? null,
     ...(values['last-event-id'] !== undefined ? { lastEventId: values['last-event-id'] } : {}),
-    // The client's `maxAttempts` counts the retries after failures (n of them: n + 1 requests).
-    retry: reconnect ? { maxAttempts: maxRetries ?? Number.POSITIVE_INFINITY } : false,
+    // `reconnect.maxAttempts` counts the retries after failures (n of them: n + 1 requests).
+    reconnect: reconnect ? { maxAttempts: maxRetries ?? Number.POSITIVE_INFINITY } : false,
     ...(format === 'raw' ? { fetch: rawFetch } : {}),
     onOpen(response) {
       opened = true;
@@ -150,9 +150,9 @@ export async function listen(argv: string[]): Promise<number> {
         );
       } else note(`connected: ${response.status} ${reply}`);
     },
-    onRetry(ms) {
+    onReconnect(delay) {
       const after = connection.lastEventId ? ` (after ${connection.lastEventId})` : '';
-      note(`${ended}; ${opened ? 'reconnecting' : 'retrying'} in ${(ms / 1000).toFixed(1)} s${after}`);
+      note(`${ended}; ${opened ? 'reconnecting' : 'retrying'} in ${(delay / 1000).toFixed(1)} s${after}`);
       opened = false;
     },
     onError(error) {
@@ -172,7 +172,7 @@ export async function listen(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     const gaveUp =
-      reconnect && maxRetries !== undefined && isRetryable(error)
+      reconnect && maxRetries !== undefined && isReconnectable(error)
         ? ` (gave up after ${maxRetries} ${maxRetries === 1 ? 'retry' : 'retries'})`
         : '';
     note(`fatal: ${outcome(error, connection.replyUrl ?? url.href, opened)}${gaveUp}`);

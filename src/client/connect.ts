@@ -1,7 +1,7 @@
 /**
  * `connect()`: fetch -> parse -> events, with reconnection. The response handling follows the
  * fetch steps of WHATWG HTML §9.2.2 (the `EventSource` constructor) and §9.2.3 ("reestablish
- * the connection", "fail the connection"), made explicit and open to a retry policy.
+ * the connection", "fail the connection"), made explicit and open to a reconnection policy.
  */
 import { createTextParser } from '../protocol/parse.js';
 import type { ServerSentEvent } from '../protocol/types.js';
@@ -15,10 +15,10 @@ import {
 } from './errors.js';
 import {
   backoffDelay,
-  isRetryable,
+  isReconnectable,
   parseRetryAfter,
-  type RetryDecision,
-  type RetryOptions,
+  type ReconnectDecision,
+  type ReconnectOptions,
 } from './reconnect.js';
 
 /** A request body that can be sent again, unchanged, on every reconnect. */
@@ -54,10 +54,10 @@ export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
   /** The `Last-Event-ID` to send on the first request, to resume where a previous session left. */
   lastEventId?: string;
   /** Reconnection policy, or `false` to never reconnect (an ended stream then ends cleanly). */
-  retry?: RetryOptions | false;
+  reconnect?: ReconnectOptions | false;
   /**
    * Milliseconds without a single byte (not even a comment, so heartbeats count) after which
-   * the attempt is dropped with an {@link IdleTimeoutError}; the retry policy decides what
+   * the attempt is dropped with an {@link IdleTimeoutError}; the reconnection policy decides what
    * follows. It covers the wait for the response headers too. Default: none.
    */
   idleTimeout?: number;
@@ -75,15 +75,16 @@ export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
   onOpen?(response: Response): void | Promise<void>;
   /** Each event, as it is parsed. Throwing ends the connection with that error. */
   onEvent?(event: ServerSentEvent): void;
-  /** A reconnection is scheduled in `ms` milliseconds. */
-  onRetry?(ms: number): void;
+  /** The next attempt is scheduled in `delay` ms (after a failure or the end of a stream). */
+  onReconnect?(delay: number): void;
   /**
    * An attempt failed: {@link HttpError}, {@link ContentTypeError}, {@link NetworkError},
    * {@link IdleTimeoutError}, {@link StreamEndError}, {@link BodyError}, a protocol
-   * `ParseError`, or what one of your callbacks threw. Return a {@link RetryDecision} to
-   * overrule the default policy; throwing ends the connection with what you threw.
+   * `ParseError`, or what one of your callbacks threw. Unlike the server side's `onError`, which
+   * only reports, this one decides: return a {@link ReconnectDecision} to overrule the default
+   * policy (nothing leaves it to the policy); throwing ends the connection with what you threw.
    */
-  onError?(error: unknown): RetryDecision;
+  onError?(error: unknown): ReconnectDecision;
 }
 
 /** A live event stream: iterate it for events, or use the callbacks of {@link ConnectOptions}. */
@@ -103,7 +104,7 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
   readonly replyUrl: string | undefined;
   /**
    * Settles when the connection is closed for good: resolves after `close()`, an abort, a 204,
-   * a reply's `end` event or a stream that ended with `retry: false`; rejects with the error
+   * a reply's `end` event or a stream that ended with `reconnect: false`; rejects with the error
    * that ended it otherwise.
    * Created on first access, so an unobserved failure is never an unhandled rejection.
    */
@@ -162,7 +163,7 @@ interface Scope extends Listenable {
  *   headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
  *   body: JSON.stringify({ prompt: 'Hi' }),
  *   // Against ssekit/replies, a drop resumes the reply by GET. Against a server that names no
- *   // reply, a reconnect would post again: there, add `retry: false`.
+ *   // reply, a reconnect would post again: there, add `reconnect: false`.
  * });
  * for await (const event of connection) {
  *   if (event.event === 'token') output.textContent += event.data;
@@ -173,13 +174,13 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   const {
     fetch: fetcher = fetch,
     lastEventId: initialId,
-    retry,
+    reconnect,
     idleTimeout,
     maxBufferSize,
     pauseWhenHidden,
     onOpen,
     onEvent,
-    onRetry,
+    onReconnect,
     onError,
     signal,
     body,
@@ -192,8 +193,8 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   const href = new URL(url, doc?.baseURI ?? g.location?.href).href;
   const headers = typeof initHeaders === 'function' ? initHeaders : new Headers(initHeaders);
   checkBody(body, request.method);
-  // `retry: false` is a policy that allows no attempt after a failure.
-  const policy = retry === false ? { maxAttempts: 0 } : retry || {};
+  // `reconnect: false` is a policy that allows no attempt after a failure.
+  const policy = reconnect === false ? { maxAttempts: 0 } : reconnect || {};
 
   let state: 0 | 1 | 2 = 0;
   // A function, not a comparison: TypeScript would narrow `state` across awaits.
@@ -423,10 +424,10 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       const opened = state && !failures;
       state = 0;
       if (error === PAUSED) continue;
-      if (retry === false && error instanceof StreamEndError) return finish();
+      if (reconnect === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
       if (isClosed()) return;
-      decision ??= failures < (policy.maxAttempts ?? Infinity) && isRetryable(error);
+      decision ??= failures < (policy.maxAttempts ?? Infinity) && isReconnectable(error);
       if (decision === false) return finish(error);
       // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff
       // and jitter are for failures in a row (no stream, or streams that end before an event:
@@ -441,7 +442,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
                 backoffDelay(reconnectionTime, failures, policy),
               );
       failures++;
-      onRetry?.(ms);
+      onReconnect?.(ms);
       if (isClosed()) return;
       await sleep(ms);
     }
@@ -452,8 +453,9 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     signal?.addEventListener('abort', close);
     doc?.addEventListener?.('visibilitychange', onVisibility);
     g.addEventListener?.('online', wake);
-    // Callbacks may throw; that ends the connection with what they threw.
-    run().then(() => finish(), finish);
+    // Callbacks may throw; that ends the connection with what they threw. run() resolves with
+    // nothing, so finish() then gets no error.
+    run().then(finish, finish);
   }
 
   return {

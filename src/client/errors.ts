@@ -83,7 +83,7 @@ export class IdleTimeoutError extends ClientError {
 
 /**
  * The server ended the stream. Retried by default (the WHATWG model reconnects); with
- * `retry: false` the connection instead ends cleanly.
+ * `reconnect: false` the connection instead ends cleanly.
  */
 export class StreamEndError extends ClientError {
   override name = 'StreamEndError' as const;

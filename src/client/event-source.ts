@@ -5,7 +5,7 @@
  */
 import { type Connection, type ConnectOptions, connect } from './connect.js';
 import { HttpError } from './errors.js';
-import { isRetryable } from './reconnect.js';
+import { isReconnectable } from './reconnect.js';
 
 /** The standard `EventSourceInit` plus what the browser's own cannot do. */
 export interface EventSourceInit {
@@ -109,9 +109,9 @@ export class EventSource extends EventTarget {
     const { withCredentials = false, method, headers, body, fetch } = init;
     this.#withCredentials = withCredentials;
     let origin = '';
-    const fire = (error?: unknown): void => {
+    // Returns true: an `error` event is not cancelable, so dispatchEvent never reports it canceled.
+    const fire = (error?: unknown): boolean =>
       this.dispatchEvent(Object.assign(new Event('error'), { error }));
-    };
     const href = this.#url;
     this.#connection = connect(href, {
       method,
@@ -127,7 +127,7 @@ export class EventSource extends EventTarget {
           },
       credentials: withCredentials ? 'include' : 'same-origin',
       // Chromium's default reconnection time; the spec leaves it to the user agent.
-      retry: { initialDelay: 3000 },
+      reconnect: { initialDelay: 3000 },
       onOpen: (response) => {
         // "Announce the connection": open, then the `open` event.
         origin = new URL(response.url || href).origin;
@@ -145,10 +145,9 @@ export class EventSource extends EventTarget {
         // error, an ended stream or an oversized line reestablishes it (§9.2.3): CONNECTING,
         // an `error` event, then a wait.
         // (instanceof, not isHttpError: connect raises it from this very module graph.)
-        if (error instanceof HttpError || !isRetryable(error)) return false;
+        if (error instanceof HttpError || !isReconnectable(error)) return false;
         this.#state = 0;
-        fire(error);
-        return true;
+        return fire(error); // true: reconnect after the policy's delay
       },
     });
     // "Fail the connection": CLOSED and an `error` event, unless close() got there first.
@@ -157,7 +156,8 @@ export class EventSource extends EventTarget {
       this.#state = 2;
       fire(error);
     };
-    this.#connection.closed.then(() => fail(), fail);
+    // `closed` resolves with nothing: a clean end fails the connection with no error.
+    this.#connection.closed.then(fail, fail);
   }
 
   /** The URL, resolved and serialized. */

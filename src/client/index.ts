@@ -26,8 +26,8 @@ export {
 export { EventSource, type EventSourceInit, type EventSourceMessageEvent } from './event-source.js';
 export {
   backoffDelay,
-  isRetryable,
+  isReconnectable,
   parseRetryAfter,
-  type RetryDecision,
-  type RetryOptions,
+  type ReconnectDecision,
+  type ReconnectOptions,
 } from './reconnect.js';

@@ -1,5 +1,5 @@
 /**
- * Retry policy: which failures are worth another attempt, and how long to wait before it.
+ * Reconnection policy: which failures are worth another attempt, and how long to wait before it.
  *
  * WHATWG HTML §9.2.3 ("reestablish the connection") waits "a delay equal to the reconnection
  * time of the event source" and then lets the user agent "optionally wait some more", naming
@@ -11,7 +11,7 @@ import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
 
 /** How a connection reconnects. Every field is optional. */
-export interface RetryOptions {
+export interface ReconnectOptions {
   /** Reconnection time until the server sends a `retry:` field, in ms. Default 1000. */
   initialDelay?: number;
   /** Largest backoff term added to the reconnection time, in ms. Default 30 000. */
@@ -35,10 +35,10 @@ export interface RetryOptions {
 
 /**
  * What `onError` returns: nothing to apply the default policy, `false` to stop (the connection
- * ends with this error), `true` to retry after the policy's delay, or a number of milliseconds
- * to retry after exactly that long.
+ * ends with this error), `true` to reconnect after the policy's delay, or a number of ms to
+ * reconnect after exactly that long.
  */
-export type RetryDecision = boolean | number | undefined;
+export type ReconnectDecision = boolean | number | undefined;
 
 /**
  * The wait before the next attempt after a failure to get a stream (a stream that was open and
@@ -58,7 +58,7 @@ export type RetryDecision = boolean | number | undefined;
 export function backoffDelay(
   reconnectionTime: number,
   failures: number,
-  options: RetryOptions,
+  options: ReconnectOptions,
   random: () => number = Math.random,
 ): number {
   const { maxDelay = 30_000, factor = 2, jitter = 1 } = options;
@@ -67,12 +67,12 @@ export function backoffDelay(
 }
 
 /**
- * The default answer to a failed attempt: retry after a network error, a broken or ended
+ * The default answer to a failed attempt: reconnect after a network error, a broken or ended
  * stream, an idle timeout, an oversized line, or an HTTP 5xx, 408 or 429; everything else
  * (other statuses, a wrong content type, a refused body, an error thrown by your own callback)
  * is fatal.
  */
-export function isRetryable(error: unknown): boolean {
+export function isReconnectable(error: unknown): boolean {
   // instanceof is enough here: these errors come from this very module graph.
   if (error instanceof HttpError) {
     const { status } = error;

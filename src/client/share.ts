@@ -18,11 +18,14 @@ import { ClientError, type Connection, type ConnectOptions, connect } from './in
 /**
  * Options of {@link connectShared}: those of `connect`, less `onEvent` and `onError` (only the
  * leading tab meets responses and errors, so events are read by iterating) and
- * `pauseWhenHidden` (a hidden leader would pause every tab); `onOpen` and `onRetry` are called
+ * `pauseWhenHidden` (a hidden leader would pause every tab); `onOpen` and `onReconnect` are called
  * in every tab. The body, part of what identifies the stream, is a string.
  */
 export interface ShareOptions
-  extends Omit<ConnectOptions, 'body' | 'pauseWhenHidden' | 'onOpen' | 'onEvent' | 'onRetry' | 'onError'> {
+  extends Omit<
+    ConnectOptions,
+    'body' | 'pauseWhenHidden' | 'onOpen' | 'onEvent' | 'onReconnect' | 'onError'
+  > {
   /** The request body, sent again on each reconnect, by whichever tab leads. */
   body?: string | null;
   /**
@@ -32,8 +35,8 @@ export interface ShareOptions
    * leader's status and headers and no body.
    */
   onOpen?(response: Response): void | Promise<void>;
-  /** A reconnection is scheduled in `ms` milliseconds, by the leading tab: told in every tab. */
-  onRetry?(ms: number): void;
+  /** The next attempt is scheduled in `delay` ms, by the leading tab: told in every tab. */
+  onReconnect?(delay: number): void;
 }
 
 /** A stream shared across tabs: the shape of a `Connection`, and who holds the network side. */
@@ -113,7 +116,7 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
   if (!locks || typeof BroadcastChannel !== 'function')
     return Object.assign(connect(url, init), { leading: true });
 
-  const { signal, lastEventId, onOpen, onRetry, ...request } = init;
+  const { signal, lastEventId, onOpen, onReconnect, ...request } = init;
   const href = new URL(url, g.document?.baseURI ?? g.location?.href).href;
   // The stream's identity. Headers iterate sorted and lower-cased, so their order does not count.
   // A headers function cannot be compared: every tab that gives one shares by URL, method and
@@ -228,7 +231,7 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
       if (m.s && !state) onOpen?.(new Response(null, { headers: m.h }));
       state = m.s;
     }
-    if (m.ms !== undefined) onRetry?.(m.ms);
+    if (m.ms !== undefined) onReconnect?.(m.ms);
     if (m.r) replyUrl = m.r;
     if (m.id !== undefined && !delivered) lastId = m.id;
     if (m.v) accept(m.v);
@@ -255,12 +258,13 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
           setState(1);
           return onOpen?.(response);
         },
-        onRetry(ms) {
+        onReconnect(ms) {
           setState(0, ms);
-          onRetry?.(ms);
+          onReconnect?.(ms);
         },
       });
-      connection.closed.then(() => end(), end);
+      // `closed` resolves with nothing: a clean end is an end with no error.
+      connection.closed.then(end, end);
       // Held until this caller closes: then the next waiting tab gets the lock.
       return new Promise<void>((resolve) => (release = resolve));
     })

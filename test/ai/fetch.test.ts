@@ -59,7 +59,7 @@ describe('over fetch', () => {
   });
 
   it('reads a connect() connection, and closes it at the end marker', async () => {
-    const connection = connect(`${server.url}/anthropic`, { method: 'POST', body: '{}', retry: false });
+    const connection = connect(`${server.url}/anthropic`, { method: 'POST', body: '{}', reconnect: false });
     const text = await drain(readAnthropic(connection).text());
     expect(text).toEqual({ items: ['Bonjour', ' à tous 😀,', ' 世界 €5.'] });
     expect(connection.readyState).toBe(2);

@@ -79,7 +79,7 @@ describe('ResumableChatTransport in the AI SDK chat', () => {
       api: app.api,
       fetch: net.fetch,
       headers: () => ({ authorization: `Bearer ${++tokens}` }),
-      retry: { initialDelay: 10 },
+      reconnect: { initialDelay: 10 },
     });
     const chat = new TestChat({ id: 't2', api: app.api, transport });
     model.step(5);

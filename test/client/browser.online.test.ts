@@ -28,7 +28,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>ssekit</title>
       const connection = ssekit.connect(url, {
         onOpen: () => log.push('open'),
         onEvent: (e) => log.push('event ' + e.data + ' ' + e.id),
-        onRetry: (ms) => log.push('retry ' + ms),
+        onReconnect: (delay) => log.push('reconnect ' + delay),
       });
       window.stop = () => connection.close();
     } else {
@@ -103,7 +103,7 @@ describe.skipIf(!available)('in Chromium: back online, the stream reconnects at 
       // The network goes away, and with it the stream.
       await context.setOffline(true);
       streams.get(path)![0]!.destroy();
-      const waiting = kind === 'connect' ? 'retry 60000' : 'error 0';
+      const waiting = kind === 'connect' ? 'reconnect 60000' : 'error 0';
       await expect.poll(() => log(page)).toEqual(['open', 'event n1 1', 'offline', waiting]);
       // Offline, with a minute to wait: nothing is asked of the server.
       expect(lastIds.get(path)).toHaveLength(1);

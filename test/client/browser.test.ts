@@ -116,9 +116,9 @@ postMessage({
     method: 'POST',
     headers: { authorization: 'Bearer let-me-in' },
     body: JSON.stringify({ prompt: 'worker' }),
-    retry: false,
+    reconnect: false,
   }),
-  refused: await events('/chat', { method: 'POST', body: '{"prompt":"x"}', retry: false }),
+  refused: await events('/chat', { method: 'POST', body: '{"prompt":"x"}', reconnect: false }),
   // pauseWhenHidden needs a document: in a worker it is ignored, not an error.
   resumed: await events('/sse/reconnect?client=worker', { pauseWhenHidden: true }),
 });
@@ -204,14 +204,14 @@ describe.skipIf(!available)('in Chromium', () => {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer let-me-in' },
         body: JSON.stringify({ prompt: 'héllo' }),
-        retry: false,
+        reconnect: false,
       })) {
         types.push(event.event);
         if (event.event === 'token') out.textContent += event.data;
       }
       let refused = '';
       try {
-        for await (const _ of connect('/chat', { method: 'POST', body: '{"prompt":"x"}', retry: false }));
+        for await (const _ of connect('/chat', { method: 'POST', body: '{"prompt":"x"}', reconnect: false }));
       } catch (error) {
         refused = `${(error as Error).name} ${(error as { status?: number }).status}`;
       }

@@ -39,7 +39,7 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
     vi.useRealTimers();
   });
 
-  const base: ConnectOptions = { retry: { initialDelay: 1000 }, idleTimeout: 30_000 };
+  const base: ConnectOptions = { reconnect: { initialDelay: 1000 }, idleTimeout: 30_000 };
   const flush = () => vi.advanceTimersByTimeAsync(0);
 
   it('signal already aborted: no request at all', async () => {
@@ -161,7 +161,7 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
     await expectStopped(c, () => mock.calls.length);
   });
 
-  it('from onError and from onRetry: no retry is scheduled', async () => {
+  it('from onError and from onReconnect: no reconnection is scheduled', async () => {
     const mock = mockFetch(() => new Response(null, { status: 503 }));
     const a: Connection = connect('http://test.invalid/', {
       ...base,
@@ -178,7 +178,7 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
     const b: Connection = connect('http://test.invalid/', {
       ...base,
       fetch: mock.fetch,
-      onRetry: (ms) => {
+      onReconnect: (ms) => {
         retries.push(ms);
         b.close();
       },

@@ -27,7 +27,7 @@ describe('connect: hostile and broken servers', () => {
       res.end('\n\nevent: end\ndata: END\n\n');
     });
     const events: ServerSentEvent[] = [];
-    const c = connect(server.url, { retry: false });
+    const c = connect(server.url, { reconnect: false });
     for await (const event of c) events.push(event);
     expect(events.at(-1)).toMatchObject({ event: 'end', data: 'END' });
     for (const event of events) {
@@ -95,9 +95,9 @@ describe('connect: hostile and broken servers', () => {
     const delays: number[] = [];
     const errors: unknown[] = [];
     const c = connect(server.url, {
-      retry: { initialDelay: 1, maxDelay: 1, jitter: 0 },
+      reconnect: { initialDelay: 1, maxDelay: 1, jitter: 0 },
       onError: (e) => void errors.push(e),
-      onRetry: (ms) => {
+      onReconnect: (ms) => {
         delays.push(ms);
         if (delays.length === 3) c.close();
       },

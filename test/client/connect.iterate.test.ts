@@ -59,7 +59,7 @@ describe('connect: async iteration', () => {
 
   it('without onEvent, events are queued from the start for an iterator that comes late', async () => {
     const mock = mockFetch(() => (signal) => stream(signal, ['data: early\n\n', 'data: later\n\n']));
-    const c = connect('http://test.invalid/', { fetch: mock.fetch, retry: false });
+    const c = connect('http://test.invalid/', { fetch: mock.fetch, reconnect: false });
     await vi.waitFor(() => expect(c.readyState).toBe(2));
     const seen: string[] = [];
     for await (const event of c) seen.push(event.data);

@@ -46,7 +46,7 @@ describe('connect: load', () => {
       // Alternate the states a close can find: waiting for headers, open and iterating, and
       // through a shared long-lived signal (whose listener must not pile up).
       const cycle = async (i: number) => {
-        const init = { idleTimeout: 60_000, retry: { initialDelay: 60_000 } };
+        const init = { idleTimeout: 60_000, reconnect: { initialDelay: 60_000 } };
         if (i % 3 === 0) {
           const c = connect(url, init);
           c.close();

@@ -119,7 +119,7 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     const onEvent = (): void => {
       throw new Error('no event expected');
     };
-    const again = connect(first.replyUrl!, { lastEventId: end.id, retry: NOW, onEvent });
+    const again = connect(first.replyUrl!, { lastEventId: end.id, reconnect: NOW, onEvent });
     await expect(again.closed).resolves.toBeUndefined();
     expect(app.hits.map((h) => [h.method, h.lastEventId])).toEqual([
       ['POST', undefined],
@@ -185,7 +185,7 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     p.finish();
     const saved = JSON.parse(storage.get('reply')!) as { url: string; lastEventId: string };
     expect(saved.lastEventId).toBe(before[4]!.id);
-    const second = connect(saved.url, { lastEventId: saved.lastEventId, retry: NOW });
+    const second = connect(saved.url, { lastEventId: saved.lastEventId, reconnect: NOW });
     const after: ServerSentEvent[] = [];
     for await (const event of second) {
       after.push(event);
@@ -269,7 +269,7 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
       res.end('id: 1\nevent: end\ndata: not a reply\n\n');
     });
     open.push(server.close);
-    const connection = connect(`${server.url}/feed`, { retry: NOW });
+    const connection = connect(`${server.url}/feed`, { reconnect: NOW });
     const events: ServerSentEvent[] = [];
     for await (const event of connection) events.push(event);
     expect(events.map((e) => e.event)).toEqual(['end']);

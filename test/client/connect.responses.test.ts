@@ -47,7 +47,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.end('data: hello\n\nevent: named\ndata: a\ndata: b\nid: 7\n\n');
     });
     const opened: number[] = [];
-    const c = track(connect(`${url}/s`, { retry: false, onOpen: (r) => void opened.push(r.status) }));
+    const c = track(connect(`${url}/s`, { reconnect: false, onOpen: (r) => void opened.push(r.status) }));
     expect(c.readyState).toBe(0);
     const { events, error } = await settle(c);
     expect(error).toBeUndefined();
@@ -85,7 +85,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.end();
     });
     const errors: unknown[] = [];
-    const c = track(connect(url, { onError: (e) => void errors.push(e), retry: { initialDelay: 0 } }));
+    const c = track(connect(url, { onError: (e) => void errors.push(e), reconnect: { initialDelay: 0 } }));
     const { events, error } = await settle(c);
     expect([events, error, errors]).toEqual([[], undefined, []]);
     await expect(c.closed).resolves.toBeUndefined();
@@ -104,7 +104,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       const c = track(
         connect(url, {
           onError: (e) => void errors.push(e),
-          onRetry: (ms) => {
+          onReconnect: (ms) => {
             retried.resolve(ms);
             c.close();
           },
@@ -128,7 +128,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.end();
     });
     const retried = deferred<number>();
-    const c = track(connect(url, { onRetry: (ms) => retried.resolve(ms) }));
+    const c = track(connect(url, { onReconnect: (ms) => retried.resolve(ms) }));
     expect(await retried.promise).toBeGreaterThanOrEqual(120_000);
     c.close();
   });
@@ -139,7 +139,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.end(status === 304 ? undefined : 'nope');
     });
     const retries: number[] = [];
-    const c = track(connect(url, { onRetry: (ms) => void retries.push(ms) }));
+    const c = track(connect(url, { onReconnect: (ms) => void retries.push(ms) }));
     const { error } = await settle(c);
     expect(isHttpError(error)).toBe(true);
     expect((error as HttpError).status).toBe(status);
@@ -163,7 +163,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       }
     });
     const a = track(
-      connect(`${url}/missing`, { retry: false, onError: (e) => (isHttpError(e) ? 0 : undefined) }),
+      connect(`${url}/missing`, { reconnect: false, onError: (e) => (isHttpError(e) ? 0 : undefined) }),
     );
     expect((await settle(a)).events.map((e) => e.data)).toEqual(['found']);
     expect(server!.requests).toHaveLength(3);
@@ -227,7 +227,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     const c = track(
       connect(dead, {
         onError: (e) => void errors.push(e),
-        onRetry: (ms) => {
+        onReconnect: (ms) => {
           retried.resolve(ms);
           c.close();
         },
@@ -241,7 +241,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
   });
 
   it.each([0, 1, 3])(
-    'retry.maxAttempts %i: that many retries, one more request in all, counted at the server',
+    'reconnect.maxAttempts %i: that many retries, one more request in all, counted at the server',
     async (n) => {
       const url = await serve((_req, res) => {
         // The first answer is a stream that sets a 1 ms reconnection time and ends at once;
@@ -254,7 +254,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
           res.end();
         }
       });
-      const { error } = await settle(track(connect(url, { retry: { maxAttempts: n, maxDelay: 5 } })));
+      const { error } = await settle(track(connect(url, { reconnect: { maxAttempts: n, maxDelay: 5 } })));
       expect(server!.requests).toHaveLength(n + 1);
       expect(error).toBeInstanceOf(n === 0 ? StreamEndError : HttpError);
     },
@@ -269,7 +269,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.end('{"error":"token expired"}');
     });
     const { error } = await settle(
-      track(connect(`${url}/chat`, { method: 'POST', body: '{}', retry: false })),
+      track(connect(`${url}/chat`, { method: 'POST', body: '{}', reconnect: false })),
     );
     expect(isHttpError(error)).toBe(true);
     const http = error as HttpError;
@@ -299,7 +299,11 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     });
     let finalUrl = '';
     const c = track(
-      connect(`${url}/old`, { retry: false, lastEventId: 'start', onOpen: (r) => void (finalUrl = r.url) }),
+      connect(`${url}/old`, {
+        reconnect: false,
+        lastEventId: 'start',
+        onOpen: (r) => void (finalUrl = r.url),
+      }),
     );
     expect((await settle(c)).events).toEqual([{ event: 'message', data: 'here', id: '9' }]);
     expect(finalUrl).toBe(`${url}/new`);
@@ -307,7 +311,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       ['/old', 'start'],
       ['/new', 'start'],
     ]);
-    const d = track(connect(`${url}/moved`, { retry: false }));
+    const d = track(connect(`${url}/moved`, { reconnect: false }));
     expect((await settle(d)).events.map((e) => e.data)).toEqual(['here']);
   });
 
@@ -348,7 +352,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     let attempts = 0;
     const d = track(
       connect(url, {
-        retry: false,
+        reconnect: false,
         onOpen: async () => {
           await Promise.resolve();
           if (++attempts < 3) throw new Refused();
@@ -365,7 +369,7 @@ describe('connect: the response cases of the WHATWG processing model', () => {
       res.writeHead(503);
       res.end();
     });
-    const c = track(connect(url, { retry: { maxAttempts: 2, initialDelay: 0, maxDelay: 0 } }));
+    const c = track(connect(url, { reconnect: { maxAttempts: 2, initialDelay: 0, maxDelay: 0 } }));
     const { error } = await settle(c);
     expect((error as HttpError).status).toBe(503);
     expect(server!.requests).toHaveLength(3);

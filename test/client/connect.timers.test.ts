@@ -19,7 +19,10 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const mock = mockFetch(() => new Response(null, { status: 503 }));
     const delays: number[] = [];
-    const c = connect('http://test.invalid/s', { fetch: mock.fetch, onRetry: (ms) => void delays.push(ms) });
+    const c = connect('http://test.invalid/s', {
+      fetch: mock.fetch,
+      onReconnect: (ms) => void delays.push(ms),
+    });
     await flush();
     expect(mock.calls).toHaveLength(1);
     // initialDelay 1000, factor 2, full jitter at 0.5: 1000 + 0.5 * 1000 * 2^n, capped term 30 000.
@@ -42,8 +45,8 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const delays: number[] = [];
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,
-      retry: { initialDelay: 100, factor: 3 },
-      onRetry: (ms) => void delays.push(ms),
+      reconnect: { initialDelay: 100, factor: 3 },
+      onReconnect: (ms) => void delays.push(ms),
     });
     for (let i = 0; i < 3; i++) await vi.advanceTimersByTimeAsync(10_000);
     expect(delays.slice(0, 3)).toEqual([200, 100 + Math.round(300 * 0.001), 100 + 900 * 0.75]);
@@ -65,7 +68,7 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const errors: unknown[] = [];
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,
-      onRetry: (ms) => void delays.push(ms),
+      onReconnect: (ms) => void delays.push(ms),
       onError: (e) => void errors.push(e),
     });
     await flush();
@@ -93,7 +96,10 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
       return (signal) => stream(signal, [`data: ${call.url}\n\n`], true);
     });
     const delays: number[] = [];
-    const c = connect('http://test.invalid/s', { fetch: mock.fetch, onRetry: (ms) => void delays.push(ms) });
+    const c = connect('http://test.invalid/s', {
+      fetch: mock.fetch,
+      onReconnect: (ms) => void delays.push(ms),
+    });
     for (let i = 0; i < 6; i++) await vi.advanceTimersByTimeAsync(5_000);
     // An open stream that ends waits the reconnection time exactly (250); failures in a row
     // back off, 250 + 250 * 2^n at jitter 0 (n = 1, 2: the end of the stream was the first).
@@ -112,7 +118,10 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
       return (signal) => stream(signal, ['data: b\n\n'], true);
     });
     const delays: number[] = [];
-    const c = connect('http://test.invalid/s', { fetch: mock.fetch, onRetry: (ms) => void delays.push(ms) });
+    const c = connect('http://test.invalid/s', {
+      fetch: mock.fetch,
+      onReconnect: (ms) => void delays.push(ms),
+    });
     await flush();
     expect(delays).toEqual([3000]);
     await vi.advanceTimersByTimeAsync(2999);
@@ -134,8 +143,8 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const delays: number[] = [];
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,
-      retry: { initialDelay: 1234 },
-      onRetry: (ms) => void delays.push(ms),
+      reconnect: { initialDelay: 1234 },
+      onReconnect: (ms) => void delays.push(ms),
     });
     for (let i = 0; i < 3; i++) await vi.advanceTimersByTimeAsync(1234);
     expect(delays).toEqual([1234, 1234, 1234, 1234]);
@@ -148,7 +157,7 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,
       onError: () => 42,
-      onRetry: (ms) => void delays.push(ms),
+      onReconnect: (ms) => void delays.push(ms),
     });
     await vi.advanceTimersByTimeAsync(42 * 3 - 1);
     expect(delays).toEqual([42, 42, 42]);
@@ -165,7 +174,7 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     const c = connect('http://test.invalid/s', {
       fetch: mock.fetch,
       idleTimeout: 5000,
-      retry: { initialDelay: 100 },
+      reconnect: { initialDelay: 100 },
       onError: (e) => void errors.push(e),
       onEvent: (e) => void events.push(e.data),
     });

@@ -25,7 +25,7 @@ let scope: Target;
 let doc: Target & { hidden: boolean; baseURI: string };
 const flush = () => vi.advanceTimersByTimeAsync(0);
 // A minute of backoff: far more than any test waits, as fake time never moves on its own.
-const base: ConnectOptions = { retry: { initialDelay: 60_000, maxDelay: 600_000, jitter: 0 } };
+const base: ConnectOptions = { reconnect: { initialDelay: 60_000, maxDelay: 600_000, jitter: 0 } };
 const fire = (target: EventTarget, type: string) => target.dispatchEvent(new Event(type));
 const setHidden = (hidden: boolean) => {
   doc.hidden = hidden;
@@ -58,7 +58,7 @@ describe('connect: reconnects at once when the network returns or the page shows
   it('online ends the wait at once, and the next attempt resumes with Last-Event-ID', async () => {
     const mock = mockFetch((n) => (signal) => stream(signal, [`id: ${n}\ndata: ${n}\n\n`], n > 1));
     const retries: number[] = [];
-    const c = connect('/feed', { ...base, fetch: mock.fetch, onRetry: (ms) => void retries.push(ms) });
+    const c = connect('/feed', { ...base, fetch: mock.fetch, onReconnect: (ms) => void retries.push(ms) });
     await flush();
     // The stream ended: waiting a minute before the next attempt.
     expect(mock.calls).toHaveLength(1);
@@ -75,7 +75,7 @@ describe('connect: reconnects at once when the network returns or the page shows
   it('online ends a backoff after failures in a row', async () => {
     const mock = failThenOpen(2);
     const retries: number[] = [];
-    const c = connect('/feed', { ...base, fetch: mock.fetch, onRetry: (ms) => void retries.push(ms) });
+    const c = connect('/feed', { ...base, fetch: mock.fetch, onReconnect: (ms) => void retries.push(ms) });
     await flush();
     expect(retries).toEqual([120_000]);
     fire(scope, 'online');
@@ -97,7 +97,7 @@ describe('connect: reconnects at once when the network returns or the page shows
         : (signal) => stream(signal, ['data: back\n\n'], true),
     );
     const retries: number[] = [];
-    const c = connect('/feed', { ...base, fetch: mock.fetch, onRetry: (ms) => void retries.push(ms) });
+    const c = connect('/feed', { ...base, fetch: mock.fetch, onReconnect: (ms) => void retries.push(ms) });
     await flush();
     expect(retries).toEqual([3_600_000]);
     fire(scope, 'online');

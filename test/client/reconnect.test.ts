@@ -7,7 +7,7 @@ import {
   NetworkError,
   StreamEndError,
 } from '../../src/client/errors.js';
-import { backoffDelay, isRetryable, parseRetryAfter } from '../../src/client/reconnect.js';
+import { backoffDelay, isReconnectable, parseRetryAfter } from '../../src/client/reconnect.js';
 import { ParseError } from '../../src/protocol/errors.js';
 
 describe('backoffDelay', () => {
@@ -52,25 +52,25 @@ describe('backoffDelay', () => {
   });
 });
 
-describe('isRetryable', () => {
+describe('isReconnectable', () => {
   it.each([500, 502, 503, 599, 408, 429])('retries HTTP %i', (status) => {
-    expect(isRetryable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(true);
+    expect(isReconnectable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(true);
   });
   it.each([400, 401, 403, 404, 410, 201, 301, 304])('does not retry HTTP %i', (status) => {
-    expect(isRetryable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(false);
+    expect(isReconnectable(new HttpError(new Response(null, { status }), 'GET', 'http://x/'))).toBe(false);
   });
   it('retries transport failures, ended streams, idle timeouts and oversized lines', () => {
-    expect(isRetryable(new NetworkError('x'))).toBe(true);
-    expect(isRetryable(new StreamEndError('x'))).toBe(true);
-    expect(isRetryable(new IdleTimeoutError('x'))).toBe(true);
-    expect(isRetryable(new ParseError('max-buffer-size-exceeded', 'x'))).toBe(true);
+    expect(isReconnectable(new NetworkError('x'))).toBe(true);
+    expect(isReconnectable(new StreamEndError('x'))).toBe(true);
+    expect(isReconnectable(new IdleTimeoutError('x'))).toBe(true);
+    expect(isReconnectable(new ParseError('max-buffer-size-exceeded', 'x'))).toBe(true);
   });
   it('does not retry a wrong content type, a refused body or anything else', () => {
-    expect(isRetryable(new ContentTypeError('text/html'))).toBe(false);
-    expect(isRetryable(new BodyError('x'))).toBe(false);
-    expect(isRetryable(new Error('thrown by a callback'))).toBe(false);
-    expect(isRetryable(undefined)).toBe(false);
-    expect(isRetryable('a string')).toBe(false);
+    expect(isReconnectable(new ContentTypeError('text/html'))).toBe(false);
+    expect(isReconnectable(new BodyError('x'))).toBe(false);
+    expect(isReconnectable(new Error('thrown by a callback'))).toBe(false);
+    expect(isReconnectable(undefined)).toBe(false);
+    expect(isReconnectable('a string')).toBe(false);
   });
 });
 

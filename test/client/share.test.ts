@@ -64,7 +64,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
 let feed: Feed;
 const opened: SharedConnection[] = [];
 const open = (path = '/feed', init = {}) => {
-  const connection = connectShared(`${feed.url}${path}`, { retry: { initialDelay: 50 }, ...init });
+  const connection = connectShared(`${feed.url}${path}`, { reconnect: { initialDelay: 50 }, ...init });
   opened.push(connection);
   return connection;
 };
@@ -92,18 +92,18 @@ describe('without Web Locks (Node 20)', () => {
     expect(opened.every((c) => c.leading)).toBe(true);
   });
 
-  it('onOpen and onRetry are those of connect', async () => {
+  it('onOpen and onReconnect are those of connect', async () => {
     const told: string[] = [];
     record(
       open('/feed', {
         onOpen: (response: Response) => void told.push(`open ${response.headers.get('x-stream')}`),
-        onRetry: (ms: number) => void told.push(`retry ${ms}`),
+        onReconnect: (delay: number) => void told.push(`reconnect ${delay}`),
       }),
     );
     await feed.until(() => told.length === 1, 5000, 'open');
     feed.cut();
     await feed.until(() => told.length === 3, 5000, 'reopened');
-    expect(told).toEqual(['open 1', 'retry 50', 'open 2']);
+    expect(told).toEqual(['open 1', 'reconnect 50', 'open 2']);
   });
 
   it('opens a connection of its own when BroadcastChannel is missing', async () => {
@@ -166,11 +166,11 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(calls).toEqual({ [leader]: 1, [next]: 1 });
   });
 
-  it('onOpen and onRetry are told in every tab; a late tab hears at once that the stream is open', async () => {
+  it('onOpen and onReconnect are told in every tab; a late tab hears at once that the stream is open', async () => {
     const told: string[][] = [[], [], []];
     const tell = (tab: number) => ({
       onOpen: (response: Response) => void told[tab]!.push(`open ${response.headers.get('x-stream')}`),
-      onRetry: (ms: number) => void told[tab]!.push(`retry ${ms}`),
+      onReconnect: (delay: number) => void told[tab]!.push(`reconnect ${delay}`),
     });
     record(open('/feed', tell(0)));
     record(open('/feed', tell(1)));
@@ -182,7 +182,7 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(told[2]).toEqual(['open 1']);
     feed.cut();
     await feed.until(() => told.every((t) => t.length >= 3), 5000, 'the reopening told');
-    expect(told).toEqual(Array(3).fill(['open 1', 'retry 50', 'open 2']));
+    expect(told).toEqual(Array(3).fill(['open 1', 'reconnect 50', 'open 2']));
     expect(feed.requests).toHaveLength(2);
   });
 
@@ -210,7 +210,7 @@ describe('with Web Locks and BroadcastChannel', () => {
     const producer = steppedProducer(6);
     const app = await serve({ produce: producer.produce });
     try {
-      const init = { method: 'POST', body: '{}', retry: { initialDelay: 20 } };
+      const init = { method: 'POST', body: '{}', reconnect: { initialDelay: 20 } };
       const a = connectShared(`${app.url}/chat`, init);
       const b = connectShared(`${app.url}/chat`, init);
       opened.push(a, b);

@@ -14,7 +14,7 @@ const chat = connect(`${base}/chat`, {
   method: 'POST',
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify({ message: 'hello' }),
-  retry: false,
+  reconnect: false,
 });
 for await (const event of chat) reply += JSON.parse(event.data).content;
 

@@ -39,9 +39,9 @@ describe('replies: maxDuration hand-offs read by connect()', () => {
     let retries = 0;
     const connection = connect(location, {
       lastEventId: first.lastEventId,
-      retry: { initialDelay: 50, maxAttempts: 5 },
+      reconnect: { initialDelay: 50, maxAttempts: 5 },
       onOpen: () => void opens++,
-      onRetry: () => void retries++,
+      onReconnect: () => void retries++,
     });
     for await (const event of connection) seen.push(event);
     await connection.closed;
@@ -68,7 +68,7 @@ describe('replies: maxDuration hand-offs read by connect()', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': 'one-reply' },
       body: '{}',
-      retry: { initialDelay: 50, maxAttempts: 5 },
+      reconnect: { initialDelay: 50, maxAttempts: 5 },
       onOpen: () => void opens++,
     });
     // Bounded: a client that never gets its 204 would reconnect for ever.

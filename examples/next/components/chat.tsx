@@ -264,7 +264,7 @@ export function Chat() {
       body: JSON.stringify({ messages: history }),
       signal,
       // Never POST the question again: a lost connection resumes from the reply's URL instead.
-      retry: false,
+      reconnect: false,
       onOpen(response) {
         const location = response.headers.get('content-location');
         if (location === null) throw new Error('no Content-Location: this reply cannot be resumed');
@@ -286,7 +286,7 @@ export function Chat() {
         body: JSON.stringify({ id, messages: history }),
         signal,
         // A finished reply is finished: never POST the question again on our own.
-        retry: false,
+        reconnect: false,
       });
       await readReply(connection, (content) => show(content, received), signal);
     } catch (caught) {

@@ -32,7 +32,7 @@ export function subscribeWithClient(base: () => string, topic: string): Recorded
   const connection = connect(`${PLACEHOLDER}/?topic=${encodeURIComponent(topic)}`, {
     lastEventId: '0-0',
     fetch: (url, init) => fetch(url.replace(PLACEHOLDER, base()), init),
-    retry: { initialDelay: 20, maxDelay: 250 },
+    reconnect: { initialDelay: 20, maxDelay: 250 },
     onOpen() {
       recorded.opens++;
     },

@@ -37,7 +37,7 @@ export async function chat(): Promise<string> {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ prompt: 'hello' }),
-    retry: { initialDelay: 500 },
+    reconnect: { initialDelay: 500 },
     signal: AbortSignal.timeout(10_000),
     onError: (error) => (isHttpError(error) ? false : undefined),
   });
@@ -51,7 +51,7 @@ export async function chat(): Promise<string> {
 export async function shared(): Promise<string[]> {
   const feed: SharedConnection = connectShared('https://example.com/feed', {
     headers: { authorization: 'Bearer token' },
-    retry: { maxDelay: 10_000 },
+    reconnect: { maxDelay: 10_000 },
   });
   const ids: string[] = [feed.lastEventId, String(feed.leading)];
   try {
