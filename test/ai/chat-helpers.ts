@@ -175,29 +175,41 @@ export function chatInstancesPerTest() {
 }
 
 /**
- * A fetch whose POST responses can be cut mid-body as a dropped connection is (a `TypeError`
- * naming the network, which the AI SDK's chat keeps as resumable).
+ * The same response, with a body that `cut()` ends mid-way as a dropped connection does (a
+ * `TypeError` naming the network, which the AI SDK's chat keeps as resumable).
  */
+export function cuttableResponse(response: Response): { response: Response; cut: () => void } {
+  if (response.body === null) return { response, cut: () => {} };
+  const reader = response.body.getReader();
+  let cut = (): void => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      cut = () => {
+        controller.error(new TypeError('network error'));
+        void reader.cancel();
+      };
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+  });
+  return {
+    response: new Response(body, { status: response.status, headers: response.headers }),
+    cut: () => cut(),
+  };
+}
+
+/** A fetch whose POST responses can be cut mid-body (see {@link cuttableResponse}). */
 export function cuttableFetch() {
   let cutNow: (() => void) | undefined;
   const fetchWithCut: typeof globalThis.fetch = async (input, init) => {
     const response = await globalThis.fetch(input, init);
     if (init?.method !== 'POST' || response.body === null) return response;
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        cutNow = () => {
-          controller.error(new TypeError('network error'));
-          void reader.cancel();
-        };
-      },
-      async pull(controller) {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-    });
-    return new Response(body, { status: response.status, headers: response.headers });
+    const cuttable = cuttableResponse(response);
+    cutNow = cuttable.cut;
+    return cuttable.response;
   };
   return {
     fetch: fetchWithCut,

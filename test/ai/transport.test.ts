@@ -8,7 +8,7 @@
 import type { UIMessage } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { ResumableChatTransport } from '../../src/ai/transport.js';
-import { API, chatInstancesPerTest, pacedModel, TestChat } from './chat-helpers.js';
+import { API, chatInstancesPerTest, cuttableResponse, pacedModel, TestChat } from './chat-helpers.js';
 
 const serve = chatInstancesPerTest();
 const WORDS = ['Once', ' upon', ' a', ' time', ' there', ' was', ' a', ' stream', '.'];
@@ -27,23 +27,9 @@ function recordingFetch() {
       lastEventId: headers.get('last-event-id'),
       token: headers.get('authorization'),
     });
-    const response = await fetch(url, init);
-    if (response.body === null) return response;
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        cutNow = () => {
-          controller.error(new TypeError('network error'));
-          void reader.cancel();
-        };
-      },
-      async pull(controller) {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      },
-    });
-    return new Response(body, { status: response.status, headers: response.headers });
+    const cuttable = cuttableResponse(await fetch(url, init));
+    cutNow = cuttable.cut;
+    return cuttable.response;
   };
   return {
     fetch: fetchFn,

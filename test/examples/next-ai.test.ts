@@ -20,13 +20,14 @@
  *
  * Without Redis the tests are skipped with a message (CI requires Redis: SSEKIT_REQUIRE_SERVICES).
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { answerTo, type ModelRun } from '../../examples/next/lib/mock-model.js';
 import { createParser } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
 import { waitFor } from './next-page.js';
 
@@ -37,44 +38,17 @@ const haveChromium = chromiumAvailable('the Next.js AI SDK chat in Chromium');
 const REPLY_TIMEOUT = 60_000;
 
 /** A TCP proxy in front of two apps: new connections go to the current target; `switchTo` cuts the rest. */
-async function startSwitchingProxy(first: URL): Promise<{
-  url: string;
-  switchTo(target: URL): void;
-  close(): Promise<void>;
-}> {
+async function startSwitchingProxy(first: URL) {
   let target = first;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port), target.hostname);
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        sockets.delete(a);
-        b.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  const cutAll = () => {
-    for (const socket of sockets) socket.destroy();
-  };
+  const proxy = await startTcpProxy(() => target);
   return {
-    url: `http://127.0.0.1:${port}`,
-    switchTo(next) {
+    url: proxy.url,
+    switchTo(next: URL) {
       target = next;
       // Kept-alive connections would still reach the old instance.
-      cutAll();
+      proxy.cut();
     },
-    close: () => {
-      cutAll();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close: proxy.close,
   };
 }
 

@@ -12,12 +12,13 @@
  *   page (through a TCP proxy), without a reload; Stop sends DELETE and the reply ends with `end`
  *   `{"reason":"stopped"}`, after a reload too.
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+
 import type { Browser, Page, Request as PlaywrightRequest } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { replyTo } from '../../examples/next/lib/mock-bot.js';
 import { createParser } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
 import { ask, getRun, openChat, STREAM_TIMEOUT, waitFor, waitForEvents, waitForRunEnd } from './next-page.js';
 
@@ -166,36 +167,7 @@ function recordApiRequests(page: Page): () => Promise<{ call: string; lastEventI
 const pendingReply = (page: Page) => page.evaluate((key) => sessionStorage.getItem(key), PENDING_KEY);
 
 /** A TCP proxy in front of the app whose open connections the test can cut at once. */
-async function startCuttingProxy(target: URL): Promise<{ url: string; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port), target.hostname);
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        sockets.delete(a);
-        b.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    cut: () => {
-      for (const socket of sockets) socket.destroy();
-    },
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+const startCuttingProxy = (target: URL) => startTcpProxy(() => target);
 
 describe.skipIf(!haveChromium)('Next.js example: the resumable reply in Chromium', () => {
   let browser: Browser;
