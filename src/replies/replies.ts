@@ -514,7 +514,14 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });
   };
 
-  const read = async (request: Request, id: string): Promise<Response> => {
+  /**
+   * What a GET of reply `id` asks, once checked: its resume point (`Last-Event-ID`) and when the
+   * reader's credentials expire; or the response that refuses it (a bad id, not authorized).
+   */
+  const readRequest = async (
+    request: Request,
+    id: string,
+  ): Promise<Response | { lastEventId: string | undefined; expiresAt: number | undefined }> => {
     const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
     if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
       return refuse(400, 'invalid Last-Event-ID');
@@ -525,7 +532,12 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     const expiredCredentials = stale(expiresAt);
     if (expiredCredentials !== undefined) return expiredCredentials;
     if (lastEventId !== undefined) counters.resumed++;
-    return openReader(request, id, { lastEventId, expiresAt });
+    return { lastEventId, expiresAt };
+  };
+
+  const read = async (request: Request, id: string): Promise<Response> => {
+    const asked = await readRequest(request, id);
+    return asked instanceof Response ? asked : openReader(request, id, asked);
   };
 
   const stopOptions = {
@@ -569,16 +581,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     }
     // The AI SDK's transports read 204 as "no active stream" (and an error status as an error).
     if (id === undefined) return new Response(null, { status: 204 });
-    const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
-    if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
-      return refuse(400, 'invalid Last-Event-ID');
-    }
-    const verdict = await authorized(request, 'read', id);
-    if (verdict instanceof Response) return verdict;
-    const expiresAt = expiresAtOf(verdict);
-    const expiredCredentials = stale(expiresAt);
-    if (expiredCredentials !== undefined) return expiredCredentials;
-    if (lastEventId !== undefined) counters.resumed++;
+    const asked = await readRequest(request, id);
+    if (asked instanceof Response) return asked;
+    const { lastEventId, expiresAt } = asked;
     // With a Last-Event-ID the client has part of this reply: it gets the rest even when the
     // reply has ended meanwhile (204 once it has the end). Without one, only a running reply is
     // served: a finished one is the app's to show from its own storage, as the AI SDK's guide does.
