@@ -55,7 +55,7 @@ app.append(
   h(
     'div',
     { class: 'panel' },
-    h('div', { class: 'bar' }, h('strong', { text: 'Mock bot, as UI message chunks' }), status),
+    h('div', { class: 'bar' }, h('strong', { text: 'Mock bot' }), status),
     list,
     form,
   ),
