@@ -463,6 +463,29 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.close();
   });
 
+  it('AI SDK chat: a partial reply with nothing left to resume (204) stays, with a note', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/ai`);
+    // A tab that went away mid-reply, the reply since ended: the server has nothing for the chat.
+    const stored = JSON.stringify({
+      id: 'gone-chat',
+      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'Hi' }] }],
+      partial: { id: 'a1', role: 'assistant', parts: [{ type: 'text', text: 'Half of `a` reply' }] },
+      notes: {},
+    });
+    await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-ai-chat', value), stored);
+    const resumed = page.waitForResponse((r) => r.url().endsWith('/api/ai/chat/gone-chat/stream'));
+    await page.reload();
+    expect((await resumed).status()).toBe(204);
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="error"]');
+    expect(await aiText(page)).toBe('Half of a reply');
+    expect(await page.textContent('#ai-messages .msg.bot .meta')).toBe(
+      'interrupted: the reply ended while the page was away',
+    );
+    expect(await page.getAttribute('#ai-status', 'data-state')).toBe('idle');
+    await page.close();
+  });
+
   it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     await page.goto(`${demo.url}/feed`);
