@@ -19,6 +19,7 @@ const TYPES = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
+  '.map': 'application/json',
 };
 // A chat prompt is a line of text: far more than that is a mistake or an attack.
 const MAX_CHAT_BYTES = 64 * 1024;
@@ -43,6 +44,7 @@ const RATE_WINDOW = 4;
 const PAGES = {
   '/': 'chat.html',
   '/chat': 'chat.html',
+  '/ai': 'ai.html',
   '/feed': 'feed.html',
   '/dashboard': 'dashboard.html',
 };
@@ -309,7 +311,7 @@ export async function startDemo(options = {}) {
     }
     if (path === '/healthz') return json(200, { ok: true });
     if (request.method === 'GET') {
-      const file = PAGES[path] ?? (/^\/[\w.-]+\.(js|css|svg)$/.test(path) ? path.slice(1) : undefined);
+      const file = PAGES[path] ?? (/^\/[\w.-]+\.(js|css|svg|map)$/.test(path) ? path.slice(1) : undefined);
       if (file !== undefined) {
         try {
           const body = await readFile(new URL(file, PUBLIC));

@@ -17,9 +17,9 @@ const demo = await startDemo({
 console.log(`feed history: ${demo.broker}`);
 console.log(`chat replies: ${demo.repliesBroker}`);
 console.log(
-  `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
+  `ssekit demo listening on ${demo.url}  (chat: ${demo.url}/  AI SDK chat: ${demo.url}/ai  feed: ${demo.url}/feed  dashboard: ${demo.url}/dashboard)`,
 );
-console.log(`AI SDK chat (useChat, resume: true): api ${demo.url}/api/ai/chat`);
+console.log(`AI SDK chat (useChat, resume: true): page ${demo.url}/ai, api ${demo.url}/api/ai/chat`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {

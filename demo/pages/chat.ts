@@ -3,7 +3,7 @@
 // the conversation, so a reload resumes it with a GET of that URL and Last-Event-ID: the reply
 // goes on where it was, no token twice. Stop sends DELETE to that URL.
 import { type Connection, connect } from 'ssekit/client';
-import { h, markTab, setStatus, statusBadge } from './common.js';
+import { h, inline, markTab, setStatus, statusBadge } from './common.js';
 
 markTab();
 const app = document.getElementById('app')!;
@@ -83,19 +83,6 @@ interface View {
   bubble: HTMLDivElement;
   /** The message's text, inline code as `<code>`. */
   body: HTMLSpanElement;
-}
-
-/**
- * Text with `inline code` as DOM nodes: text nodes and `<code>` elements whose text is set, never
- * parsed as HTML (the text is the bot's, or the user's). An unpaired backtick stays as it is.
- */
-function inline(text: string): (Node | string)[] {
-  const parts = text.split('`');
-  // An even count of parts means an odd count of backticks: the last one has no pair (yet).
-  const open = parts.length % 2 === 0 ? parts.pop() : undefined;
-  const nodes = parts.map((part, i) => (i % 2 === 1 ? h('code', { text: part }) : part));
-  if (open !== undefined) nodes.push(`\`${open}`);
-  return nodes.filter((node) => node !== '');
 }
 
 /** Keeps the newest message, its last line included, in view. */

@@ -31,3 +31,16 @@ export function setStatus(element: HTMLElement, state: string, text: string): vo
   element.dataset.state = state;
   element.textContent = text;
 }
+
+/**
+ * Text with `inline code` as DOM nodes: text nodes and `<code>` elements whose text is set, never
+ * parsed as HTML (the text is the bot's, or the user's). An unpaired backtick stays as it is.
+ */
+export function inline(text: string): (Node | string)[] {
+  const parts = text.split('`');
+  // An even count of parts means an odd count of backticks: the last one has no pair (yet).
+  const open = parts.length % 2 === 0 ? parts.pop() : undefined;
+  const nodes = parts.map((part, i) => (i % 2 === 1 ? h('code', { text: part }) : part));
+  if (open !== undefined) nodes.push(`\`${open}`);
+  return nodes.filter((node) => node !== '');
+}

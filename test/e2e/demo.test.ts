@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANSWERS } from '../../demo/bot.mjs';
 import { compareStreamIds } from '../../src/hub/ids.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
 import { chat, metric, request, textOf } from '../helpers/demo.js';
@@ -122,6 +123,7 @@ async function phoneProblems(page: Page, controls: string[]): Promise<string[]> 
   if (scrollWidth > clientWidth) problems.push(`scrolls sideways: ${scrollWidth} > ${clientWidth}`);
   for (const selector of [
     'nav a[data-tab="chat"]',
+    'nav a[data-tab="ai"]',
     'nav a[data-tab="feed"]',
     'nav a[data-tab="dashboard"]',
     ...controls,
@@ -136,7 +138,7 @@ async function phoneProblems(page: Page, controls: string[]): Promise<string[]> 
     if (box.x < 0 || box.x + box.width > clientWidth)
       problems.push(`${selector} is cut: x ${box.x}, width ${box.width}`);
   }
-  // Each tab on one line: the three the same height, as short as one line of text.
+  // Each tab on one line: the four the same height, as short as one line of text.
   const tabs = await page.$$eval('nav a', (links) => links.map((a) => a.getBoundingClientRect().height));
   if (new Set(tabs).size !== 1 || tabs[0]! > 40) problems.push(`a tab wraps: heights ${tabs.join(', ')}`);
   return problems;
@@ -372,6 +374,118 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.close();
   });
 
+  /** The mock bot's whole answer to `question` as a page shows it: "You said …" and a canned answer. */
+  const isWholeAnswer = (shown: string, question: string) =>
+    ANSWERS.some((answer) => shown === rendered(`You said “${question}”. ${answer}`));
+  const aiText = (page: Page) => page.$eval('#ai-messages .msg.bot .text', (t) => t.textContent ?? '');
+
+  it('AI SDK chat: a reload mid-reply continues the reply, every word once; one producer', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${demo.url}/ai`);
+    expect(await page.getAttribute('nav a[aria-current="page"]', 'data-tab')).toBe('ai');
+    // The page resumes on load (`resume: true`): nothing runs in a new chat, 204.
+    await expect.poll(() => page.getAttribute('#ai-status', 'data-state')).toBe('idle');
+    const startedBefore = await metric(demo.url, 'ssekit_replies_started_total');
+    const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/ai/chat'));
+    await page.fill('#ai-input', 'Does it survive a reload');
+    await page.click('#ai-send');
+    const { id } = (await posted).postDataJSON() as { id: string };
+    await page.waitForFunction(
+      () => (document.querySelector('#ai-messages .msg.bot .text')?.textContent?.length ?? 0) > 40,
+    );
+    expect(await page.getAttribute('#ai-messages .msg.bot', 'data-state')).toBe('streaming');
+    await shot(page, 'ai-streaming');
+    const before = await aiText(page);
+
+    const resumed = page.waitForResponse(
+      (r) => r.request().method() === 'GET' && r.url().endsWith(`/api/ai/chat/${id}/stream`),
+    );
+    await page.reload();
+    // The AI SDK's resume: a GET of the chat's stream, answered with the reply (not a 204).
+    expect((await resumed).status()).toBe(200);
+    expect(await page.textContent('#ai-messages .msg.user')).toBe('Does it survive a reload');
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="done"]', { timeout: 20_000 });
+    const shown = await aiText(page);
+    // The whole answer, every word once: what was shown before the reload is where it began.
+    expect(isWholeAnswer(shown, 'Does it survive a reload')).toBe(true);
+    expect(shown.startsWith(before)).toBe(true);
+    expect(await page.locator('#ai-messages .msg.bot').count()).toBe(1);
+    expect(await page.getAttribute('#ai-status', 'data-state')).toBe('idle');
+    // One producer for the turn: the reload's resume did not start a second one.
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+    expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
+    await shot(page, 'ai-resumed');
+
+    // Reloaded once the reply is done: the conversation is back as it was, nothing resumes.
+    await page.reload();
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="done"]');
+    expect(await aiText(page)).toBe(shown);
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('AI SDK chat: Stop ends the reply and the server stops the bot (DELETE)', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/ai`);
+    await expect.poll(() => page.getAttribute('#ai-status', 'data-state')).toBe('idle');
+    const startedBefore = await metric(demo.url, 'ssekit_replies_started_total');
+    const stoppedBefore = await metric(demo.url, STOPPED);
+    await page.fill('#ai-input', 'Stop me');
+    await page.click('#ai-send');
+    await page.waitForFunction(
+      () => (document.querySelector('#ai-messages .msg.bot .text')?.textContent?.length ?? 0) > 20,
+    );
+    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+    await page.click('#ai-stop');
+    const answer = await deleted;
+    expect(new URL(answer.url()).pathname).toMatch(/^\/api\/ai\/chat\/[^/]+\/stream$/);
+    expect(answer.status()).toBe(204);
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="stopped"]');
+    expect(await page.textContent('#ai-messages .msg.bot .meta')).toBe('stopped');
+    await expect.poll(() => page.getAttribute('#ai-status', 'data-state')).toBe('stopped');
+    expect(isWholeAnswer(await aiText(page), 'Stop me')).toBe(false);
+    // The bot's signal aborted: the server ended the reply as stopped, and nothing runs.
+    await expect.poll(() => metric(demo.url, STOPPED)).toBe(stoppedBefore + 1);
+    expect(await metric(demo.url, 'ssekit_replies_running')).toBe(0);
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+    expect(await page.isDisabled('#ai-stop')).toBe(true);
+    expect(await page.isEnabled('#ai-send')).toBe(true);
+    await shot(page, 'ai-stopped');
+    // A reload after the stop: nothing to resume (204), the stopped reply stays as it was.
+    const text = await aiText(page);
+    await page.reload();
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="stopped"]');
+    expect(await aiText(page)).toBe(text);
+    expect(await metric(demo.url, 'ssekit_replies_started_total')).toBe(startedBefore + 1);
+    await page.close();
+  });
+
+  it('AI SDK chat: a partial reply with nothing left to resume (204) stays, with a note', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
+    await page.goto(`${demo.url}/ai`);
+    // A tab that went away mid-reply, the reply since ended: the server has nothing for the chat.
+    const stored = JSON.stringify({
+      id: 'gone-chat',
+      messages: [{ id: 'u1', role: 'user', parts: [{ type: 'text', text: 'Hi' }] }],
+      partial: { id: 'a1', role: 'assistant', parts: [{ type: 'text', text: 'Half of `a` reply' }] },
+      notes: {},
+    });
+    await page.evaluate((value) => sessionStorage.setItem('ssekit-demo-ai-chat', value), stored);
+    const resumed = page.waitForResponse((r) => r.url().endsWith('/api/ai/chat/gone-chat/stream'));
+    await page.reload();
+    expect((await resumed).status()).toBe(204);
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="error"]');
+    expect(await aiText(page)).toBe('Half of a reply');
+    expect(await page.textContent('#ai-messages .msg.bot .meta')).toBe(
+      'interrupted: the reply ended while the page was away',
+    );
+    expect(await page.getAttribute('#ai-status', 'data-state')).toBe('idle');
+    await page.close();
+  });
+
   it('feed: shows published events and resumes across a server restart with nothing missing', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
     await page.goto(`${demo.url}/feed`);
@@ -589,6 +703,13 @@ describe.skipIf(!available)('demo in Chromium', () => {
     await page.waitForSelector('.msg.bot[data-state="done"]');
     expect(await phoneProblems(page, ['#chat-input', '#chat-send', '#chat-stop'])).toEqual([]);
     await shot(page, 'chat-phone');
+
+    await page.goto(`${demo.url}/ai`);
+    await page.fill('#ai-input', 'And on a phone?');
+    await page.click('#ai-send');
+    await page.waitForSelector('#ai-messages .msg.bot[data-state="done"]', { timeout: 20_000 });
+    expect(await phoneProblems(page, ['#ai-input', '#ai-send', '#ai-stop'])).toEqual([]);
+    await shot(page, 'ai-phone');
 
     await publish(
       demo.url,
