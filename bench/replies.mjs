@@ -194,14 +194,16 @@ async function main() {
 
   const results = [];
   const problems = [];
+  const findings = [];
   const record = (part, name, round, r) => {
     results.push({ part, name, round, ...r });
     const ssekit = name !== 'resumable';
-    const bad = r.failed > 0 || r.missing > 0 || (ssekit && r.repeated > 0);
-    if (bad)
-      problems.push(
-        `part ${part} ${name} round ${round + 1}: ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated`,
-      );
+    const line = `part ${part} ${name} round ${round + 1}: ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated`;
+    // ssekit's readers must get every token once, or the run fails; resumable-stream's losses
+    // (it replays from the start, and loses what its producer's process no longer holds) are
+    // a finding about the reference, reported beside the results.
+    if (ssekit && (r.failed > 0 || r.missing > 0 || r.repeated > 0)) problems.push(line);
+    else if (!ssekit && (r.failed > 0 || r.missing > 0)) findings.push(line);
     console.error(
       `round ${round + 1} part ${part} ${name}: ${r.cpuPerToken.toFixed(2)} µs/token` +
         (r.samples
@@ -311,8 +313,10 @@ async function main() {
     }
   }
   if (problems.length > 0)
-    lines.push(`FAIL: readers did not get every token once:\n  ${problems.join('\n  ')}`);
+    lines.push(`FAIL: ssekit readers did not get every token once:\n  ${problems.join('\n  ')}`);
   else lines.push('PASS: every ssekit reader got every token once (resumes included)');
+  if (findings.length > 0)
+    lines.push(`(resumable-stream's readers lost tokens or failed:\n  ${findings.join('\n  ')})`);
   console.log(`\n${lines.join('\n')}`);
   if (BASE_DIR) {
     const ab = [];
