@@ -14,7 +14,7 @@ const provider = { calls: 0, aborted: 0, done: 0 };
 let upstream: Awaited<ReturnType<typeof listen>>;
 
 beforeAll(async () => {
-  upstream = await listen(async (req, res) => {
+  upstream = await listen(async (_req, res) => {
     provider.calls++;
     let closed = false;
     res.on('close', () => {
