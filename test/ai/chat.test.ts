@@ -28,6 +28,9 @@ describe('useChat (the AI SDK chat) on createChatReplies', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1');
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    // ssekit's anti-buffering headers, which the AI SDK's own response leaves out (no-transform).
+    expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
     expect(response.headers.get('content-location')).toMatch(new RegExp(`^${API}/replies/[\\w-]{22}$`));
     // A comment may open the stream (ssekit flushes the headers with one): SSE readers skip it.
     const blocks = (await response.text()).split('\n\n').filter((b) => b !== '' && !b.startsWith(':'));
