@@ -22,6 +22,24 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
 
+/** The commands (name and arguments) every ioredis connection of this process sends while `run` runs. */
+async function commandsSentDuring<T>(
+  run: () => Promise<T>,
+): Promise<{ result: T; sent: { name: string; args: string[] }[] }> {
+  const sent: { name: string; args: string[] }[] = [];
+  const original = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function recording(this: Redis, command, stream) {
+    const { name, args } = command as unknown as { name: string; args: unknown[] };
+    sent.push({ name, args: args.map(String) });
+    return original.call(this, command, stream);
+  } as typeof original;
+  try {
+    return { result: await run(), sent };
+  } finally {
+    Redis.prototype.sendCommand = original;
+  }
+}
+
 describe.skipIf(!available)('Redis broker', () => {
   it('gives one event one id on every topic, increasing, unique across instances', async () => {
     const p = freshPrefix('ids');
@@ -87,23 +105,16 @@ describe.skipIf(!available)('Redis broker', () => {
     const p = freshPrefix('batch');
     const b = broker(p);
     await b.publish(['warm'], { data: 'loads the script' });
-    const sent: string[] = [];
-    const original = Redis.prototype.sendCommand;
-    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
-      sent.push((command as { name: string }).name);
-      return original.call(this, command, stream);
-    } as typeof original;
-    let ids: string[];
-    try {
-      ids = await Promise.all(
+    const { result: ids, sent } = await commandsSentDuring(() =>
+      Promise.all(
         Array.from({ length: 100 }, (_, i) =>
           b.publish(i % 2 ? ['x'] : ['x', 'y'], { event: i % 3 ? undefined : 'e', data: `d${i}` }),
         ),
-      );
-    } finally {
-      Redis.prototype.sendCommand = original;
-    }
-    expect(sent.filter((name) => name === 'evalsha' || name === 'eval')).toEqual(['evalsha']);
+      ),
+    );
+    expect(sent.map((c) => c.name).filter((name) => name === 'evalsha' || name === 'eval')).toEqual([
+      'evalsha',
+    ]);
     for (let i = 1; i < ids.length; i++)
       expect(b.compareIds(ids[i] as string, ids[i - 1] as string)).toBeGreaterThan(0);
     const x = await b.history(['x'], '0-0', { limit: 1000 });
@@ -122,24 +133,15 @@ describe.skipIf(!available)('Redis broker', () => {
     const feed = sub.subscribe({ onEvent: (e) => got.push(e), onError: () => {} });
     const topics = Array.from({ length: 300 }, (_, i) => `t${i}`);
     await feed.follow(topics);
-    const reads: string[][] = [];
-    const original = Redis.prototype.sendCommand;
-    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
-      const { name, args } = command as unknown as { name: string; args: unknown[] };
-      if (name === 'xread') reads.push(args.map(String));
-      return original.call(this, command, stream);
-    } as typeof original;
-    try {
+    const { sent } = await commandsSentDuring(async () => {
       const a = await pub.publish(['t7'], { data: 'one' });
       await until(() => got.some((e) => e.id === a));
       const b = await pub.publish(['t8', 't299'], { data: 'two' });
       await until(() => got.some((e) => e.id === b));
-    } finally {
-      Redis.prototype.sendCommand = original;
-    }
+    });
     expect(got.map((e) => e.data)).toEqual(['one', 'two']);
     // COUNT n STREAMS key... id...: one or two streams a read, never 300.
-    const named = reads.map((args) => (args.length - 3) / 2);
+    const named = sent.filter((c) => c.name === 'xread').map((c) => (c.args.length - 3) / 2);
     expect(named.length).toBeGreaterThan(0);
     expect(Math.max(...named)).toBeLessThanOrEqual(2);
     await feed.close();
@@ -152,20 +154,12 @@ describe.skipIf(!available)('Redis broker', () => {
     const got: BrokerEvent[] = [];
     const feed = sub.subscribe({ onEvent: (e) => got.push(e), onError: () => {} });
     await feed.follow(['warm']);
-    const sent: string[] = [];
-    const original = Redis.prototype.sendCommand;
-    Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
-      sent.push((command as { name: string }).name);
-      return original.call(this, command, stream);
-    } as typeof original;
-    try {
-      await Promise.all(Array.from({ length: 100 }, (_, i) => feed.follow([`f${i}`])));
-    } finally {
-      Redis.prototype.sendCommand = original;
-    }
+    const { sent } = await commandsSentDuring(() =>
+      Promise.all(Array.from({ length: 100 }, (_, i) => feed.follow([`f${i}`]))),
+    );
     // The first follow goes alone; the 99 that queued behind it go together.
-    expect(sent.filter((name) => name === 'subscribe').length).toBeLessThanOrEqual(2);
-    expect(sent.filter((name) => name === 'evalsha').length).toBeLessThanOrEqual(2);
+    expect(sent.filter((c) => c.name === 'subscribe').length).toBeLessThanOrEqual(2);
+    expect(sent.filter((c) => c.name === 'evalsha').length).toBeLessThanOrEqual(2);
     const ids = await Promise.all([pub.publish(['f0'], { data: 'a' }), pub.publish(['f99'], { data: 'b' })]);
     await until(() => got.length === 2);
     expect(got.map((e) => e.id)).toEqual(ids);
