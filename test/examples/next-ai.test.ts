@@ -24,8 +24,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { answerTo, type ModelRun } from '../../examples/next/lib/mock-model.js';
-import { createParser } from '../../src/index.js';
+import type { ServerSentEvent } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { readEventsUntil } from '../helpers/read-events.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
@@ -52,31 +53,8 @@ async function startSwitchingProxy(first: URL) {
   };
 }
 
-interface Chunk {
-  id: string;
-  data: string;
-}
-
-/** Reads a UI message stream's events until `enough` says so or it ends; then lets go of it. */
-async function readChunks(response: Response, enough?: (chunks: Chunk[]) => boolean): Promise<Chunk[]> {
-  const chunks: Chunk[] = [];
-  const parser = createParser({ onEvent: ({ id, data }) => chunks.push({ id, data }) });
-  const reader = response.body!.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parser.feed(value);
-      if (enough?.(chunks)) break;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return chunks;
-}
-
 /** The text deltas of UI message chunks. */
-const deltas = (chunks: Chunk[]) =>
+const deltas = (chunks: ServerSentEvent[]) =>
   chunks
     .filter((c) => c.data !== '[DONE]')
     .map((c) => JSON.parse(c.data) as { type: string; delta?: string })
@@ -170,10 +148,10 @@ describe.skipIf(!haveRedis)('Next.js example: the AI SDK chat, two next start in
       expect(post.headers.get('x-vercel-ai-ui-message-stream')).toBe('v1');
       const location = post.headers.get('content-location')!;
       expect(location).toMatch(/^\/api\/ai\/chat\/replies\/[A-Za-z0-9_-]+$/);
-      const head = await readChunks(post, (chunks) => deltas(chunks).length >= 5);
+      const head = await readEventsUntil(post, (chunks) => deltas(chunks).length >= 5);
       leave.abort();
 
-      const rest = await readChunks(
+      const rest = await readEventsUntil(
         await fetch(`${b.url}${location}`, { headers: { 'Last-Event-ID': head.at(-1)!.id } }),
       );
       expect(deltas(head).concat(deltas(rest)).join('')).toBe(words.join(''));

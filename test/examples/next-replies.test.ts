@@ -16,8 +16,9 @@
 import type { Browser, Page, Request as PlaywrightRequest } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { replyTo } from '../../examples/next/lib/mock-bot.js';
-import { createParser } from '../../src/index.js';
+import type { ServerSentEvent } from '../../src/index.js';
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { readEventsUntil } from '../helpers/read-events.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { buildApp, type RunningApp, startApp } from './next-app.js';
 import { ask, getRun, openChat, STREAM_TIMEOUT, waitFor, waitForEvents, waitForRunEnd } from './next-page.js';
@@ -42,32 +43,8 @@ afterAll(async () => {
   await app?.stop();
 });
 
-interface Received {
-  event: string;
-  data: string;
-  id: string;
-}
-
-/** Reads a response's events until `enough` says so or the stream ends; then lets go of it. */
-async function readEvents(response: Response, enough?: (events: Received[]) => boolean): Promise<Received[]> {
-  const events: Received[] = [];
-  const parser = createParser({ onEvent: ({ event, data, id }) => events.push({ event, data, id }) });
-  const reader = response.body!.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parser.feed(value);
-      if (enough?.(events)) break;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return events;
-}
-
-const messages = (events: Received[]) => events.filter((e) => e.event === 'message');
-const textOf = (events: Received[]) =>
+const messages = (events: ServerSentEvent[]) => events.filter((e) => e.event === 'message');
+const textOf = (events: ServerSentEvent[]) =>
   messages(events)
     .map((e) => (JSON.parse(e.data) as { content: string }).content)
     .join('');
@@ -95,7 +72,7 @@ describe('Next.js example: the resumable reply routes over HTTP', () => {
       const location = post.headers.get('content-location')!;
       expect(location).toMatch(REPLY_URL);
 
-      const head = await readEvents(post, (events) => messages(events).length >= 10);
+      const head = await readEventsUntil(post, (events) => messages(events).length >= 10);
       leave.abort();
       const lastId = messages(head).at(-1)!.id;
       expect(lastId).toMatch(EVENT_ID);
@@ -105,7 +82,7 @@ describe('Next.js example: the resumable reply routes over HTTP', () => {
       // Another route module, the same replies: it knows the reply the POST started.
       const resumed = await fetch(`${app.url}${location}`, { headers: { 'Last-Event-ID': lastId } });
       expect(resumed.status).toBe(200);
-      const rest = await readEvents(resumed);
+      const rest = await readEventsUntil(resumed);
       expect(textOf(head) + textOf(rest)).toBe(full);
       expect(messages(head).length + messages(rest).length).toBe(Array.from(full).length);
       const end = rest.at(-1)!;
@@ -120,7 +97,7 @@ describe('Next.js example: the resumable reply routes over HTTP', () => {
       const after = await fetch(`${app.url}${location}`, { headers: { 'Last-Event-ID': end.id } });
       expect(after.status).toBe(204);
       // Without Last-Event-ID: the whole reply from its start.
-      expect(textOf(await readEvents(await fetch(`${app.url}${location}`)))).toBe(full);
+      expect(textOf(await readEventsUntil(await fetch(`${app.url}${location}`)))).toBe(full);
     },
     STREAM_TIMEOUT,
   );
@@ -135,7 +112,7 @@ describe('Next.js example: the resumable reply routes over HTTP', () => {
     const post = await postChat('stop over plain HTTP');
     const location = post.headers.get('content-location')!;
     expect(location).toMatch(REPLY_URL);
-    const events = readEvents(post);
+    const events = readEventsUntil(post);
     await waitFor(async () => ((await getRun(app.url, idOf(location)))?.sent ?? 0) >= 5);
 
     const deleted = await fetch(`${app.url}${location}`, { method: 'DELETE' });
