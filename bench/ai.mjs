@@ -26,6 +26,7 @@ import { childEnv } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { median } from './lib/stats.mjs';
 
 const ROUNDS = Number(option('--rounds', 3));
 const REPLIES = Number(option('--replies', 200));
@@ -52,12 +53,6 @@ function child(path, argv, env) {
   return { proc, ...mailbox(proc, `${path} ${argv.join(' ')}`, 60_000) };
 }
 
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 async function main() {

@@ -46,6 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { args, option } from './lib/options.mjs';
+import { median } from './lib/stats.mjs';
 
 if (args.includes('--quick')) {
   // Presets first, so flags given explicitly (found first by indexOf) win.
@@ -116,11 +117,6 @@ function child(file, argv, execArgv = []) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 // Each client process gets its own loopback source address, never reused within a run.
 let nextAddress = 11;

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
+import { median } from './lib/stats.mjs';
 
 const SIZES = option('--n', '100,1000,5000').split(',').map(Number);
 const ROUNDS = Number(option('--rounds', 3));
@@ -104,12 +105,6 @@ async function measure(name, n) {
     await server.stop();
   }
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 const results = {};
 for (const n of SIZES) {

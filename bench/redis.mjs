@@ -43,6 +43,7 @@ import { BASELINE, baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { median } from './lib/stats.mjs';
 
 const ROUNDS = Number(option('--rounds', 5));
 const WINDOW_MS = Number(option('--ms', 2000));
@@ -82,12 +83,6 @@ const redisCpu = async (admin) => {
   const info = await admin.info('cpu');
   const field = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)[1]);
   return field('used_cpu_sys') + field('used_cpu_user');
-};
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 // Pools the clients' quantile summaries, each point weighted by its client's sample count.
 function pooledQuantile(reports, q) {

@@ -48,6 +48,7 @@ import { baselineDir, childEnv, ratioLine } from './lib/dist.mjs';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { median } from './lib/stats.mjs';
 
 const ROUNDS = Number(option('--rounds', 3));
 const REPLIES = Number(option('--replies', 200));
@@ -86,12 +87,6 @@ function child(path, argv, env, execArgv = []) {
   return { proc, ...mailbox(proc, `${path} ${argv.join(' ')}`, 60_000) };
 }
 
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const sum = (o) => Object.values(o).reduce((s, v) => s + v, 0);
 const diff = (after, before) =>
   Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));

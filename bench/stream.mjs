@@ -11,6 +11,7 @@ import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { mailbox } from './lib/mailbox.mjs';
 import { option } from './lib/options.mjs';
+import { median } from './lib/stats.mjs';
 
 const EVENTS = Number(option('--events', 100_000));
 const ROUNDS = Number(option('--rounds', 5));
@@ -67,12 +68,6 @@ async function measure(name) {
     await once(child, 'exit');
   }
 }
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 const results = Object.fromEntries(NAMES.map((n) => [n, []]));
 for (let round = 0; round < ROUNDS; round++) {

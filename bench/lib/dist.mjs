@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { option } from './options.mjs';
+import { median } from './stats.mjs';
 
 /** The contender name of the baseline build, in every bench's tables. */
 export const BASELINE = 'ssekit-base';
@@ -63,11 +64,4 @@ export function ratioLine(label, metrics) {
     return `${key} ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}x${spread}`;
   });
   return `${label}: ${parts.join(', ')}`;
-}
-
-function median(values) {
-  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
