@@ -73,7 +73,6 @@ export interface RunOptions {
   readonly onError: (error: unknown) => void;
   /** The run is over (its `end` event is written, or could not be). */
   readonly onEnd: (run: Run) => void;
-  /** Bytes appended to the log (and to the alive topic), for the stored-bytes bound. */
   /**
    * Bytes stored for the run, as the broker counts them: each event's data and type plus
    * `eventOverhead` (so that `maxStoredBytes` bounds what the broker holds, not only the text).
@@ -286,10 +285,6 @@ export class Run implements Watcher {
     this.#queuedBytes = 0;
     const landing = this.#nextLanding;
     this.#nextLanding = null;
-    if (this.#broken) {
-      landing?.resolve(false);
-      return;
-    }
     const { broker } = this.#options;
     const topics = [this.topics.log];
     // All asked at once: a broker that gathers publishes (Redis) sends them as one command.
