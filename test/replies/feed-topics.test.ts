@@ -64,4 +64,20 @@ describe('replies: the topics a reply costs the feed', () => {
     expect(events.at(-1)?.event).toBe('end');
     expect(followed).toEqual([]);
   });
+
+  it('an end written by another instance while the producer runs here reaches the readers here in their response', async () => {
+    const { broker } = recording();
+    const p = waitingProducer(1);
+    const a = await instance({ broker, produce: p.produce });
+    const started = await post(a.url);
+    await started.take(1);
+    const id = (started.headers.get('content-location') as string).split('/').pop() as string;
+    // What an instance that found the producer lost writes: the end, to the log and the control topic.
+    const end = { event: 'end', data: '{"reason":"producer-lost"}' };
+    await broker.publish([`reply/${id}`, `reply/${id}/control`], end);
+    const events = await started.rest();
+    expect(events.at(-1)).toMatchObject(end);
+    expect(started.retries).toEqual([]);
+    p.release();
+  });
 });
