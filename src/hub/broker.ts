@@ -190,6 +190,14 @@ export interface MemoryBroker extends Broker {
   historyBytes(): number;
 }
 
+/** A topic's place in the memory broker's publish recency. */
+interface Recent {
+  readonly topic: string;
+  readonly history: TopicHistory<Stored>;
+  before: Recent | null;
+  after: Recent | null;
+}
+
 interface Feed {
   readonly listener: BrokerListener;
   readonly topics: Set<string>;
@@ -240,8 +248,26 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   // Ids below this may exist out there (an earlier run, a dropped topic): resuming from one is
   // truncated. It only rises.
   let globalFloor = ids.start;
-  // Map order is publish recency: a publish moves its topics to the end.
-  const histories = new Map<string, TopicHistory<Stored>>();
+  // Each topic with a history, also linked in publish recency, least recent first: a publish
+  // moves its topic to the end with a few pointer writes (not a delete and re-insert into the
+  // Map, which costs a hash and a tombstone per publish).
+  const histories = new Map<string, Recent>();
+  let leastRecent: Recent | null = null;
+  let mostRecent: Recent | null = null;
+  const unlinkRecent = (r: Recent): void => {
+    if (r.before === null) leastRecent = r.after;
+    else r.before.after = r.after;
+    if (r.after === null) mostRecent = r.before;
+    else r.after.before = r.before;
+    r.before = null;
+    r.after = null;
+  };
+  const linkRecent = (r: Recent): void => {
+    r.before = mostRecent;
+    if (mostRecent === null) leastRecent = r;
+    else mostRecent.after = r;
+    mostRecent = r;
+  };
   const feeds = new Set<Feed>();
   // Topics asked to be forgotten (`expire`): the time, in ms since the epoch.
   const expiries = new Map<string, number>();
@@ -288,7 +314,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       // It is the oldest event of every topic that holds it (they all hold it in id order and
       // hold nothing older than the oldest event of all), so each lets it go and raises its
       // floor: a resume from before it on any of them is truncated.
-      for (const topic of stored.event.topics) histories.get(topic)?.evict(stored);
+      for (const topic of stored.event.topics) histories.get(topic)?.history.evict(stored);
       // Cannot happen (every history that holds it is in `histories` under one of its topics);
       // keeps the loop finite whatever happens.
       if (stored.linked) unlink(stored);
@@ -296,7 +322,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   };
 
   /** Drops a topic's history; resumes from before its last event are truncated from now on. */
-  const drop = (topic: string, history: TopicHistory<Stored>): void => {
+  const drop = (held: Recent): void => {
+    const { topic, history } = held;
+    unlinkRecent(held);
     histories.delete(topic);
     expiries.delete(topic);
     history.clear(); // its events no longer count, and its floor rises to its newest
@@ -307,31 +335,34 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const checkExpiry = (topic: string, time: number): void => {
     const until = expiries.get(topic);
     if (until === undefined || until > time) return;
-    const history = histories.get(topic);
-    if (history === undefined) expiries.delete(topic);
-    else drop(topic, history);
+    const held = histories.get(topic);
+    if (held === undefined) expiries.delete(topic);
+    else drop(held);
   };
 
   const sweep = (time: number): void => {
     if (time < nextSweep) return;
     nextSweep = time + 1000;
-    for (const topic of [...expiries.keys()]) checkExpiry(topic, time);
+    // A Map may be changed while iterated: what checkExpiry deletes is simply not visited.
+    for (const topic of expiries.keys()) checkExpiry(topic, time);
     for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
   };
 
   const historyOf = (topic: string, time: number): TopicHistory<Stored> => {
     checkExpiry(topic, time);
-    let history = histories.get(topic);
-    if (history === undefined) {
-      history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
-    } else {
-      histories.delete(topic);
+    const r = histories.get(topic);
+    if (r !== undefined) {
+      if (r !== mostRecent) {
+        unlinkRecent(r);
+        linkRecent(r);
+      }
+      return r.history;
     }
-    histories.set(topic, history);
-    if (histories.size > maxTopics) {
-      const [oldestTopic, oldest] = histories.entries().next().value as [string, TopicHistory<Stored>];
-      drop(oldestTopic, oldest);
-    }
+    const history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
+    const added: Recent = { topic, history, before: null, after: null };
+    histories.set(topic, added);
+    linkRecent(added);
+    if (histories.size > maxTopics && leastRecent !== null) drop(leastRecent);
     return history;
   };
 
@@ -340,7 +371,14 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       if (closed) throw new BrokerError('closed', 'the broker is closed');
       const time = now();
       sweep(time);
-      const event: BrokerEvent = { id: ids.next(), topics: [...topics], event: init.event, data: init.data };
+      // A frozen array cannot change under the event: it is kept as is (a reply passes the same
+      // one for each of its events), any other is copied.
+      const event: BrokerEvent = {
+        id: ids.next(),
+        topics: Object.isFrozen(topics) ? topics : [...topics],
+        event: init.event,
+        data: init.data,
+      };
       const stored: Stored = {
         id: event.id,
         event,
@@ -381,7 +419,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const lists: Stored[][] = [];
       for (const topic of topics) {
         checkExpiry(topic, time);
-        const history = histories.get(topic);
+        const history = histories.get(topic)?.history;
         if (history === undefined) {
           if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
           continue;
@@ -447,6 +485,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       closed = true;
       feeds.clear();
       histories.clear();
+      leastRecent = null;
+      mostRecent = null;
       oldest = null;
       newest = null;
       totalBytes = 0;

@@ -46,8 +46,13 @@ export const DEFAULT_HISTORY_MAX_TOTAL_BYTES = 64 * 1024 * 1024;
  */
 export const HISTORY_EVENT_OVERHEAD_BYTES = 128;
 
+// Limits this module resolved (and so validated): a broker makes a history per topic with the
+// same limits, and need not have them checked again each time.
+const resolved = new WeakSet<HistoryLimits>();
+
 /** Validates and fills in {@link HistoryLimits}. */
 export function resolveHistoryLimits(limits: HistoryLimits = {}): Required<HistoryLimits> {
+  if (resolved.has(limits)) return limits as Required<HistoryLimits>;
   const maxEvents = limits.maxEvents ?? DEFAULT_HISTORY_MAX_EVENTS;
   const maxAge = limits.maxAge ?? DEFAULT_HISTORY_MAX_AGE;
   const maxBytes = limits.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
@@ -56,7 +61,9 @@ export function resolveHistoryLimits(limits: HistoryLimits = {}): Required<Histo
   checkNumber('history.maxAge', maxAge, { fraction: true, unbounded: true });
   checkByteBound('history.maxBytes', maxBytes);
   checkByteBound('history.maxTotalBytes', maxTotalBytes);
-  return { maxEvents, maxAge, maxBytes, maxTotalBytes };
+  const out = Object.freeze({ maxEvents, maxAge, maxBytes, maxTotalBytes });
+  resolved.add(out);
+  return out;
 }
 
 /** A byte bound is a non-negative integer, or `Infinity` for none. */

@@ -173,6 +173,8 @@ export class Run implements Watcher {
   /** A batch failed: nothing more is sent. */
   #broken = false;
   #following: Following | null = null;
+  /** The topics of a log event: one frozen array, which the broker may keep instead of a copy. */
+  readonly #logTopics: readonly string[];
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
 
@@ -180,6 +182,7 @@ export class Run implements Watcher {
     this.id = id;
     this.url = url;
     this.topics = topics;
+    this.#logTopics = Object.freeze([topics.log]);
     this.#options = options;
     this.lastPublish = options.now();
     this.lastRead = this.lastPublish;
@@ -286,7 +289,7 @@ export class Run implements Watcher {
     const landing = this.#nextLanding;
     this.#nextLanding = null;
     const { broker } = this.#options;
-    const topics = [this.topics.log];
+    const topics = this.#logTopics;
     // All asked at once: a broker that gathers publishes (Redis) sends them as one command.
     const published =
       batch.length === 1

@@ -234,6 +234,35 @@ describe('memory broker history', () => {
     expect((await broker.history(['a'], a)).events.map((e) => e.id)).toEqual([before]);
   });
 
+  it('keeps the recency order right after a topic is dropped by its expiry', async () => {
+    const broker = createMemoryBroker({ maxTopics: 2 });
+    const start = await broker.publish(['a'], { data: 'a' });
+    await broker.publish(['b'], { data: 'b' });
+    await broker.expire(['a'], 0); // a is dropped at once
+    await broker.publish(['c'], { data: 'c' }); // two topics: nothing more to drop
+    const b2 = await broker.publish(['b'], { data: 'b2' }); // b is now the most recent
+    await broker.publish(['d'], { data: 'd' }); // c is the least recent: dropped
+    expect((await broker.history(['c'], start)).truncated).toBe(true);
+    expect((await broker.history(['b'], start)).events.map((e) => e.data)).toEqual(['b', 'b2']);
+    expect((await broker.history(['d'], b2)).events.map((e) => e.data)).toEqual(['d']);
+  });
+
+  it('keeps a frozen topics array as is, and copies any other', async () => {
+    const broker = createMemoryBroker();
+    const seen: (readonly string[])[] = [];
+    const feed = broker.subscribe({ onEvent: (e) => seen.push(e.topics), onError: () => {} });
+    await feed.follow(['a', 'b']);
+    const frozen = Object.freeze(['a']);
+    await broker.publish(frozen, { data: '1' });
+    const open = ['b'];
+    await broker.publish(open, { data: '2' });
+    open[0] = 'x'; // the caller changes its array afterwards: the event's topics do not change
+    expect(seen[0]).toBe(frozen);
+    expect(seen[1]).not.toBe(open);
+    const { events } = await broker.history(['b'], '0-0');
+    expect(events.map((e) => e.topics)).toEqual([['b']]);
+  });
+
   it('delivers live events only for followed topics, once per event', async () => {
     const broker = createMemoryBroker();
     const seen: string[] = [];
