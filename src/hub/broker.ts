@@ -198,6 +198,24 @@ interface Recent {
   after: Recent | null;
 }
 
+/**
+ * Under this symbol a broker that takes a publish at once (the in-memory one) offers it as a
+ * plain call: it returns the id, or throws what `publish` would reject with. ssekit's replies
+ * use it to spare a promise and a turn per event; a broker without it (Redis, or any wrapper
+ * around the in-memory one) is published to through `publish`.
+ */
+export const PUBLISH_NOW: unique symbol = Symbol('ssekit.publishNow') as never;
+
+/** The synchronous publish a broker offers under {@link PUBLISH_NOW}, if any. */
+export function publishNowOf(
+  broker: Broker,
+): ((topics: readonly string[], init: BrokerEventInit) => string) | undefined {
+  const now = (broker as { [PUBLISH_NOW]?: unknown })[PUBLISH_NOW];
+  return typeof now === 'function'
+    ? (now as (topics: readonly string[], init: BrokerEventInit) => string)
+    : undefined;
+}
+
 interface Feed {
   readonly listener: BrokerListener;
   readonly topics: Set<string>;
@@ -366,47 +384,50 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return history;
   };
 
+  /** A publish, done at once (nothing in it waits): `publish` and {@link PUBLISH_NOW} run it. */
+  const publishNow = (topics: readonly string[], init: BrokerEventInit): string => {
+    if (closed) throw new BrokerError('closed', 'the broker is closed');
+    const time = now();
+    sweep(time);
+    // A frozen array cannot change under the event: it is kept as is (a reply passes the same
+    // one for each of its events), any other is copied.
+    const event: BrokerEvent = {
+      id: ids.next(),
+      topics: Object.isFrozen(topics) ? topics : [...topics],
+      event: init.event,
+      data: init.data,
+    };
+    const stored: Stored = {
+      id: event.id,
+      event,
+      bytes: historyEventBytes(event),
+      refs: 0,
+      linked: false,
+      prev: null,
+      next: null,
+    };
+    for (const topic of event.topics) {
+      const history = historyOf(topic, time);
+      history.expire(time);
+      if (history.push(stored, time, stored.bytes)) stored.refs++;
+    }
+    if (stored.refs > 0) {
+      link(stored);
+      enforceTotal();
+    }
+    for (const feed of feeds) {
+      if (!follows(feed, event.topics)) continue;
+      try {
+        feed.listener.onEvent(event);
+      } catch (error) {
+        feed.listener.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
+      }
+    }
+    return event.id;
+  };
+
   const broker: MemoryBroker = {
-    async publish(topics, init) {
-      if (closed) throw new BrokerError('closed', 'the broker is closed');
-      const time = now();
-      sweep(time);
-      // A frozen array cannot change under the event: it is kept as is (a reply passes the same
-      // one for each of its events), any other is copied.
-      const event: BrokerEvent = {
-        id: ids.next(),
-        topics: Object.isFrozen(topics) ? topics : [...topics],
-        event: init.event,
-        data: init.data,
-      };
-      const stored: Stored = {
-        id: event.id,
-        event,
-        bytes: historyEventBytes(event),
-        refs: 0,
-        linked: false,
-        prev: null,
-        next: null,
-      };
-      for (const topic of event.topics) {
-        const history = historyOf(topic, time);
-        history.expire(time);
-        if (history.push(stored, time, stored.bytes)) stored.refs++;
-      }
-      if (stored.refs > 0) {
-        link(stored);
-        enforceTotal();
-      }
-      for (const feed of feeds) {
-        if (!follows(feed, event.topics)) continue;
-        try {
-          feed.listener.onEvent(event);
-        } catch (error) {
-          feed.listener.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
-        }
-      }
-      return event.id;
-    },
+    publish: async (topics, init) => publishNow(topics, init),
 
     async history(topics, afterId, options = {}) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
@@ -494,6 +515,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       claims.clear();
     },
   };
+  // Not enumerable and not in the type: for ssekit's own callers (see PUBLISH_NOW).
+  Object.defineProperty(broker, PUBLISH_NOW, { value: publishNow });
   return broker;
 }
 

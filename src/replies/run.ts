@@ -3,7 +3,7 @@
  * it sends to the reply's log in order, enforces the log's bounds, follows the control topic
  * (a stop from any instance), and writes the `end` event when it is over.
  */
-import type { Broker, BrokerEvent, BrokerEventInit } from '../hub/broker.js';
+import { type Broker, type BrokerEvent, type BrokerEventInit, publishNowOf } from '../hub/broker.js';
 import { checkData, checkEventType } from '../protocol/encode.js';
 import { EncodeError } from '../protocol/errors.js';
 import { ReplyInputError, ReplyStoppedError } from './errors.js';
@@ -175,6 +175,8 @@ export class Run implements Watcher {
   #following: Following | null = null;
   /** The topics of a log event: one frozen array, which the broker may keep instead of a copy. */
   readonly #logTopics: readonly string[];
+  /** The broker's synchronous publish, when it has one (the in-memory broker). */
+  readonly #publishNow: ((topics: readonly string[], init: BrokerEventInit) => string) | undefined;
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
 
@@ -183,6 +185,7 @@ export class Run implements Watcher {
     this.url = url;
     this.topics = topics;
     this.#logTopics = Object.freeze([topics.log]);
+    this.#publishNow = publishNowOf(options.broker);
     this.#options = options;
     this.lastPublish = options.now();
     this.lastRead = this.lastPublish;
@@ -253,6 +256,21 @@ export class Run implements Watcher {
     this.events++;
     this.bytes += size;
     this.#options.onBytes(this, size + this.#options.eventOverhead);
+    const publishNow = this.#publishNow;
+    if (publishNow !== undefined && this.#inFlight === null && this.#queue.length === 0) {
+      // A broker that takes it at once (in memory): no batch, no promise, no turn of the loop;
+      // the readers here have it before `send` returns.
+      let id: string;
+      try {
+        id = publishNow(this.#logTopics, init);
+      } catch (error) {
+        this.#failed(error);
+        return RESOLVED_FALSE;
+      }
+      this.lastPublish = this.#options.now();
+      this.localWatch?.onEvent({ id, topics: this.#logTopics, event: init.event, data: init.data });
+      return RESOLVED_TRUE;
+    }
     this.#queue.push(init);
     this.#queuedBytes += size;
     this.#aheadBytes += size;
@@ -313,20 +331,25 @@ export class Run implements Watcher {
         return true;
       },
       (error: unknown) => {
-        this.#broken = true;
         this.#inFlight = null;
         landing?.resolve(false);
-        this.#nextLanding?.resolve(false);
-        this.#nextLanding = null;
-        this.#queue = [];
-        this.#queuedBytes = 0;
-        // The broker is unreachable: nothing more can be written. Readers elsewhere will find
-        // the producer lost (no heartbeat follows), which is the truth of it.
-        this.#options.onError(error);
-        this.#lost('the broker did not take an event of the reply');
+        this.#failed(error);
         return false;
       },
     );
+  }
+
+  /** The broker did not take an event: nothing more is sent, and the reply ends failed. */
+  #failed(error: unknown): void {
+    this.#broken = true;
+    this.#nextLanding?.resolve(false);
+    this.#nextLanding = null;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    // The broker is unreachable: nothing more can be written. Readers elsewhere will find
+    // the producer lost (no heartbeat follows), which is the truth of it.
+    this.#options.onError(error);
+    this.#lost('the broker did not take an event of the reply');
   }
 
   /** Waits until every event taken has landed (or a batch failed). */

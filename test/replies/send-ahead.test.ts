@@ -129,4 +129,50 @@ describe('replies: sends on their way to the broker', () => {
     expect(stream.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"failed"}' });
     expect(app.replies.metrics().ended).toMatchObject({ done: 0, failed: 1 });
   });
+
+  it('on the in-memory broker itself, events go in at once: no publish call per event, and none waits', async () => {
+    const broker = createMemoryBroker();
+    const published: string[] = [];
+    const publish = broker.publish;
+    broker.publish = (topics, init) => {
+      published.push(init.event ?? init.data);
+      return publish(topics, init);
+    };
+    const taken: boolean[] = [];
+    const app = await instance({
+      broker,
+      produce: async ({ send }) => {
+        for (let i = 0; i < 5; i++) taken.push(await send(`t${i}`));
+      },
+    });
+    const stream = await post(app.url);
+    await settles(stream.rest(), 'the reply');
+    expect(tokens(stream.events)).toEqual(['t0', 't1', 't2', 't3', 't4']);
+    expect(taken).toEqual(Array(5).fill(true));
+    // Only the open marker and the end went through `publish`: the tokens took the direct way.
+    expect(published.filter((p) => p.startsWith('t'))).toEqual([]);
+    expect(published).toContain('end');
+  });
+
+  it('on the in-memory broker, a send it refuses (closed) ends the reply as failed, and later sends are refused', async () => {
+    const broker = createMemoryBroker();
+    const results: boolean[] = [];
+    const errors: unknown[] = [];
+    const app = await instance({
+      broker,
+      onError: (error) => errors.push(error),
+      produce: async ({ send }) => {
+        results.push(await send('t0'));
+        await broker.close();
+        results.push(await send('t1'));
+        results.push(await send('t2'));
+      },
+    });
+    const stream = await post(app.url);
+    await settles(stream.rest(), 'the reply');
+    // (The readers lose the closed broker too: this is about the producer's side.)
+    expect(results).toEqual([true, false, false]);
+    expect(errors.some((e) => e instanceof Error && /closed/.test(e.message))).toBe(true);
+    expect(app.replies.metrics().ended).toMatchObject({ done: 0, failed: 1 });
+  });
 });
