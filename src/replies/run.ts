@@ -274,9 +274,11 @@ export class Run implements Watcher {
     this.#queue.push(init);
     this.#queuedBytes += size;
     this.#aheadBytes += size;
-    // Nothing on its way: it goes now. Else it waits for what is, and goes with what else the
-    // producer sends meanwhile, as one batch.
-    if (this.#inFlight === null) this.#flush();
+    // Nothing on its way: it goes at the end of this turn of the event loop, with what else the
+    // producer sends in this turn (a burst from an upstream read: one batch, so one write to each
+    // reader, not one for its first event and one for the rest). Else it waits for what is on its
+    // way, and goes with what else the producer sends meanwhile, as one batch.
+    if (this.#inFlight === null) Run.#flushAfterTurn(this);
     if (this.#aheadBytes <= SEND_AHEAD_BYTES) return RESOLVED_TRUE;
     // Past the bound: resolves once the batch that carries this event has landed.
     if (this.#queue.length === 0 && this.#inFlight !== null) return this.#inFlight;
@@ -292,6 +294,25 @@ export class Run implements Watcher {
       this.#nextLanding = { promise, resolve };
     }
     return this.#nextLanding.promise;
+  }
+
+  // Runs with events queued and nothing on the way, flushed together once this turn's callbacks
+  // have run (one callback for all of them, not one per run).
+  static #toFlush = new Set<Run>();
+  static #flushScheduled = false;
+
+  static #flushAfterTurn(run: Run): void {
+    Run.#toFlush.add(run);
+    if (Run.#flushScheduled) return;
+    Run.#flushScheduled = true;
+    const flushAll = (): void => {
+      Run.#flushScheduled = false;
+      const runs = [...Run.#toFlush];
+      Run.#toFlush.clear();
+      for (const queued of runs) queued.#flush();
+    };
+    if (typeof setImmediate === 'function') setImmediate(flushAll);
+    else setTimeout(flushAll, 0);
   }
 
   /**

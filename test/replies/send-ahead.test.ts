@@ -54,14 +54,19 @@ function gatedBroker() {
 }
 
 describe('replies: sends on their way to the broker', () => {
-  it('takes sends at once while the broker is slow, and sends what came meanwhile as one batch, in order', async () => {
+  it('takes sends at once while the broker is slow: the sends of one turn go as one batch, and what comes while it is on its way goes as the next, in order', async () => {
     const g = gatedBroker();
     const taken: boolean[] = [];
     const allTaken = deferred();
     const app = await instance({
       broker: g.broker,
       produce: async ({ send }) => {
-        for (let i = 0; i < 20; i++) taken.push(await send(`t${i}`));
+        // A burst (one upstream read carrying five tokens), then one token a turn.
+        for (let i = 0; i < 5; i++) taken.push(await send(`t${i}`));
+        for (let i = 5; i < 20; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          taken.push(await send(`t${i}`));
+        }
         allTaken.resolve();
       },
     });
@@ -69,8 +74,8 @@ describe('replies: sends on their way to the broker', () => {
     // Twenty sends awaited one after another, none stored yet: all taken.
     await settles(allTaken.promise, 'twenty sends taken');
     expect(taken).toEqual(Array(20).fill(true));
-    // The first send went at once; the others wait for it, to go together.
-    expect(g.turns).toEqual([['t0']]);
+    // The burst went as one batch; the later sends wait for it, to go together.
+    expect(g.turns).toEqual([['t0', 't1', 't2', 't3', 't4']]);
     for (let n = 0; n < 20 && g.turns.flat().length < 20; n++) {
       g.release();
       await new Promise((resolve) => setTimeout(resolve, 10));
