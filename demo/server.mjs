@@ -108,7 +108,7 @@ export async function startDemo(options = {}) {
     heartbeat: 5000,
     // Small on purpose, so "simulate a slow consumer" trips it quickly.
     limits: { maxQueuedBytes: 256 * 1024 },
-    reconnectHint: { delay: reconnectDelay, jitter: reconnectDelay },
+    reconnectHint: { delay: reconnectDelay, spread: reconnectDelay },
     onError: (error) => log(`hub error: ${error?.message ?? error}`),
   });
 

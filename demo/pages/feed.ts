@@ -77,7 +77,7 @@ function subscribe(): { connection: SharedConnection; open: Promise<void> } {
   let resolve!: () => void;
   const open = new Promise<void>((r) => (resolve = r));
   const connection = connectShared(`/hub?topic=${encodeURIComponent(TOPIC)}`, {
-    // Each wait is the reconnection time (the server's `retry:`, 1 s or more, jittered) plus a
+    // Each wait is the reconnection time (the server's `retry:`, 1 s plus up to its `reconnectHint.spread`) plus a
     // backoff term; maxDelay caps that term, not the whole wait.
     reconnect: { initialDelay: 500, maxDelay: 5000 },
     // Told in every tab, whichever holds the connection (the others get the leader's headers).

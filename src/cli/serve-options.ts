@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { subscriberCapacity } from '../adapters/node/limits.js';
 import { isLoopbackHostname } from '../hub/hosts.js';
+import { checkNumber } from '../server/options.js';
 import { parseFlags, UsageError } from './shared.js';
 
 /** Where a listener listens. */
@@ -25,7 +26,7 @@ export interface ServeConfig {
   metricsListen: ListenAddress | undefined;
   limits: { maxSubscribers: number; maxSubscribersPerAddress: number };
   history: { maxEvents: number; maxBytes?: number; maxTotalBytes?: number };
-  /** ms, as node wants them (the flags are in seconds). */
+  /** ms, like every duration of ssekit (and as node wants them). */
   headersTimeout: number;
   requestTimeout: number;
 }
@@ -36,8 +37,8 @@ export const SERVE_DEFAULTS = {
   host: '127.0.0.1',
   history: 1000,
   maxSubscribersPerAddress: 1000,
-  headersTimeout: 10,
-  requestTimeout: 15,
+  headersTimeout: 10_000,
+  requestTimeout: 15_000,
 } as const;
 
 /** The config, or `'help'` for `--help` (whatever else is given). */
@@ -120,21 +121,16 @@ export async function readServeConfig(argv: string[]): Promise<ServeConfig | 'he
     maxSubscribersPerAddress: perAddress === 0 ? Number.POSITIVE_INFINITY : perAddress,
   };
 
-  const requestTimeout = wholeNumber(
-    '--request-timeout',
-    values['request-timeout'] ?? String(SERVE_DEFAULTS.requestTimeout),
-    1,
-    3600,
-  );
+  const requestTimeout =
+    values['request-timeout'] === undefined
+      ? SERVE_DEFAULTS.requestTimeout
+      : milliseconds('--request-timeout', values['request-timeout']);
   // node refuses a header deadline past the request deadline; the request one covers both.
   const headersTimeout = Math.min(
     requestTimeout,
-    wholeNumber(
-      '--headers-timeout',
-      values['headers-timeout'] ?? String(SERVE_DEFAULTS.headersTimeout),
-      1,
-      3600,
-    ),
+    values['headers-timeout'] === undefined
+      ? SERVE_DEFAULTS.headersTimeout
+      : milliseconds('--headers-timeout', values['headers-timeout']),
   );
 
   return {
@@ -151,8 +147,8 @@ export async function readServeConfig(argv: string[]): Promise<ServeConfig | 'he
         : listenAddress('--metrics-listen', values['metrics-listen']),
     limits,
     history,
-    headersTimeout: headersTimeout * 1000,
-    requestTimeout: requestTimeout * 1000,
+    headersTimeout,
+    requestTimeout,
   };
 }
 
@@ -214,6 +210,20 @@ export function wholeNumber(name: string, value: string, min: number, max: numbe
   if (!/^\d+$/.test(value) || n < min || n > max)
     throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
   return n;
+}
+
+/**
+ * A duration flag, in ms, held to the rule of every numeric option of the server side
+ * (`checkNumber`: a positive integer); the error quotes the flag as typed.
+ */
+function milliseconds(name: string, value: string): number {
+  // Number() reads '' as 0 and '0x10' as 16: only a decimal numeral counts here.
+  const n = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value) ? Number(value) : Number.NaN;
+  try {
+    return checkNumber(name, n);
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split(', got ')[0]} (ms), got ${value}`);
+  }
 }
 
 const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };

@@ -64,11 +64,11 @@ Options:
       --max-subscribers-per-address <n>
                            open streams per client address (default 1000; 0 for no limit,
                            behind a proxy where every client has the proxy's address)
-      --headers-timeout <s>
-                           seconds a client has to send its request headers (default 10)
-      --request-timeout <s>
-                           seconds a client has to send a whole request, body included
-                           (default 15; streams are not cut: they are responses)
+      --headers-timeout <ms>
+                           ms a client has to send its request headers (default 10000)
+      --request-timeout <ms>
+                           ms a client has to send a whole request, body included
+                           (default 15000; streams are not cut: they are responses)
   -h, --help               this help
 
 Examples:
@@ -167,7 +167,7 @@ async function run(argv: string[]): Promise<number> {
     onError,
   });
 
-  // Header and body deadlines in seconds: a body trickled a byte at a time would otherwise hold
+  // Header and body deadlines (ms): a body trickled a byte at a time would otherwise hold
   // a connection for node's default 300 s. node checks them every connectionsCheckingInterval
   // (default 30 s), over the connections still sending a request only.
   const deadlines = {

@@ -23,7 +23,7 @@ export interface FanoutOptions {
   readonly maxQueuedBytes: number;
   /** After a slow consumer was ended, its connection is cut if still open after this many ms. */
   readonly grace: number;
-  /** The retry hint that ends a stream the hub closes (fresh jitter each call). */
+  /** The retry hint that ends a stream the hub closes (a fresh random share of the spread each call). */
   readonly retryBytes: () => Uint8Array;
   readonly counters: HubCounters;
   readonly onError: (error: unknown) => void;

@@ -53,13 +53,17 @@ export interface HubLimits {
 
 /**
  * How long the hub asks clients to wait before reconnecting when it ends a stream: it writes
- * `delay + random * jitter` as the `retry` field (WHATWG HTML §9.2.6), per subscriber.
+ * `delay + random * spread` as the `retry` field (WHATWG HTML §9.2.6), per subscriber.
  */
 export interface ReconnectHint {
   /** Base delay in ms. Default 1,000. */
   delay?: number;
-  /** Up to this many ms of random delay are added per subscriber, so clients do not return together. Default 4,000. */
-  jitter?: number;
+  /**
+   * Width in ms of the window the hint is drawn from: up to this many ms are added at random per
+   * subscriber, so clients do not return together. Default 4,000. (Not the client's
+   * `reconnect.jitter`, which is a share of its backoff, not ms.)
+   */
+  spread?: number;
 }
 
 /** Options of {@link createHub}. */
@@ -115,7 +119,7 @@ export interface HubOptions {
   replayPageSize?: number;
   /** Where errors that have no caller to go to are reported (a failed feed). Default `console.error`. */
   onError?: (error: unknown) => void;
-  /** Random numbers in [0, 1) for retry jitter (injectable for tests). Default `Math.random`. */
+  /** Random numbers in [0, 1) for `reconnectHint.spread` (injectable for tests). Default `Math.random`. */
   random?: () => number;
 }
 
@@ -153,7 +157,7 @@ export interface Hub {
   /**
    * Graceful shutdown: refuses new subscribers and publishes (503), lets in-flight publishes
    * finish and reach subscribers, then ends every stream with a `retry` hint of
-   * `reconnectHint.delay + random * reconnectHint.jitter`, so clients come back spread out, not
+   * `reconnectHint.delay + random * reconnectHint.spread`, so clients come back spread out, not
    * all at once.
    * Closes the broker only if the hub created it.
    */
@@ -196,7 +200,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const [name, value] of Object.entries(limits)) positiveLimit(name, value);
   const delay = checkNumber('reconnectHint.delay', options.reconnectHint?.delay ?? 1000, { min: 0 });
-  const jitter = checkNumber('reconnectHint.jitter', options.reconnectHint?.jitter ?? 4000, { min: 0 });
+  const spread = checkNumber('reconnectHint.spread', options.reconnectHint?.spread ?? 4000, { min: 0 });
   const retryAfter = checkNumber('retryAfter', options.retryAfter ?? 5000, { min: 0 });
   // Durations are timers: no Infinity (setTimeout would take it as 1 ms).
   const grace = checkNumber('slowConsumerGrace', options.slowConsumerGrace ?? 5000);
@@ -225,7 +229,7 @@ export function createHub(options: HubOptions = {}): Hub {
   const isClosing = (): boolean => closing;
 
   const retryBytes = (): Uint8Array =>
-    encoder.encode(encodeEvent({ retry: Math.round(delay + random() * jitter) }));
+    encoder.encode(encodeEvent({ retry: Math.round(delay + random() * spread) }));
 
   const fanout = createFanout({
     broker,

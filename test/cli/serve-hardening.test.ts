@@ -247,7 +247,9 @@ describe('serve: capacity within the open-files limit', () => {
       ['--history-total-bytes', '1x'],
       ['--history-bytes', '8m', '--redis', 'redis://127.0.0.1:1'],
       ['--request-timeout', '0'],
+      ['--request-timeout', '-1'],
       ['--headers-timeout', 'soon'],
+      ['--headers-timeout', '1.5e400'],
     ]) {
       expect(await run(['serve', '--port', '0', ...args]).exited, args.join(' ')).toBe(2);
     }
@@ -256,7 +258,7 @@ describe('serve: capacity within the open-files limit', () => {
 
 describe('serve: request deadlines', () => {
   it('a publish body trickled a byte a second is cut at --request-timeout; open streams are not', async () => {
-    const { port } = await serve(['--request-timeout', '2']);
+    const { port } = await serve(['--request-timeout', '2000']);
     const sub = await stream(port, '/?topic=t');
     await sub.until(':');
 

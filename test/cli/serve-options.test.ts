@@ -48,16 +48,29 @@ describe('serve flags', () => {
     }
   });
 
-  it('deadlines in seconds; the header one never past the request one', async () => {
+  it('deadlines in ms, like every duration; the header one never past the request one', async () => {
     expect(await config()).toMatchObject({ headersTimeout: 10_000, requestTimeout: 15_000 });
-    expect(await config('--request-timeout', '2')).toMatchObject({
+    expect(await config('--request-timeout', '2000')).toMatchObject({
       headersTimeout: 2000,
       requestTimeout: 2000,
     });
-    expect(await config('--headers-timeout', '3', '--request-timeout', '60')).toMatchObject({
+    expect(await config('--headers-timeout', '3000', '--request-timeout', '60000')).toMatchObject({
       headersTimeout: 3000,
       requestTimeout: 60_000,
     });
+    expect(await config('--request-timeout', '1e5')).toMatchObject({ requestTimeout: 100_000 });
+  });
+
+  it('deadlines refuse what is not a positive whole number of ms, quoting the flag as typed', async () => {
+    for (const flag of ['--headers-timeout', '--request-timeout']) {
+      for (const bad of ['abc', '-1', '0', '1.5', '1.5e400', 'Infinity', 'NaN', '', ' ', '0x10', '10s']) {
+        const read = config(flag, bad);
+        await expect(read, `${flag} ${bad}`).rejects.toBeInstanceOf(UsageError);
+        await expect(read, `${flag} ${bad}`).rejects.toThrow(
+          `${flag} must be a positive integer (ms), got ${bad}`,
+        );
+      }
+    }
   });
 
   it('--metrics-listen takes host:port, [v6]:port or a port', async () => {

@@ -65,7 +65,7 @@ async function fetchEvents(
 
 describe('a subscriber far behind makes progress (issue 12.1)', () => {
   it('over HTTP: 30 events of 60 kB from the first id reach the head within a few reconnects', async () => {
-    const hub = hubWith({ reconnectHint: { delay: 0, jitter: 0 } });
+    const hub = hubWith({ reconnectHint: { delay: 0, spread: 0 } });
     const url = await serveHub(hub);
     const data = 'x'.repeat(60_000);
     const ids: string[] = [];
@@ -94,7 +94,7 @@ describe('a subscriber far behind makes progress (issue 12.1)', () => {
   });
 
   it('an event larger than maxQueuedBytes still goes out, one per connection', async () => {
-    const hub = hubWith({ limits: { maxQueuedBytes: 1000 }, reconnectHint: { delay: 0, jitter: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: 1000 }, reconnectHint: { delay: 0, spread: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await hub.publish('t', 'y'.repeat(5000)));
     const seen: string[] = [];
@@ -135,7 +135,7 @@ describe('the seam, when live events overflow while the replay is read (issue 12
     const hub = hubWith({
       broker: gated.broker,
       limits: { maxQueuedBytes: 2000 },
-      reconnectHint: { delay: 0, jitter: 0 },
+      reconnectHint: { delay: 0, spread: 0 },
     });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await hub.publish('t', `before-${i}`));
@@ -166,7 +166,7 @@ describe('the seam, when live events overflow while the replay is read (issue 12
 describe('a stream ends with its authorization (issue 12.6)', () => {
   it('ends at expiresAt with a retry hint, so the client returns with fresh credentials', async () => {
     const hub = hubWith({
-      reconnectHint: { delay: 0, jitter: 0 },
+      reconnectHint: { delay: 0, spread: 0 },
       authorize: () => ({ expiresAt: Date.now() + 150 }),
     });
     const res = await hub.handler(new Request('http://h/?topic=t'));

@@ -191,7 +191,7 @@ describe('resume with Last-Event-ID', () => {
   });
 
   it('sends a replay larger than the queue bound in portions, each ending with a retry hint', async () => {
-    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, reconnectHint: { delay: 0, jitter: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: 400 }, reconnectHint: { delay: 0, spread: 0 } });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) ids.push(await hub.publish('t', `payload-${i}`));
     const seen: string[] = [];
@@ -285,7 +285,7 @@ describe('resume with Last-Event-ID', () => {
     const hub = hubWith({
       broker: gated.broker,
       limits: { maxQueuedBytes: 300 },
-      reconnectHint: { delay: 0, jitter: 0 },
+      reconnectHint: { delay: 0, spread: 0 },
     });
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push(await hub.publish('t', `payload-${i}`));
@@ -336,7 +336,7 @@ function laggingBroker(inner: Broker = createMemoryBroker({ history: { maxEvents
 describe('slow consumers', () => {
   it('disconnects a subscriber past maxQueuedBytes with a retry hint; memory stays bounded', async () => {
     const max = 4096;
-    const hub = hubWith({ limits: { maxQueuedBytes: max }, reconnectHint: { delay: 500, jitter: 0 } });
+    const hub = hubWith({ limits: { maxQueuedBytes: max }, reconnectHint: { delay: 500, spread: 0 } });
     const slow = await hub.subscribe({ topics: ['t'] }); // never read until the end
     const fast = await hub.subscribe({ topics: ['t'] });
     const fastReader = readEvents(fast, 200);
@@ -427,7 +427,7 @@ describe('limits', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('lets in-flight publishes land, then ends every stream with a jittered retry hint', async () => {
+  it('lets in-flight publishes land, then ends every stream with a retry hint of delay plus a random share of the spread', async () => {
     const inner = createMemoryBroker();
     const gate = deferred();
     let entered = deferred();
@@ -442,7 +442,7 @@ describe('graceful shutdown', () => {
     const randoms = [0.1, 0.5, 0.9];
     const hub = hubWith({
       broker,
-      reconnectHint: { delay: 1000, jitter: 4000 },
+      reconnectHint: { delay: 1000, spread: 2000 },
       random: () => randoms.shift() ?? 0,
     });
     const streams = await Promise.all([0, 1, 2].map(() => hub.subscribe({ topics: ['t'] })));
@@ -458,8 +458,17 @@ describe('graceful shutdown', () => {
     await closing;
     const results = await Promise.all(streams.map(readAll));
     for (const r of results) expect(r.events.map((e) => e.id)).toEqual([id]);
-    expect(results.map((r) => r.retries[0]).sort()).toEqual([1400, 3000, 4600]);
+    expect(results.map((r) => r.retries[0]).sort()).toEqual([1200, 2000, 2800]);
     expect(hub.metrics().subscribers).toBe(0);
+  });
+
+  it('reconnectHint.spread is ms, checked like every numeric option (0 allowed: no random part)', () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1.5]) {
+      expect(() => createHub({ heartbeat: false, reconnectHint: { spread: bad } }), String(bad)).toThrow(
+        `reconnectHint.spread must be a non-negative integer, got ${bad}`,
+      );
+    }
+    expect(() => createHub({ heartbeat: false, reconnectHint: { spread: 0 } })).not.toThrow();
   });
 });
 

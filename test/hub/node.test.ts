@@ -190,7 +190,7 @@ describe('hub over node:http', () => {
   });
 
   it('shuts down gracefully: every client gets its own retry hint and a clean end', async () => {
-    const hub = createHub({ heartbeat: false, reconnectHint: { delay: 1000, jitter: 9000 } });
+    const hub = createHub({ heartbeat: false, reconnectHint: { delay: 1000, spread: 9000 } });
     const server = await serveHub(hub);
     const clients = Array.from({ length: 8 }, () => subscribe(`${server.url}/?topic=t`));
     await Promise.all(clients.map((c) => c.response));
