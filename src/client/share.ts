@@ -268,8 +268,9 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
       // Held until this caller closes: then the next waiting tab gets the lock.
       return new Promise<void>((resolve) => (release = resolve));
     })
-    // Aborted while waiting (closed before leading).
-    .catch(() => {});
+    // Aborted while waiting (closed before leading: `end` then does nothing), or `connect`
+    // refused the options: that ends the stream in every tab, as its end would.
+    .catch(end);
   post({ hi: 1 });
   if (signal?.aborted) finish();
   else signal?.addEventListener('abort', close);

@@ -262,6 +262,16 @@ describe('with Web Locks and BroadcastChannel', () => {
     }
   });
 
+  it("options connect refuses (a body on a GET) end every instance with connect's error, none waits forever", async () => {
+    const tabs = [open('/feed', { body: 'x' }), open('/feed', { body: 'x' })].map(record);
+    const errors = await Promise.all(tabs.map((t) => t.done));
+    expect(feed.requests).toHaveLength(0);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).name).toBe('BodyError');
+    }
+  });
+
   it('an aborted signal closes it', async () => {
     const controller = new AbortController();
     const tab = record(open('/feed', { signal: controller.signal }));
