@@ -512,6 +512,26 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   let batchBytes = 0;
   let scheduled = false;
 
+  // What the publish script takes for a topic list: its stream and log keys, its JSON. A frozen
+  // list cannot change, so it is encoded once (a reply passes the same one for all its events).
+  interface EncodedTopics {
+    readonly count: string;
+    readonly json: string;
+    readonly keys: readonly string[];
+  }
+  const encoded = new WeakMap<readonly string[], EncodedTopics>();
+  const encodeTopics = (topics: readonly string[]): EncodedTopics => {
+    const known = encoded.get(topics);
+    if (known !== undefined) return known;
+    const made = {
+      count: String(topics.length),
+      json: JSON.stringify(topics),
+      keys: [...topics.map(topicKey), ...topics.map(logKey)],
+    };
+    if (Object.isFrozen(topics)) encoded.set(topics, made);
+    return made;
+  };
+
   const gather = (item: Pending): void => {
     batch.push(item);
     batchBytes += item.init.data.length;
@@ -531,15 +551,9 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     const keys: string[] = [seqKey];
     const args: string[] = [String(maxLen), maxBytes === Number.POSITIVE_INFINITY ? '' : String(maxBytes)];
     for (const { topics, init } of items) {
-      for (const topic of topics) keys.push(topicKey(topic));
-      for (const topic of topics) keys.push(logKey(topic));
-      args.push(
-        String(topics.length),
-        init.data,
-        JSON.stringify(topics),
-        init.event === undefined ? '0' : '1',
-        init.event ?? '',
-      );
+      const { count, json, keys: topicKeys } = encodeTopics(topics);
+      for (const key of topicKeys) keys.push(key);
+      args.push(count, init.data, json, init.event === undefined ? '0' : '1', init.event ?? '');
     }
     const fail = (error: unknown): void => {
       const failure = new BrokerError('publish-failed', 'Redis did not take the event', { cause: error });
