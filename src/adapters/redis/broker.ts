@@ -27,7 +27,7 @@ import { BrokerError, isBrokerError } from '../../hub/errors.js';
 import { checkByteBound, DEFAULT_HISTORY_MAX_BYTES, mergeById } from '../../hub/history.js';
 import { compareStreamIds, isStreamId } from '../../hub/ids.js';
 import { checkNumber } from '../../server/options.js';
-import { HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
+import { EXPIRE_SCRIPT, HEAD_SCRIPT, HISTORY_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { redactUrl } from './url.js';
 
 /** Options of {@link createRedisBroker}. */
@@ -173,10 +173,12 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   command.defineCommand('ssekitPublish', { lua: PUBLISH_SCRIPT });
   command.defineCommand('ssekitHistory', { lua: HISTORY_SCRIPT });
   command.defineCommand('ssekitHead', { lua: HEAD_SCRIPT });
+  command.defineCommand('ssekitExpire', { lua: EXPIRE_SCRIPT });
   type Scripted = Redis & {
     ssekitPublish(n: number, ...args: string[]): Promise<string[]>;
     ssekitHistory(n: number, ...args: string[]): Promise<[string, ...[string, string, StreamEntry[]][]]>;
     ssekitHead(n: number, ...args: string[]): Promise<[string, ...[string, string][]]>;
+    ssekitExpire(n: number, ...args: string[]): Promise<number>;
   };
   const scripted = command as Scripted;
 
@@ -734,12 +736,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       checkNumber('ttl', ttl, { min: 0 });
       try {
         if (command.status !== 'ready') await whenReady(command);
-        const multi = command.multi();
         // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
         // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
         // The stream's byte log (scripts.ts) goes with it: a stream recreated later starts both anew.
-        for (const topic of topics) multi.pexpire(topicKey(topic), ttl).pexpire(logKey(topic), ttl);
-        await multi.exec();
+        const keys = [...topics.map(topicKey), ...topics.map(logKey)];
+        await scripted.ssekitExpire(keys.length, ...keys, String(ttl));
       } catch (error) {
         throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });
       }

@@ -164,3 +164,12 @@ for i = 2, #KEYS do
 end
 return out
 `;
+
+/**
+ * Expires KEYS (a topic's stream and its byte log, for each topic) ARGV[1] ms from now, `0`
+ * deleting them at once: one command for all of them.
+ */
+export const EXPIRE_SCRIPT = `
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+return #KEYS
+`;
