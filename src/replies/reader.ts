@@ -204,6 +204,11 @@ export class Reader {
     if (!this.done) void this.#replay();
   }
 
+  /** Follows live from the cursor, with nothing to replay (the log holds nothing after it). */
+  follow(): void {
+    if (!this.done) this.#mode = 'live';
+  }
+
   /** Ends the response (with a retry hint and the last id written) after `ms`. */
   cutAfter(ms: number, onCut?: () => void): void {
     // Past this, setTimeout fires at once; so far off is never in practice.

@@ -398,7 +398,11 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     readersOpen++;
     const run = running.get(id);
     if (run !== undefined) run.readersHere++;
-    const reader = new Reader(watch, handle, lastEventId ?? LOG_START, readerOptions, () => {
+    // A reply just started here with nothing in its log past the open marker yet: its reader
+    // follows live from the marker, with no history to read (decided here, with no await
+    // between this and the reader joining the watch, so nothing can land unseen in between).
+    const live = open.fresh === true && run?.quiet === true ? run.openId : undefined;
+    const reader = new Reader(watch, handle, live ?? lastEventId ?? LOG_START, readerOptions, () => {
       readersOpen--;
       const producing = running.get(id);
       if (producing !== undefined && producing === run) {
@@ -409,7 +413,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     });
     if (o.maxDuration !== false) reader.cutAfter(o.maxDuration, () => counters.handoffs++);
     if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
-    reader.start();
+    if (live !== undefined) reader.follow();
+    else reader.start();
     return handle.stream.response;
   };
 

@@ -162,6 +162,13 @@ export class Run implements Watcher {
    * not through the broker's feed (which this process then need not follow for the log).
    */
   localWatch: LocalWatcher | null = null;
+  /** The id of the log's open marker, once it is open. */
+  openId: string | undefined;
+  /**
+   * Nothing has landed in the log after its open marker yet: a reader that attaches now (to the
+   * local watch) gets every event from here on live, and has nothing to replay.
+   */
+  quiet = true;
   /** Events taken and not sent to the broker yet, and their bytes (with those in flight). */
   #queue: BrokerEventInit[] = [];
   #queuedBytes = 0;
@@ -207,6 +214,7 @@ export class Run implements Watcher {
       const open = { event: OPEN_MARK, data: chat === undefined ? '' : this.id };
       const id = await this.#options.broker.publish(topics, open);
       this.lastPublish = this.#options.now();
+      this.openId = id;
       this.localWatch?.onEvent({ id, topics, ...open });
     } catch (error) {
       this.#following.release();
@@ -268,7 +276,7 @@ export class Run implements Watcher {
         return RESOLVED_FALSE;
       }
       this.lastPublish = this.#options.now();
-      this.localWatch?.onEvent({ id, topics: this.#logTopics, event: init.event, data: init.data });
+      this.#landed({ id, topics: this.#logTopics, event: init.event, data: init.data });
       return RESOLVED_TRUE;
     }
     this.#queue.push(init);
@@ -337,6 +345,7 @@ export class Run implements Watcher {
     this.#inFlight = published.then(
       (landed) => {
         this.lastPublish = this.#options.now();
+        this.quiet = false;
         const watch = this.localWatch;
         if (watch !== null) {
           for (let i = 0; i < batch.length; i++) {
@@ -358,6 +367,12 @@ export class Run implements Watcher {
         return false;
       },
     );
+  }
+
+  /** An event landed in the log: to the readers here. */
+  #landed(event: BrokerEvent): void {
+    this.quiet = false;
+    this.localWatch?.onEvent(event);
   }
 
   /** The broker did not take an event: nothing more is sent, and the reply ends failed. */
@@ -405,7 +420,7 @@ export class Run implements Watcher {
       case END_EVENT:
         // Another instance ended the reply (it found this one lost): stop without a second end.
         // The end is in the log too: the readers here get it.
-        this.localWatch?.onEvent(event);
+        this.#landed(event);
         if (this.ended === null) void this.#finish(endReasonOf(event.data), false, false);
         break;
     }
@@ -466,7 +481,7 @@ export class Run implements Watcher {
           const end = { event: END_EVENT, data: endData(reason) };
           const topics = [this.topics.log, this.topics.control];
           const id = await this.#options.broker.publish(topics, end);
-          this.localWatch?.onEvent({ id, topics, ...end });
+          this.#landed({ id, topics, ...end });
         } catch (error) {
           this.#options.onError(error);
         }

@@ -180,4 +180,51 @@ describe('replies: sends on their way to the broker', () => {
     expect(errors.some((e) => e instanceof Error && /closed/.test(e.message))).toBe(true);
     expect(app.replies.metrics().ended).toMatchObject({ done: 0, failed: 1 });
   });
+
+  it("the POST's own reader follows live from the open marker: it reads no history", async () => {
+    const inner = createMemoryBroker();
+    let reads = 0;
+    const broker: Broker = {
+      ...inner,
+      history: (...args) => {
+        reads++;
+        return inner.history(...args);
+      },
+    };
+    const app = await instance({
+      broker,
+      produce: async ({ send }) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        for (let i = 0; i < 5; i++) await send(`t${i}`);
+      },
+    });
+    const stream = await post(app.url);
+    await settles(stream.rest(), 'the reply');
+    expect(tokens(stream.events)).toEqual(['t0', 't1', 't2', 't3', 't4']);
+    expect(reads).toBe(0);
+  });
+
+  it('events that landed before the POST reader joined are replayed to it, then it follows live', async () => {
+    const broker = createMemoryBroker();
+    let reads = 0;
+    const history = broker.history;
+    broker.history = (...args) => {
+      reads++;
+      return history(...args);
+    };
+    const app = await instance({
+      broker,
+      produce: async ({ send }) => {
+        // Sent before the first await: the in-memory broker has them before the reader exists.
+        void send('t0');
+        void send('t1');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await send('t2');
+      },
+    });
+    const stream = await post(app.url);
+    await settles(stream.rest(), 'the reply');
+    expect(tokens(stream.events)).toEqual(['t0', 't1', 't2']);
+    expect(reads).toBeGreaterThan(0);
+  });
 });
