@@ -18,11 +18,13 @@
 import { checkNumber } from '../server/options.js';
 import { BrokerError } from './errors.js';
 import {
+  HISTORY_EVENT_OVERHEAD_BYTES,
   type HistoryLimits,
   historyEventBytes,
   mergeById,
   resolveHistoryLimits,
   TopicHistory,
+  utf8Length,
 } from './history.js';
 import { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
 
@@ -194,6 +196,8 @@ export interface MemoryBroker extends Broker {
 interface Recent {
   readonly topic: string;
   readonly history: TopicHistory<Stored>;
+  /** UTF-8 length of the topic's name, counted in each of its events' bytes. */
+  readonly bytes: number;
   before: Recent | null;
   after: Recent | null;
 }
@@ -366,7 +370,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
   };
 
-  const historyOf = (topic: string, time: number): TopicHistory<Stored> => {
+  const historyOf = (topic: string, time: number): Recent => {
     checkExpiry(topic, time);
     const r = histories.get(topic);
     if (r !== undefined) {
@@ -374,14 +378,14 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         unlinkRecent(r);
         linkRecent(r);
       }
-      return r.history;
+      return r;
     }
     const history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
-    const added: Recent = { topic, history, before: null, after: null };
+    const added: Recent = { topic, history, bytes: utf8Length(topic), before: null, after: null };
     histories.set(topic, added);
     linkRecent(added);
     if (histories.size > maxTopics && leastRecent !== null) drop(leastRecent);
-    return history;
+    return added;
   };
 
   /** A publish, done at once (nothing in it waits): `publish` and {@link PUBLISH_NOW} run it. */
@@ -397,17 +401,25 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       event: init.event,
       data: init.data,
     };
+    // What historyEventBytes(event) counts, with each topic's length kept by its history rather
+    // than measured again for every event.
+    let bytes =
+      HISTORY_EVENT_OVERHEAD_BYTES +
+      utf8Length(event.id) +
+      utf8Length(event.data) +
+      (event.event === undefined ? 0 : utf8Length(event.event));
+    for (const topic of event.topics) bytes += histories.get(topic)?.bytes ?? utf8Length(topic);
     const stored: Stored = {
       id: event.id,
       event,
-      bytes: historyEventBytes(event),
+      bytes,
       refs: 0,
       linked: false,
       prev: null,
       next: null,
     };
     for (const topic of event.topics) {
-      const history = historyOf(topic, time);
+      const { history } = historyOf(topic, time);
       history.expire(time);
       if (history.push(stored, time, stored.bytes)) stored.refs++;
     }

@@ -101,8 +101,8 @@ const encoder = new TextEncoder();
 // copy of it (chunk by chunk; a substring in V8 is a slice, not a copy).
 const scratch = new Uint8Array(64 * 1024);
 
-/** UTF-8 length of `text`, without encoding it into a new buffer. */
-function utf8Length(text: string): number {
+/** @internal UTF-8 length of `text`, without encoding it into a new buffer. */
+export function utf8Length(text: string): number {
   if (text.length <= 16) {
     // Short texts (ids, topics, event types): a loop beats the call into the encoder.
     let bytes = 0;

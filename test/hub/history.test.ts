@@ -324,6 +324,18 @@ describe('memory broker history in bytes', () => {
     );
   });
 
+  it('counts an event on several topics with multi-byte names and a type as historyEventBytes does', async () => {
+    const broker = createMemoryBroker();
+    const topics = ['naïve-tôpic-with-a-long-name-ünïcode', 'b', '日本語のトピック名はとても長い'];
+    await broker.publish(topics, { event: 'tÿpe', data: 'héllo\nwörld' });
+    await broker.publish(topics, { data: 'again' }); // the names' lengths, now known, count the same
+    const { events } = await broker.history(['b'], '0-0');
+    expect(events).toHaveLength(2);
+    expect(broker.historyBytes()).toBe(
+      historyEventBytes(events[0] as never) + historyEventBytes(events[1] as never),
+    );
+  });
+
   it('keeps an event larger than the topic bound until the next one, then resumes past it reset', async () => {
     const { broker, start } = await brokerWith({ history: { maxBytes: 1000 } });
     const first = await broker.publish(['t'], { data: 'a' });
