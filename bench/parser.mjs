@@ -46,8 +46,9 @@
  *
  * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
  * row names to run, e.g. "a,d"), CHUNKS (e.g. "1024,random"), CONTENDERS (short names as in the
- * table, plus "ssekit" and "esp", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not wall
- * time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line).
+ * table, plus "ssekit", "esp" and "bytes", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not
+ * wall time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line), BYTES_ONE_END=1
+ * (see "floor: bytes+lines").
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
