@@ -22,9 +22,10 @@
  *   parser that would keep the bytes of a line cut across chunks and decode each line with one
  *   call: it searches each chunk's bytes for LF and for CR (Uint8Array indexOf), copies an
  *   unfinished line's bytes into one buffer, and decodes each line once. On row b (64 KiB lines
- *   in 1 KiB chunks; 3 runs, CLOCK=cpu RUNS=11, Node 20) it measured 0.89-0.91x
- *   eventsource-parser where "floor: decode+lines" measured 0.98-1.07x; with BYTES_ONE_END=1
- *   (one search a chunk, as the string floor does) 0.99-1.21x, level with the string floor.
+ *   in 1 KiB chunks; 6 runs, CLOCK=cpu RUNS=11, Node 20) it measured 0.88-1.01x
+ *   eventsource-parser (median 0.91x) where "floor: decode+lines" measured 0.98-1.13x (median
+ *   1.06x), below it in every run; with BYTES_ONE_END=1 (one search a chunk, as the string floor
+ *   does) 0.99-1.21x in 3 runs, level with the string floor.
  *   Decoding a line in one call and joining nothing saves about what one more search costs:
  *   Uint8Array indexOf scans at a few GB/s, String indexOf with memchr several times faster,
  *   and the streaming decoder costs about the same per byte in small calls as in large ones
