@@ -11,13 +11,28 @@
  * contender's speed over eventsource-parser's (the median of RUNS rounds; 3.1.1, the release
  * most installs still resolve to, is shown beside it), and the lowest ratio of each at the end.
  *
- * Two reference lines, which parse nothing, show how fast any parser of each kind could go here:
+ * Reference lines, which parse nothing, show how fast any parser of each kind could go here:
  * - "floor: decode+lines" decodes as esp's users must (a streaming TextDecoder) and makes each
  *   line one string (pieces of a line cut across chunks are joined once), and no more: no field
  *   is read and no event is built. A callback parser that decodes the same way does at least
  *   this, so on text with non-ASCII characters (rows a, b, g, j, k) its ratio is about the most
  *   such a parser can reach. On ASCII text (the other rows) it is no floor for ssekit, which
  *   decodes ASCII chunks with the cheaper non-streaming call (src/protocol/decode.ts).
+ * - "floor: bytes+lines" (run only when CONTENDERS names "bytes") is that reference for a
+ *   parser that would keep the bytes of a line cut across chunks and decode each line with one
+ *   call: it searches each chunk's bytes for LF and for CR (Uint8Array indexOf), copies an
+ *   unfinished line's bytes into one buffer, and decodes each line once. On row b (64 KiB lines
+ *   in 1 KiB chunks; 6 runs, CLOCK=cpu RUNS=11, Node 20) it measured 0.88-1.01x
+ *   eventsource-parser (median 0.91x) where "floor: decode+lines" measured 0.98-1.13x (median
+ *   1.06x), below it in every run; with BYTES_ONE_END=1 (one search a chunk, as the string floor
+ *   does) 0.99-1.21x in 3 runs, level with the string floor.
+ *   Decoding a line in one call and joining nothing saves about what one more search costs:
+ *   Uint8Array indexOf scans at a few GB/s, String indexOf with memchr several times faster,
+ *   and the streaming decoder costs about the same per byte in small calls as in large ones
+ *   (callgrind: 251M instructions for row b in 1 KiB calls, 250M in 64 KiB calls). Row b's CPU
+ *   time goes mostly to decoding and to the kernel: each 64 KiB line of two-byte text is a new
+ *   128 KiB string, which V8 puts on pages of its own (about 34 page faults a line, as many for
+ *   every contender and reference).
  * - "floor: Web Streams" is a TransformStream that enqueues the very same events, parsed before
  *   the clock starts, chunk by chunk as a parser would, fed and drained like the stream
  *   contenders. Its ratio is the most any TransformStream parser can reach on that row.
@@ -32,8 +47,9 @@
  *
  * Options (env): RUNS (default 7), WARMUP (untimed runs first, default 4), ROWS (comma-separated
  * row names to run, e.g. "a,d"), CHUNKS (e.g. "1024,random"), CONTENDERS (short names as in the
- * table, plus "ssekit" and "esp", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not wall
- * time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line).
+ * table, plus "ssekit", "esp" and "bytes", e.g. "ssekit,esp,floor"), CLOCK=cpu (CPU time, not
+ * wall time: steadier on a shared machine), LONG_LINE=0 (skip the 64 MiB line), BYTES_ONE_END=1
+ * (see "floor: bytes+lines").
  */
 
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
@@ -130,6 +146,54 @@ function runLinesFloor(chunks) {
   return blank;
 }
 
+/**
+ * "floor: bytes+lines": as runLinesFloor, but the bytes of a line cut across chunks are kept (in
+ * one buffer that grows by doubling) and each line is decoded with one call. A parser must find
+ * both LF and CR: each chunk is also searched for the other line end (BYTES_ONE_END=1: not).
+ */
+const BOTH_ENDS = process.env.BYTES_ONE_END !== '1';
+function runBytesFloor(chunks) {
+  const d = new TextDecoder();
+  let buf = new Uint8Array(1024);
+  let held = 0;
+  let blank = 0;
+  let eol;
+  const keep = (bytes) => {
+    if (held + bytes.length > buf.length) {
+      const grown = new Uint8Array(Math.max(buf.length * 2, held + bytes.length));
+      grown.set(buf.subarray(0, held));
+      buf = grown;
+    }
+    buf.set(bytes, held);
+    held += bytes.length;
+  };
+  let other = 0; // positions of the other line end, found and not used
+  for (const c of chunks) {
+    eol ??= c.includes(10) ? 10 : c.includes(13) ? 13 : undefined;
+    if (eol === undefined) {
+      keep(c);
+      continue;
+    }
+    if (BOTH_ENDS) other += c.indexOf(eol === 10 ? 13 : 10);
+    let pos = 0;
+    let lf = c.indexOf(eol);
+    while (lf !== -1) {
+      let line;
+      if (held > 0) {
+        keep(c.subarray(pos, lf));
+        line = d.decode(buf.subarray(0, held), { stream: true });
+        held = 0;
+      } else line = d.decode(c.subarray(pos, lf), { stream: true });
+      if (line.length === 0 || (line.length === 1 && line.charCodeAt(0) === 13)) blank++;
+      pos = lf + 1;
+      lf = c.indexOf(eol, pos);
+    }
+    if (pos < c.length) keep(c.subarray(pos));
+  }
+  // Never true (each search gives -1 at least): the other searches' results stay in use.
+  return other < -chunks.length ? -1 : blank;
+}
+
 /** For the Web Streams floor: the events each chunk completes, parsed before any timing. */
 const parsedByChunk = new WeakMap();
 function parseByChunk(chunks) {
@@ -164,14 +228,16 @@ const ALL_CONTENDERS = [
   ['ssekit createParser', runSsekit, 'esp createParser', 'ssekit'],
   ['esp createParser', runEsp, 'esp createParser', 'esp'],
   ['floor: decode+lines', runLinesFloor, 'esp createParser', 'floor'],
+  ['floor: bytes+lines', runBytesFloor, 'esp createParser', 'bytes'],
   ['esp 3.1.1 createParser', runEsp3, 'esp createParser', 'esp3'],
   ['fetch-event-source', runFes, 'esp createParser', 'fes'],
   ['ssekit EventStreamParser', runSsekitStream, 'esp stream', 'sse strm'],
   ['esp stream', runEspStream, 'esp stream', 'esp strm'],
   ['floor: Web Streams', runStreamFloor, 'esp stream', 'strm floor'],
 ];
-const CONTENDERS = ALL_CONTENDERS.filter(
-  ([, , , short]) => !ONLY_CONTENDERS || ONLY_CONTENDERS.includes(short),
+// "floor: bytes+lines" runs only when named: it documents a design that was measured and left.
+const CONTENDERS = ALL_CONTENDERS.filter(([, , , short]) =>
+  ONLY_CONTENDERS ? ONLY_CONTENDERS.includes(short) : short !== 'bytes',
 );
 
 const ROWS = [
@@ -220,7 +286,8 @@ function serveContender(name) {
     const ms = CPU_CLOCK ? cpuMs(process.cpuUsage(c0)) : performance.now() - t0;
     // The floor counts blank lines, and fetch-event-source calls back for every one of them (a
     // heartbeat's block too): row j has more blocks than events.
-    const expected = run === runLinesFloor || run === runFes ? (blocks ?? events) : events;
+    const expected =
+      run === runLinesFloor || run === runBytesFloor || run === runFes ? (blocks ?? events) : events;
     if (n !== expected) throw new Error(`${name}: saw ${n} events, expected ${expected}`);
     parentPort.postMessage(ms);
   });

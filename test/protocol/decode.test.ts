@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChunkDecoder, incompleteTail } from '../../src/protocol/decode.js';
 import { FC } from './arbitraries.js';
 import { cutAt } from './helpers.js';
@@ -45,6 +45,31 @@ describe('ChunkDecoder', () => {
     expect(d.decode(Uint8Array.of(0x9f))).toBe('');
     expect(d.decode(Uint8Array.of(0x98, 0x80, 0x42))).toBe('😀B');
     expect(d.flush()).toBe('');
+  });
+
+  describe('which call each chunk takes', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+    });
+
+    /** 's' for each streaming call, 'p' for each plain one, in order. */
+    function calls(chunks: string[]): string {
+      const spy = vi.spyOn(TextDecoder.prototype, 'decode');
+      const d = new ChunkDecoder();
+      for (const c of chunks) d.decode(new TextEncoder().encode(c));
+      return spy.mock.calls.map(([, options]) => (options?.stream ? 's' : 'p')).join('');
+    }
+
+    it('decodes ASCII with the plain call from the first chunk on', () => {
+      expect(calls(['data: a\n', 'data: b\n', 'data: c\n'])).toBe('ppp');
+    });
+
+    it('after non-ASCII text, goes back to the plain call only after two ASCII chunks', () => {
+      // Text where ASCII is only now and then cut by a character or two (bench:parser row b):
+      // the chunk after one ASCII chunk is most often not ASCII, and the plain call costs more
+      // than the streaming one there.
+      expect(calls(['é€ aaa', 'bbbb', 'é€ ccc', 'dddd', 'eeee', 'ffff', 'gggg'])).toBe('psssspp');
+    });
   });
 
   it('decodes any bytes cut anywhere exactly as one whole decode', () => {
