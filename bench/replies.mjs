@@ -31,7 +31,8 @@
 //     reader); counted as round trips each server process sends (ioredis commands) and as
 //     commands Redis executes (INFO commandstats deltas; a script's own calls included). And
 //     CPU per token, from (1).
-// Rounds rotate the contenders; the tables show medians. Every reader must get every token once
+// Rounds rotate the contenders; the tables show medians, and part (1) also each contender over
+// streamEvents of the same round (median and range: how much the machine drifted). Every reader must get every token once
 // (ssekit) or the run fails.
 //
 // Options: --rounds 3 --replies 200 --tokens 100 --rate 50 --burst 10 --burst-rate 200 (part 1)
@@ -248,6 +249,21 @@ async function main() {
       console.log(
         `| ${name} | ${f(cpu)} | ${f(cpu / stream)}x | ${f(cpuB)} | ${f(cpuB / streamB)}x | ${REDIS_NAMES.has(name) ? f(med(1, name, 'redisCpuMsPer1k')) : '-'} |`,
       );
+    }
+    // The machine's speed drifts between rounds (a shared or virtual machine): each contender over
+    // streamEvents in the same round, with the spread of those ratios, says how far to trust the
+    // ratio of medians above (which the bars below judge).
+    if (ALL.includes('stream') && ROUNDS > 1) {
+      const paired = (part, name) => {
+        const own = of(part, name, 'cpuPerToken');
+        const streams = of(part, 'stream', 'cpuPerToken');
+        const ratios = own.map((x, i) => x / streams[i]);
+        return `${f(median(ratios))}x [${f(Math.min(...ratios))}-${f(Math.max(...ratios))}]`;
+      };
+      console.log('\nPer round, over streamEvents of the same round: median [range]');
+      for (const name of ALL.filter((n) => n !== 'stream')) {
+        console.log(`  ${name}: (1a) ${paired(1, name)}, (1b) ${paired('1b', name)}`);
+      }
     }
     for (const name of ['memory', 'redis']) {
       if (!ALL.includes(name) || !ALL.includes('stream')) continue;
