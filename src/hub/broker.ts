@@ -210,14 +210,22 @@ interface Recent {
  */
 export const PUBLISH_NOW: unique symbol = Symbol('ssekit.publishNow') as never;
 
-/** The synchronous publish a broker offers under {@link PUBLISH_NOW}, if any. */
+/** What a broker offers under {@link PUBLISH_NOW}: the synchronous publish, and its `publish`. */
+interface PublishNow {
+  readonly publish: Broker['publish'];
+  readonly now: (topics: readonly string[], init: BrokerEventInit) => string;
+}
+
+/**
+ * The synchronous publish a broker offers under {@link PUBLISH_NOW}, if any: only while its
+ * `publish` is the one that goes with it. A wrapper that inherits from the in-memory broker
+ * (`Object.create`, a `Proxy`) and replaces `publish` sees every publish through its own.
+ */
 export function publishNowOf(
   broker: Broker,
 ): ((topics: readonly string[], init: BrokerEventInit) => string) | undefined {
-  const now = (broker as { [PUBLISH_NOW]?: unknown })[PUBLISH_NOW];
-  return typeof now === 'function'
-    ? (now as (topics: readonly string[], init: BrokerEventInit) => string)
-    : undefined;
+  const offered = (broker as { [PUBLISH_NOW]?: PublishNow })[PUBLISH_NOW];
+  return offered !== undefined && offered.publish === broker.publish ? offered.now : undefined;
 }
 
 interface Feed {
@@ -528,7 +536,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
   };
   // Not enumerable and not in the type: for ssekit's own callers (see PUBLISH_NOW).
-  Object.defineProperty(broker, PUBLISH_NOW, { value: publishNow });
+  const offered: PublishNow = { publish: broker.publish, now: publishNow };
+  Object.defineProperty(broker, PUBLISH_NOW, { value: offered });
   return broker;
 }
 
