@@ -198,8 +198,40 @@ interface Recent {
   readonly history: TopicHistory<Stored>;
   /** UTF-8 length of the topic's name, counted in each of its events' bytes. */
   readonly bytes: number;
-  before: Recent | null;
-  after: Recent | null;
+  prev: Recent | null;
+  next: Recent | null;
+}
+
+/**
+ * A doubly linked list through its nodes' own `prev` and `next`, oldest first: appending and
+ * removing a node cost a few pointer writes and allocate nothing. The memory broker keeps its
+ * events in publish order and its topics in publish recency this way.
+ */
+class Chain<N extends { prev: N | null; next: N | null }> {
+  first: N | null = null;
+  last: N | null = null;
+
+  append(node: N): void {
+    node.prev = this.last;
+    node.next = null;
+    if (this.last === null) this.first = node;
+    else this.last.next = node;
+    this.last = node;
+  }
+
+  remove(node: N): void {
+    if (node.prev === null) this.first = node.next;
+    else node.prev.next = node.next;
+    if (node.next === null) this.last = node.prev;
+    else node.next.prev = node.prev;
+    node.prev = null;
+    node.next = null;
+  }
+
+  clear(): void {
+    this.first = null;
+    this.last = null;
+  }
 }
 
 /**
@@ -282,22 +314,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   // moves its topic to the end with a few pointer writes (not a delete and re-insert into the
   // Map, which costs a hash and a tombstone per publish).
   const histories = new Map<string, Recent>();
-  let leastRecent: Recent | null = null;
-  let mostRecent: Recent | null = null;
-  const unlinkRecent = (r: Recent): void => {
-    if (r.before === null) leastRecent = r.after;
-    else r.before.after = r.after;
-    if (r.after === null) mostRecent = r.before;
-    else r.after.before = r.before;
-    r.before = null;
-    r.after = null;
-  };
-  const linkRecent = (r: Recent): void => {
-    r.before = mostRecent;
-    if (mostRecent === null) leastRecent = r;
-    else mostRecent.after = r;
-    mostRecent = r;
-  };
+  const recency = new Chain<Recent>();
   const feeds = new Set<Feed>();
   // Topics asked to be forgotten (`expire`): the time, in ms since the epoch.
   const expiries = new Map<string, number>();
@@ -309,27 +326,18 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
   // Every event some topic holds, oldest first, and their bytes: the bound across topics evicts
   // from the head, so it never scans the topics.
-  let oldest: Stored | null = null;
-  let newest: Stored | null = null;
+  const kept = new Chain<Stored>();
   let totalBytes = 0;
 
   const link = (stored: Stored): void => {
     stored.linked = true;
-    stored.prev = newest;
-    if (newest === null) oldest = stored;
-    else newest.next = stored;
-    newest = stored;
+    kept.append(stored);
     totalBytes += stored.bytes;
   };
 
   const unlink = (stored: Stored): void => {
     stored.linked = false;
-    if (stored.prev === null) oldest = stored.next;
-    else stored.prev.next = stored.next;
-    if (stored.next === null) newest = stored.prev;
-    else stored.next.prev = stored.prev;
-    stored.prev = null;
-    stored.next = null;
+    kept.remove(stored);
     totalBytes -= stored.bytes;
   };
 
@@ -339,8 +347,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   };
 
   const enforceTotal = (): void => {
-    while (totalBytes > limits.maxTotalBytes && oldest !== null) {
-      const stored = oldest;
+    while (totalBytes > limits.maxTotalBytes && kept.first !== null) {
+      const stored = kept.first;
       // It is the oldest event of every topic that holds it (they all hold it in id order and
       // hold nothing older than the oldest event of all), so each lets it go and raises its
       // floor: a resume from before it on any of them is truncated.
@@ -352,9 +360,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   };
 
   /** Drops a topic's history; resumes from before its last event are truncated from now on. */
-  const drop = (held: Recent): void => {
-    const { topic, history } = held;
-    unlinkRecent(held);
+  const drop = (topicHeld: Recent): void => {
+    const { topic, history } = topicHeld;
+    recency.remove(topicHeld);
     histories.delete(topic);
     expiries.delete(topic);
     history.clear(); // its events no longer count, and its floor rises to its newest
@@ -382,17 +390,17 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     checkExpiry(topic, time);
     const r = histories.get(topic);
     if (r !== undefined) {
-      if (r !== mostRecent) {
-        unlinkRecent(r);
-        linkRecent(r);
+      if (r !== recency.last) {
+        recency.remove(r);
+        recency.append(r);
       }
       return r;
     }
     const history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
-    const added: Recent = { topic, history, bytes: utf8Length(topic), before: null, after: null };
+    const added: Recent = { topic, history, bytes: utf8Length(topic), prev: null, next: null };
     histories.set(topic, added);
-    linkRecent(added);
-    if (histories.size > maxTopics && leastRecent !== null) drop(leastRecent);
+    recency.append(added);
+    if (histories.size > maxTopics && recency.first !== null) drop(recency.first);
     return added;
   };
 
@@ -526,10 +534,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       closed = true;
       feeds.clear();
       histories.clear();
-      leastRecent = null;
-      mostRecent = null;
-      oldest = null;
-      newest = null;
+      recency.clear();
+      kept.clear();
       totalBytes = 0;
       expiries.clear();
       claims.clear();
