@@ -101,6 +101,37 @@ describe.skipIf(!available)('Redis broker', () => {
     expect(ahead.head).toBe(head);
   });
 
+  it('expires every key of several topics with one command', async () => {
+    const p = freshPrefix('expire');
+    const b = broker(p);
+    await b.publish(['a', 'b', 'c'], { data: 'x' });
+    const { sent } = await commandsSentDuring(() => b.expire?.(['a', 'b', 'c'], 60_000) as Promise<void>);
+    expect(sent.map((c) => c.name)).toEqual(['evalsha']);
+    const admin = new Redis(REDIS_URL);
+    try {
+      const keys = (await admin.keys(`${p}*`)).filter((k) => /[tl]:[abc]$/.test(k)).sort();
+      expect(keys).toHaveLength(6); // each topic's stream and byte log
+      for (const key of keys) expect(await admin.pttl(key)).toBeGreaterThan(0);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('a frozen topic list, kept and reused across publishes, reaches its own streams each time', async () => {
+    const p = freshPrefix('frozen');
+    const b = broker(p);
+    const one = Object.freeze(['f1']);
+    const two = Object.freeze(['f2', 'f3']);
+    for (let i = 0; i < 3; i++) {
+      await b.publish(one, { data: `one${i}` });
+      await b.publish(two, { data: `two${i}` });
+    }
+    expect((await b.history(['f1'], '0-0')).events.map((e) => e.data)).toEqual(['one0', 'one1', 'one2']);
+    expect((await b.history(['f3'], '0-0')).events.map((e) => [e.data, e.topics])).toEqual(
+      [0, 1, 2].map((i) => [`two${i}`, ['f2', 'f3']]),
+    );
+  });
+
   it('sends the publishes of one turn of the event loop as one script call, ids in call order', async () => {
     const p = freshPrefix('batch');
     const b = broker(p);
