@@ -195,7 +195,7 @@ export interface MemoryBroker extends Broker {
 /** A topic's place in the memory broker's publish recency. */
 interface Recent {
   readonly topic: string;
-  readonly history: TopicHistory<Stored>;
+  readonly history: TopicHistory<Kept>;
   /** UTF-8 length of the topic's name, counted in each of its events' bytes. */
   readonly bytes: number;
   prev: Recent | null;
@@ -205,7 +205,7 @@ interface Recent {
 /**
  * A doubly linked list through its nodes' own `prev` and `next`, oldest first: appending and
  * removing a node cost a few pointer writes and allocate nothing. The memory broker keeps its
- * events in publish order and its topics in publish recency this way.
+ * topics in publish recency this way.
  */
 class Chain<N extends { prev: N | null; next: N | null }> {
   first: N | null = null;
@@ -236,7 +236,7 @@ class Chain<N extends { prev: N | null; next: N | null }> {
 
 /**
  * Under this symbol a broker that takes a publish at once (the in-memory one) offers it as a
- * plain call: it returns the id, or throws what `publish` would reject with. ssekit's replies
+ * plain call: it returns the event published, or throws what `publish` would reject with. ssekit's replies
  * use it to spare a promise and a turn per event; a broker without it (Redis, or any wrapper
  * around the in-memory one) is published to through `publish`.
  */
@@ -245,17 +245,18 @@ export const PUBLISH_NOW: unique symbol = Symbol('ssekit.publishNow') as never;
 /** What a broker offers under {@link PUBLISH_NOW}: the synchronous publish, and its `publish`. */
 interface PublishNow {
   readonly publish: Broker['publish'];
-  readonly now: (topics: readonly string[], init: BrokerEventInit) => string;
+  readonly now: (topics: readonly string[], init: BrokerEventInit) => BrokerEvent;
 }
 
 /**
- * The synchronous publish a broker offers under {@link PUBLISH_NOW}, if any: only while its
+ * The synchronous publish a broker offers under {@link PUBLISH_NOW}, if any (it returns the event
+ * as published: its id, and the object the broker keeps and its feeds get): only while its
  * `publish` is the one that goes with it. A wrapper that inherits from the in-memory broker
  * (`Object.create`, a `Proxy`) and replaces `publish` sees every publish through its own.
  */
 export function publishNowOf(
   broker: Broker,
-): ((topics: readonly string[], init: BrokerEventInit) => string) | undefined {
+): ((topics: readonly string[], init: BrokerEventInit) => BrokerEvent) | undefined {
   const offered = (broker as { [PUBLISH_NOW]?: PublishNow })[PUBLISH_NOW];
   return offered !== undefined && offered.publish === broker.publish ? offered.now : undefined;
 }
@@ -265,18 +266,80 @@ interface Feed {
   readonly topics: Set<string>;
 }
 
-/** An event as the memory broker keeps it: with what the bound across topics needs. */
-interface Stored {
+/**
+ * An event as the memory broker keeps it: the event itself, as listeners and history pages get
+ * it (`id`, `topics`, `event`, `data`), and, in private fields no copy, spread or JSON of it
+ * shows, what the bound across topics needs. One object per event, not the event and a record
+ * around it: fewer objects for the collector to copy and mark while the history keeps them.
+ */
+class Kept implements BrokerEvent {
   readonly id: string;
-  readonly event: BrokerEvent;
-  readonly bytes: number;
+  readonly topics: readonly string[];
+  readonly event: string | undefined;
+  readonly data: string;
+  readonly #bytes: number;
   /** How many topic histories hold it. */
-  refs: number;
-  /** In the list below, which holds every event that some topic holds. */
-  linked: boolean;
-  // Neighbours in publish order (which is id order) among the events some topic holds.
-  prev: Stored | null;
-  next: Stored | null;
+  #refs = 0;
+  // Neighbours in publish order (which is id order) among the events some topic holds, in the
+  // broker's list of them; `#linked` while it is in that list.
+  #linked = false;
+  #prev: Kept | null = null;
+  #next: Kept | null = null;
+
+  constructor(id: string, topics: readonly string[], init: BrokerEventInit, bytes: number) {
+    this.id = id;
+    this.topics = topics;
+    this.event = init.event;
+    this.data = init.data;
+    this.#bytes = bytes;
+  }
+
+  static bytesOf(kept: Kept): number {
+    return kept.#bytes;
+  }
+
+  /** A topic's history took it. */
+  static hold(kept: Kept): void {
+    kept.#refs++;
+  }
+
+  static held(kept: Kept): boolean {
+    return kept.#refs > 0;
+  }
+
+  /** A topic's history let it go: out of the list once no history holds it. */
+  static release(list: KeptList, kept: Kept): void {
+    if (--kept.#refs === 0 && kept.#linked) Kept.unlink(list, kept);
+  }
+
+  /** Appends it to the list (the newest event kept). */
+  static link(list: KeptList, kept: Kept): void {
+    kept.#linked = true;
+    kept.#prev = list.last;
+    if (list.last === null) list.first = kept;
+    else list.last.#next = kept;
+    list.last = kept;
+    list.bytes += kept.#bytes;
+  }
+
+  static unlink(list: KeptList, kept: Kept): void {
+    if (!kept.#linked) return;
+    kept.#linked = false;
+    if (kept.#prev === null) list.first = kept.#next;
+    else kept.#prev.#next = kept.#next;
+    if (kept.#next === null) list.last = kept.#prev;
+    else kept.#next.#prev = kept.#prev;
+    kept.#prev = null;
+    kept.#next = null;
+    list.bytes -= kept.#bytes;
+  }
+}
+
+/** Every event some topic holds, oldest first, and their bytes (see {@link Kept.link}). */
+interface KeptList {
+  first: Kept | null;
+  last: Kept | null;
+  bytes: number;
 }
 
 /**
@@ -326,36 +389,21 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
   // Every event some topic holds, oldest first, and their bytes: the bound across topics evicts
   // from the head, so it never scans the topics.
-  const kept = new Chain<Stored>();
-  let totalBytes = 0;
-
-  const link = (stored: Stored): void => {
-    stored.linked = true;
-    kept.append(stored);
-    totalBytes += stored.bytes;
-  };
-
-  const unlink = (stored: Stored): void => {
-    stored.linked = false;
-    kept.remove(stored);
-    totalBytes -= stored.bytes;
-  };
+  const kept: KeptList = { first: null, last: null, bytes: 0 };
 
   // A topic let an event go (by count, age, bytes, or the eviction below).
-  const onDrop = (stored: Stored): void => {
-    if (--stored.refs === 0 && stored.linked) unlink(stored);
-  };
+  const onDrop = (event: Kept): void => Kept.release(kept, event);
 
   const enforceTotal = (): void => {
-    while (totalBytes > limits.maxTotalBytes && kept.first !== null) {
-      const stored = kept.first;
+    while (kept.bytes > limits.maxTotalBytes && kept.first !== null) {
+      const oldest = kept.first;
       // It is the oldest event of every topic that holds it (they all hold it in id order and
       // hold nothing older than the oldest event of all), so each lets it go and raises its
       // floor: a resume from before it on any of them is truncated.
-      for (const topic of stored.event.topics) histories.get(topic)?.history.evict(stored);
+      for (const topic of oldest.topics) histories.get(topic)?.history.evict(oldest);
       // Cannot happen (every history that holds it is in `histories` under one of its topics);
       // keeps the loop finite whatever happens.
-      if (stored.linked) unlink(stored);
+      Kept.unlink(kept, oldest);
     }
   };
 
@@ -396,7 +444,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       }
       return r;
     }
-    const history = new TopicHistory<Stored>(compareStreamIds, globalFloor, limits, onDrop);
+    const history = new TopicHistory<Kept>(compareStreamIds, globalFloor, limits, onDrop);
     const added: Recent = { topic, history, bytes: utf8Length(topic), prev: null, next: null };
     histories.set(topic, added);
     recency.append(added);
@@ -404,58 +452,49 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return added;
   };
 
-  /** A publish, done at once (nothing in it waits): `publish` and {@link PUBLISH_NOW} run it. */
-  const publishNow = (topics: readonly string[], init: BrokerEventInit): string => {
+  /**
+   * A publish, done at once (nothing in it waits): `publish` and {@link PUBLISH_NOW} run it.
+   * Returns the event as kept and handed to the feeds.
+   */
+  const publishNow = (topics: readonly string[], init: BrokerEventInit): BrokerEvent => {
     if (closed) throw new BrokerError('closed', 'the broker is closed');
     const time = now();
     sweep(time);
+    const id = ids.next();
     // A frozen array cannot change under the event: it is kept as is (a reply passes the same
     // one for each of its events), any other is copied.
-    const event: BrokerEvent = {
-      id: ids.next(),
-      topics: Object.isFrozen(topics) ? topics : [...topics],
-      event: init.event,
-      data: init.data,
-    };
+    const held = Object.isFrozen(topics) ? topics : [...topics];
     // What historyEventBytes(event) counts, with each topic's length kept by its history rather
     // than measured again for every event.
     let bytes =
       HISTORY_EVENT_OVERHEAD_BYTES +
-      utf8Length(event.id) +
-      utf8Length(event.data) +
-      (event.event === undefined ? 0 : utf8Length(event.event));
-    for (const topic of event.topics) bytes += histories.get(topic)?.bytes ?? utf8Length(topic);
-    const stored: Stored = {
-      id: event.id,
-      event,
-      bytes,
-      refs: 0,
-      linked: false,
-      prev: null,
-      next: null,
-    };
-    for (const topic of event.topics) {
+      utf8Length(id) +
+      utf8Length(init.data) +
+      (init.event === undefined ? 0 : utf8Length(init.event));
+    for (const topic of held) bytes += histories.get(topic)?.bytes ?? utf8Length(topic);
+    const event = new Kept(id, held, init, bytes);
+    for (const topic of held) {
       const { history } = historyOf(topic, time);
       history.expire(time);
-      if (history.push(stored, time, stored.bytes)) stored.refs++;
+      if (history.push(event, time, bytes)) Kept.hold(event);
     }
-    if (stored.refs > 0) {
-      link(stored);
+    if (Kept.held(event)) {
+      Kept.link(kept, event);
       enforceTotal();
     }
     for (const feed of feeds) {
-      if (!follows(feed, event.topics)) continue;
+      if (!follows(feed, held)) continue;
       try {
         feed.listener.onEvent(event);
       } catch (error) {
         feed.listener.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
       }
     }
-    return event.id;
+    return event;
   };
 
   const broker: MemoryBroker = {
-    publish: async (topics, init) => publishNow(topics, init),
+    publish: async (topics, init) => publishNow(topics, init).id,
 
     async history(topics, afterId, options = {}) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
@@ -465,7 +504,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const time = now();
       sweep(time);
       let truncated = false;
-      const lists: Stored[][] = [];
+      const lists: Kept[][] = [];
       for (const topic of topics) {
         checkExpiry(topic, time);
         const history = histories.get(topic)?.history;
@@ -481,7 +520,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const merged = mergeById(lists, compareStreamIds, limit + 1);
       const more = merged.length > limit;
       const page = more ? merged.slice(0, limit) : merged;
-      return { events: page.map((stored) => stored.event), more, truncated, head };
+      return { events: page, more, truncated, head };
     },
 
     subscribe(listener) {
@@ -504,7 +543,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     isValidId: isStreamId,
     topicLimits: { maxEvents: limits.maxEvents, maxBytes: limits.maxBytes },
 
-    historyBytes: () => totalBytes,
+    historyBytes: () => kept.bytes,
 
     async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
@@ -535,8 +574,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       feeds.clear();
       histories.clear();
       recency.clear();
-      kept.clear();
-      totalBytes = 0;
+      kept.first = null;
+      kept.last = null;
+      kept.bytes = 0;
       expiries.clear();
       claims.clear();
     },

@@ -131,6 +131,11 @@ export function utf8Length(text: string): number {
 // Smallest ring: most topics hold a few events, and an emptied one gives its slots back.
 const MIN_CAPACITY = 8;
 
+/** `capacity` numbers, all 0.5 to start with, so V8 keeps them as unboxed doubles. */
+function ring(capacity: number): number[] {
+  return new Array<number>(capacity).fill(0.5);
+}
+
 /**
  * One topic's newest events in id order, in a ring that never holds more than `maxEvents`
  * events or (but for the newest) more than `maxBytes` bytes. The ring grows and shrinks with
@@ -153,9 +158,11 @@ export class TopicHistory<E extends { readonly id: string }> {
   readonly #maxBytes: number;
   readonly #onDrop: ((event: E) => void) | undefined;
   // A ring: slot (#head + i) & #mask holds the i-th oldest event; its capacity is a power of two.
+  // Plain arrays of numbers (V8 keeps them unboxed), not typed arrays: a typed array past 64
+  // bytes has its store outside the heap, one more allocation for each ring that grows.
   #events: (E | undefined)[] = new Array<E | undefined>(MIN_CAPACITY);
-  #times = new Float64Array(MIN_CAPACITY);
-  #sizes = new Float64Array(MIN_CAPACITY);
+  #times: number[] = ring(MIN_CAPACITY);
+  #sizes: number[] = ring(MIN_CAPACITY);
   #mask = MIN_CAPACITY - 1;
   #head = 0;
   #size = 0;
@@ -281,8 +288,8 @@ export class TopicHistory<E extends { readonly id: string }> {
 
   #resize(capacity: number): void {
     const events = new Array<E | undefined>(capacity);
-    const times = new Float64Array(capacity);
-    const sizes = new Float64Array(capacity);
+    const times = ring(capacity);
+    const sizes = ring(capacity);
     for (let i = 0; i < this.#size; i++) {
       const slot = (this.#head + i) & this.#mask;
       events[i] = this.#events[slot];

@@ -183,7 +183,7 @@ export class Run implements Watcher {
   /** The topics of a log event: one frozen array, which the broker may keep instead of a copy. */
   readonly #logTopics: readonly string[];
   /** The broker's synchronous publish, when it has one (the in-memory broker). */
-  readonly #publishNow: ((topics: readonly string[], init: BrokerEventInit) => string) | undefined;
+  readonly #publishNow: ((topics: readonly string[], init: BrokerEventInit) => BrokerEvent) | undefined;
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
 
@@ -268,15 +268,15 @@ export class Run implements Watcher {
     if (publishNow !== undefined && this.#inFlight === null && this.#queue.length === 0) {
       // A broker that takes it at once (in memory): no batch, no promise, no turn of the loop;
       // the readers here have it before `send` returns.
-      let id: string;
+      let event: BrokerEvent;
       try {
-        id = publishNow(this.#logTopics, init);
+        event = publishNow(this.#logTopics, init);
       } catch (error) {
         this.#failed(error);
         return RESOLVED_FALSE;
       }
       this.lastPublish = this.#options.now();
-      this.#landed({ id, topics: this.#logTopics, event: init.event, data: init.data });
+      this.#landed(event);
       return RESOLVED_TRUE;
     }
     this.#queue.push(init);

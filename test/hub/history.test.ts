@@ -212,6 +212,21 @@ describe('memory broker history', () => {
     expect((await broker.history(['never'], ids[0] as string)).truncated).toBe(false);
   });
 
+  it('hands out an event with its four fields only: what it keeps for its bounds is not in a copy, a spread or its JSON', async () => {
+    const broker = createMemoryBroker();
+    const seen: unknown[] = [];
+    const feed = broker.subscribe({ onEvent: (e) => seen.push(e), onError: () => {} });
+    await feed.follow(['t']);
+    await broker.publish(['t'], { data: 'a' });
+    const id = await broker.publish(['t'], { event: 'x', data: 'b' });
+    const [first, event] = (await broker.history(['t'], '0-0')).events;
+    expect(seen[1]).toBe(event); // the same object as the feed got
+    expect(Object.keys(event as object)).toEqual(['id', 'topics', 'event', 'data']);
+    expect(JSON.parse(JSON.stringify(event))).toEqual({ id, topics: ['t'], event: 'x', data: 'b' });
+    expect({ ...first }).toEqual({ id: first?.id, topics: ['t'], event: undefined, data: 'a' });
+    await feed.close();
+  });
+
   it('pages with limit and says when there is more', async () => {
     const broker = createMemoryBroker();
     const first = await broker.publish(['t'], { data: '0' });

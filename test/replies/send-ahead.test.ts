@@ -5,7 +5,12 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PUBLISH_NOW } from '../../src/hub/broker.js';
-import { type Broker, type BrokerEventInit, createMemoryBroker } from '../../src/hub/index.js';
+import {
+  type Broker,
+  type BrokerEvent,
+  type BrokerEventInit,
+  createMemoryBroker,
+} from '../../src/hub/index.js';
 import { SEND_AHEAD_BYTES } from '../../src/replies/run.js';
 import { deferred, instancesPerTest, post, settles, tokens } from './helpers.js';
 
@@ -138,7 +143,9 @@ describe('replies: sends on their way to the broker', () => {
 
   it('on the in-memory broker itself, events go in at once, through its synchronous publish, and none waits', async () => {
     const inner = createMemoryBroker();
-    const offered = (inner as unknown as Record<symbol, { now: (...a: never[]) => string }>)[PUBLISH_NOW];
+    const offered = (inner as unknown as Record<symbol, { now: (...a: never[]) => BrokerEvent }>)[
+      PUBLISH_NOW
+    ];
     const direct: string[] = [];
     // The same broker, its synchronous publish counted.
     const broker: Broker = Object.create(inner);
@@ -147,7 +154,7 @@ describe('replies: sends on their way to the broker', () => {
         publish: inner.publish,
         now: (topics: readonly string[], init: BrokerEventInit) => {
           direct.push(init.data);
-          return offered?.now(topics as never, init as never) as string;
+          return offered?.now(topics as never, init as never) as BrokerEvent;
         },
       },
     });
