@@ -198,6 +198,11 @@ interface Recent {
   readonly history: TopicHistory<Kept>;
   /** UTF-8 length of the topic's name, counted in each of its events' bytes. */
   readonly bytes: number;
+  /**
+   * When the topic is to be forgotten (`expire`), in ms since the epoch; `Infinity` for never.
+   * Kept here, not in a map of its own: a publish looks its topic up once.
+   */
+  until: number;
   prev: Recent | null;
   next: Recent | null;
 }
@@ -379,8 +384,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const histories = new Map<string, Recent>();
   const recency = new Chain<Recent>();
   const feeds = new Set<Feed>();
-  // Topics asked to be forgotten (`expire`): the time, in ms since the epoch.
-  const expiries = new Map<string, number>();
+  // Topics asked to be forgotten (`expire`), swept for their `until`.
+  const expiring = new Set<Recent>();
   // Map order is claim order: past maxClaims the oldest goes first.
   const claims = new Map<string, { value: string; until: number }>();
   // Expired topics and claims are swept at most once a second; a topic is also checked when used.
@@ -412,31 +417,29 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const { topic, history } = topicHeld;
     recency.remove(topicHeld);
     histories.delete(topic);
-    expiries.delete(topic);
+    expiring.delete(topicHeld);
     history.clear(); // its events no longer count, and its floor rises to its newest
     if (compareStreamIds(history.floor, globalFloor) > 0) globalFloor = history.floor;
   };
 
-  /** Drops `topic` if its expiry has passed. */
-  const checkExpiry = (topic: string, time: number): void => {
-    const until = expiries.get(topic);
-    if (until === undefined || until > time) return;
-    const held = histories.get(topic);
-    if (held === undefined) expiries.delete(topic);
-    else drop(held);
+  /** The history of `topic`, if it has one and its expiry has not passed (else it is dropped). */
+  const current = (topic: string, time: number): Recent | undefined => {
+    const r = histories.get(topic);
+    if (r === undefined || r.until > time) return r;
+    drop(r);
+    return undefined;
   };
 
   const sweep = (time: number): void => {
     if (time < nextSweep) return;
     nextSweep = time + 1000;
-    // A Map may be changed while iterated: what checkExpiry deletes is simply not visited.
-    for (const topic of expiries.keys()) checkExpiry(topic, time);
+    // A Set may be changed while iterated: what drop deletes is simply not visited again.
+    for (const r of expiring) if (r.until <= time) drop(r);
     for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
   };
 
   const historyOf = (topic: string, time: number): Recent => {
-    checkExpiry(topic, time);
-    const r = histories.get(topic);
+    const r = current(topic, time);
     if (r !== undefined) {
       if (r !== recency.last) {
         recency.remove(r);
@@ -445,11 +448,24 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       return r;
     }
     const history = new TopicHistory<Kept>(compareStreamIds, globalFloor, limits, onDrop);
-    const added: Recent = { topic, history, bytes: utf8Length(topic), prev: null, next: null };
+    const added: Recent = {
+      topic,
+      history,
+      bytes: utf8Length(topic),
+      until: Number.POSITIVE_INFINITY,
+      prev: null,
+      next: null,
+    };
     histories.set(topic, added);
     recency.append(added);
     if (histories.size > maxTopics && recency.first !== null) drop(recency.first);
     return added;
+  };
+
+  /** `event` into the history of its topic `r`, with what fell out of it by now dropped first. */
+  const keep = (r: Recent, event: Kept, time: number): void => {
+    r.history.expire(time);
+    if (r.history.push(event, time, Kept.bytesOf(event))) Kept.hold(event);
   };
 
   /**
@@ -471,12 +487,22 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       utf8Length(id) +
       utf8Length(init.data) +
       (init.event === undefined ? 0 : utf8Length(init.event));
-    for (const topic of held) bytes += histories.get(topic)?.bytes ?? utf8Length(topic);
-    const event = new Kept(id, held, init, bytes);
-    for (const topic of held) {
-      const { history } = historyOf(topic, time);
-      history.expire(time);
-      if (history.push(event, time, bytes)) Kept.hold(event);
+    let event: Kept;
+    if (held.length === 1) {
+      // One topic (a reply's log): its history is looked up once.
+      const r = historyOf(held[0] as string, time);
+      event = new Kept(id, held, init, bytes + r.bytes);
+      keep(r, event, time);
+    } else {
+      const topicsHeld = held.map((topic) => historyOf(topic, time));
+      for (const r of topicsHeld) bytes += r.bytes;
+      event = new Kept(id, held, init, bytes);
+      // A publish to more topics than maxTopics drops its own first ones: they keep nothing,
+      // and a resume from before it on them is truncated, as for any topic dropped.
+      for (const r of topicsHeld) {
+        if (histories.get(r.topic) === r) keep(r, event, time);
+        else if (compareStreamIds(id, globalFloor) > 0) globalFloor = id;
+      }
     }
     if (Kept.held(event)) {
       Kept.link(kept, event);
@@ -506,8 +532,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       let truncated = false;
       const lists: Kept[][] = [];
       for (const topic of topics) {
-        checkExpiry(topic, time);
-        const history = histories.get(topic)?.history;
+        const history = current(topic, time)?.history;
         if (history === undefined) {
           if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
           continue;
@@ -563,9 +588,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       checkNumber('ttl', ttl, { min: 0 });
       const time = now();
       for (const topic of topics) {
-        if (!histories.has(topic)) continue;
-        expiries.set(topic, time + ttl);
-        checkExpiry(topic, time);
+        const r = histories.get(topic);
+        if (r === undefined) continue;
+        r.until = time + ttl;
+        if (r.until <= time) drop(r);
+        else expiring.add(r);
       }
     },
 
@@ -577,7 +604,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       kept.first = null;
       kept.last = null;
       kept.bytes = 0;
-      expiries.clear();
+      expiring.clear();
       claims.clear();
     },
   };

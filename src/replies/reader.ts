@@ -144,6 +144,14 @@ export class ReplyWatch implements Watcher {
   onEvent(event: BrokerEvent): void {
     this.lastSeen = this.#now();
     if (!event.topics.includes(this.topics.log)) return; // a heartbeat
+    this.onLog(event);
+  }
+
+  /**
+   * An event of the reply's log. The run of a local reply hands its events here directly: it
+   * knows they are the log's, and the producer's sign of life is the run itself (`upkeep.ts`).
+   */
+  onLog(event: BrokerEvent): void {
     if (event.event === OPEN_MARK) this.#sawOpen = true;
     if (event.event === OPEN_MARK && this.#opened.length > 0) {
       const waiting = this.#opened;

@@ -88,7 +88,8 @@ export const SEND_AHEAD_BYTES = 256 * 1024;
 
 /** Gets a reply's log events as they land, in order (the readers of a producer running here). */
 export interface LocalWatcher {
-  onEvent(event: BrokerEvent): void;
+  /** An event of the reply's log, as it landed. */
+  onLog(event: BrokerEvent): void;
 }
 
 const ALIVE: BrokerEventInit = { event: ALIVE_MARK, data: '' };
@@ -215,7 +216,7 @@ export class Run implements Watcher {
       const id = await this.#options.broker.publish(topics, open);
       this.lastPublish = this.#options.now();
       this.openId = id;
-      this.localWatch?.onEvent({ id, topics, ...open });
+      this.localWatch?.onLog({ id, topics, ...open });
     } catch (error) {
       this.#following.release();
       throw error;
@@ -224,10 +225,14 @@ export class Run implements Watcher {
 
   /** Starts the producer. Returns a promise of the reply's end (for `waitUntil`). */
   start(produce: Produce): Promise<void> {
+    const controller = this.#controller;
     const context: ReplyContext = {
       id: this.id,
       url: this.url,
-      signal: this.#controller.signal,
+      // Made when first asked for (a producer that never looks at it costs no signal).
+      get signal(): AbortSignal {
+        return controller.signal;
+      },
       send: this.send,
     };
     this.#settled = (async (): Promise<Outcome> => {
@@ -351,7 +356,7 @@ export class Run implements Watcher {
           for (let i = 0; i < batch.length; i++) {
             const { event, data } = batch[i] as BrokerEventInit;
             const id = typeof landed === 'string' ? landed : (landed[i] as string);
-            watch.onEvent({ id, topics, event, data });
+            watch.onLog({ id, topics, event, data });
           }
         }
         this.#aheadBytes -= bytes;
@@ -372,7 +377,7 @@ export class Run implements Watcher {
   /** An event landed in the log: to the readers here. */
   #landed(event: BrokerEvent): void {
     this.quiet = false;
-    this.localWatch?.onEvent(event);
+    this.localWatch?.onLog(event);
   }
 
   /** The broker did not take an event: nothing more is sent, and the reply ends failed. */

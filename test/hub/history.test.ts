@@ -249,6 +249,24 @@ describe('memory broker history', () => {
     expect((await broker.history(['a'], a)).events.map((e) => e.id)).toEqual([before]);
   });
 
+  it('one publish to more topics than maxTopics: its first topics are dropped by its last, and keep nothing of it', async () => {
+    const broker = createMemoryBroker({ maxTopics: 2, history: { maxEvents: 1 } });
+    const start = await broker.publish(['z'], { data: 'z' });
+    const id = await broker.publish(['a', 'b', 'c'], { data: 'abc' });
+    expect((await broker.history(['a'], start)).truncated).toBe(true);
+    expect((await broker.history(['b'], start)).events.map((e) => e.id)).toEqual([id]);
+    expect((await broker.history(['c'], start)).events.map((e) => e.id)).toEqual([id]);
+    // Counted once, for the two histories that hold it; nothing is left of 'z' or 'a'.
+    expect(broker.historyBytes()).toBe(historyEventBytes({ id, data: 'abc', topics: ['a', 'b', 'c'] }));
+    // Once 'b' and 'c' let it go, nothing holds it: its bytes are given back.
+    const b = await broker.publish(['b'], { data: 'b' });
+    const c = await broker.publish(['c'], { data: 'c' });
+    expect(broker.historyBytes()).toBe(
+      historyEventBytes({ id: b, data: 'b', topics: ['b'] }) +
+        historyEventBytes({ id: c, data: 'c', topics: ['c'] }),
+    );
+  });
+
   it('keeps the recency order right after a topic is dropped by its expiry', async () => {
     const broker = createMemoryBroker({ maxTopics: 2 });
     const start = await broker.publish(['a'], { data: 'a' });

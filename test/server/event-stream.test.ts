@@ -148,6 +148,17 @@ describe('createEventStream', () => {
     await body.rest();
     expect(body.events.map((e) => e.data)).toEqual(['last']);
   });
+
+  it("the signal's reason carries no stack frames (they would be the stream's own), and the stack limit is left as it was", () => {
+    const limit = Error.stackTraceLimit;
+    const stream = open();
+    stream.close();
+    const reason = stream.signal.reason as StreamClosedError;
+    expect(reason.stack).toBe('StreamClosedError: the server closed the event stream');
+    expect(reason.message).toBe('the server closed the event stream');
+    expect(Error.stackTraceLimit).toBe(limit);
+    expect(new Error('x').stack).toMatch(/\n\s+at /);
+  });
 });
 
 describe('field injection', () => {
