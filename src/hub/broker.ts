@@ -203,6 +203,8 @@ interface Recent {
    * Kept here, not in a map of its own: a publish looks its topic up once.
    */
   until: number;
+  /** Its history was dropped: a {@link PublishMemo} holding it looks the topic up again. */
+  dropped: boolean;
   prev: Recent | null;
   next: Recent | null;
 }
@@ -247,10 +249,29 @@ class Chain<N extends { prev: N | null; next: N | null }> {
  */
 export const PUBLISH_NOW: unique symbol = Symbol('ssekit.publishNow') as never;
 
+/**
+ * What a caller of the synchronous publish keeps between its publishes to the same topics (one
+ * per reply): the broker remembers there where their history is, and need not look it up again.
+ * Opaque to the caller; start with `{}`.
+ */
+export interface PublishMemo {
+  recent?: unknown;
+}
+
+/**
+ * The synchronous publish: `topics` must be a frozen array (it is kept as is), `memo` one the
+ * caller keeps for these topics.
+ */
+export type PublishNowFn = (
+  topics: readonly string[],
+  init: BrokerEventInit,
+  memo?: PublishMemo,
+) => BrokerEvent;
+
 /** What a broker offers under {@link PUBLISH_NOW}: the synchronous publish, and its `publish`. */
 interface PublishNow {
   readonly publish: Broker['publish'];
-  readonly now: (topics: readonly string[], init: BrokerEventInit) => BrokerEvent;
+  readonly now: PublishNowFn;
 }
 
 /**
@@ -259,9 +280,7 @@ interface PublishNow {
  * `publish` is the one that goes with it. A wrapper that inherits from the in-memory broker
  * (`Object.create`, a `Proxy`) and replaces `publish` sees every publish through its own.
  */
-export function publishNowOf(
-  broker: Broker,
-): ((topics: readonly string[], init: BrokerEventInit) => BrokerEvent) | undefined {
+export function publishNowOf(broker: Broker): PublishNowFn | undefined {
   const offered = (broker as { [PUBLISH_NOW]?: PublishNow })[PUBLISH_NOW];
   return offered !== undefined && offered.publish === broker.publish ? offered.now : undefined;
 }
@@ -415,6 +434,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   /** Drops a topic's history; resumes from before its last event are truncated from now on. */
   const drop = (topicHeld: Recent): void => {
     const { topic, history } = topicHeld;
+    topicHeld.dropped = true;
     recency.remove(topicHeld);
     histories.delete(topic);
     expiring.delete(topicHeld);
@@ -438,21 +458,25 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     for (const [name, claim] of claims) if (claim.until <= time) claims.delete(name);
   };
 
+  /** `r` is now the most recently published topic. */
+  const touch = (r: Recent): Recent => {
+    if (r !== recency.last) {
+      recency.remove(r);
+      recency.append(r);
+    }
+    return r;
+  };
+
   const historyOf = (topic: string, time: number): Recent => {
     const r = current(topic, time);
-    if (r !== undefined) {
-      if (r !== recency.last) {
-        recency.remove(r);
-        recency.append(r);
-      }
-      return r;
-    }
+    if (r !== undefined) return touch(r);
     const history = new TopicHistory<Kept>(compareStreamIds, globalFloor, limits, onDrop);
     const added: Recent = {
       topic,
       history,
       bytes: utf8Length(topic),
       until: Number.POSITIVE_INFINITY,
+      dropped: false,
       prev: null,
       next: null,
     };
@@ -472,14 +496,15 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * A publish, done at once (nothing in it waits): `publish` and {@link PUBLISH_NOW} run it.
    * Returns the event as kept and handed to the feeds.
    */
-  const publishNow = (topics: readonly string[], init: BrokerEventInit): BrokerEvent => {
+  const publishNow = (topics: readonly string[], init: BrokerEventInit, memo?: PublishMemo): BrokerEvent => {
     if (closed) throw new BrokerError('closed', 'the broker is closed');
     const time = now();
     sweep(time);
-    const id = ids.next();
+    const id = ids.next(time);
     // A frozen array cannot change under the event: it is kept as is (a reply passes the same
-    // one for each of its events), any other is copied.
-    const held = Object.isFrozen(topics) ? topics : [...topics];
+    // one for each of its events, through PUBLISH_NOW, which takes only frozen ones), any other
+    // is copied.
+    const held = memo !== undefined || Object.isFrozen(topics) ? topics : [...topics];
     // What historyEventBytes(event) counts, with each topic's length kept by its history rather
     // than measured again for every event.
     let bytes =
@@ -489,8 +514,17 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       (init.event === undefined ? 0 : utf8Length(init.event));
     let event: Kept;
     if (held.length === 1) {
-      // One topic (a reply's log): its history is looked up once.
-      const r = historyOf(held[0] as string, time);
+      // One topic (a reply's log): its history is looked up once, or not at all when the memo
+      // has it (still held, not expired, and the topic's).
+      const topic = held[0] as string;
+      const known = memo?.recent as Recent | undefined;
+      let r: Recent;
+      if (known !== undefined && !known.dropped && known.until > time && known.topic === topic) {
+        r = touch(known);
+      } else {
+        r = historyOf(topic, time);
+        if (memo !== undefined) memo.recent = r;
+      }
       event = new Kept(id, held, init, bytes + r.bytes);
       keep(r, event, time);
     } else {

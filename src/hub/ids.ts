@@ -59,8 +59,9 @@ export class StreamIdGenerator {
   /** The newest id handed out, or `undefined` before the first. */
   last: string | undefined;
 
-  next(): string {
-    const now = Math.floor(this.#now());
+  /** The next id; `time` is the clock's reading when the caller has just read it. */
+  next(time: number = this.#now()): string {
+    const now = Math.floor(time);
     if (now > this.#ms) {
       this.#ms = now;
       this.#seq = 0;

@@ -239,7 +239,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     producerHeartbeat: o.producerHeartbeat,
     now,
     onError,
-    onBytes: (run, bytes) => store.grow(run.id, bytes),
+    onBytes: (run, bytes) => store.grow(run.stored, bytes),
     eventOverhead: logEventOverhead(o.topicPrefix),
     onEnd(run) {
       running.delete(run.id);
@@ -508,7 +508,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         stopReply(topicsOf(o.topicPrefix, before), stopOptions).catch(onError);
       }
     }
-    store.add(id, run.topics);
+    run.stored = store.add(id, run.topics);
     counters.started++;
     // The log stays followed here while the reply runs, readers or not: a client that reconnects
     // to this instance is served without following it again (on Redis, a follow waits for the

@@ -3,7 +3,14 @@
  * it sends to the reply's log in order, enforces the log's bounds, follows the control topic
  * (a stop from any instance), and writes the `end` event when it is over.
  */
-import { type Broker, type BrokerEvent, type BrokerEventInit, publishNowOf } from '../hub/broker.js';
+import {
+  type Broker,
+  type BrokerEvent,
+  type BrokerEventInit,
+  type PublishMemo,
+  type PublishNowFn,
+  publishNowOf,
+} from '../hub/broker.js';
 import { checkData, checkEventType } from '../protocol/encode.js';
 import { EncodeError } from '../protocol/errors.js';
 import { ReplyInputError, ReplyStoppedError } from './errors.js';
@@ -21,6 +28,7 @@ import {
   STOP_MARK,
   utf8Length,
 } from './log.js';
+import type { Stored } from './store.js';
 
 /** One event of a reply: a string is shorthand for `{ data }`. The broker assigns its id. */
 export type ReplyEvent = string | { readonly event?: string; readonly data: string };
@@ -155,6 +163,8 @@ export class Run implements Watcher {
   lastPublish: number;
   /** When someone last read the reply (idle stop): a local reader, or a notice from elsewhere. */
   lastRead: number;
+  /** What the store counts for this reply, once it is in (see `store.ts`). */
+  stored: Stored | undefined;
   /** Readers of this reply open on this instance. */
   readersHere = 0;
   stamp?: number;
@@ -184,7 +194,9 @@ export class Run implements Watcher {
   /** The topics of a log event: one frozen array, which the broker may keep instead of a copy. */
   readonly #logTopics: readonly string[];
   /** The broker's synchronous publish, when it has one (the in-memory broker). */
-  readonly #publishNow: ((topics: readonly string[], init: BrokerEventInit) => BrokerEvent) | undefined;
+  readonly #publishNow: PublishNowFn | undefined;
+  /** Where the broker's synchronous publish remembers the log's history between events. */
+  readonly #memo: PublishMemo = {};
   #settled: Promise<Outcome> | null = null;
   #ending: Promise<void> | null = null;
 
@@ -275,7 +287,7 @@ export class Run implements Watcher {
       // the readers here have it before `send` returns.
       let event: BrokerEvent;
       try {
-        event = publishNow(this.#logTopics, init);
+        event = publishNow(this.#logTopics, init, this.#memo);
       } catch (error) {
         this.#failed(error);
         return RESOLVED_FALSE;

@@ -11,7 +11,8 @@ export const REPLY_OVERHEAD = 1024;
 /** Most Idempotency-Keys claimed in this process (without a broker `claim()`); the oldest go first. */
 const MAX_LOCAL_CLAIMS = 100_000;
 
-interface Stored {
+/** What the store counts for one reply: `add` hands it out, and `grow` takes it back. */
+export interface Stored {
   bytes: number;
   endedAt: number | null;
   readonly topics: ReplyTopics;
@@ -59,13 +60,18 @@ export function createStore(options: StoreOptions) {
       return false;
     },
 
-    add(id: string, topics: ReplyTopics): void {
-      stored.set(id, { bytes: REPLY_OVERHEAD, endedAt: null, topics });
+    add(id: string, topics: ReplyTopics): Stored {
+      const record: Stored = { bytes: REPLY_OVERHEAD, endedAt: null, topics };
+      stored.set(id, record);
       bytes += REPLY_OVERHEAD;
+      return record;
     },
 
-    grow(id: string, size: number): void {
-      const record = stored.get(id);
+    /**
+     * The reply of `record` (what `add` returned for it) stored `size` bytes more. Only a running
+     * reply grows, and only a finished one is forgotten: no lookup is needed to know it counts.
+     */
+    grow(record: Stored | undefined, size: number): void {
       if (record === undefined) return;
       record.bytes += size;
       bytes += size;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { publishNowOf } from '../../src/hub/broker.js';
 import {
   compareStreamIds,
   createHub,
@@ -225,6 +226,26 @@ describe('memory broker history', () => {
     expect(JSON.parse(JSON.stringify(event))).toEqual({ id, topics: ['t'], event: 'x', data: 'b' });
     expect({ ...first }).toEqual({ id: first?.id, topics: ['t'], event: undefined, data: 'a' });
     await feed.close();
+  });
+
+  it("the synchronous publish's memo: a topic dropped, or past its expiry, since the last publish is looked up again, never written to", async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ maxTopics: 1, now: () => now });
+    const publishNow = publishNowOf(broker) as NonNullable<ReturnType<typeof publishNowOf>>;
+    const log = Object.freeze(['log']);
+    const memo = {};
+    const first = publishNow(log, { data: '1' }, memo).id;
+    expect(publishNow(log, { data: '2' }, memo).data).toBe('2');
+    await broker.publish(['other'], { data: 'x' }); // 'log' is dropped (maxTopics 1)
+    const third = publishNow(log, { data: '3' }, memo).id;
+    const page = await broker.history(['log'], first);
+    expect(page.truncated).toBe(true); // '2' fell out with the dropped history
+    expect(page.events.map((e) => e.id)).toEqual([third]);
+    await broker.expire?.(['log'], 10);
+    now += 10; // past its expiry: the next publish starts a new history
+    const fourth = publishNow(log, { data: '4' }, memo).id;
+    expect((await broker.history(['log'], third)).events.map((e) => e.id)).toEqual([fourth]);
+    expect(broker.historyBytes()).toBe(historyEventBytes({ id: fourth, data: '4', topics: log }));
   });
 
   it('pages with limit and says when there is more', async () => {
