@@ -305,8 +305,7 @@ class Kept implements BrokerEvent {
   /** How many topic histories hold it. */
   #refs = 0;
   // Neighbours in publish order (which is id order) among the events some topic holds, in the
-  // broker's list of them; `#linked` while it is in that list.
-  #linked = false;
+  // broker's list of them.
   #prev: Kept | null = null;
   #next: Kept | null = null;
 
@@ -333,12 +332,11 @@ class Kept implements BrokerEvent {
 
   /** A topic's history let it go: out of the list once no history holds it. */
   static release(list: KeptList, kept: Kept): void {
-    if (--kept.#refs === 0 && kept.#linked) Kept.unlink(list, kept);
+    if (--kept.#refs === 0) Kept.unlink(list, kept);
   }
 
   /** Appends it to the list (the newest event kept). */
   static link(list: KeptList, kept: Kept): void {
-    kept.#linked = true;
     kept.#prev = list.last;
     if (list.last === null) list.first = kept;
     else list.last.#next = kept;
@@ -347,8 +345,8 @@ class Kept implements BrokerEvent {
   }
 
   static unlink(list: KeptList, kept: Kept): void {
-    if (!kept.#linked) return;
-    kept.#linked = false;
+    // Not in the list: neither linked from a neighbour nor its first.
+    if (kept.#prev === null && list.first !== kept) return;
     if (kept.#prev === null) list.first = kept.#next;
     else kept.#prev.#next = kept.#next;
     if (kept.#next === null) list.last = kept.#prev;
