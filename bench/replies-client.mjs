@@ -6,13 +6,17 @@
 // first token of the new response.
 // Usage: node bench/replies-client.mjs
 // IPC: {cmd:'run', port, replies, tokens, startSpreadMs, timeoutMs, resume: null | {fromMs, toMs, gapMs}} ->
-//      {done, failed, missing, repeated, samples, p50, p99, max, clientLoopP99}
+//      {done, failed, missing, repeated, samples, p50, p99, max, clientLoopP99, timeline}
+// `timeline`: per resume [url, connect() called, socket connected, first token read], absolute ms
+// (performance.timeOrigin + now(): the server stamps its side on the same clock, and the parent
+// joins both by URL to say which leg a slow resume lost its time in).
 import { connect } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createBodyReader } from './lib/http-body-reader.mjs';
 
 let port = 0; // the server of the current run
 const now = () => performance.now();
+const origin = performance.timeOrigin;
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /**
@@ -28,6 +32,7 @@ function session(n, resume, timeoutMs) {
     let location = '';
     let socket = null;
     let latency;
+    let timeline;
     let resumeTimer;
     let settled = false;
     const finish = (ok) => {
@@ -36,7 +41,7 @@ function session(n, resume, timeoutMs) {
       clearTimeout(resumeTimer);
       clearTimeout(deadline);
       socket?.destroy();
-      resolve({ ok, missing: n - distinct, repeated, latency });
+      resolve({ ok, missing: n - distinct, repeated, latency, timeline });
     };
     // `t0`: when this response's connect() was called (resume: the latency's start).
     const open = (request, t0, resumed) => {
@@ -45,13 +50,16 @@ function session(n, resume, timeoutMs) {
       const s = connect({ port, host: '127.0.0.1' });
       socket = s;
       s.setNoDelay(true);
+      let connected = Number.NaN;
       const onLine = (text) => {
         // A token is `data: t<i>`, or a UI message chunk `data: {"type":"text-delta",...,"delta":"t<i>"}` (bench:ai).
         const delta = text.startsWith('data: {"type":"text-delta"') ? text.indexOf('"delta":"t') : -1;
         if (text.startsWith('data: t') || delta !== -1) {
           if (resumed && first) {
             first = false;
-            latency = now() - t0;
+            const t = now();
+            latency = t - t0;
+            timeline = [location, origin + t0, origin + connected, origin + t];
           }
           const i = delta === -1 ? Number(text.slice(7)) : Number.parseInt(text.slice(delta + 10), 10);
           if (seen[i] === 1) repeated++;
@@ -89,7 +97,10 @@ function session(n, resume, timeoutMs) {
       s.on('close', () => {
         if (s === socket) finish(false);
       });
-      s.on('connect', () => s.write(request));
+      s.on('connect', () => {
+        connected = now();
+        s.write(request);
+      });
     };
     // Bounded: a reply that does not complete in time counts as failed.
     const deadline = setTimeout(() => finish(false), timeoutMs);
@@ -141,6 +152,7 @@ process.on('message', async (m) => {
     p99: latencies.length ? quantile(latencies, 0.99) : Number.NaN,
     max: latencies.length ? latencies[latencies.length - 1] : Number.NaN,
     clientLoopP99: loopDelay.percentile(99) / 1e6,
+    timeline: results.filter((r) => r.timeline !== undefined).map((r) => r.timeline),
   });
 });
 process.on('disconnect', () => process.exit(0));

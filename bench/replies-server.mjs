@@ -25,7 +25,9 @@
 // IPC: first message out {port}; {cmd:'pace', periodTicks, burst} -> {} (`burst` tokens per
 // turn, back to back: an upstream read that carries several); {cmd:'cpu'} -> {cpu, redis}
 // (process CPU user+system µs; Redis commands this process has sent, by name; the event loop's
-// delay p99 since the last ask, ms; p50/p99 of the server's side of the resumes since then, ms).
+// delay p99 since the last ask, ms; p50/p99 of the server's side of the resumes since then, ms;
+// `timeline`: per resume [url, connection accepted, 'request', first token written], absolute ms
+// on the readers' clock, performance.timeOrigin + now()).
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadDist } from './lib/dist.mjs';
@@ -251,10 +253,15 @@ const listener = createRequestListener(handler);
 // The server's side of a resume: from the GET's 'request' event to the first write that carries
 // a token (what the reader measures, minus the network and the reader's own process).
 const resumeLatencies = [];
+const timeline = [];
+const origin = performance.timeOrigin;
+const accepted = new WeakMap();
 const TOKEN = Buffer.from('data: t');
 const server = createServer((req, res) => {
   if (req.method === 'GET') {
     const t0 = performance.now();
+    const entry = [req.url, origin + (accepted.get(req.socket) ?? Number.NaN), origin + t0, Number.NaN];
+    timeline.push(entry);
     const write = res.write;
     res.write = function writeAndTime(chunk, ...rest) {
       if (
@@ -262,7 +269,9 @@ const server = createServer((req, res) => {
           ? chunk.includes('data: t')
           : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).includes(TOKEN)
       ) {
-        resumeLatencies.push(performance.now() - t0);
+        const t = performance.now();
+        resumeLatencies.push(t - t0);
+        entry[3] = origin + t;
         res.write = write;
       }
       return write.call(this, chunk, ...rest);
@@ -270,6 +279,7 @@ const server = createServer((req, res) => {
   }
   listener(req, res);
 });
+server.on('connection', (socket) => accepted.set(socket, performance.now()));
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 
@@ -294,6 +304,7 @@ process.on('message', (m) => {
       loopP99: loopDelay.percentile(99) / 1e6,
       resumeP50: q(0.5),
       resumeP99: q(0.99),
+      timeline: timeline.splice(0),
     });
     loopDelay.reset();
   }

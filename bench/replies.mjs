@@ -24,7 +24,9 @@
 //     the server's side alone: from the GET's 'request' event to the first write carrying a
 //     token; and the readers' and the server's event loop delays: a reader process that lags,
 //     or a connection the kernel was slow to accept (a loaded machine), adds to every latency
-//     the readers measure.
+//     the readers measure. And the resumes' legs (readers' and server's stamps joined by URL, one
+//     clock): the reader's connect, to the server's accept, to its 'request' event, to the first
+//     token written, to the reader reading it; p50/p99 and the slowest 1%'s median.
 // (3) Against resumable-stream on the same Redis (a redis-server of the bench's own, so its
 //     figures are the bench's alone): Redis commands per reply when nobody resumes (from (1))
 //     and per resume (a run of (1)'s shape where every reader resumes once, minus (1), per
@@ -41,6 +43,8 @@
 //   --baseline DIR: adds memory-base and redis-base, ssekit/replies as built in DIR (a dist/
 //   from before a change), rotated with the others; prints ssekit / ssekit-base ratios.
 //   BENCH_PROF=<dir>: CPU profiles of the servers (node --cpu-prof), written when they exit.
+//   BENCH_TIMELINE=<path prefix>: each run's resume stamps (readers' and server's, see legsOf), as
+//   JSON, one file per run: to see when in a run the slow resumes came (a queue that grows).
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -106,6 +110,54 @@ async function redisCpuMs(admin) {
   return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
+/**
+ * Where the resumes' time went, leg by leg: the readers' stamps joined with the server's by URL
+ * (both on one clock, performance.timeOrigin + now()). `connect`: the reader's connect() to its
+ * socket connected (its own loop); `accept`: connect() to the server's 'connection' event;
+ * `parse`: that to the request's 'request' event (the server's loop, HTTP parsing); `server`:
+ * 'request' to the first token written (ssekit's part); `deliver`: that write to the reader
+ * reading the token (the kernel and the reader's loop). For each leg, p50 and p99 over all
+ * resumes, and its median over the slowest 1% of resumes (end to end): where they lost their time.
+ */
+function legsOf(readers, servers) {
+  const byUrl = new Map(servers.map((s) => [s[0], s]));
+  const rows = [];
+  for (const [url, t0, connected, first] of readers) {
+    const s = byUrl.get(url);
+    if (s === undefined) continue;
+    const [, accepted, request, written] = s;
+    rows.push({
+      total: first - t0,
+      connect: connected - t0,
+      accept: accepted - t0,
+      parse: request - accepted,
+      server: written - request,
+      deliver: first - written,
+    });
+  }
+  const legs = ['connect', 'accept', 'parse', 'server', 'deliver'];
+  const q = (xs, p) => {
+    const sorted = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : Number.NaN;
+  };
+  const slow = [...rows]
+    .sort((a, b) => b.total - a.total)
+    .slice(0, Math.max(1, Math.ceil(rows.length / 100)));
+  const out = { joined: rows.length };
+  for (const leg of legs) {
+    const xs = rows.map((r) => r[leg]);
+    out[leg] = { p50: q(xs, 0.5), p99: q(xs, 0.99), slow: median(slow.map((r) => r[leg])) };
+  }
+  return out;
+}
+
+const legLine = (legs) =>
+  ['connect', 'accept', 'parse', 'server', 'deliver']
+    .map(
+      (leg) => `${leg} ${legs[leg].p50.toFixed(1)}/${legs[leg].p99.toFixed(1)}/${legs[leg].slow.toFixed(1)}`,
+    )
+    .join(', ');
+
 async function main() {
   const loadBefore = loadavg()[0];
   const redis = await startRedis((proc) => procs.children.push(proc));
@@ -156,7 +208,13 @@ async function main() {
     const s1 = await commandStats(admin);
     const r1 = await redisCpuMs(admin);
     const sent = diff(c1.redis, c0.redis);
+    if (process.env.BENCH_TIMELINE && result.timeline) {
+      const { writeFileSync } = await import('node:fs');
+      const path = `${process.env.BENCH_TIMELINE}-${name}-${Date.now()}.json`;
+      writeFileSync(path, JSON.stringify({ readers: result.timeline, server: c1.timeline }));
+    }
     return {
+      legs: legsOf(result.timeline ?? [], c1.timeline ?? []),
       ...result,
       cpuPerToken: (c1.cpu - c0.cpu) / (replies * tokens),
       roundTrips: sum(sent),
@@ -206,7 +264,10 @@ async function main() {
           ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples}), server's side p50/p99 ${r.serverP50.toFixed(2)}/${r.serverP99.toFixed(2)} ms`
           : '') +
         (REDIS_NAMES.has(name) ? `, ${r.roundTrips} round trips, ${r.executed} executed` : '') +
-        `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms`,
+        `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms` +
+        (r.samples && r.legs.joined > 0
+          ? `\n  legs p50/p99/slowest 1% (ms, ${r.legs.joined} joined): ${legLine(r.legs)}`
+          : ''),
     );
   };
   for (let round = 0; round < ROUNDS; round++) {
@@ -290,6 +351,19 @@ async function main() {
       console.log(
         `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
       );
+    }
+    console.log(
+      '\nWhere the resumes lost their time, ms (median over rounds of: p50 / p99 / median of the slowest 1%):',
+    );
+    for (const name of ALL.filter((n) => n !== 'stream')) {
+      const runs = results.filter((r) => r.part === 2 && r.name === name && r.legs.joined > 0);
+      if (runs.length === 0) continue;
+      const legs = {};
+      for (const leg of ['connect', 'accept', 'parse', 'server', 'deliver']) {
+        legs[leg] = {};
+        for (const k of ['p50', 'p99', 'slow']) legs[leg][k] = median(runs.map((r) => r.legs[leg][k]));
+      }
+      console.log(`  ${name}: ${legLine(legs)}`);
     }
     for (const name of ['memory', 'redis']) {
       if (!ALL.includes(name)) continue;

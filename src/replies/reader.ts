@@ -10,7 +10,7 @@
  * 3. every event is written once: one with an id at or below the newest written is dropped, which
  *    also covers a feed that lags behind history (Redis reads them on different connections).
  */
-import type { Broker, BrokerEvent } from '../hub/broker.js';
+import type { Broker, BrokerEvent, HistoryPage } from '../hub/broker.js';
 import { encodeEvent } from '../protocol/encode.js';
 import type { EventStreamHandle } from '../server/event-stream.js';
 import type { Following, RepliesFeed, Watcher } from './feed.js';
@@ -59,11 +59,50 @@ function wireOf(event: BrokerEvent): string | Uint8Array {
   return text.length > TEXT_MAX ? encoder.encode(text) : text;
 }
 
+/**
+ * The first page of a reply's log, read before its reader is attached (replies.ts asks for it
+ * beside the reply's state, so a resume costs one round trip to the broker, not two), and the
+ * live events the watch got while it was read: the reader takes them as it takes the events it
+ * holds during a replay (step 2 above), so the seam stays closed. Bounded like that hold: past
+ * `maxBytes`, or on a feed error, the page is not used and the reader replays as without it.
+ */
+export class FirstPage {
+  page: HistoryPage | undefined;
+  readonly live: BrokerEvent[] = [];
+  #bytes = 0;
+  #spilled = false;
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** The page, with every live event since it was asked for; `undefined` when it cannot be used. */
+  get usable(): HistoryPage | undefined {
+    return this.#spilled ? undefined : this.page;
+  }
+
+  onLive(event: BrokerEvent): void {
+    if (this.#spilled) return;
+    this.#bytes += utf8Length(encodeEvent({ id: event.id, event: event.event, data: event.data }));
+    if (this.#bytes > this.#maxBytes) this.spill();
+    else this.live.push(event);
+  }
+
+  /** Events may be missing (too many to hold, or the feed failed): the page is not used. */
+  spill(): void {
+    this.#spilled = true;
+    this.live.length = 0;
+  }
+}
+
 /** What a process knows of one reply it reads: followed once, shared by its readers. */
 export class ReplyWatch implements Watcher {
   readonly id: string;
   readonly topics: ReplyTopics;
   readonly readers = new Set<Reader>();
+  /** First pages being read for readers not attached yet (see {@link FirstPage}). */
+  readonly firstPages = new Set<FirstPage>();
   readonly following: Following;
   /** When the log or the alive topic last brought anything (the producer's sign of life). */
   lastSeen: number;
@@ -161,9 +200,11 @@ export class ReplyWatch implements Watcher {
     if (event.event === END_EVENT && this.end === null)
       this.end = { id: event.id, reason: endReasonOf(event.data) };
     for (const reader of this.readers) reader.onLive(event);
+    for (const first of this.firstPages) first.onLive(event);
   }
 
   onFeedError(): void {
+    for (const first of this.firstPages) first.spill();
     // Events may have been missed: each reader ends with a retry hint and resumes from the log.
     for (const reader of [...this.readers]) reader.cut();
   }
@@ -207,9 +248,16 @@ export class Reader {
     return this.#mode === 'done';
   }
 
-  /** Replays, then follows live. Call once the reader is attached to its followed watch. */
-  start(): void {
-    if (!this.done) void this.#replay();
+  /**
+   * Replays, then follows live. Call once the reader is attached to its followed watch.
+   * `first`: the log's first page after the cursor, read before the reader was attached, with the
+   * live events since (used unless it spilled).
+   */
+  start(first?: FirstPage): void {
+    if (this.done) return;
+    const page = first?.usable;
+    if (first !== undefined && page !== undefined) for (const event of first.live) this.onLive(event);
+    void this.#replay(page);
   }
 
   /** Follows live from the cursor, with nothing to replay (the log holds nothing after it). */
@@ -262,13 +310,20 @@ export class Reader {
     this.#close();
   }
 
-  async #replay(): Promise<void> {
+  async #replay(firstPage?: HistoryPage): Promise<void> {
     const { broker, pageSize } = this.#options;
+    let given = firstPage;
     try {
       for (;;) {
         let after = this.#cursor;
         for (;;) {
-          const page = await broker.history([this.#watch.topics.log], after, { limit: pageSize });
+          let page: HistoryPage;
+          if (given === undefined)
+            page = await broker.history([this.#watch.topics.log], after, { limit: pageSize });
+          else {
+            page = given;
+            given = undefined;
+          }
           if (this.done) return;
           // Truncated is expected from before the log's start (the open marker then comes
           // first); anywhere else the broker lost part of the log.

@@ -15,7 +15,7 @@ import { createFeed } from './feed.js';
 import { idempotencyKeyOf, plain, type ReplyAction, refusalOf, replyIdOf, resumePointOf } from './http.js';
 import { type EndReason, LOG_START, newReplyId, OPEN_MARK, REPLY_ID, timeOfId, topicsOf } from './log.js';
 import { logBounds, logEventOverhead, type RepliesOptions, resolveOptions } from './options.js';
-import { Reader, type ReaderOptions, ReplyWatch } from './reader.js';
+import { FirstPage, Reader, type ReaderOptions, ReplyWatch } from './reader.js';
 import { type Produce, type ReplyEvent, Run, type RunOptions } from './run.js';
 import { createStore, REPLY_OVERHEAD } from './store.js';
 import { createUpkeep } from './upkeep.js';
@@ -343,11 +343,27 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     if (readersOpen >= o.maxReaders) return unavailable('too many responses open');
     const watch = acquireWatch(id);
     const { lastEventId } = open;
+    // The log's first page after the client's id, asked for beside the reply's state: one round
+    // trip to the broker (two concurrent reads; on Redis, on one connection, they go out together)
+    // instead of the state's and then the replay's. Read after the watch follows the log, and
+    // what the watch gets live meanwhile is kept for the reader (reader.ts, FirstPage).
+    let first: FirstPage | undefined;
     try {
       await watch.following.ready;
       if (open.fresh !== true) {
+        const firstPage = new FirstPage(o.maxQueuedBytes);
+        first = firstPage;
+        watch.firstPages.add(firstPage);
+        const page = broker.history([watch.topics.log], lastEventId ?? LOG_START, { limit: o.pageSize }).then(
+          (read) => read,
+          // The reader reads it again, and reports what fails then.
+          () => undefined,
+        );
         const state = await readState(broker, watch.topics, o.pageSize);
+        firstPage.page = await page;
         if (!state.exists && open.joining === true) {
+          // Opened after the page was read: the reader reads the log itself.
+          firstPage.page = undefined;
           state.exists = await watch.whenOpened(o.producerLostAfter);
         }
         if (open.running === true && (!state.exists || state.end !== null)) {
@@ -376,6 +392,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       releaseWatch(watch);
       onError(error);
       return unavailable('the event store is unavailable');
+    } finally {
+      // From here to the reader joining the watch nothing awaits: no live event lands unseen.
+      if (first !== undefined) watch.firstPages.delete(first);
     }
     if (closing || readersOpen >= o.maxReaders) {
       releaseWatch(watch);
@@ -414,7 +433,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     if (o.maxDuration !== false) reader.cutAfter(o.maxDuration, () => counters.handoffs++);
     if (open.expiresAt !== undefined) reader.cutAfter(open.expiresAt - now());
     if (live !== undefined) reader.follow();
-    else reader.start();
+    else reader.start(first);
     return handle.stream.response;
   };
 

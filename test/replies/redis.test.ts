@@ -2,6 +2,7 @@
  * Replies on the Redis broker: two instances, each with its own Redis connections (as two
  * servers would have), sharing replies through Redis alone.
  */
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisBroker, type RedisBroker } from '../../src/adapters/redis/index.js';
 import { deletePrefix, REDIS_URL, redisAvailable, uniquePrefix } from '../helpers/redis.js';
@@ -46,6 +47,22 @@ async function pair(options: Parameters<typeof serve>[0] = {}) {
   return [await make(), await make()] as const;
 }
 
+/** How many Lua script calls (EVALSHA, EVAL) this process sends to Redis while `run` runs. */
+async function scriptsSentDuring<T>(run: () => Promise<T>): Promise<{ result: T; sent: number }> {
+  let sent = 0;
+  const original = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function counting(this: Redis, command, stream) {
+    const { name } = command as unknown as { name: string };
+    if (name === 'evalsha' || name === 'eval') sent++;
+    return original.call(this, command, stream);
+  } as typeof original;
+  try {
+    return { result: await run(), sent };
+  } finally {
+    Redis.prototype.sendCommand = original;
+  }
+}
+
 const N = 10;
 const ALL = Array.from({ length: N }, (_, i) => `t${i + 1}`);
 
@@ -62,6 +79,28 @@ describe.skipIf(!available)('replies on Redis', () => {
       const rest = await (await pending).rest();
       expectWholeOnce(seen, rest, ALL, p, `k=${k}`);
     }
+  });
+
+  it("answers a resume with one script call: the reply's state and its log's first page read together", async () => {
+    // No heartbeat in the window (the producer is quiet while the resume is counted).
+    const [{ app: a }] = await pair({ producerHeartbeat: 60_000, producerLostAfter: 300_000 });
+    const p = waitingProducer(3);
+    a.setProducer(p.produce);
+    const first = await post(a.url);
+    const location = first.headers.get('content-location') as string;
+    const [t1] = await first.take(1);
+    await first.take(2);
+    first.disconnect();
+    // The producer waits: the only scripts now are the resume's reads.
+    const { result: events, sent } = await scriptsSentDuring(async () => {
+      const resumed = await get(a.url, location, t1?.id);
+      const taken = await resumed.take(2);
+      resumed.disconnect();
+      return taken;
+    });
+    expect(tokens(events)).toEqual(['t2', 't3']);
+    expect(sent).toBe(1);
+    p.release();
   });
 
   it('stops from the other instance: the producer settles before the 204, every stream ends', async () => {

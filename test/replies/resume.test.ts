@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Broker, BrokerListener } from '../../src/hub/index.js';
+import type { Broker, BrokerEvent, BrokerListener } from '../../src/hub/index.js';
+import { createFeed } from '../../src/replies/feed.js';
 import { createReplies, type Produce, type Replies } from '../../src/replies/index.js';
+import { topicsOf } from '../../src/replies/log.js';
+import { FirstPage, ReplyWatch } from '../../src/replies/reader.js';
 import {
   deferred,
   expectWholeOnce,
@@ -150,6 +153,8 @@ describe('replies: the seam between replay and live events', () => {
       // page was taken first) the replay too.
       await p.push('c');
       await p.push('d');
+      // Landed (a run publishes at the end of the turn) and heard live before the page comes.
+      await new Promise((resolve) => setTimeout(resolve, 10));
       hold.release();
       const stream = await resumed;
       await p.push('e');
@@ -218,6 +223,101 @@ describe('replies: the seam between replay and live events', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it("asks for the log's first page beside the reply's state, not after it (one round trip to the broker)", async () => {
+    const inner = sharedBroker();
+    const state = deferred();
+    let controlReads = 0;
+    const logReadsDuringState: number[] = [];
+    let logReads = 0;
+    // The reply's state (its control topic) answers only when the test says so.
+    let holdState = false;
+    const broker: Broker = {
+      ...inner,
+      async history(topics, afterId, options) {
+        if ((topics[0] as string).endsWith('/control')) {
+          controlReads++;
+          if (holdState) {
+            logReadsDuringState.push(logReads);
+            await state.promise;
+          }
+        } else logReads++;
+        return inner.history(topics, afterId, options);
+      },
+    };
+    const replies = createReplies({ broker, heartbeat: false });
+    closers.push(replies);
+    const p = drivenProducer();
+    const location = await startReply(replies, p.produce);
+    await p.ready;
+    await p.push('a');
+    await p.push('b');
+    const first = await getReply(replies, location);
+    const [a] = await first.take(1);
+    first.disconnect();
+    holdState = true;
+    logReads = 0;
+    const before = controlReads;
+    const resumed = getReply(replies, location, a?.id);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The state read is held: the first page was asked for already, alongside it.
+    expect(controlReads).toBe(before + 1);
+    expect(logReadsDuringState).toEqual([1]);
+    state.resolve();
+    const stream = await resumed;
+    p.end();
+    expect(tokens(await stream.rest())).toEqual(['b']);
+    // Nothing read twice: the page read beside the state is the replay's.
+    expect(logReads).toBe(1);
+  });
+
+  it('replays without the first page read beside the state when the feed failed meanwhile (it may have missed events)', async () => {
+    const inner = sharedBroker();
+    // The producer runs on instance A; B serves the resume and follows the log through its feed,
+    // which the test can deafen (events published meanwhile never reach it) and fail.
+    const a = createReplies({ broker: inner, heartbeat: false });
+    closers.push(a);
+    let deaf = false;
+    let feedListener: BrokerListener | undefined;
+    const gated = gatedLog({
+      ...inner,
+      subscribe(listener: BrokerListener) {
+        feedListener = listener;
+        return inner.subscribe({
+          onEvent: (event) => {
+            if (!deaf) listener.onEvent(event);
+          },
+          onError: (error) => listener.onError(error),
+        });
+      },
+    });
+    const b = createReplies({ broker: gated.broker, heartbeat: false, onError: () => {} });
+    closers.push(b);
+    const p = drivenProducer();
+    const location = await startReply(a, p.produce);
+    await p.ready;
+    await p.push('a');
+    await p.push('b');
+    const first = await getReply(a, location);
+    const [tokenA] = await first.take(1);
+    first.disconnect();
+
+    const hold = gated.hold(true);
+    const resumed = getReply(b, location, tokenA?.id);
+    await hold.entered;
+    // The page is read; then the feed misses c and d, and says so.
+    deaf = true;
+    await p.push('c');
+    await p.push('d');
+    feedListener?.onError(new Error('feed lost'));
+    deaf = false;
+    hold.release();
+    const stream = await resumed;
+    await p.push('e');
+    p.end();
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['b', 'c', 'd', 'e']);
+  });
+
   it('replays a log longer than one history page, in order', async () => {
     const replies = createReplies({ heartbeat: false, pageSize: 7 });
     closers.push(replies);
@@ -229,5 +329,39 @@ describe('replies: the seam between replay and live events', () => {
     expect(tokens(await stream.rest())).toEqual(many);
     const fromMiddle = await getReply(replies, location, stream.events[20]?.id);
     expect(tokens(await fromMiddle.rest())).toEqual(many.slice(21));
+  });
+});
+
+describe('replies: the first page read before the reader attaches (FirstPage)', () => {
+  const event = (i: number): BrokerEvent => ({ id: `1-${i}`, topics: ['reply/x'], data: `token-${i}` });
+
+  it('keeps the live events that come while it is read, up to its bound in bytes, then gives the page up', () => {
+    const first = new FirstPage(100);
+    first.page = { events: [], more: false, truncated: false, head: '1-0' };
+    first.onLive(event(1));
+    first.onLive(event(2));
+    expect(first.live.map((e) => e.id)).toEqual(['1-1', '1-2']);
+    expect(first.usable).toBe(first.page);
+    for (let i = 3; i < 10; i++) first.onLive(event(i));
+    // Past 100 bytes of wire text: nothing kept, and the page is not to be used.
+    expect(first.live).toEqual([]);
+    expect(first.usable).toBeUndefined();
+  });
+
+  it('is given up when its watch hears that the feed failed', () => {
+    const feed = createFeed(
+      sharedBroker(),
+      () => {},
+      () => false,
+    );
+    const watch = new ReplyWatch('x', topicsOf('ssekit:', 'x'), feed, Date.now);
+    const first = new FirstPage(1 << 20);
+    first.page = { events: [], more: false, truncated: false, head: '1-0' };
+    watch.firstPages.add(first);
+    watch.onEvent({ ...event(1), topics: [watch.topics.log] });
+    expect(first.live.map((e) => e.id)).toEqual(['1-1']);
+    watch.onFeedError();
+    expect(first.usable).toBeUndefined();
+    watch.following.release();
   });
 });

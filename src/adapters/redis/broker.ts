@@ -570,6 +570,84 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       }, fail);
   };
 
+  // ---- history reads, gathered ---------------------------------------------------------------
+
+  // Reads asked for together (in one run of code and its microtasks: a reply's state and its
+  // log's first page, asked at once when a client resumes) go to Redis as one script call: one
+  // round trip, not one each. Sent once the microtasks queued so far have run, so a lone read
+  // waits for no later turn of the event loop. At most `READS_PER_CALL` reads a call.
+  interface Read {
+    /** The topics' stream keys (taken when asked: the caller may reuse its array). */
+    readonly keys: readonly string[];
+    readonly afterId: string;
+    readonly limit: number;
+    /** `afterId` is a stream id (else the read asks for nothing and says truncated). */
+    readonly valid: boolean;
+    readonly resolve: (page: HistoryPage) => void;
+    readonly reject: (error: unknown) => void;
+  }
+  let reads: Read[] = [];
+  let readsScheduled = false;
+
+  const sendReads = (): void => {
+    readsScheduled = false;
+    const items = reads;
+    reads = [];
+    for (let i = 0; i < items.length; i += READS_PER_CALL) void readPages(items.slice(i, i + READS_PER_CALL));
+  };
+
+  const readPages = async (items: readonly Read[]): Promise<void> => {
+    const keys: string[] = [seqKey];
+    const args: string[] = [];
+    for (const { keys: streams, afterId, limit, valid } of items) {
+      for (const key of streams) keys.push(key);
+      // A bad id still needs the head (the reset event carries it): read from the top.
+      args.push(String(streams.length), valid ? afterId : '0-0', String(valid ? limit + 1 : 0));
+    }
+    let reply: Awaited<ReturnType<Scripted['ssekitHistory']>>;
+    try {
+      if (command.status !== 'ready') await whenReady(command);
+      reply = await scripted.ssekitHistory(keys.length, ...keys, ...args);
+    } catch (error) {
+      const failure = new BrokerError('history-failed', 'Redis did not answer the history read', {
+        cause: error,
+      });
+      for (const item of items) item.reject(failure);
+      return;
+    }
+    const [head, ...perTopic] = reply;
+    let at = 0;
+    for (const item of items) {
+      const own = perTopic.slice(at, at + item.keys.length);
+      at += item.keys.length;
+      try {
+        item.resolve(pageOf(item, head, own));
+      } catch (error) {
+        item.reject(error);
+      }
+    }
+  };
+
+  const pageOf = (
+    { afterId, limit, valid }: Read,
+    head: string,
+    perTopic: readonly [string, string, StreamEntry[]][],
+  ): HistoryPage => {
+    if (!valid || compareStreamIds(afterId, head) > 0) {
+      // Not an id this broker handed out (or from a Redis that lost its data): reset.
+      return { events: [], more: false, truncated: true, head };
+    }
+    let truncated = false;
+    const lists: BrokerEvent[][] = [];
+    for (const [floor, deleted, entries] of perTopic) {
+      if (lostAfter([floor, deleted], afterId)) truncated = true;
+      lists.push(entries.map(([id, fields]) => decode(id, fields)));
+    }
+    const merged = mergeById(lists, compareStreamIds, limit + 1);
+    const more = merged.length > limit;
+    return { events: more ? merged.slice(0, limit) : merged, more, truncated, head };
+  };
+
   // ---- the broker ----------------------------------------------------------------------------
 
   const broker: RedisBroker = {
@@ -581,38 +659,17 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       });
     },
 
-    async history(topics, afterId, historyOptions = {}): Promise<HistoryPage> {
-      if (closed) throw new BrokerError('closed', 'the broker is closed');
+    history(topics, afterId, historyOptions = {}): Promise<HistoryPage> {
+      if (closed) return Promise.reject(new BrokerError('closed', 'the broker is closed'));
       const limit = historyOptions.limit ?? 1000;
-      let reply: Awaited<ReturnType<Scripted['ssekitHistory']>>;
-      // A bad id still needs the head (the reset event carries it): read from the top.
       const valid = isStreamId(afterId);
-      try {
-        if (command.status !== 'ready') await whenReady(command);
-        reply = await scripted.ssekitHistory(
-          1 + topics.length,
-          seqKey,
-          ...topics.map(topicKey),
-          valid ? afterId : '0-0',
-          String(valid ? limit + 1 : 0),
-        );
-      } catch (error) {
-        throw new BrokerError('history-failed', 'Redis did not answer the history read', { cause: error });
-      }
-      const [head, ...perTopic] = reply;
-      if (!valid || compareStreamIds(afterId, head) > 0) {
-        // Not an id this broker handed out (or from a Redis that lost its data): reset.
-        return { events: [], more: false, truncated: true, head };
-      }
-      let truncated = false;
-      const lists: BrokerEvent[][] = [];
-      for (const [floor, deleted, entries] of perTopic) {
-        if (lostAfter([floor, deleted], afterId)) truncated = true;
-        lists.push(entries.map(([id, fields]) => decode(id, fields)));
-      }
-      const merged = mergeById(lists, compareStreamIds, limit + 1);
-      const more = merged.length > limit;
-      return { events: more ? merged.slice(0, limit) : merged, more, truncated, head };
+      return new Promise<HistoryPage>((resolve, reject) => {
+        reads.push({ keys: topics.map(topicKey), afterId, limit, valid, resolve, reject });
+        if (!readsScheduled) {
+          readsScheduled = true;
+          queueMicrotask(sendReads);
+        }
+      });
     },
 
     subscribe(feedListener): BrokerFeed {
@@ -835,6 +892,9 @@ function afterThisTurn(fn: () => void): void {
   if (typeof setImmediate === 'function') setImmediate(fn);
   else setTimeout(fn, 0);
 }
+
+/** Most history reads in one script call. */
+const READS_PER_CALL = 64;
 
 /** Most events, and bytes of data, in one publish script call. */
 const BATCH_EVENTS = 512;

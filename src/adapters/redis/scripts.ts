@@ -138,17 +138,24 @@ end
 `;
 
 /**
- * History page. KEYS[1] = seq, KEYS[2..] = topic streams. ARGV[1] = exclusive start id,
- * ARGV[2] = COUNT per stream.
- * Returns { head, { floor, maxDeleted, entries }... }: head is the last id the sequence handed
- * out; see FLOOR for the other two.
+ * History pages: one or more reads (broker.ts gathers the reads asked for together, such as a
+ * reply's state and its log's first page, into one call: one round trip). KEYS[1] = seq, then
+ * each read's topic streams in turn. ARGV: three per read: its number of streams n, its
+ * exclusive start id, its COUNT per stream.
+ * Returns { head, { floor, maxDeleted, entries }... }, one triple per stream in KEYS order: head
+ * is the last id the sequence handed out (one head for all the reads); see FLOOR for the rest.
  */
 export const HISTORY_SCRIPT = `${FLOOR}
 local out = { head_of(KEYS[1]) }
-for i = 2, #KEYS do
-  local f = floor_of(KEYS[i])
-  local entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-  out[#out + 1] = { f[1], f[2], entries }
+local k = 2
+for a = 1, #ARGV, 3 do
+  local n = tonumber(ARGV[a])
+  for i = k, k + n - 1 do
+    local f = floor_of(KEYS[i])
+    local entries = redis.call('XRANGE', KEYS[i], '(' .. ARGV[a + 1], '+', 'COUNT', ARGV[a + 2])
+    out[#out + 1] = { f[1], f[2], entries }
+  end
+  k = k + n
 end
 return out
 `;

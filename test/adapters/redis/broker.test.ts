@@ -4,6 +4,7 @@ import { createRequestListener } from '../../../src/adapters/node/index.js';
 import {
   type BrokerEvent,
   createHub,
+  type HistoryPage,
   type Hub,
   isBrokerError,
   RESET_EVENT,
@@ -154,6 +155,31 @@ describe.skipIf(!available)('Redis broker', () => {
     );
     const y = await b.history(['y'], '0-0', { limit: 1000 });
     expect(y.events.map((e) => e.data)).toEqual(ids.map((_, i) => `d${i}`).filter((_, i) => i % 2 === 0));
+  });
+
+  it('sends history reads asked for together as one script call, each page as if read alone', async () => {
+    const b = broker(freshPrefix('reads'));
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await b.publish(i % 2 ? ['r'] : ['r', 's'], { data: `d${i}` }));
+    const asks = [
+      () => b.history(['r'], ids[1] as string, { limit: 2 }),
+      () => b.history(['s'], '0-0'),
+      () => b.history(['r', 's'], ids[3] as string),
+      () => b.history(['never'], ids[0] as string),
+      () => b.history(['r'], 'garbage'),
+      () => b.history(['r'], `${Date.now() + 86_400_000}-0`),
+    ];
+    const alone: HistoryPage[] = [];
+    for (const ask of asks) alone.push(await ask());
+    const { result: together, sent } = await commandsSentDuring(() => Promise.all(asks.map((ask) => ask())));
+    expect(sent.map((c) => c.name).filter((name) => name === 'evalsha' || name === 'eval')).toEqual([
+      'evalsha',
+    ]);
+    expect(together).toEqual(alone);
+    expect(together[0]?.events.map((e) => e.data)).toEqual(['d2', 'd3']);
+    expect(together[0]?.more).toBe(true);
+    expect(together[4]?.truncated).toBe(true);
+    expect(together[5]?.truncated).toBe(true);
   });
 
   it('a read of the live feed names the streams with news, not every stream followed', async () => {
