@@ -200,7 +200,7 @@ export class ReplyWatch implements Watcher {
     if (event.event === END_EVENT && this.end === null)
       this.end = { id: event.id, reason: endReasonOf(event.data) };
     for (const reader of this.readers) reader.onLive(event);
-    for (const first of this.firstPages) first.onLive(event);
+    if (this.firstPages.size > 0) for (const first of this.firstPages) first.onLive(event);
   }
 
   onFeedError(): void {
