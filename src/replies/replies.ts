@@ -161,6 +161,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
   const onError = o.onError;
   const retryAfter = retryAfterHeader(o.retryAfter);
   const headers = new Headers(options.headers);
+  // The same, as pairs without a Content-Location: a response that names its reply adds its own
+  // to them, with no Headers built and copied for it (Set-Cookie pairs stay apart).
+  const headerPairs = [...headers].filter(([name]) => name !== 'content-location');
 
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -400,11 +403,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       releaseWatch(watch);
       return unavailable(closing ? 'shutting down' : 'too many responses open');
     }
-    let init = headers;
-    if (open.contentLocation !== undefined) {
-      init = new Headers(headers);
-      init.set('content-location', open.contentLocation);
-    }
+    const init: HeadersInit =
+      open.contentLocation === undefined
+        ? headers
+        : [...headerPairs, ['content-location', open.contentLocation]];
     const handle = openEventStream({
       heartbeat: o.heartbeat,
       // Room for one whole event past the bound: an event is never cut, and one as large as a

@@ -225,7 +225,7 @@ export class Run implements Watcher {
           ? [this.topics.log, this.topics.control]
           : [this.topics.log, this.topics.control, chat];
       const open = { event: OPEN_MARK, data: chat === undefined ? '' : this.id };
-      const id = await this.#options.broker.publish(topics, open);
+      const id = await this.#publish(topics, open);
       this.lastPublish = this.#options.now();
       this.openId = id;
       this.localWatch?.onLog({ id, topics, ...open });
@@ -233,6 +233,14 @@ export class Run implements Watcher {
       this.#following.release();
       throw error;
     }
+  }
+
+  /** A marker into the broker: at once when it takes publishes so (no promise to wait for). */
+  #publish(topics: readonly string[], init: BrokerEventInit): string | Promise<string> {
+    const publishNow = this.#publishNow;
+    return publishNow === undefined
+      ? this.#options.broker.publish(topics, init)
+      : publishNow(Object.freeze(topics), init).id;
   }
 
   /** Starts the producer. Returns a promise of the reply's end (for `waitUntil`). */
@@ -497,7 +505,7 @@ export class Run implements Watcher {
         try {
           const end = { event: END_EVENT, data: endData(reason) };
           const topics = [this.topics.log, this.topics.control];
-          const id = await this.#options.broker.publish(topics, end);
+          const id = await this.#publish(topics, end);
           this.#landed({ id, topics, ...end });
         } catch (error) {
           this.#options.onError(error);

@@ -56,11 +56,12 @@ export const SSE_HEADERS: Readonly<{
 export function sseHeaders(headers?: RequestInit['headers']): Headers {
   const out = new Headers(SSE_HEADERS);
   if (headers !== undefined) {
-    new Headers(headers).forEach((value, name) => {
+    const given = new Headers(headers);
+    given.forEach((value, name) => {
       out.set(name, value);
     });
     // forEach joins Set-Cookie values with ", ", which breaks cookies: copy them one by one.
-    const cookies = new Headers(headers).getSetCookie?.() ?? [];
+    const cookies = given.getSetCookie?.() ?? [];
     if (cookies.length > 1) {
       out.delete('set-cookie');
       for (const cookie of cookies) out.append('set-cookie', cookie);

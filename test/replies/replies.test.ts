@@ -6,6 +6,30 @@ import { get, instancesPerTest, post, request, steppedProducer, tokens } from '.
 const instance = instancesPerTest();
 
 describe('replies: start and read', () => {
+  it("puts the headers option on its responses, each Set-Cookie apart, with the reply's own Content-Location on a POST", async () => {
+    const p = steppedProducer(1);
+    p.finish();
+    const app = await instance({
+      produce: p.produce,
+      headers: [
+        ['access-control-expose-headers', 'Content-Location'],
+        ['set-cookie', 'a=1'],
+        ['set-cookie', 'b=2'],
+        ['content-location', '/elsewhere'],
+      ],
+    });
+    const stream = await post(app.url);
+    expect(stream.headers.get('access-control-expose-headers')).toBe('Content-Location');
+    expect(stream.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    const location = stream.headers.get('content-location') as string;
+    expect(location).toMatch(/^\/replies\/[A-Za-z0-9_-]{22}$/);
+    await stream.rest();
+    const again = await get(app.url, location);
+    expect(again.headers.get('access-control-expose-headers')).toBe('Content-Location');
+    expect(again.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    await again.rest();
+  });
+
   it('answers a POST with the reply streamed from its start, Content-Location, an id on every event, then end', async () => {
     const p = steppedProducer(3);
     p.finish();

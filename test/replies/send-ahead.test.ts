@@ -141,7 +141,7 @@ describe('replies: sends on their way to the broker', () => {
     expect(app.replies.metrics().ended).toMatchObject({ done: 0, failed: 1 });
   });
 
-  it('on the in-memory broker itself, events go in at once, through its synchronous publish, and none waits', async () => {
+  it('on the in-memory broker itself, events and markers go in at once, through its synchronous publish, and none waits', async () => {
     const inner = createMemoryBroker();
     const offered = (inner as unknown as Record<symbol, { now: (...a: never[]) => BrokerEvent }>)[
       PUBLISH_NOW
@@ -169,7 +169,8 @@ describe('replies: sends on their way to the broker', () => {
     await settles(stream.rest(), 'the reply');
     expect(tokens(stream.events)).toEqual(['t0', 't1', 't2', 't3', 't4']);
     expect(taken).toEqual(Array(5).fill(true));
-    expect(direct).toEqual(['t0', 't1', 't2', 't3', 't4']);
+    // The open marker, every token and the end: none waited for a promise.
+    expect(direct).toEqual(['', 't0', 't1', 't2', 't3', 't4', '{"reason":"done"}']);
   });
 
   it('on the in-memory broker, a send it refuses (closed) ends the reply as failed, and later sends are refused', async () => {

@@ -1,0 +1,64 @@
+/**
+ * One contender of bench/callgrind/replies.sh in one process, no sockets: R replies of T tokens
+ * at once, each read to its end through its Response body, ROUNDS times. `stream`: the tokens
+ * through streamEvents; `memory`: the same tokens through createReplies on its in-memory broker
+ * (a producer that sends each token), the POST's own reader reading them. Every token comes from
+ * one ticker (a 1 ms interval, each reply one token a tick), as in bench/replies-server.mjs.
+ * Env: WHO (stream | memory), T, R, ROUNDS, DIST (a dist/ to load; default this checkout's).
+ */
+const DIST = process.env.DIST ?? new URL('../../dist', import.meta.url).pathname;
+const { streamEvents } = await import(`${DIST}/server.js`);
+const { createReplies } = await import(`${DIST}/replies.js`);
+const WHO = process.env.WHO ?? 'memory';
+const T = Number(process.env.T ?? 100);
+const R = Number(process.env.R ?? 100);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+
+const replies = createReplies({
+  basePath: '/replies/',
+  limits: { maxRunning: 1e6, maxReaders: 1e6, maxStoredBytes: 2 ** 30 },
+  onError: (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+});
+let due = [];
+const ticker = setInterval(() => {
+  const now = due;
+  due = [];
+  for (const resolve of now) resolve();
+}, 1);
+async function* tokens(n) {
+  for (let i = 0; i < n; i++) {
+    await new Promise((resolve) => due.push(resolve));
+    yield `t${i}`;
+  }
+}
+const post = () => new Request('http://127.0.0.1/chat', { method: 'POST' });
+const open = {
+  stream: () => {
+    const request = post();
+    return streamEvents(tokens(T), { signal: request.signal });
+  },
+  memory: () =>
+    replies.start(post(), async ({ send }) => {
+      for await (const token of tokens(T)) await send(token);
+    }),
+}[WHO];
+if (open === undefined) throw new Error(`WHO must be stream or memory, not ${WHO}`);
+
+let bytes = 0;
+async function readAll(response) {
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    bytes += value.byteLength;
+  }
+}
+for (let round = 0; round < ROUNDS; round++) {
+  await Promise.all(Array.from({ length: R }, async () => readAll(await open())));
+}
+clearInterval(ticker);
+if (bytes < R * T * ROUNDS * 8) throw new Error(`read ${bytes} bytes: tokens are missing`);
+process.exit(0);
