@@ -131,24 +131,38 @@ const getReply = async (replies: Replies, location: string, lastEventId?: string
     ),
   );
 
+/**
+ * A reply started on `producing` has sent `a` and `b`; a reader took `a` and left; it resumes
+ * from `a` on `reading`, whose log read `gated` holds (released by the test, page taken first or
+ * not). Returns the producer, the resume on its way and the hold.
+ */
+async function resumeHeldAfterA(
+  producing: Replies,
+  reading: Replies,
+  gated: ReturnType<typeof gatedLog>,
+  readFirst: boolean,
+) {
+  const p = drivenProducer();
+  const location = await startReply(producing, p.produce);
+  await p.ready;
+  await p.push('a');
+  await p.push('b');
+  const first = await getReply(producing, location);
+  const [a] = await first.take(1);
+  first.disconnect();
+  const hold = gated.hold(readFirst);
+  const resumed = getReply(reading, location, a?.id);
+  await hold.entered;
+  return { p, resumed, hold };
+}
+
 describe('replies: the seam between replay and live events', () => {
   for (const readFirst of [false, true]) {
     it(`holds live events while the log is read, and writes each once (${readFirst ? 'page taken before them' : 'page taken after them'})`, async () => {
       const gated = gatedLog(sharedBroker());
       const replies = createReplies({ broker: gated.broker, heartbeat: false });
       closers.push(replies);
-      const p = drivenProducer();
-      const location = await startReply(replies, p.produce);
-      await p.ready;
-      await p.push('a');
-      await p.push('b');
-      const first = await getReply(replies, location);
-      const [a] = await first.take(1);
-      first.disconnect();
-
-      const hold = gated.hold(readFirst);
-      const resumed = getReply(replies, location, a?.id);
-      await hold.entered;
+      const { p, resumed, hold } = await resumeHeldAfterA(replies, replies, gated, readFirst);
       // Published while the replay is being read: they reach the reader live, and (unless the
       // page was taken first) the replay too.
       await p.push('c');
@@ -292,18 +306,7 @@ describe('replies: the seam between replay and live events', () => {
     });
     const b = createReplies({ broker: gated.broker, heartbeat: false, onError: () => {} });
     closers.push(b);
-    const p = drivenProducer();
-    const location = await startReply(a, p.produce);
-    await p.ready;
-    await p.push('a');
-    await p.push('b');
-    const first = await getReply(a, location);
-    const [tokenA] = await first.take(1);
-    first.disconnect();
-
-    const hold = gated.hold(true);
-    const resumed = getReply(b, location, tokenA?.id);
-    await hold.entered;
+    const { p, resumed, hold } = await resumeHeldAfterA(a, b, gated, true);
     // The page is read; then the feed misses c and d, and says so.
     deaf = true;
     await p.push('c');
