@@ -103,7 +103,6 @@ export interface EventStreamHandle {
  * included; a heartbeat every 10 s races that timer and loses (measured with Bun 1.4: the stream
  * was cut at 20 s). Internal: the hub uses it too.
  */
-
 export function defaultHeartbeat(): number {
   return 'Bun' in globalThis ? 5_000 : 10_000;
 }
