@@ -258,3 +258,21 @@ export async function startRedisProxy(target: string = REDIS_URL): Promise<Redis
     },
   };
 }
+
+/** The commands (name and arguments) every ioredis connection of this process sends while `run` runs. */
+export async function commandsSentDuring<T>(
+  run: () => Promise<T>,
+): Promise<{ result: T; sent: { name: string; args: string[] }[] }> {
+  const sent: { name: string; args: string[] }[] = [];
+  const original = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function recording(this: Redis, command, stream) {
+    const { name, args } = command as unknown as { name: string; args: unknown[] };
+    sent.push({ name, args: args.map(String) });
+    return original.call(this, command, stream);
+  } as typeof original;
+  try {
+    return { result: await run(), sent };
+  } finally {
+    Redis.prototype.sendCommand = original;
+  }
+}

@@ -10,7 +10,13 @@ import {
   RESET_EVENT,
   RESUME_HEADER,
 } from '../../../src/hub/index.js';
-import { REDIS_URL, redisAvailable, redisBrokers, startRedisProxy } from '../../helpers/redis.js';
+import {
+  commandsSentDuring,
+  REDIS_URL,
+  redisAvailable,
+  redisBrokers,
+  startRedisProxy,
+} from '../../helpers/redis.js';
 import { listen } from '../../helpers/server.js';
 import { readAll, readEvents } from '../../hub/helpers.js';
 import { subscribeWithClient, waitFor } from './subscriber.js';
@@ -22,24 +28,6 @@ const hubs: Hub[] = [];
 afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close({ timeout: 100 })));
 });
-
-/** The commands (name and arguments) every ioredis connection of this process sends while `run` runs. */
-async function commandsSentDuring<T>(
-  run: () => Promise<T>,
-): Promise<{ result: T; sent: { name: string; args: string[] }[] }> {
-  const sent: { name: string; args: string[] }[] = [];
-  const original = Redis.prototype.sendCommand;
-  Redis.prototype.sendCommand = function recording(this: Redis, command, stream) {
-    const { name, args } = command as unknown as { name: string; args: unknown[] };
-    sent.push({ name, args: args.map(String) });
-    return original.call(this, command, stream);
-  } as typeof original;
-  try {
-    return { result: await run(), sent };
-  } finally {
-    Redis.prototype.sendCommand = original;
-  }
-}
 
 describe.skipIf(!available)('Redis broker', () => {
   it('gives one event one id on every topic, increasing, unique across instances', async () => {
