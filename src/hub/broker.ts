@@ -532,7 +532,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       // A publish to more topics than maxTopics drops its own first ones: they keep nothing,
       // and a resume from before it on them is truncated, as for any topic dropped.
       for (const r of topicsHeld) {
-        if (histories.get(r.topic) === r) keep(r, event, time);
+        if (!r.dropped) keep(r, event, time);
         else if (compareStreamIds(id, globalFloor) > 0) globalFloor = id;
       }
     }

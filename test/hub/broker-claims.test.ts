@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
-import { createMemoryBroker } from '../../src/hub/index.js';
+import { createMemoryBroker, historyEventBytes } from '../../src/hub/index.js';
 import { channelPair } from '../helpers/ipc.js';
 
 describe('memory broker claim()', () => {
@@ -54,6 +54,16 @@ describe('memory broker expire()', () => {
     await broker.publish(['log'], { data: 'c' });
     now += 10_000;
     expect((await broker.history(['log'], '0-0')).events.map((e) => e.data)).toEqual(['c']);
+  });
+
+  it('gives back the bytes of an expired topic nobody reads or publishes to again, at the next sweep', async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ now: () => now });
+    await broker.publish(['log'], { data: 'a' });
+    await broker.expire?.(['log'], 50);
+    now += 1_000; // past the expiry and the sweep's interval
+    const id = await broker.publish(['other'], { data: 'b' }); // sweeps; 'log' is never asked for
+    expect(broker.historyBytes()).toBe(historyEventBytes({ id, data: 'b', topics: ['other'] }));
   });
 
   it('drops at once with ttl 0', async () => {
