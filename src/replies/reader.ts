@@ -55,8 +55,18 @@ const encoder = new TextEncoder();
  * `Uint8Array` per token (an allocation outside the heap, and a copy to batch them).
  */
 function wireOf(event: BrokerEvent): string | Uint8Array {
-  const text = encodeEvent({ id: event.id, event: event.event, data: event.data });
+  const text = wireText(event);
   return text.length > TEXT_MAX ? encoder.encode(text) : text;
+}
+
+/** The `text/event-stream` text of a log event: its id, type and data (not its topics). */
+function wireText(event: BrokerEvent): string {
+  return encodeEvent({ id: event.id, event: event.event, data: event.data });
+}
+
+/** The UTF-8 length of a log event's wire text: what it takes in a stream's queue. */
+function wireBytes(event: BrokerEvent): number {
+  return utf8Length(wireText(event));
 }
 
 /**
@@ -84,7 +94,7 @@ export class FirstPage {
 
   onLive(event: BrokerEvent): void {
     if (this.#spilled) return;
-    this.#bytes += utf8Length(encodeEvent({ id: event.id, event: event.event, data: event.data }));
+    this.#bytes += wireBytes(event);
     if (this.#bytes > this.#maxBytes) this.spill();
     else this.live.push(event);
   }
@@ -285,9 +295,7 @@ export class Reader {
     if (this.#mode === 'live') {
       this.#deliver(event);
     } else if (this.#mode === 'replay' && !this.#heldOverflow) {
-      // The UTF-8 length of its wire text: what it will take in the stream's queue.
-      const bytes = utf8Length(encodeEvent({ id: event.id, event: event.event, data: event.data }));
-      this.#heldBytes += bytes;
+      this.#heldBytes += wireBytes(event);
       if (this.#heldBytes > this.#options.maxHeldBytes) {
         // History has them: the replay reads on from where it got instead.
         this.#heldOverflow = true;

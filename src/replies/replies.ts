@@ -357,11 +357,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         const firstPage = new FirstPage(o.maxQueuedBytes);
         first = firstPage;
         watch.firstPages.add(firstPage);
-        const page = broker.history([watch.topics.log], lastEventId ?? LOG_START, { limit: o.pageSize }).then(
-          (read) => read,
+        const page = broker
+          .history([watch.topics.log], lastEventId ?? LOG_START, { limit: o.pageSize })
           // The reader reads it again, and reports what fails then.
-          () => undefined,
-        );
+          .catch(() => undefined);
         const state = await readState(broker, watch.topics, o.pageSize);
         firstPage.page = await page;
         if (!state.exists && open.joining === true) {
