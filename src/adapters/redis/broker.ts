@@ -521,6 +521,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     readonly json: string;
     readonly keys: readonly string[];
   }
+  /** The topics' stream keys, then their byte-log keys (the publish script's order; expire takes the same keys). */
+  const keysOf = (topics: readonly string[]): string[] => [...topics.map(topicKey), ...topics.map(logKey)];
   const encoded = new WeakMap<readonly string[], EncodedTopics>();
   const encodeTopics = (topics: readonly string[]): EncodedTopics => {
     const known = encoded.get(topics);
@@ -528,7 +530,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     const made = {
       count: String(topics.length),
       json: JSON.stringify(topics),
-      keys: [...topics.map(topicKey), ...topics.map(logKey)],
+      keys: keysOf(topics),
     };
     if (Object.isFrozen(topics)) encoded.set(topics, made);
     return made;
@@ -796,7 +798,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         // PEXPIRE with 0 deletes at once. A stream that expires loses its history; Redis keeps
         // no floor for a deleted key, so the replies layer (the only user) checks its own markers.
         // The stream's byte log (scripts.ts) goes with it: a stream recreated later starts both anew.
-        const keys = [...topics.map(topicKey), ...topics.map(logKey)];
+        const keys = keysOf(topics);
         await scripted.ssekitExpire(keys.length, ...keys, String(ttl));
       } catch (error) {
         throw new BrokerError('publish-failed', 'Redis did not take the expiry', { cause: error });
