@@ -132,9 +132,25 @@ const getReply = async (replies: Replies, location: string, lastEventId?: string
   );
 
 /**
- * A reply started on `producing` has sent `a` and `b`; a reader took `a` and left; it resumes
- * from `a` on `reading`, whose log read `gated` holds (released by the test, page taken first or
- * not). Returns the producer, the resume on its way and the hold.
+ * A reply started on `replies` has sent `a` and `b`; a reader took `a` and left. Returns the
+ * producer, the reply's URL and the id of `a`.
+ */
+async function leftAfterA(replies: Replies) {
+  const p = drivenProducer();
+  const location = await startReply(replies, p.produce);
+  await p.ready;
+  await p.push('a');
+  await p.push('b');
+  const first = await getReply(replies, location);
+  const [a] = await first.take(1);
+  first.disconnect();
+  return { p, location, a: a?.id };
+}
+
+/**
+ * {@link leftAfterA} on `producing`, then the reader resumes from `a` on `reading`, whose log
+ * read `gated` holds (released by the test, page taken first or not). Returns the producer, the
+ * resume on its way and the hold.
  */
 async function resumeHeldAfterA(
   producing: Replies,
@@ -142,16 +158,9 @@ async function resumeHeldAfterA(
   gated: ReturnType<typeof gatedLog>,
   readFirst: boolean,
 ) {
-  const p = drivenProducer();
-  const location = await startReply(producing, p.produce);
-  await p.ready;
-  await p.push('a');
-  await p.push('b');
-  const first = await getReply(producing, location);
-  const [a] = await first.take(1);
-  first.disconnect();
+  const { p, location, a } = await leftAfterA(producing);
   const hold = gated.hold(readFirst);
-  const resumed = getReply(reading, location, a?.id);
+  const resumed = getReply(reading, location, a);
   await hold.entered;
   return { p, resumed, hold };
 }
@@ -260,18 +269,11 @@ describe('replies: the seam between replay and live events', () => {
     };
     const replies = createReplies({ broker, heartbeat: false });
     closers.push(replies);
-    const p = drivenProducer();
-    const location = await startReply(replies, p.produce);
-    await p.ready;
-    await p.push('a');
-    await p.push('b');
-    const first = await getReply(replies, location);
-    const [a] = await first.take(1);
-    first.disconnect();
+    const { p, location, a } = await leftAfterA(replies);
     holdState = true;
     logReads = 0;
     const before = controlReads;
-    const resumed = getReply(replies, location, a?.id);
+    const resumed = getReply(replies, location, a);
     await new Promise((resolve) => setTimeout(resolve, 20));
     // The state read is held: the first page was asked for already, alongside it.
     expect(controlReads).toBe(before + 1);
