@@ -4,7 +4,9 @@
  * through streamEvents; `memory`: the same tokens through createReplies on its in-memory broker
  * (a producer that sends each token), the POST's own reader reading them. Every token comes from
  * one ticker (a 1 ms interval, each reply one token a tick), as in bench/replies-server.mjs.
- * Env: WHO (stream | memory), T, R, ROUNDS, DIST (a dist/ to load; default this checkout's).
+ * Env: WHO (stream | memory), T, R, ROUNDS, BURST (tokens a tick, back to back: bench:replies'
+ * part 1b has 10; default 1), RETENTION (ms a reply's log is kept after its end; default the
+ * library's), DIST (a dist/ to load; default this checkout's).
  */
 const DIST = process.env.DIST ?? new URL('../../dist', import.meta.url).pathname;
 const { streamEvents } = await import(`${DIST}/server.js`);
@@ -13,10 +15,16 @@ const WHO = process.env.WHO ?? 'memory';
 const T = Number(process.env.T ?? 100);
 const R = Number(process.env.R ?? 100);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const BURST = Number(process.env.BURST ?? 1);
 
 const replies = createReplies({
   basePath: '/replies/',
-  limits: { maxRunning: 1e6, maxReaders: 1e6, maxStoredBytes: 2 ** 30 },
+  limits: {
+    maxRunning: 1e6,
+    maxReaders: 1e6,
+    maxStoredBytes: 2 ** 30,
+    ...(process.env.RETENTION ? { retention: Number(process.env.RETENTION) } : {}),
+  },
   onError: (error) => {
     console.error(error);
     process.exit(1);
@@ -30,7 +38,7 @@ const ticker = setInterval(() => {
 }, 1);
 async function* tokens(n) {
   for (let i = 0; i < n; i++) {
-    await new Promise((resolve) => due.push(resolve));
+    if (i % BURST === 0) await new Promise((resolve) => due.push(resolve));
     yield `t${i}`;
   }
 }
