@@ -2,7 +2,6 @@
  * Replies on the Redis broker: two instances, each with its own Redis connections (as two
  * servers would have), sharing replies through Redis alone.
  */
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisBroker, type RedisBroker } from '../../src/adapters/redis/index.js';
 import {

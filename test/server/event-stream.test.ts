@@ -159,6 +159,27 @@ describe('createEventStream', () => {
     expect(Error.stackTraceLimit).toBe(limit);
     expect(new Error('x').stack).toMatch(/\n\s+at /);
   });
+
+  it('keeps its getters on the prototype (an object with getters of its own is a slow dictionary in V8), and its methods work taken off it', async () => {
+    const stream = open();
+    const body = new BodyReader(stream.response.body);
+    for (const name of ['closed', 'bufferedAmount']) {
+      expect(Object.getOwnPropertyDescriptor(stream, name)).toBeUndefined();
+      expect(typeof Object.getOwnPropertyDescriptor(Object.getPrototypeOf(stream), name)?.get).toBe(
+        'function',
+      );
+    }
+    const { send, sendEncoded, comment, close } = stream;
+    void send('a');
+    void sendEncoded('data: b\n\n');
+    void comment('c');
+    expect(stream.bufferedAmount).toBeGreaterThan(0);
+    close();
+    expect(stream.closed).toBe(true);
+    expect(stream.bufferedAmount).toBe(0);
+    await body.rest();
+    expect(body.events.map((e) => e.data)).toEqual(['a', 'b']);
+  });
 });
 
 describe('field injection', () => {
