@@ -103,9 +103,6 @@ export function createFeed(broker: Broker, onError: (error: unknown) => void, cl
 
   return {
     follow,
-    get topicCount(): number {
-      return topics.size;
-    },
     close: (): Promise<void> => feed.close(),
   };
 }

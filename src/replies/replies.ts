@@ -675,7 +675,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         ...counters,
         running: running.size,
         readers: readersOpen,
-        storedBytes: store.bytes,
+        storedBytes: store.totalBytes(),
         ended: { ...ended },
         rejected: { ...rejected },
       };

@@ -42,8 +42,11 @@ export function createStore(options: StoreOptions) {
     bytes -= record.bytes;
   };
 
+  // No getters here: an object literal with one is a dictionary in V8, and `grow` is called for
+  // every event a reply sends.
   return {
-    get bytes(): number {
+    /** Bytes of every reply kept. */
+    totalBytes(): number {
       return bytes;
     },
 
