@@ -24,7 +24,9 @@
 //     the server's side alone: from the GET's 'request' event to the first write carrying a
 //     token; and the readers' and the server's event loop delays: a reader process that lags,
 //     or a connection the kernel was slow to accept (a loaded machine), adds to every latency
-//     the readers measure. And the resumes' legs (readers' and server's stamps joined by URL, one
+//     the readers measure. And the server's CPU over the run's wall time, in cores: a server
+//     process near 1 (its one event loop busy all the time) queues new connections, and the
+//     accept leg below grows with it. And the resumes' legs (readers' and server's stamps joined by URL, one
 //     clock): the reader's connect, to the server's accept, to its 'request' event, to the first
 //     token written, to the reader reading it; p50/p99 and the slowest 1%'s median.
 // (3) Against resumable-stream on the same Redis (a redis-server of the bench's own, so its
@@ -192,6 +194,7 @@ async function main() {
     const c0 = await server.ask({ cmd: 'cpu' }); // also resets the server's resume samples
     const s0 = await commandStats(admin);
     const r0 = await redisCpuMs(admin);
+    const t0 = performance.now();
     const result = await client.ask(
       {
         cmd: 'run',
@@ -204,6 +207,7 @@ async function main() {
       },
       durationMs + 60_000,
     );
+    const elapsedMs = performance.now() - t0;
     const c1 = await server.ask({ cmd: 'cpu' });
     const s1 = await commandStats(admin);
     const r1 = await redisCpuMs(admin);
@@ -217,6 +221,9 @@ async function main() {
       legs: legsOf(result.timeline ?? [], c1.timeline ?? []),
       ...result,
       cpuPerToken: (c1.cpu - c0.cpu) / (replies * tokens),
+      // The server's CPU over the run's wall time: the share of one core it kept busy (a loop
+      // near 1 queues what comes in, new connections included).
+      cores: (c1.cpu - c0.cpu) / (elapsedMs * 1000),
       roundTrips: sum(sent),
       sent,
       executed: sum(diff(s1, s0)),
@@ -261,7 +268,7 @@ async function main() {
     console.error(
       `round ${round + 1} part ${part} ${name}: ${r.cpuPerToken.toFixed(2)} µs/token` +
         (r.samples
-          ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples}), server's side p50/p99 ${r.serverP50.toFixed(2)}/${r.serverP99.toFixed(2)} ms`
+          ? `, resume p50/p99/max ${r.p50.toFixed(2)}/${r.p99.toFixed(2)}/${r.max.toFixed(2)} ms (${r.samples}), server's side p50/p99 ${r.serverP50.toFixed(2)}/${r.serverP99.toFixed(2)} ms, server CPU ${r.cores.toFixed(2)} cores`
           : '') +
         (REDIS_NAMES.has(name) ? `, ${r.roundTrips} round trips, ${r.executed} executed` : '') +
         `, ${r.done} done, ${r.failed} failed, ${r.missing} missing, ${r.repeated} repeated, loop delay p99 server ${r.loopP99.toFixed(1)} ms, readers ${r.clientLoopP99.toFixed(1)} ms` +
@@ -344,12 +351,12 @@ async function main() {
       `\n(2) Reconnect -> first resumed token: ${RESUMERS} replies at ${RESUME_RATE} tokens/s (${RESUME_TOKENS} tokens), each reader resumes once after ${GAP_MS} ms away\n`,
     );
     console.log(
-      '| server | p50 ms | p99 ms | max ms | resumes | server side p50 ms | p99 ms | CPU µs/token | loop delay p99 ms: server | readers |',
+      '| server | p50 ms | p99 ms | max ms | resumes | server side p50 ms | p99 ms | CPU µs/token | server CPU, cores | loop delay p99 ms: server | readers |',
     );
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const name of ALL.filter((n) => n !== 'stream')) {
       console.log(
-        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
+        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'cores'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
       );
     }
     console.log(
