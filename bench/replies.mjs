@@ -42,7 +42,7 @@
 // Options: --rounds 3 --replies 200 --tokens 100 --rate 50 --burst 10 --burst-rate 200 (part 1)
 //   --resumers 1000 (part 2)
 //   --only stream,memory,redis,resumable --parts 1,2,3
-//   --baseline DIR: adds memory-base and redis-base, ssekit/replies as built in DIR (a dist/
+//   --baseline DIR: adds stream-base, memory-base and redis-base, ssekit as built in DIR (a dist/
 //   from before a change), rotated with the others; prints ssekit / ssekit-base ratios.
 //   BENCH_PROF=<dir>: CPU profiles of the servers (node --cpu-prof), written when they exit.
 //   BENCH_TIMELINE=<path prefix>: each run's resume stamps (readers' and server's, see legsOf), as
@@ -75,9 +75,13 @@ const TICK_MS = 5; // the server's upstream ticker
 const PARTS = option('--parts', '1,2,3').split(',').map(Number);
 const BASE_DIR = baselineDir();
 const NAMES = option('--only', 'stream,memory,redis,resumable').split(',');
-const BASES = BASE_DIR ? NAMES.filter((n) => n === 'memory' || n === 'redis').map((n) => `${n}-base`) : [];
+const BASES = BASE_DIR
+  ? NAMES.filter((n) => n === 'stream' || n === 'memory' || n === 'redis').map((n) => `${n}-base`)
+  : [];
 const ALL = [...NAMES, ...BASES];
 const REDIS_NAMES = new Set(['redis', 'redis-base', 'resumable']);
+// Plain streams: nothing to resume, so no part 2.
+const resumable = (name) => name !== 'stream' && name !== 'stream-base';
 const BARS = { memory: 1.2, redis: 1.5 };
 const P99_BARS = { memory: 20, redis: 30 };
 const DEADLINE_MS = 1_800_000;
@@ -283,7 +287,7 @@ async function main() {
       if (PARTS.includes(1) || PARTS.includes(3)) record(1, name, round, await run(name, part1));
       if (PARTS.includes(1)) record('1b', name, round, await run(name, part1b));
       if (PARTS.includes(3) && REDIS_NAMES.has(name)) record(3, name, round, await run(name, part3));
-      if (PARTS.includes(2) && name !== 'stream') record(2, name, round, await run(name, part2));
+      if (PARTS.includes(2) && resumable(name)) record(2, name, round, await run(name, part2));
     }
   }
 
@@ -354,7 +358,7 @@ async function main() {
       '| server | p50 ms | p99 ms | max ms | resumes | server side p50 ms | p99 ms | CPU µs/token | server CPU, cores | loop delay p99 ms: server | readers |',
     );
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const name of ALL.filter((n) => n !== 'stream')) {
+    for (const name of ALL.filter(resumable)) {
       console.log(
         `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'cores'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
       );
@@ -362,7 +366,7 @@ async function main() {
     console.log(
       '\nWhere the resumes lost their time, ms (median over rounds of: p50 / p99 / median of the slowest 1%):',
     );
-    for (const name of ALL.filter((n) => n !== 'stream')) {
+    for (const name of ALL.filter(resumable)) {
       const runs = results.filter((r) => r.part === 2 && r.name === name && r.legs.joined > 0);
       if (runs.length === 0) continue;
       const legs = {};

@@ -94,6 +94,83 @@ describe('writeResponse over node:http', () => {
     expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
   });
 
+  it('writes each chunk to the socket as one framed buffer, not through res.write, and keeps the framing exact', async () => {
+    let resWrites = 0;
+    const socketWrites: string[] = [];
+    const server = await listen((_req, res) => {
+      const write = res.write;
+      // Counted on the prototype: an own `write` on the response (a middleware's) turns the
+      // socket path off.
+      const proto = Object.getPrototypeOf(res) as { write: typeof write };
+      const own = Object.hasOwn(proto, 'write');
+      proto.write = function (this: typeof res, ...args: unknown[]) {
+        if (this === res) resWrites++;
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof write;
+      cleanups.push(() => {
+        if (own) proto.write = write;
+        else delete (proto as { write?: unknown }).write;
+      });
+      const socketWrite = res.socket?.write;
+      if (res.socket && socketWrite) {
+        res.socket.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+          if (chunk instanceof Uint8Array) socketWrites.push(Buffer.from(chunk).toString('latin1'));
+          return (socketWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+        } as typeof socketWrite;
+      }
+      void writeResponse(streamEvents(['one', 'two'], { heartbeat: false }), res);
+    });
+    cleanups.push(server.close);
+    const body = new BodyReader((await fetch(server.url)).body);
+    await body.rest();
+    expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
+    expect(resWrites).toBe(0);
+    // The opening comment, then the events (batched or not): each a whole HTTP/1.1 chunk.
+    const chunks = socketWrites.filter((written) => !written.startsWith('HTTP/'));
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    for (const written of chunks) {
+      const match = /^([0-9a-f]+)\r\n([\s\S]*)\r\n$/.exec(written);
+      expect(match).not.toBeNull();
+      expect(Number.parseInt(match?.[1] ?? '', 16)).toBe(Buffer.byteLength(match?.[2] ?? '', 'latin1'));
+    }
+  });
+
+  it("a write wrapped on the response (a middleware's) sees every chunk; a HEAD gets no body", async () => {
+    let wrapped = 0;
+    const server = await listen((_req, res) => {
+      const write = res.write;
+      res.write = function (this: typeof res, ...args: unknown[]) {
+        wrapped++;
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } as typeof write;
+      void writeResponse(streamEvents(['one', 'two'], { heartbeat: false }), res);
+    });
+    cleanups.push(server.close);
+    const body = new BodyReader((await fetch(server.url)).body);
+    await body.rest();
+    expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
+    expect(wrapped).toBeGreaterThanOrEqual(2);
+
+    const head = await listen((_req, res) => {
+      void writeResponse(streamEvents(['one'], { heartbeat: false }), res);
+    });
+    cleanups.push(head.close);
+    const { port, hostname } = new URL(head.url);
+    const socket = connect(Number(port), hostname);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (data) => {
+      received += data.toString('latin1');
+    });
+    socket.write('HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(received).toMatch(/\r\n\r\n$/));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('');
+  });
+
   it('a client disconnect aborts the signal handed to a source stuck in upstream work', async () => {
     const aborted = deferred<unknown>();
     const { url } = await serve((request) =>
@@ -248,9 +325,11 @@ describe('writeResponse over node:http', () => {
         // Bounded: the kernel takes a few MiB of loopback traffic before node queues anything.
         pull(c) {
           if (chunks++ < 2000) c.enqueue(chunk);
-          // The adapter asks for more only while the socket has room: once it stops, it waits.
+          // The adapter asks for more only while the socket has room: once it stops, it waits
+          // (for the socket's 'drain': it writes the chunks to it, framed, not through res).
           setImmediate(() => {
-            if (res.writableNeedDrain) stuck.resolve({ fail: () => controller.error(new Error('cut')), res });
+            if (res.writableNeedDrain || res.socket?.writableNeedDrain)
+              stuck.resolve({ fail: () => controller.error(new Error('cut')), res });
           });
         },
       });

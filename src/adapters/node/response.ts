@@ -80,6 +80,22 @@ interface SocketLike {
   uncork(): void;
   readonly writableLength: number;
   readonly destroyed: boolean;
+  on(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+/**
+ * The socket of a node:http/1.1 response whose body may be written to it directly, framed here:
+ * headers sent, a chunked body, and nothing wrapping `write` (a compression middleware replaces it
+ * on the response and adds `flush`): anything that wraps it must see every byte.
+ */
+function rawSocketOf(res: ResponseLike): SocketLike | undefined {
+  const socket = res.socket as SocketLike | null | undefined;
+  if (socket === null || socket === undefined || socket.destroyed) return undefined;
+  if (res.stream !== undefined || res.flush !== undefined || Object.hasOwn(res, 'write')) return undefined;
+  // Not chunked: HTTP/1.0 (the body ends with the connection), or no body at all (HEAD, 204, 304).
+  if (!res.headersSent || res.chunkedEncoding !== true) return undefined;
+  return socket;
 }
 
 /**
@@ -334,20 +350,25 @@ async function writeStreamed(
       return;
     }
     const flush = typeof res.flush === 'function' ? (res.flush as () => void) : undefined;
+    // On node:http/1.1, each chunk goes to the socket as one framed buffer: `res.write` would cork
+    // the socket, queue the size line, the chunk and its CRLF as three writes, and uncork on the
+    // next tick, for every chunk. Backpressure is then the socket's own.
+    const socket = http2 ? undefined : rawSocketOf(res);
+    const drains = (socket ?? res) as Pick<ResponseLike, 'on' | 'off'>;
     while (!gone) {
       const { done, value } = await reader.read();
       if (done || gone) break;
-      const hasRoom = res.write(value);
+      const hasRoom = socket !== undefined ? socket.write(frameChunk(value)) : res.write(value);
       flush?.call(res);
       if (!hasRoom && !gone && !failed) {
         await new Promise<void>((resolve) => {
           const onDrain = (): void => {
             wake = null;
-            res.off('drain', onDrain);
+            drains.off('drain', onDrain);
             resolve();
           };
           wake = onDrain;
-          res.on('drain', onDrain);
+          drains.on('drain', onDrain);
         });
       }
     }
