@@ -4,6 +4,9 @@
  * through streamEvents; `memory`: the same tokens through createReplies on its in-memory broker
  * (a producer that sends each token), the POST's own reader reading them. Every token comes from
  * one ticker (a 1 ms interval, each reply one token a tick), as in bench/replies-server.mjs.
+ * SOCKET=1: each reply is a POST over a real connection on 127.0.0.1, served by ssekit/node's
+ * createRequestListener and read raw by a client in this process (its count is the same for any
+ * build that writes the same bytes): the Node adapter and node:http are then counted too.
  * Env: WHO (stream | memory), T, R, ROUNDS, BURST (tokens a tick, back to back: bench:replies'
  * part 1b has 10; default 1), RETENTION (ms a reply's log is kept after its end; default the
  * library's), DIST (a dist/ to load; default this checkout's).
@@ -43,17 +46,14 @@ async function* tokens(n) {
   }
 }
 const post = () => new Request('http://127.0.0.1/chat', { method: 'POST' });
-const open = {
-  stream: () => {
-    const request = post();
-    return streamEvents(tokens(T), { signal: request.signal });
-  },
-  memory: () =>
-    replies.start(post(), async ({ send }) => {
+const respond = {
+  stream: (request) => streamEvents(tokens(T), { signal: request.signal }),
+  memory: (request) =>
+    replies.start(request, async ({ send }) => {
       for await (const token of tokens(T)) await send(token);
     }),
 }[WHO];
-if (open === undefined) throw new Error(`WHO must be stream or memory, not ${WHO}`);
+if (respond === undefined) throw new Error(`WHO must be stream or memory, not ${WHO}`);
 
 let bytes = 0;
 async function readAll(response) {
@@ -64,9 +64,36 @@ async function readAll(response) {
     bytes += value.byteLength;
   }
 }
+/** SOCKET=1: one POST over a real connection, answered by createRequestListener; its bytes read raw. */
+function overSocket(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write(
+        'POST /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+    });
+    socket.on('data', (data) => {
+      bytes += data.byteLength;
+    });
+    socket.on('end', resolve);
+    socket.on('error', reject);
+  });
+}
+let net;
+let server;
+if (process.env.SOCKET === '1') {
+  const http = await import('node:http');
+  net = await import('node:net');
+  const { createRequestListener } = await import(`${DIST}/node.js`);
+  server = http.createServer(createRequestListener((request) => respond(request)));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+}
+const one =
+  server === undefined ? async () => readAll(await respond(post())) : () => overSocket(server.address().port);
 for (let round = 0; round < ROUNDS; round++) {
-  await Promise.all(Array.from({ length: R }, async () => readAll(await open())));
+  await Promise.all(Array.from({ length: R }, one));
 }
 clearInterval(ticker);
+server?.close();
 if (bytes < R * T * ROUNDS * 8) throw new Error(`read ${bytes} bytes: tokens are missing`);
 process.exit(0);

@@ -6,13 +6,14 @@
 # `node --single-threaded` (the collector's work is on the counted thread).
 # usage: bench/callgrind/replies.sh [DIST...]   (default: this checkout's dist/; needs a build)
 # env: T (tokens a reply, default 100), R (replies at once, 100), A (3), B (6), BURST (tokens a
-# tick, default 1; 10 is bench:replies' part 1b), RETENTION (ms, see replies-one.mjs)
+# tick, default 1; 10 is bench:replies' part 1b), RETENTION (ms, see replies-one.mjs), SOCKET=1 (over real connections, node:http and the
+# Node adapter counted too)
 dir=$(cd "$(dirname "$0")" && pwd)
 A=${A:-3}; B=${B:-6}; T=${T:-100}; R=${R:-100}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
 count() {
   local out; out=$(mktemp)
-  DIST=$1 WHO=$2 ROUNDS=$3 T=$T R=$R BURST=${BURST:-1} RETENTION=$RETENTION valgrind --tool=callgrind --callgrind-out-file="$out" \
+  DIST=$1 WHO=$2 ROUNDS=$3 T=$T R=$R BURST=${BURST:-1} RETENTION=$RETENTION SOCKET=$SOCKET valgrind --tool=callgrind --callgrind-out-file="$out" \
     --smc-check=all-non-file node --single-threaded "$dir/replies-one.mjs" >/dev/null 2>"$out.err" \
     || { tail -5 "$out.err" >&2; rm -f "$out" "$out.err"; exit 1; }
   grep -m1 '^summary\|^totals' "$out" | awk '{print $2}'
@@ -26,7 +27,7 @@ per_token() { # DIST WHO
 dists=(); for d in "$@"; do dists+=("$(realpath "$d")"); done # imported by path: absolute
 [ ${#dists[@]} -eq 0 ] && dists=("$dir/../../dist")
 stream=$(per_token "${dists[0]}" stream) || exit 1
-echo "T=$T R=$R BURST=${BURST:-1}: streamEvents $stream instructions/token"
+echo "T=$T R=$R BURST=${BURST:-1}${SOCKET:+ SOCKET=$SOCKET}: streamEvents $stream instructions/token"
 for d in "${dists[@]}"; do
   memory=$(per_token "$d" memory) || exit 1
   echo "  replies, memory ($d): $memory instructions/token, $(awk -v m="$memory" -v s="$stream" 'BEGIN {printf "%.2fx", m / s}') streamEvents"
