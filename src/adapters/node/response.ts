@@ -254,10 +254,12 @@ function isExpectedEnd(error: unknown): boolean {
 /**
  * Writes a Web `Response` to a node:http (or node:http2 compat) response: status and headers at
  * once (`flushHeaders`, so the client's `open` fires before the first event), then the body
- * chunk by chunk as it is produced. Each `write()`'s return value is respected (the body is not
- * read again until `'drain'`), and `res.flush()` is called after each chunk when a compression
- * middleware provides it. When the client disconnects, the body is cancelled, which aborts an
- * event stream's `signal`.
+ * chunk by chunk as it is produced: on node:http/1.1, each chunk straight to the socket as one
+ * framed HTTP/1.1 chunk, unless something wraps `res.write` (a middleware's own `write`, or a
+ * compression middleware's `flush`), which then gets every chunk. Each write's return value is
+ * respected (the body is not read again until `'drain'`), and `res.flush()` is called after each
+ * chunk when a compression middleware provides it. When the client disconnects, the body is
+ * cancelled, which aborts an event stream's `signal`.
  *
  * Resolves once the response has ended or the client has gone; never rejects (unexpected
  * errors go to `options.onError`).
