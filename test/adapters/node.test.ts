@@ -33,6 +33,21 @@ async function serve(
   return server;
 }
 
+/**
+ * Streams events `one` and `two` through writeResponse, with `prepare` run on the response first
+ * (to wrap or watch its writes), and checks the client got them.
+ */
+async function streamOneTwo(prepare: (res: import('node:http').ServerResponse) => void): Promise<void> {
+  const server = await listen((_req, res) => {
+    prepare(res);
+    void writeResponse(streamEvents(['one', 'two'], { heartbeat: false }), res);
+  });
+  cleanups.push(server.close);
+  const body = new BodyReader((await fetch(server.url)).body);
+  await body.rest();
+  expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
+}
+
 describe('writeResponse over node:http', () => {
   it('sends the SSE headers, status, custom headers and several cookies', async () => {
     const { url } = await serve(() => {
@@ -97,7 +112,7 @@ describe('writeResponse over node:http', () => {
   it('writes each chunk to the socket as one framed buffer, not through res.write, and keeps the framing exact', async () => {
     let resWrites = 0;
     const socketWrites: string[] = [];
-    const server = await listen((_req, res) => {
+    await streamOneTwo((res) => {
       const write = res.write;
       // Counted on the prototype: an own `write` on the response (a middleware's) turns the
       // socket path off.
@@ -118,12 +133,7 @@ describe('writeResponse over node:http', () => {
           return (socketWrite as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
         } as typeof socketWrite;
       }
-      void writeResponse(streamEvents(['one', 'two'], { heartbeat: false }), res);
     });
-    cleanups.push(server.close);
-    const body = new BodyReader((await fetch(server.url)).body);
-    await body.rest();
-    expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
     expect(resWrites).toBe(0);
     // The opening comment, then the events (batched or not): each a whole HTTP/1.1 chunk.
     const chunks = socketWrites.filter((written) => !written.startsWith('HTTP/'));
@@ -137,18 +147,13 @@ describe('writeResponse over node:http', () => {
 
   it("a write wrapped on the response (a middleware's) sees every chunk; a HEAD gets no body", async () => {
     let wrapped = 0;
-    const server = await listen((_req, res) => {
+    await streamOneTwo((res) => {
       const write = res.write;
       res.write = function (this: typeof res, ...args: unknown[]) {
         wrapped++;
         return (write as (...a: unknown[]) => boolean).apply(this, args);
       } as typeof write;
-      void writeResponse(streamEvents(['one', 'two'], { heartbeat: false }), res);
     });
-    cleanups.push(server.close);
-    const body = new BodyReader((await fetch(server.url)).body);
-    await body.rest();
-    expect(body.events.map((e) => e.data)).toEqual(['one', 'two']);
     expect(wrapped).toBeGreaterThanOrEqual(2);
 
     const head = await listen((_req, res) => {
