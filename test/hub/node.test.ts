@@ -89,7 +89,18 @@ describe('hub over node:http', () => {
     client.close();
   });
 
-  it('falls back to reading the stream when a middleware wraps write (compression flush)', async () => {
+  it.each([
+    ['compression: flush', (res: { flush?: () => void }) => (res.flush = () => {})],
+    [
+      "a middleware's own write",
+      (res: { write: (...args: unknown[]) => boolean }) => {
+        const write = res.write;
+        res.write = function (this: unknown, ...args: unknown[]) {
+          return write.apply(this, args);
+        };
+      },
+    ],
+  ] as const)('falls back to reading the stream when a middleware wraps write (%s)', async (_, wrap) => {
     const hub = createHub({ heartbeat: false });
     let body: ReadableStream | null = null;
     const listener = createRequestListener(async (request, context) => {
@@ -98,7 +109,7 @@ describe('hub over node:http', () => {
       return response;
     });
     const server = await listen((req, res) => {
-      (res as unknown as { flush: () => void }).flush = () => {};
+      wrap(res as never);
       listener(req, res);
     });
     cleanups.push(async () => {

@@ -85,14 +85,21 @@ interface SocketLike {
 }
 
 /**
+ * Something wraps the response's `write` and must see every byte: a middleware that replaced it
+ * on the response (its own `write`), or a compression middleware (which also adds `flush`).
+ */
+function wrapsWrite(res: ResponseLike): boolean {
+  return res.flush !== undefined || Object.hasOwn(res, 'write');
+}
+
+/**
  * The socket of a node:http/1.1 response whose body may be written to it directly, framed here:
- * headers sent, a chunked body, and nothing wrapping `write` (a compression middleware replaces it
- * on the response and adds `flush`): anything that wraps it must see every byte.
+ * headers sent, a chunked body, and nothing wrapping `write` (see {@link wrapsWrite}).
  */
 function rawSocketOf(res: ResponseLike): SocketLike | undefined {
   const socket = res.socket as SocketLike | null | undefined;
   if (socket === null || socket === undefined || socket.destroyed) return undefined;
-  if (res.stream !== undefined || res.flush !== undefined || Object.hasOwn(res, 'write')) return undefined;
+  if (res.stream !== undefined || wrapsWrite(res)) return undefined;
   // Not chunked: HTTP/1.0 (the body ends with the connection), or no body at all (HEAD, 204, 304).
   if (!res.headersSent || res.chunkedEncoding !== true) return undefined;
   return socket;
@@ -121,12 +128,13 @@ function frameChunk(chunk: Uint8Array): Uint8Array {
  * is computed once. A small object per response, no promise chain, no reference to the `Response`
  * once attached: tens of thousands of idle subscribers stay cheap.
  *
- * Only on node:http with the socket attached and nothing wrapping `write` (compression's
- * `flush`); `undefined` otherwise, or when the body declines: it is then read as a stream.
+ * Only on node:http with the socket attached and nothing wrapping `write` (see
+ * {@link wrapsWrite}); `undefined` otherwise, or when the body declines: it is then read as a
+ * stream.
  */
 function writeDirect(response: Response, res: ResponseLike): DirectResponse | undefined {
   const body = response.body;
-  if (body === null || res.stream !== undefined || res.flush !== undefined) return undefined;
+  if (body === null || res.stream !== undefined || wrapsWrite(res)) return undefined;
   const hook = getDirectWriteHook(body);
   const socket = res.socket as SocketLike | null | undefined;
   if (hook === undefined || socket === null || socket === undefined) return undefined;
