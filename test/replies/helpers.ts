@@ -156,13 +156,20 @@ export function steppedProducer(n: number) {
       for (let i = 1; i <= n; i++) {
         await send(`t${i}`);
         sent.push(`t${i}`);
-        await Promise.race([
-          steps[i]?.promise,
-          new Promise<void>((_, reject) => {
-            if (signal.aborted) reject(signal.reason);
-            signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-          }),
-        ]);
+        // The listener goes when the step comes first: one per step would pile up on the signal.
+        let onAbort = (): void => {};
+        try {
+          await Promise.race([
+            steps[i]?.promise,
+            new Promise<void>((_, reject) => {
+              if (signal.aborted) reject(signal.reason);
+              onAbort = () => reject(signal.reason);
+              signal.addEventListener('abort', onAbort, { once: true });
+            }),
+          ]);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
       }
     } finally {
       state.aborted = signal.aborted;
