@@ -145,6 +145,48 @@ describe('writeResponse over node:http', () => {
     }
   });
 
+  it('two streams in a row on one kept-alive connection, and two pipelined requests, each arrive whole', async () => {
+    let n = 0;
+    const server = await listen((_req, res) => {
+      const which = ++n;
+      void writeResponse(streamEvents([`a${which}`, `b${which}`], { heartbeat: false }), res);
+    });
+    cleanups.push(server.close);
+    const { port, hostname } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (data) => {
+      received += data.toString('latin1');
+    });
+    const request = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+    // Each response ends with the last chunk, `0` and a blank line.
+    const ends = () => received.split('\r\n0\r\n\r\n').length - 1;
+    socket.write(request);
+    await vi.waitFor(() => expect(ends()).toBe(1));
+    socket.write(request + request);
+    await vi.waitFor(() => expect(ends()).toBe(3));
+    const bodies = received
+      .split(/HTTP\/1\.1 200 OK\r\n/)
+      .slice(1)
+      .map((response) => response.slice(response.indexOf('\r\n\r\n') + 4));
+    expect(bodies).toHaveLength(3);
+    bodies.forEach((chunked, i) => {
+      // Unframe: size line, bytes, CRLF, until the last chunk.
+      let text = '';
+      for (let at = 0; ; ) {
+        const eol = chunked.indexOf('\r\n', at);
+        const size = Number.parseInt(chunked.slice(at, eol), 16);
+        if (size === 0) break;
+        text += chunked.slice(eol + 2, eol + 2 + size);
+        at = eol + 2 + size + 2;
+      }
+      expect(text).toBe(`:\n\ndata: a${i + 1}\n\ndata: b${i + 1}\n\n`);
+    });
+  });
+
   it("a write wrapped on the response (a middleware's) sees every chunk; a HEAD gets no body", async () => {
     let wrapped = 0;
     await streamOneTwo((res) => {

@@ -97,6 +97,7 @@ function wrapsWrite(res: ResponseLike): boolean {
  * headers sent, a chunked body, and nothing wrapping `write` (see {@link wrapsWrite}).
  */
 function rawSocketOf(res: ResponseLike): SocketLike | undefined {
+  // No socket yet while a pipelined request's response waits for the one before it to end.
   const socket = res.socket as SocketLike | null | undefined;
   if (socket === null || socket === undefined || socket.destroyed) return undefined;
   if (res.stream !== undefined || wrapsWrite(res)) return undefined;
