@@ -256,6 +256,12 @@ export const PUBLISH_NOW: unique symbol = Symbol('ssekit.publishNow') as never;
  */
 export interface PublishMemo {
   recent?: unknown;
+  /**
+   * The UTF-8 bytes of the next event's `data` and `event` type, when the caller has just
+   * measured them (a reply does, for its own bounds): the broker takes them instead of measuring
+   * again, and clears it.
+   */
+  size?: number | undefined;
 }
 
 /**
@@ -495,6 +501,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * Returns the event as kept and handed to the feeds.
    */
   const publishNow = (topics: readonly string[], init: BrokerEventInit, memo?: PublishMemo): BrokerEvent => {
+    // Taken (and cleared) first: it is for this event only, whatever happens to it.
+    const measured = memo?.size;
+    if (measured !== undefined) (memo as PublishMemo).size = undefined;
     if (closed) throw new BrokerError('closed', 'the broker is closed');
     const time = now();
     sweep(time);
@@ -505,11 +514,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const held = memo !== undefined || Object.isFrozen(topics) ? topics : [...topics];
     // What historyEventBytes(event) counts, with each topic's length kept by its history rather
     // than measured again for every event.
+    // The id is this broker's own (`<ms>-<seq>`, ASCII): its length is its UTF-8 length.
     let bytes =
       HISTORY_EVENT_OVERHEAD_BYTES +
-      utf8Length(id) +
-      utf8Length(init.data) +
-      (init.event === undefined ? 0 : utf8Length(init.event));
+      id.length +
+      (measured ?? utf8Length(init.data) + (init.event === undefined ? 0 : utf8Length(init.event)));
     let event: Kept;
     if (held.length === 1) {
       // One topic (a reply's log): its history is looked up once, or not at all when the memo

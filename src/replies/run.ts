@@ -295,6 +295,7 @@ export class Run implements Watcher {
       // the readers here have it before `send` returns.
       let event: BrokerEvent;
       try {
+        this.#memo.size = size;
         event = publishNow(this.#logTopics, init, this.#memo);
       } catch (error) {
         this.#failed(error);

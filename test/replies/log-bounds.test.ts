@@ -4,8 +4,9 @@
  * `expired`). Defaults are lowered to fit; explicit bounds that do not fit are refused.
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryBroker } from '../../src/hub/index.js';
+import { type BrokerEvent, createMemoryBroker, historyEventBytes } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
+import { topicsOf } from '../../src/replies/log.js';
 import { redisAvailable, redisBrokers } from '../helpers/redis.js';
 import { get, instancesPerTest, post, tokens } from './helpers.js';
 
@@ -114,4 +115,28 @@ describe('replies: the log fits the broker', () => {
       expect(events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"too-large"}' });
     },
   );
+});
+
+describe('replies: what the in-memory broker counts for a log', () => {
+  it('counts each event as historyEventBytes says, multi-byte text and event types included (a reply hands it the sizes it measured)', async () => {
+    const broker = createMemoryBroker();
+    const app = await instance({ broker });
+    app.setProducer(async ({ send }) => {
+      await send('héllo 中文 😀');
+      await send({ event: 'note', data: 'ü' });
+      await send('t');
+    });
+    const first = await post(app.url);
+    await first.rest();
+    const id = (first.headers.get('content-location') as string).split('/').pop() as string;
+    const topics = topicsOf('reply/', id);
+    const kept = new Map<string, BrokerEvent>();
+    for (const topic of [topics.log, topics.control, topics.alive]) {
+      for (const event of (await broker.history([topic], '0-0')).events) kept.set(event.id, event);
+    }
+    expect([...kept.values()].map((e) => e.data)).toContain('héllo 中文 😀');
+    let sum = 0;
+    for (const event of kept.values()) sum += historyEventBytes(event);
+    expect(broker.historyBytes()).toBe(sum);
+  });
 });
