@@ -33,6 +33,20 @@ async function serve(
   return server;
 }
 
+/** A raw TCP client of `url` (closed after the test): what it writes, and all it has received. */
+function rawClient(url: string) {
+  const { port, hostname } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  cleanups.push(() => {
+    socket.destroy();
+  });
+  let received = '';
+  socket.on('data', (data) => {
+    received += data.toString('latin1');
+  });
+  return { write: (text: string) => socket.write(text), received: () => received };
+}
+
 /**
  * Streams events `one` and `two` through writeResponse, with `prepare` run on the response first
  * (to wrap or watch its writes), and checks the client got them.
@@ -152,23 +166,16 @@ describe('writeResponse over node:http', () => {
       void writeResponse(streamEvents([`a${which}`, `b${which}`], { heartbeat: false }), res);
     });
     cleanups.push(server.close);
-    const { port, hostname } = new URL(server.url);
-    const socket = connect(Number(port), hostname);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    let received = '';
-    socket.on('data', (data) => {
-      received += data.toString('latin1');
-    });
+    const client = rawClient(server.url);
     const request = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
     // Each response ends with the last chunk, `0` and a blank line.
-    const ends = () => received.split('\r\n0\r\n\r\n').length - 1;
-    socket.write(request);
+    const ends = () => client.received().split('\r\n0\r\n\r\n').length - 1;
+    client.write(request);
     await vi.waitFor(() => expect(ends()).toBe(1));
-    socket.write(request + request);
+    client.write(request + request);
     await vi.waitFor(() => expect(ends()).toBe(3));
-    const bodies = received
+    const bodies = client
+      .received()
       .split(/HTTP\/1\.1 200 OK\r\n/)
       .slice(1)
       .map((response) => response.slice(response.indexOf('\r\n\r\n') + 4));
@@ -202,18 +209,11 @@ describe('writeResponse over node:http', () => {
       void writeResponse(streamEvents(['one'], { heartbeat: false }), res);
     });
     cleanups.push(head.close);
-    const { port, hostname } = new URL(head.url);
-    const socket = connect(Number(port), hostname);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    let received = '';
-    socket.on('data', (data) => {
-      received += data.toString('latin1');
-    });
-    socket.write('HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
-    await vi.waitFor(() => expect(received).toMatch(/\r\n\r\n$/));
+    const client = rawClient(head.url);
+    client.write('HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(client.received()).toMatch(/\r\n\r\n$/));
     await new Promise((resolve) => setTimeout(resolve, 50));
+    const received = client.received();
     expect(received).toMatch(/^HTTP\/1\.1 200 /);
     expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('');
   });
