@@ -149,8 +149,8 @@ async function leftAfterA(replies: Replies) {
 
 /**
  * {@link leftAfterA} on `producing`, then the reader resumes from `a` on `reading`, whose log
- * read `gated` holds (released by the test, page taken first or not). Returns the producer, the
- * resume on its way and the hold.
+ * read `gated` holds (page taken first or not). Returns the producer, and `finish` for when the
+ * test has published what it needs during the hold.
  */
 async function resumeHeldAfterA(
   producing: Replies,
@@ -162,7 +162,15 @@ async function resumeHeldAfterA(
   const hold = gated.hold(readFirst);
   const resumed = getReply(reading, location, a);
   await hold.entered;
-  return { p, resumed, hold };
+  /** Lets the held page go, sends `e` and ends the reply: what the resumed reader read. */
+  const finish = async () => {
+    hold.release();
+    const stream = await resumed;
+    await p.push('e');
+    p.end();
+    return stream.rest();
+  };
+  return { p, finish };
 }
 
 describe('replies: the seam between replay and live events', () => {
@@ -171,18 +179,14 @@ describe('replies: the seam between replay and live events', () => {
       const gated = gatedLog(sharedBroker());
       const replies = createReplies({ broker: gated.broker, heartbeat: false });
       closers.push(replies);
-      const { p, resumed, hold } = await resumeHeldAfterA(replies, replies, gated, readFirst);
+      const { p, finish } = await resumeHeldAfterA(replies, replies, gated, readFirst);
       // Published while the replay is being read: they reach the reader live, and (unless the
       // page was taken first) the replay too.
       await p.push('c');
       await p.push('d');
       // Landed (a run publishes at the end of the turn) and heard live before the page comes.
       await new Promise((resolve) => setTimeout(resolve, 10));
-      hold.release();
-      const stream = await resumed;
-      await p.push('e');
-      p.end();
-      const events = await stream.rest();
+      const events = await finish();
       expect(tokens(events)).toEqual(['b', 'c', 'd', 'e']);
       expect(events.at(-1)?.event).toBe('end');
     });
@@ -308,18 +312,14 @@ describe('replies: the seam between replay and live events', () => {
     });
     const b = createReplies({ broker: gated.broker, heartbeat: false, onError: () => {} });
     closers.push(b);
-    const { p, resumed, hold } = await resumeHeldAfterA(a, b, gated, true);
+    const { p, finish } = await resumeHeldAfterA(a, b, gated, true);
     // The page is read; then the feed misses c and d, and says so.
     deaf = true;
     await p.push('c');
     await p.push('d');
     feedListener?.onError(new Error('feed lost'));
     deaf = false;
-    hold.release();
-    const stream = await resumed;
-    await p.push('e');
-    p.end();
-    const events = await stream.rest();
+    const events = await finish();
     expect(tokens(events)).toEqual(['b', 'c', 'd', 'e']);
   });
 
