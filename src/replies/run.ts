@@ -94,6 +94,30 @@ const RESOLVED_TRUE = Promise.resolve(true);
 /** Bytes of a reply's events on their way to the broker before `send` waits for them. */
 export const SEND_AHEAD_BYTES = 256 * 1024;
 
+/**
+ * A producer's {@link ReplyContext}. A class, not an object literal with a getter (which V8 keeps
+ * as a dictionary, so a producer calling `context.send` for each token paid a hash lookup): its
+ * `signal` is the prototype's getter, made when first asked for (a producer that never looks at
+ * it costs no signal).
+ */
+class Context implements ReplyContext {
+  readonly id: string;
+  readonly url: string;
+  readonly send: ReplyContext['send'];
+  readonly #controller: AbortController;
+
+  constructor(id: string, url: string, send: ReplyContext['send'], controller: AbortController) {
+    this.id = id;
+    this.url = url;
+    this.send = send;
+    this.#controller = controller;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+}
+
 /** Gets a reply's log events as they land, in order (the readers of a producer running here). */
 export interface LocalWatcher {
   /** An event of the reply's log, as it landed. */
@@ -245,16 +269,7 @@ export class Run implements Watcher {
 
   /** Starts the producer. Returns a promise of the reply's end (for `waitUntil`). */
   start(produce: Produce): Promise<void> {
-    const controller = this.#controller;
-    const context: ReplyContext = {
-      id: this.id,
-      url: this.url,
-      // Made when first asked for (a producer that never looks at it costs no signal).
-      get signal(): AbortSignal {
-        return controller.signal;
-      },
-      send: this.send,
-    };
+    const context = new Context(this.id, this.url, this.send, this.#controller);
     this.#settled = (async (): Promise<Outcome> => {
       try {
         const result = produce(context);
