@@ -3,13 +3,17 @@
 # process without sockets (bench/callgrind/replies-one.mjs), counted by callgrind: deterministic
 # enough to compare builds on a shared machine where CPU timings drift by tens of percent.
 # Steady state: (Ir with ROUNDS=B - Ir with ROUNDS=A) / ((B - A) * R * T), under
-# `node --single-threaded` (the collector's work is on the counted thread).
+# `node --single-threaded` (the collector's work is on the counted thread). A is 10: code run
+# once a reply (start, open, end) is still being optimized by V8 after a few hundred replies, and
+# with A=3 those compilations were counted as per-token cost (one build measured replies at
+# 46,400 instructions a token with A=3 and B=6, 40,300 with A=10 and B=16; streamEvents 28,200
+# and 27,400).
 # usage: bench/callgrind/replies.sh [DIST...]   (default: this checkout's dist/; needs a build)
-# env: T (tokens a reply, default 100), R (replies at once, 100), A (3), B (6), BURST (tokens a
+# env: T (tokens a reply, default 100), R (replies at once, 100), A (10), B (16), BURST (tokens a
 # tick, default 1; 10 is bench:replies' part 1b), RETENTION (ms, see replies-one.mjs), SOCKET=1 (over real connections, node:http and the
 # Node adapter counted too)
 dir=$(cd "$(dirname "$0")" && pwd)
-A=${A:-3}; B=${B:-6}; T=${T:-100}; R=${R:-100}
+A=${A:-10}; B=${B:-16}; T=${T:-100}; R=${R:-100}
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 1; }
 count() {
   local out; out=$(mktemp)
