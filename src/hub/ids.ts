@@ -73,9 +73,9 @@ export class StreamIdGenerator {
       this.#seq++;
     }
     // Joined, not concatenated: V8 makes a concatenation of 13 characters or more a tree of its
-    // parts (a cons string), which every comparison, search or encoding of the id then copies
-    // into a flat string first, and an id is compared and written for every reader it reaches.
-    // A join makes the flat string at once.
+    // parts (a cons string), which the first comparison, search or encoding of the id then
+    // copies into a flat string through the runtime's slow path (an id is compared and written
+    // for every reader it reaches). A join makes the flat string at once.
     this.last = [this.#msText, this.#seq].join('-');
     return this.last;
   }
