@@ -316,13 +316,13 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   async function attempt(): Promise<unknown> {
     const ctl = (controller = new AbortController());
     interrupt = undefined;
-    parser.reset({ lastEventId: parser.lastEventId });
+    parser.reset({ lastEventId: parser.lastId() });
     try {
       const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers);
       // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
       // (a Cache-Control request header would cost a CORS preflight).
       if (!requestHeaders.has('accept')) requestHeaders.set('accept', 'text/event-stream');
-      const id = parser.lastEventId;
+      const id = parser.lastId();
       // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
       // take a byte string: this turns each UTF-8 byte into one character.
       if (id) requestHeaders.set('last-event-id', unescape(encodeURIComponent(id)));
@@ -463,7 +463,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       return state;
     },
     get lastEventId() {
-      return parser.lastEventId;
+      return parser.lastId();
     },
     get replyUrl() {
       return replyUrl;
