@@ -42,6 +42,29 @@ describe('stream ids', () => {
     );
   });
 
+  it("compares like the (ms, seq) tuple around the clock's 13 digits, where equal lengths are compared as text", () => {
+    // Milliseconds of 12, 13 and 14 digits and short sequences: many pairs of equal length, with
+    // the dash at the 14th character in both, in one, or in neither.
+    const ms = fc.oneof(
+      fc.bigInt({ min: 999_999_999_990n, max: 1_000_000_000_010n }),
+      fc.bigInt({ min: 1_700_000_000_000n, max: 1_700_000_000_020n }),
+      fc.bigInt({ min: 9_999_999_999_990n, max: 10_000_000_000_010n }),
+    );
+    const seq = fc.oneof(fc.bigInt({ min: 0n, max: 12n }), fc.bigInt({ min: 95n, max: 105n }));
+    const id = fc.tuple(ms, seq).map(([m, q]) => `${m}-${q}`);
+    fc.assert(
+      fc.property(id, id, (a, b) => {
+        const [am, as] = key(a);
+        const [bm, bs] = key(b);
+        const expected = am === bm ? (as === bs ? 0 : as < bs ? -1 : 1) : am < bm ? -1 : 1;
+        expect(Math.sign(compareStreamIds(a, b))).toBe(expected);
+      }),
+      { seed: 7, numRuns: 3000 },
+    );
+    expect(compareStreamIds('1234567890123-45', '123456789012-345')).toBeGreaterThan(0);
+    expect(compareStreamIds('1700000000000-9', '1700000000001-0')).toBeLessThan(0);
+  });
+
   it('hands out strictly increasing ids when the clock stands still or steps back', () => {
     const clock = [1000, 1000, 1000, 999, 500, 1001, 1001, 2000, 1];
     let i = 0;

@@ -68,6 +68,19 @@ describe('encodeEvent', () => {
     expectEncodeError({ id: '1\0', data: 'x' }, 'invalid-id');
   });
 
+  it('refuses CR, LF or NUL anywhere in an id, short or long, and takes one of 64 characters or more without them', () => {
+    for (const length of [1, 2, 63, 64, 65, 200]) {
+      for (const at of [0, Math.floor((length - 1) / 2), length - 1]) {
+        for (const bad of ['\n', '\r', '\0']) {
+          const id = 'a'.repeat(at) + bad + 'a'.repeat(length - at - 1);
+          expectEncodeError({ id, data: 'x' }, 'invalid-id');
+        }
+      }
+      const id = '1-'.repeat(length).slice(0, length);
+      expect(encodeEvent({ id, data: 'x' })).toBe(`id: ${id}\ndata: x\n\n`);
+    }
+  });
+
   it('refuses a retry that is not a non-negative integer', () => {
     for (const retry of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) {
       expectEncodeError({ retry }, 'invalid-retry');
