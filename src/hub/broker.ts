@@ -27,6 +27,7 @@ import {
   utf8Length,
 } from './history.js';
 import { compareStreamIds, isStreamId, StreamIdGenerator } from './ids.js';
+import { PackedEvents } from './packed.js';
 
 /** What a publisher hands the broker: the event without its id. */
 export interface BrokerEventInit {
@@ -158,7 +159,9 @@ export interface Broker {
    * readers can tell a dropped history from an empty one (replies look for their own open
    * marker): the memory broker reports a resume from before the drop as `truncated`, Redis
    * keeps nothing to tell. Replies use it to drop a reply's log once its retention is over;
-   * without it, a log is kept as long as the broker's own bounds keep it.
+   * without it, a log is kept as long as the broker's own bounds keep it. Until then the memory
+   * broker keeps such a topic's events packed (a few flat objects for the whole topic, not three
+   * per event: far less for its collector to mark), and unpacks them if it is published to again.
    */
   expire?(topics: readonly string[], ttl: number): Promise<void>;
 }
@@ -205,6 +208,11 @@ interface Recent {
   until: number;
   /** Its history was dropped: a {@link PublishMemo} holding it looks the topic up again. */
   dropped: boolean;
+  /**
+   * Its events, packed, once the topic was given an expiry (its `history` is then empty, with
+   * its floor kept): see {@link PackedEvents}. A publish to it unpacks them first.
+   */
+  packed: PackedEvents<Recent> | null;
   prev: Recent | null;
   next: Recent | null;
 }
@@ -422,8 +430,34 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   // A topic let an event go (by count, age, bytes, or the eviction below).
   const onDrop = (event: Kept): void => Kept.release(kept, event);
 
+  // Topics whose events are packed, in the order they were packed (see `pack`), and their bytes:
+  // with `kept.bytes`, what the bound across topics counts.
+  const packs = new Chain<PackedEvents<Recent>>();
+  let packedBytes = 0;
+
+  /** Drops the oldest event of a packed topic (as its history would), raising its floor. */
+  const dropPacked = (pack: PackedEvents<Recent>): void => {
+    const r = pack.owner;
+    const id = pack.firstId;
+    packedBytes -= pack.dropFirst();
+    if (compareStreamIds(id, r.history.floor) > 0) r.history.floor = id;
+    if (pack.size === 0) {
+      packs.remove(pack);
+      r.packed = null;
+    }
+  };
+
   const enforceTotal = (): void => {
-    while (kept.bytes > limits.maxTotalBytes && kept.first !== null) {
+    while (kept.bytes + packedBytes > limits.maxTotalBytes) {
+      // The oldest event of all goes first: the head of the list of events kept one by one, or
+      // that of the topic packed first (topics are packed about when they end, so the first one
+      // packed holds about the oldest packed events; within a topic, events go oldest first).
+      const pack = packs.first;
+      if (pack !== null && (kept.first === null || compareStreamIds(pack.firstId, kept.first.id) < 0)) {
+        dropPacked(pack);
+        continue;
+      }
+      if (kept.first === null) break;
       const oldest = kept.first;
       // It is the oldest event of every topic that holds it (they all hold it in id order and
       // hold nothing older than the oldest event of all), so each lets it go and raises its
@@ -438,6 +472,13 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   /** Drops a topic's history; resumes from before its last event are truncated from now on. */
   const drop = (topicHeld: Recent): void => {
     const { topic, history } = topicHeld;
+    const pack = topicHeld.packed;
+    if (pack !== null) {
+      topicHeld.packed = null;
+      packs.remove(pack);
+      packedBytes -= pack.bytes;
+      if (pack.size > 0 && compareStreamIds(pack.lastId, history.floor) > 0) history.floor = pack.lastId;
+    }
     topicHeld.dropped = true;
     recency.remove(topicHeld);
     histories.delete(topic);
@@ -481,6 +522,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       bytes: utf8Length(topic),
       until: Number.POSITIVE_INFINITY,
       dropped: false,
+      packed: null,
       prev: null,
       next: null,
     };
@@ -492,8 +534,50 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
 
   /** `event` into the history of its topic `r`, with what fell out of it by now dropped first. */
   const keep = (r: Recent, event: Kept, time: number): void => {
+    if (r.packed !== null) unpack(r);
     r.history.expire(time);
     if (r.history.push(event, time, Kept.bytesOf(event))) Kept.hold(event);
+  };
+
+  /**
+   * Packs the events of `r` (see {@link PackedEvents}): they leave its history and, unless
+   * another topic's history holds them too, the list of events kept one by one. An event of
+   * several topics (a reply's open marker and end are in its log and its control topic) is then
+   * kept twice, packed here and as it was elsewhere, and its bytes counted twice, until the other
+   * topic lets it go or is packed too: the bound in all may only be reached sooner.
+   */
+  const pack = (r: Recent): void => {
+    if (r.packed !== null || r.history.size === 0) return;
+    const { events, times, sizes } = r.history.take();
+    for (const event of events) Kept.release(kept, event);
+    const packed = new PackedEvents(r, events, times, sizes);
+    packs.append(packed);
+    packedBytes += packed.bytes;
+    r.packed = packed;
+  };
+
+  /** Puts the packed events of `r` back into its history, one by one (a publish to it came). */
+  const unpack = (r: Recent): void => {
+    const packed = r.packed as PackedEvents<Recent>;
+    r.packed = null;
+    packs.remove(packed);
+    packedBytes -= packed.bytes;
+    const { events, times, sizes } = packed.unpack();
+    for (let i = 0; i < events.length; i++) {
+      const { id, topics, event, data } = events[i] as BrokerEvent;
+      const size = sizes[i] as number;
+      const back = new Kept(id, topics, { event, data }, size);
+      if (r.history.push(back, times[i] as number, size)) {
+        Kept.hold(back);
+        Kept.link(kept, back);
+      }
+    }
+  };
+
+  /** Drops what is past the age bound from a packed topic, as its history's `expire` would. */
+  const expirePacked = (r: Recent, time: number): void => {
+    const cutoff = time - limits.maxAge;
+    while (r.packed !== null && r.packed.firstTime < cutoff) dropPacked(r.packed);
   };
 
   /**
@@ -571,17 +655,23 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       const time = now();
       sweep(time);
       let truncated = false;
-      const lists: Kept[][] = [];
+      const lists: BrokerEvent[][] = [];
       for (const topic of topics) {
-        const history = current(topic, time)?.history;
-        if (history === undefined) {
+        const r = current(topic, time);
+        if (r === undefined) {
           if (compareStreamIds(afterId, globalFloor) < 0) truncated = true;
           continue;
         }
+        const { history } = r;
         history.expire(time);
+        if (r.packed !== null) expirePacked(r, time);
         if (history.isTruncatedAfter(afterId)) truncated = true;
         // One more than asked per list tells whether the merged page was cut.
-        lists.push(history.after(afterId, limit + 1));
+        lists.push(
+          r.packed !== null
+            ? r.packed.after(afterId, limit + 1, compareStreamIds)
+            : history.after(afterId, limit + 1),
+        );
       }
       const merged = mergeById(lists, compareStreamIds, limit + 1);
       const more = merged.length > limit;
@@ -609,7 +699,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     isValidId: isStreamId,
     topicLimits: { maxEvents: limits.maxEvents, maxBytes: limits.maxBytes },
 
-    historyBytes: () => kept.bytes,
+    historyBytes: () => kept.bytes + packedBytes,
 
     async claim(name, value, ttl) {
       if (closed) throw new BrokerError('closed', 'the broker is closed');
@@ -633,7 +723,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         if (r === undefined) continue;
         r.until = time + ttl;
         if (r.until <= time) drop(r);
-        else expiring.add(r);
+        else {
+          expiring.add(r);
+          // It is to be forgotten: it is kept for reading (a finished reply's log), so packed.
+          pack(r);
+        }
       }
     },
 
@@ -645,6 +739,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
       kept.first = null;
       kept.last = null;
       kept.bytes = 0;
+      packs.clear();
+      packedBytes = 0;
       expiring.clear();
       claims.clear();
     },

@@ -247,6 +247,31 @@ export class TopicHistory<E extends { readonly id: string }> {
   }
 
   /**
+   * Takes every event out, oldest first, with the time and bytes each was pushed with: the
+   * history is left empty and its floor where it was, since nothing was dropped (so `onDrop` is
+   * not called either). The in-memory broker packs a topic's events this way.
+   */
+  take(): { events: E[]; times: number[]; sizes: number[] } {
+    const events: E[] = [];
+    const times: number[] = [];
+    const sizes: number[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const slot = (this.#head + i) & this.#mask;
+      events.push(this.#events[slot] as E);
+      times.push(this.#times[slot] as number);
+      sizes.push(this.#sizes[slot] as number);
+    }
+    this.#events = new Array<E | undefined>(MIN_CAPACITY);
+    this.#times = ring(MIN_CAPACITY);
+    this.#sizes = ring(MIN_CAPACITY);
+    this.#mask = MIN_CAPACITY - 1;
+    this.#head = 0;
+    this.#size = 0;
+    this.#bytes = 0;
+    return { events, times, sizes };
+  }
+
+  /**
    * Events with an id greater than `afterId`, oldest first. Binary search: the ring is sorted.
    * `afterId` must be an id the compare function accepts.
    */

@@ -1,0 +1,175 @@
+/**
+ * The in-memory broker packs a topic's events once the topic is given an expiry (a finished
+ * reply's log): the same history, the same bounds, far fewer objects.
+ */
+import { describe, expect, it } from 'vitest';
+import { type BrokerEvent, createMemoryBroker, type HistoryPage } from '../../src/hub/index.js';
+
+function clockedBroker(options: Parameters<typeof createMemoryBroker>[0] = {}) {
+  const clock = { time: 1_000_000 };
+  const broker = createMemoryBroker({ ...options, now: () => clock.time++ });
+  return { broker, clock };
+}
+
+/** Every page of `topics` after each id of `ids` (and the start), at several limits. */
+async function pages(
+  broker: ReturnType<typeof createMemoryBroker>,
+  topics: string[],
+  ids: string[],
+): Promise<HistoryPage[]> {
+  const out: HistoryPage[] = [];
+  for (const after of ['0-0', ...ids]) {
+    for (const limit of [1, 3, 1000]) out.push(await broker.history(topics, after, { limit }));
+  }
+  return out;
+}
+
+const plain = (events: readonly BrokerEvent[]) => events.map((e) => ({ ...e }));
+
+describe('memory broker: packed topics', () => {
+  it('reads the same history after packing: ids, types, data (empty, multi-byte, long), topics, pages and bytes', async () => {
+    const { broker } = clockedBroker();
+    const ids: string[] = [];
+    const datas = ['', 'a', 'día ☃ 🎉', 'x'.repeat(5000), '', 'line1\nline2', 'z'];
+    for (let i = 0; i < 40; i++) {
+      const data = datas[i % datas.length] as string;
+      const init = i % 3 === 0 ? { event: i % 2 === 0 ? 'delta' : '', data } : { data };
+      ids.push(await broker.publish(['log'], init));
+    }
+    await broker.publish(['other'], { data: 'o' });
+    const before = await pages(broker, ['log'], ids);
+    const merged = await broker.history(['log', 'other'], '0-0');
+    const bytes = broker.historyBytes();
+    await broker.expire?.(['log'], 60_000);
+    const after = await pages(broker, ['log'], ids);
+    expect(after.map((p) => ({ ...p, events: plain(p.events) }))).toEqual(
+      before.map((p) => ({ ...p, events: plain(p.events) })),
+    );
+    expect(plain((await broker.history(['log', 'other'], '0-0')).events)).toEqual(plain(merged.events));
+    expect(broker.historyBytes()).toBe(bytes);
+    // Packed events are made anew for each read (unpacked ones are the very objects kept).
+    const a = await broker.history(['log'], '0-0', { limit: 1 });
+    const b = await broker.history(['log'], '0-0', { limit: 1 });
+    expect(a.events[0]).not.toBe(b.events[0]);
+    expect(a.events[0]).toEqual(b.events[0]);
+    // Dropped while packed: a resume from before its newest event is truncated.
+    await broker.expire?.(['log'], 0);
+    expect(broker.historyBytes()).toBeLessThan(bytes);
+    expect((await broker.history(['log'], ids[38] as string)).truncated).toBe(true);
+  });
+
+  it('packs events of several topics too: each is read once, from a packed topic and one that is not', async () => {
+    const { broker } = clockedBroker();
+    const both = await broker.publish(['a', 'b'], { event: 'open', data: 'both' });
+    const onlyA = await broker.publish(['a'], { data: 'a' });
+    const onlyB = await broker.publish(['b'], { data: 'b' });
+    const bytes = broker.historyBytes();
+    await broker.expire?.(['a'], 60_000);
+    const merged = await broker.history(['a', 'b'], '0-0');
+    expect(merged.events.map((e) => [e.id, e.topics, e.data])).toEqual([
+      [both, ['a', 'b'], 'both'],
+      [onlyA, ['a'], 'a'],
+      [onlyB, ['b'], 'b'],
+    ]);
+    expect((await broker.history(['b'], '0-0')).events.map((e) => e.id)).toEqual([both, onlyB]);
+    // Kept twice now (packed in a, as it was in b), so counted twice: never less than before.
+    expect(broker.historyBytes()).toBeGreaterThan(bytes);
+    await broker.expire?.(['b'], 60_000);
+    expect((await broker.history(['a', 'b'], '0-0')).events.map((e) => e.id)).toEqual([both, onlyA, onlyB]);
+    await broker.expire?.(['a', 'b'], 0);
+    expect(broker.historyBytes()).toBe(0);
+  });
+
+  it('unpacks on a publish: the history goes on in order, its bytes and bounds as before', async () => {
+    const { broker } = clockedBroker({ history: { maxEvents: 5 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await broker.publish(['log'], { data: `e${i}` }));
+    await broker.expire?.(['log'], 60_000);
+    const bytes = broker.historyBytes();
+    for (let i = 4; i < 7; i++) ids.push(await broker.publish(['log'], { data: `e${i}` }));
+    const page = await broker.history(['log'], '0-0');
+    // maxEvents 5: the two oldest fell out when the history took the new ones.
+    expect(page.events.map((e) => e.data)).toEqual(['e2', 'e3', 'e4', 'e5', 'e6']);
+    expect(page.truncated).toBe(true);
+    expect((await broker.history(['log'], ids[1] as string)).truncated).toBe(false);
+    expect(broker.historyBytes()).toBeGreaterThan(bytes);
+    // Packed again, and expired at its time.
+    await broker.expire?.(['log'], 60_000);
+    expect((await broker.history(['log'], ids[3] as string)).events.map((e) => e.data)).toEqual([
+      'e4',
+      'e5',
+      'e6',
+    ]);
+  });
+
+  it('the bound across topics drops packed events oldest first, raising the floor: a resume from before them is truncated', async () => {
+    const data = 'x'.repeat(900);
+    const { broker } = clockedBroker({ history: { maxTotalBytes: 10_000 } });
+    const old: string[] = [];
+    for (let i = 0; i < 5; i++) old.push(await broker.publish(['old'], { data }));
+    await broker.expire?.(['old'], 60_000);
+    const newer: string[] = [];
+    for (let i = 0; i < 6; i++) newer.push(await broker.publish(['new'], { data }));
+    // About 1,000 bytes an event: 11 do not fit in 10,000; the oldest packed ones went first.
+    expect(broker.historyBytes()).toBeLessThanOrEqual(10_000);
+    const left = await broker.history(['old'], '0-0');
+    expect(left.truncated).toBe(true);
+    expect(left.events.length).toBeLessThan(5);
+    expect(left.events.map((e) => e.id)).toEqual(old.slice(5 - left.events.length));
+    const firstLeft = old[5 - left.events.length - 1] as string;
+    expect((await broker.history(['old'], firstLeft)).truncated).toBe(false);
+    expect((await broker.history(['new'], '0-0')).events.map((e) => e.id)).toEqual(newer);
+    // More: the packed topic empties, and then the oldest events kept one by one go.
+    for (let i = 0; i < 10; i++) await broker.publish(['new'], { data });
+    const gone = await broker.history(['old'], old[4] as string);
+    expect(gone.events).toEqual([]);
+    expect((await broker.history(['old'], old[3] as string)).truncated).toBe(true);
+    expect(broker.historyBytes()).toBeLessThanOrEqual(10_000);
+  });
+
+  it('the age bound drops packed events, and an expiry drops the topic: a resume from before is truncated', async () => {
+    const { broker, clock } = clockedBroker({ history: { maxAge: 1000 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(await broker.publish(['log'], { data: `e${i}` }));
+      clock.time += 400;
+    }
+    await broker.expire?.(['log'], 60_000);
+    // Now about 1,200 ms after the first, 800 after the second.
+    const page = await broker.history(['log'], '0-0');
+    expect(page.events.map((e) => e.data)).toEqual(['e1', 'e2']);
+    expect(page.truncated).toBe(true);
+    expect(broker.historyBytes()).toBeGreaterThan(0);
+    clock.time += 10_000;
+    expect((await broker.history(['log'], ids[2] as string)).events).toEqual([]);
+    expect(broker.historyBytes()).toBe(0);
+    await broker.expire?.(['log'], 0);
+    expect((await broker.history(['log'], ids[1] as string)).truncated).toBe(true);
+  });
+
+  it('holds a packed log in far less memory than its events one by one', async () => {
+    // The heap and what typed arrays hold outside it.
+    const used = () => {
+      const { heapUsed, arrayBuffers } = process.memoryUsage();
+      return heapUsed + arrayBuffers;
+    };
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(typeof gc, 'vitest.config.ts passes --expose-gc').toBe('function');
+    const { broker } = clockedBroker({ history: { maxTotalBytes: 2 ** 30 } });
+    const topics = Array.from({ length: 200 }, (_, i) => Object.freeze([`reply/${i}`]));
+    gc?.();
+    const empty = used();
+    // 200 logs of 200 small events, as a reply's tokens (data made apart from the broker).
+    for (let k = 0; k < 200; k++) {
+      for (const topic of topics) await broker.publish(topic, { data: `tok${k}` });
+    }
+    gc?.();
+    const oneByOne = used() - empty;
+    for (const topic of topics) await broker.expire?.(topic, 600_000);
+    gc?.();
+    const packed = used() - empty;
+    expect(oneByOne).toBeGreaterThan(40_000 * 50);
+    expect(packed).toBeLessThan(oneByOne / 2);
+    expect((await broker.history([topics[7]?.[0] as string], '0-0')).events.length).toBe(200);
+  });
+});
