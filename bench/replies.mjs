@@ -40,7 +40,7 @@
 // (ssekit) or the run fails.
 //
 // Options: --rounds 3 --replies 200 --tokens 100 --rate 50 --burst 10 --burst-rate 200 (part 1)
-//   --resumers 1000 (part 2)
+//   --resumers 1000 (part 2) --warmup 3000 (replies each server serves first, not counted)
 //   --only stream,memory,redis,resumable --parts 1,2,3
 //   --baseline DIR: adds stream-base, memory-base and redis-base, ssekit as built in DIR (a dist/
 //   from before a change), rotated with the others; prints ssekit / ssekit-base ratios.
@@ -65,6 +65,8 @@ const RATE = Number(option('--rate', 50));
 const BURST = Number(option('--burst', 10));
 const BURST_RATE = Number(option('--burst-rate', 200));
 const RESUMERS = Number(option('--resumers', 1000));
+// Replies each server serves before anything is counted (see the warm-up in main()).
+const WARMUP = Number(option('--warmup', 3000));
 const RESUME_RATE = 20;
 const RESUME_TOKENS = 100;
 // Part 2's readers start over this long (a thousand POSTs in a burst would measure the burst),
@@ -254,8 +256,16 @@ async function main() {
     resume: { fromMs: RESUME_SPREAD_MS, toMs: (RESUME_TOKENS / RESUME_RATE) * 1000 - 500, gapMs: GAP_MS },
   };
 
-  // Warm-up (JIT, connections, Redis scripts), not counted.
-  for (const name of ALL) await run(name, { replies: 50, tokens: 40, rate: 200, resume: part3.resume });
+  // Warm-up, not counted: WARMUP replies of 10 tokens in batches of 500 (V8 goes on optimizing
+  // the code a server runs once a reply, its start, response and end, for its first few thousand
+  // replies: in one process, `node --trace-opt` counted 51 optimizations in a server's first 500
+  // replies of 2 tokens, 25 in replies 1,501-2,000, 5 in 2,501-3,000, 0 to 3 in each 500 after
+  // 3,500; streamEvents 31, 12 and 3), then one run with resumes (connections, Redis scripts).
+  for (const name of ALL) {
+    for (let done = 0; done < WARMUP; done += 500)
+      await run(name, { replies: Math.min(500, WARMUP - done), tokens: 10, rate: 200, resume: null });
+    await run(name, { replies: 50, tokens: 40, rate: 200, resume: part3.resume });
+  }
 
   const results = [];
   const problems = [];
