@@ -544,7 +544,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * another topic's history holds them too, the list of events kept one by one. An event of
    * several topics (a reply's open marker and end are in its log and its control topic) is then
    * kept twice, packed here and as it was elsewhere, and its bytes counted twice, until the other
-   * topic lets it go or is packed too: the bound in all may only be reached sooner.
+   * topic lets it go or is packed too: the bound in all may only be reached sooner, and is
+   * enforced here as on a publish.
    */
   const pack = (r: Recent): void => {
     if (r.packed !== null || r.history.size === 0) return;
@@ -554,6 +555,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     packs.append(packed);
     packedBytes += packed.bytes;
     r.packed = packed;
+    // Events it shares with a topic not packed now count twice: the bound in all still holds.
+    enforceTotal();
   };
 
   /** Puts the packed events of `r` back into its history, one by one (a publish to it came). */

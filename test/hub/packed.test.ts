@@ -80,6 +80,21 @@ describe('memory broker: packed topics', () => {
     expect(broker.historyBytes()).toBe(0);
   });
 
+  it('keeps the bound in all when packing counts an event of two topics twice', async () => {
+    const { broker } = clockedBroker({ history: { maxTotalBytes: 2_000 } });
+    const data = 'x'.repeat(400);
+    await broker.publish(['a', 'b'], { data });
+    for (let i = 0; i < 2; i++) await broker.publish(['a'], { data });
+    const before = broker.historyBytes();
+    // About 1,600 bytes: under the bound once, over it with the first event counted twice.
+    expect(before).toBeLessThanOrEqual(2_000);
+    expect(before + before / 3).toBeGreaterThan(2_000);
+    await broker.expire?.(['a'], 60_000);
+    expect(broker.historyBytes()).toBeLessThanOrEqual(2_000);
+    // The oldest went: from the packed topic, which held it first.
+    expect((await broker.history(['a'], '0-0')).truncated).toBe(true);
+  });
+
   it('unpacks on a publish: the history goes on in order, its bytes and bounds as before', async () => {
     const { broker } = clockedBroker({ history: { maxEvents: 5 } });
     const ids: string[] = [];
