@@ -435,16 +435,20 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const packs = new Chain<PackedEvents<Recent>>();
   let packedBytes = 0;
 
+  /** `r`'s events are packed no more (dropped, or unpacked): out of the chain and the count. */
+  const unlinkPack = (r: Recent, pack: PackedEvents<Recent>): void => {
+    r.packed = null;
+    packs.remove(pack);
+    packedBytes -= pack.bytes;
+  };
+
   /** Drops the oldest event of a packed topic (as its history would), raising its floor. */
   const dropPacked = (pack: PackedEvents<Recent>): void => {
     const r = pack.owner;
     const id = pack.firstId;
     packedBytes -= pack.dropFirst();
     if (compareStreamIds(id, r.history.floor) > 0) r.history.floor = id;
-    if (pack.size === 0) {
-      packs.remove(pack);
-      r.packed = null;
-    }
+    if (pack.size === 0) unlinkPack(r, pack);
   };
 
   const enforceTotal = (): void => {
@@ -474,9 +478,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     const { topic, history } = topicHeld;
     const pack = topicHeld.packed;
     if (pack !== null) {
-      topicHeld.packed = null;
-      packs.remove(pack);
-      packedBytes -= pack.bytes;
+      unlinkPack(topicHeld, pack);
       if (pack.size > 0 && compareStreamIds(pack.lastId, history.floor) > 0) history.floor = pack.lastId;
     }
     topicHeld.dropped = true;
@@ -562,9 +564,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   /** Puts the packed events of `r` back into its history, one by one (a publish to it came). */
   const unpack = (r: Recent): void => {
     const packed = r.packed as PackedEvents<Recent>;
-    r.packed = null;
-    packs.remove(packed);
-    packedBytes -= packed.bytes;
+    unlinkPack(r, packed);
     const { events, times, sizes } = packed.unpack();
     for (let i = 0; i < events.length; i++) {
       const { id, topics, event, data } = events[i] as BrokerEvent;

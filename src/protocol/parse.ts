@@ -69,6 +69,7 @@ export interface TextParser {
   reset(options?: { lastEventId?: string }): void;
   lastId(): string;
 }
+
 /**
  * "If value starts with a U+0020 SPACE character, remove it from value": the index after that
  * space. Callers pass an index at most that of the line end, never a space, so the read stays in
