@@ -3,7 +3,12 @@
  * reply's log): the same history, the same bounds, far fewer objects.
  */
 import { describe, expect, it } from 'vitest';
-import { type BrokerEvent, createMemoryBroker, type HistoryPage } from '../../src/hub/index.js';
+import {
+  type BrokerEvent,
+  createMemoryBroker,
+  type HistoryPage,
+  historyEventBytes,
+} from '../../src/hub/index.js';
 
 function clockedBroker(options: Parameters<typeof createMemoryBroker>[0] = {}) {
   const clock = { time: 1_000_000 };
@@ -108,6 +113,8 @@ describe('memory broker: packed topics', () => {
     expect(page.truncated).toBe(true);
     expect((await broker.history(['log'], ids[1] as string)).truncated).toBe(false);
     expect(broker.historyBytes()).toBeGreaterThan(bytes);
+    // Counted once each, as the events kept one by one they are again.
+    expect(broker.historyBytes()).toBe(page.events.reduce((sum, e) => sum + historyEventBytes(e), 0));
     // Packed again, and expired at its time.
     await broker.expire?.(['log'], 60_000);
     expect((await broker.history(['log'], ids[3] as string)).events.map((e) => e.data)).toEqual([
