@@ -3,9 +3,11 @@
 // tokens, and, when asked, drop the connection partway and resume it: a GET of the response's
 // Content-Location with the last id seen as Last-Event-ID (after `gapMs` away, so the log holds
 // tokens the client has not seen). The resume latency is from the reconnect's connect() to the
-// first token of the new response.
+// first token of the new response. With `resume.fresh` (part 2's control, on a server that keeps
+// nothing), a reader instead opens a new GET on a second connection at that time, and the latency
+// is from its connect() to the first token of that new stream.
 // Usage: node bench/replies-client.mjs
-// IPC: {cmd:'run', port, replies, tokens, startSpreadMs, timeoutMs, resume: null | {fromMs, toMs, gapMs}} ->
+// IPC: {cmd:'run', port, replies, tokens, startSpreadMs, timeoutMs, resume: null | {fromMs, toMs, gapMs, fresh?}} ->
 //      {done, failed, missing, repeated, samples, p50, p99, max, clientLoopP99, timeline}
 // `timeline`: per resume [url, connect() called, socket connected, first token read], absolute ms
 // (performance.timeOrigin + now(): the server stamps its side on the same clock, and the parent
@@ -34,6 +36,7 @@ function session(n, resume, timeoutMs) {
     let latency;
     let timeline;
     let resumeTimer;
+    let probe; // the control's GET (resume.fresh), while it runs
     let settled = false;
     const finish = (ok) => {
       if (settled) return;
@@ -41,7 +44,8 @@ function session(n, resume, timeoutMs) {
       clearTimeout(resumeTimer);
       clearTimeout(deadline);
       socket?.destroy();
-      resolve({ ok, missing: n - distinct, repeated, latency, timeline });
+      // (the control's GET, when one is on its way, settles by itself, bounded by timeoutMs)
+      Promise.resolve(probe).then(() => resolve({ ok, missing: n - distinct, repeated, latency, timeline }));
     };
     // `t0`: when this response's connect() was called (resume: the latency's start).
     const open = (request, t0, resumed) => {
@@ -105,7 +109,18 @@ function session(n, resume, timeoutMs) {
     // Bounded: a reply that does not complete in time counts as failed.
     const deadline = setTimeout(() => finish(false), timeoutMs);
     open(`POST /chat?n=${n} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`, now(), false);
-    if (resume !== null) {
+    if (resume?.fresh) {
+      // The control (a server that keeps nothing): at the same random time, a new GET on a second
+      // connection, this reply's own connection left as it is.
+      const at = resume.fromMs + Math.random() * (resume.toMs - resume.fromMs);
+      resumeTimer = setTimeout(() => {
+        if (settled) return;
+        probe = fresh(`/fresh/${Math.random().toString(36).slice(2)}`, timeoutMs).then((t) => {
+          timeline = t;
+          latency = t === undefined ? undefined : t[3] - t[1];
+        });
+      }, at);
+    } else if (resume !== null) {
       const at = resume.fromMs + Math.random() * (resume.toMs - resume.fromMs);
       resumeTimer = setTimeout(() => {
         if (settled || location === '') return;
@@ -119,6 +134,43 @@ function session(n, resume, timeoutMs) {
         }, resume.gapMs);
       }, at);
     }
+  });
+}
+
+/**
+ * Part (2)'s control: a GET of a new stream whose first token the server has at once. Resolves
+ * the timeline entry of a resume ([url, connect() called, connected, first token read], absolute
+ * ms), or undefined when no token came before `timeoutMs`.
+ */
+function fresh(url, timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = now();
+    let connected = Number.NaN;
+    let text = '';
+    const s = connect({ port, host: '127.0.0.1' });
+    s.setNoDelay(true);
+    const done = (entry) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(entry);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const read = createBodyReader({
+      onHead: (ok) => {
+        if (!ok) done(undefined);
+      },
+      onBody: (buf, from, to) => {
+        text += buf.toString('latin1', from, to);
+        if (text.includes('data: t')) done([url, origin + t0, origin + connected, origin + now()]);
+      },
+    });
+    s.on('data', read);
+    s.on('error', () => done(undefined));
+    s.on('close', () => done(undefined));
+    s.on('connect', () => {
+      connected = now();
+      s.write(`GET ${url} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    });
   });
 }
 

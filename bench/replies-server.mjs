@@ -17,7 +17,8 @@
 //   POST /chat?n=N            starts a reply of N tokens, answers 200 streaming it, with
 //                             Content-Location: the URL where it resumes
 //   GET <Content-Location>    resumes it (Last-Event-ID for ssekit; resumable-stream replays
-//                             from the start, it has no event ids)
+//                             from the start, it has no event ids); on `stream`, which keeps
+//                             nothing, a GET is a new stream of one token (part 2's control)
 // Tokens come from one shared "upstream" ticker (the same for every contender): every TICK_MS
 // it hands the next token to the replies whose turn it is, each reply one token per
 // `periodTicks` ticks (its phase set when it starts, so a thousand replies spread over the
@@ -106,7 +107,14 @@ const fail = (error) => {
 
 async function ssekitStream() {
   const { streamEvents } = await loadDist('server.js', base);
-  return (request) => streamEvents(tokens(nOf(request)), { signal: request.signal });
+  // A GET is part (2)'s control: a new stream whose one token is there at once (as a resume's
+  // first token is in the log), so that reader's latency is what any new request waits for on
+  // this loaded server, with no resumability in it.
+  const now = async function* () {
+    yield 't0';
+  };
+  return (request) =>
+    streamEvents(request.method === 'GET' ? now() : tokens(nOf(request)), { signal: request.signal });
 }
 
 async function ssekitReplies() {
@@ -251,7 +259,10 @@ const handler = await makers[kind]();
 const { createRequestListener } = await loadDist('node.js', base);
 const listener = createRequestListener(handler);
 // The server's side of a resume: from the GET's 'request' event to the first write that carries
-// a token (what the reader measures, minus the network and the reader's own process).
+// a token (what the reader measures, minus the network and the reader's own process). Seen on
+// the socket's `write`, not the response's: ssekit/node writes an ssekit body to the socket
+// itself unless something wraps `res.write` (a middleware that must see every byte), so timing
+// `res.write` would put every resumed stream on its slower path for the rest of the reply.
 const resumeLatencies = [];
 const timeline = [];
 const origin = performance.timeOrigin;
@@ -262,8 +273,9 @@ const server = createServer((req, res) => {
     const t0 = performance.now();
     const entry = [req.url, origin + (accepted.get(req.socket) ?? Number.NaN), origin + t0, Number.NaN];
     timeline.push(entry);
-    const write = res.write;
-    res.write = function writeAndTime(chunk, ...rest) {
+    const socket = req.socket;
+    const write = socket.write;
+    socket.write = function writeAndTime(chunk, ...rest) {
       if (
         typeof chunk === 'string'
           ? chunk.includes('data: t')
@@ -272,7 +284,7 @@ const server = createServer((req, res) => {
         const t = performance.now();
         resumeLatencies.push(t - t0);
         entry[3] = origin + t;
-        res.write = write;
+        delete socket.write; // the prototype's again
       }
       return write.call(this, chunk, ...rest);
     };

@@ -20,7 +20,12 @@
 //     every reader drops its connection once at a random time after all have started, stays
 //     away 100 ms (so the log holds tokens it has not seen) and resumes with Last-Event-ID; from
 //     the reconnect's connect() to the first token of the new response, p50/p99 over all readers. Bars: p99 <= 20 ms memory,
-//     <= 30 ms redis. resumable-stream's row is for reference (it replays from the start). Also
+//     <= 30 ms redis. resumable-stream's row is for reference (it replays from the start). The
+//     control, on plain streamEvents (nothing to resume): the same load, and at the same random
+//     times each reader opens a new GET, a stream of one token there at once, on a second
+//     connection: what any new request waits for on a server this busy (libuv accepts one
+//     connection per turn of the event loop, libuv/libuv#3696, so a loop whose turns are long
+//     queues new connections in the kernel: the accept leg below). Also
 //     the server's side alone: from the GET's 'request' event to the first write carrying a
 //     token; and the readers' and the server's event loop delays: a reader process that lags,
 //     or a connection the kernel was slow to accept (a loaded machine), adds to every latency
@@ -256,6 +261,11 @@ async function main() {
     resume: { fromMs: RESUME_SPREAD_MS, toMs: (RESUME_TOKENS / RESUME_RATE) * 1000 - 500, gapMs: GAP_MS },
   };
 
+  // (2)'s control, on the plain streams: the same load, and at the same random times a new GET
+  // (a stream of one token, there at once) on a second connection; what a new request waits for
+  // on this server, with nothing resumed.
+  const part2Control = { ...part2, resume: { ...part2.resume, fresh: true } };
+
   // Warm-up, not counted: WARMUP replies of 10 tokens in batches of 500 (V8 goes on optimizing
   // the code a server runs once a reply, its start, response and end, for its first few thousand
   // replies: in one process, `node --trace-opt` counted 51 optimizations in a server's first 500
@@ -297,7 +307,7 @@ async function main() {
       if (PARTS.includes(1) || PARTS.includes(3)) record(1, name, round, await run(name, part1));
       if (PARTS.includes(1)) record('1b', name, round, await run(name, part1b));
       if (PARTS.includes(3) && REDIS_NAMES.has(name)) record(3, name, round, await run(name, part3));
-      if (PARTS.includes(2) && resumable(name)) record(2, name, round, await run(name, part2));
+      if (PARTS.includes(2)) record(2, name, round, await run(name, resumable(name) ? part2 : part2Control));
     }
   }
 
@@ -368,15 +378,15 @@ async function main() {
       '| server | p50 ms | p99 ms | max ms | resumes | server side p50 ms | p99 ms | CPU µs/token | server CPU, cores | loop delay p99 ms: server | readers |',
     );
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const name of ALL.filter(resumable)) {
+    for (const name of ALL) {
       console.log(
-        `| ${name} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'cores'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
+        `| ${resumable(name) ? name : `${name} (control: a new GET)`} | ${f(med(2, name, 'p50'))} | ${f(med(2, name, 'p99'))} | ${f(med(2, name, 'max'))} | ${f(med(2, name, 'samples'), 0)} | ${f(med(2, name, 'serverP50'))} | ${f(med(2, name, 'serverP99'))} | ${f(med(2, name, 'cpuPerToken'))} | ${f(med(2, name, 'cores'))} | ${f(med(2, name, 'loopP99'), 1)} | ${f(med(2, name, 'clientLoopP99'), 1)} |`,
       );
     }
     console.log(
       '\nWhere the resumes lost their time, ms (median over rounds of: p50 / p99 / median of the slowest 1%):',
     );
-    for (const name of ALL.filter(resumable)) {
+    for (const name of ALL) {
       const runs = results.filter((r) => r.part === 2 && r.name === name && r.legs.joined > 0);
       if (runs.length === 0) continue;
       const legs = {};
