@@ -1,11 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import { isReplyStoppedError } from '../../src/replies/index.js';
 import {
+  deferred,
   get,
   instancesPerTest,
   killable,
   post,
   request,
+  settles,
   sharedBroker,
   tokens,
   waitingProducer,
@@ -15,6 +17,7 @@ const instance = instancesPerTest();
 
 const del = (base: string, location: string) => request(new URL(location, base).href, { method: 'DELETE' });
 const STOPPED = JSON.stringify({ reason: 'stopped' });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('replies: stop', () => {
   it("DELETE aborts the producer's signal, waits for its finally, and ends every open stream with end {stopped}", async () => {
@@ -64,6 +67,80 @@ describe('replies: stop', () => {
     expect(events.map((e) => e.data)).toEqual(['a', STOPPED]);
     // A late send of the ignoring producer is refused, not appended after the end.
     expect(app.replies.metrics().running).toBe(0);
+  });
+
+  it("writes the end only once the producer's finally has finished, an async cleanup included (within stopGrace)", async () => {
+    let cleaned = false;
+    const app = await instance({
+      stopTimeout: 60_000,
+      produce: async ({ send, signal }) => {
+        try {
+          await send('a');
+          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        } finally {
+          // Closing the upstream call, say: well within the default stopGrace of 100 ms.
+          await sleep(30);
+          cleaned = true;
+        }
+      },
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expect((await del(app.url, location)).status).toBe(204);
+    expect(cleaned).toBe(true);
+    expect((await stream.rest()).map((e) => e.data)).toEqual(['a', STOPPED]);
+  });
+
+  it('refuses the sends of a producer that goes on after the end: send resolves false', async () => {
+    const gate = deferred();
+    const late = deferred<boolean>();
+    const app = await instance({
+      stopGrace: 20,
+      stopTimeout: 60_000,
+      produce: async ({ send }) => {
+        await send('a');
+        await gate.promise; // ignores its signal
+        late.resolve(await send('late'));
+      },
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expect((await del(app.url, location)).status).toBe(204);
+    expect((await stream.rest()).map((e) => e.data)).toEqual(['a', STOPPED]);
+    gate.resolve();
+    expect(await settles(late.promise, 'the late send', 2000)).toBe(false);
+    expect((await (await get(app.url, location)).rest()).map((e) => e.data)).toEqual(['a', STOPPED]);
+  });
+
+  it('stops pulling an async generator at a stop, even one that ignores its signal: its finally runs', async () => {
+    const finished = deferred();
+    let pulled = 0;
+    const app = await instance({
+      stopGrace: 20,
+      stopTimeout: 60_000,
+      produce: async function* () {
+        try {
+          for (;;) {
+            pulled++;
+            yield `t${pulled}`;
+            await sleep(5);
+          }
+        } finally {
+          finished.resolve();
+        }
+      },
+    });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expect((await del(app.url, location)).status).toBe(204);
+    await settles(finished.promise, "the generator's finally", 2000);
+    const at = pulled;
+    await sleep(50);
+    expect(pulled).toBe(at);
+    expect((await stream.rest()).at(-1)?.data).toBe(STOPPED);
   });
 
   it('stops a reply running on another instance (through the broker), and ends the readers of both', async () => {
@@ -145,5 +222,19 @@ describe('replies: stop', () => {
     expect(read.state.finallyRan).toBe(0);
     read.release();
     expect(tokens(await onB.rest())).toEqual(['t1', 'last']);
+  });
+
+  it("does not stop as idle a reply read on its own instance (the POST's stream still open)", async () => {
+    const p = waitingProducer(1);
+    const app = await instance({ produce: p.produce, limits: { idleStopAfter: 100 } });
+    const stream = await post(app.url);
+    await stream.take(1);
+    // Four idle periods, read all along.
+    await sleep(400);
+    expect(p.state.finallyRan).toBe(0);
+    p.release();
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['t1', 'last']);
+    expect(events.at(-1)?.data).toBe('{"reason":"done"}');
   });
 });
