@@ -79,6 +79,32 @@ describe('replies: close()', () => {
     await app.close();
   });
 
+  it('while closing, refuses a POST without running its producer, and a DELETE of a reply (503)', async () => {
+    const running = waitingProducer(1);
+    const app = await serve({});
+    app.setProducer(running.produce);
+    const one = await post(app.url);
+    const location = one.headers.get('content-location') as string;
+    await one.take(1);
+    const closing = app.replies.close({ timeout: 5000 });
+    let runs = 0;
+    app.setProducer(async ({ send }) => {
+      runs++;
+      await send('x');
+    });
+    const refused = await post(app.url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(runs).toBe(0);
+    expect((await request(new URL(location, app.url).href, { method: 'DELETE' })).status).toBe(503);
+    // The running reply was neither stopped nor cut: it finishes within the timeout.
+    running.release();
+    await closing;
+    expect((await one.rest()).at(-1)?.data).toBe('{"reason":"done"}');
+    expect(runs).toBe(0);
+    await app.close();
+  });
+
   it('cuts the readers of a reply running on another instance with the retry hint; the reply goes on there', async () => {
     const broker = sharedBroker();
     const p = waitingProducer(1);
