@@ -1,7 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
-import { get, instancesPerTest, post, request, steppedProducer, tokens } from './helpers.js';
+import {
+  get,
+  instancesPerTest,
+  post,
+  request,
+  Stream,
+  settles,
+  steppedProducer,
+  tokens,
+  waitingProducer,
+} from './helpers.js';
 
 const instance = instancesPerTest();
 
@@ -264,6 +274,36 @@ describe('replies: start and read', () => {
     const events = await reader.rest();
     expect(events.map((e) => e.data)).toEqual(['a']);
     expect(reader.retries).toEqual([4321]);
+  });
+
+  it('hands waitUntil a promise that settles once the reply has ended, not before', async () => {
+    const replies = createReplies({ heartbeat: false });
+    try {
+      const p = waitingProducer(1);
+      let handed: Promise<unknown> | undefined;
+      const response = await replies.start(new Request('http://x/chat', { method: 'POST' }), p.produce, {
+        waitUntil: (promise) => {
+          handed = promise;
+        },
+      });
+      expect(handed).toBeInstanceOf(Promise);
+      let settled = false;
+      void handed?.then(() => {
+        settled = true;
+      });
+      const stream = new Stream(response, new AbortController());
+      await stream.take(1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(settled).toBe(false);
+      p.release();
+      await settles(handed as Promise<unknown>, 'the promise handed to waitUntil', 2000);
+      // By then the end is written and the producer has settled.
+      expect(p.state.finallyRan).toBe(1);
+      expect(replies.metrics().running).toBe(0);
+      expect((await stream.rest()).at(-1)?.data).toBe('{"reason":"done"}');
+    } finally {
+      await replies.close({ timeout: 0 });
+    }
   });
 
   it('lets go of a response whose client left before the reply was looked up', async () => {
