@@ -4,7 +4,7 @@
  * follows the control topic only (its readers get the log's events from the run as they land),
  * and a reader elsewhere the log and the alive topic.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { get, instancesPerTest, post, waitingProducer } from './helpers.js';
 
@@ -79,5 +79,22 @@ describe('replies: the topics a reply costs the feed', () => {
     expect(events.at(-1)).toMatchObject(end);
     expect(started.retries).toEqual([]);
     p.release();
+  });
+
+  it('an end written by another instance stops the producer here: its signal aborts with that reason', async () => {
+    const { broker } = recording();
+    const p = waitingProducer(1);
+    const a = await instance({ broker, produce: p.produce });
+    const started = await post(a.url);
+    await started.take(1);
+    const id = (started.headers.get('content-location') as string).split('/').pop() as string;
+    const end = { event: 'end', data: '{"reason":"producer-lost"}' };
+    await broker.publish([`reply/${id}`, `reply/${id}/control`], end);
+    expect((await started.rest()).at(-1)).toMatchObject(end);
+    // The producer was only cut off: it learns that another instance gave up on it, and stops.
+    await vi.waitFor(() => expect(p.state.finallyRan).toBe(1));
+    expect(p.state.signal?.aborted).toBe(true);
+    expect(p.state.reason).toMatchObject({ name: 'ReplyStoppedError', reason: 'producer-lost' });
+    expect(a.replies.metrics().running).toBe(0);
   });
 });
