@@ -12,6 +12,7 @@ import {
   readThenDrop,
   Stream,
   serve,
+  settles,
   sharedBroker,
   steppedProducer,
   tokens,
@@ -213,6 +214,87 @@ describe('replies: the seam between replay and live events', () => {
     p.end();
     const events = await stream.rest();
     expect(tokens(events)).toEqual(many);
+  });
+
+  it("reads the log again when live events overflow the hold while the replay's last page is read, losing none", async () => {
+    const inner = sharedBroker();
+    let logReads = 0;
+    let holdAt = -1;
+    const entered = deferred();
+    const release = deferred();
+    // The replay's second page of the log is read at once, then held: what lands meanwhile is
+    // not in it, and comes live only.
+    const broker: Broker = {
+      ...inner,
+      async history(topics, afterId, options) {
+        if (!(topics[0] as string).endsWith('/control') && ++logReads === holdAt) {
+          const page = await inner.history(topics, afterId, options);
+          entered.resolve();
+          await release.promise;
+          return page;
+        }
+        return inner.history(topics, afterId, options);
+      },
+    };
+    const replies = createReplies({ broker, heartbeat: false, pageSize: 3, limits: { maxQueuedBytes: 300 } });
+    closers.push(replies);
+    const p = drivenProducer();
+    const location = await startReply(replies, p.produce);
+    await p.ready;
+    for (const token of ['a', 'b', 'c']) await p.push(token);
+    // Landed (a run publishes at the end of the turn).
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Read 1: the first page (open marker, a, b), beside the state; read 2: the last page (c).
+    logReads = 0;
+    holdAt = 2;
+    const stream = await getReply(replies, location);
+    // Read as it comes (the replay waits for the client to take what it wrote).
+    const rest = stream.rest();
+    await settles(entered.promise, 'the read of the last page', 2000);
+    const many = Array.from({ length: 40 }, (_, i) => `token-${i}`);
+    for (const token of many) await p.push(token);
+    // Landed, and heard live while the page is held: more than the hold keeps.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    release.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    p.end();
+    expect(tokens(await rest)).toEqual(['a', 'b', 'c', ...many]);
+  });
+
+  it('cuts its readers with the retry hint and the last id when the feed fails (events may have been missed)', async () => {
+    const inner = sharedBroker();
+    const a = createReplies({ broker: inner, heartbeat: false });
+    closers.push(a);
+    let feedListener: BrokerListener | undefined;
+    const b = createReplies({
+      broker: {
+        ...inner,
+        subscribe(listener: BrokerListener) {
+          feedListener = listener;
+          return inner.subscribe(listener);
+        },
+      },
+      heartbeat: false,
+      retry: 321,
+      onError: () => {},
+    });
+    closers.push(b);
+    const p = drivenProducer();
+    const location = await startReply(a, p.produce);
+    await p.ready;
+    await p.push('a');
+    const stream = await getReply(b, location);
+    const [first] = await stream.take(1);
+    feedListener?.onError(new Error('feed lost'));
+    const events = await settles(stream.rest(), 'the reader of a failed feed', 2000);
+    expect(tokens(events)).toEqual(['a']);
+    expect(stream.retries).toEqual([321]);
+    expect(stream.lastEventId).toBe(first?.id);
+    // It resumes from the log: nothing lost.
+    await p.push('b');
+    p.end();
+    const resumed = await getReply(b, location, stream.lastEventId);
+    expect(tokens(await resumed.rest())).toEqual(['b']);
   });
 
   it('drops what a lagging feed brings after the replay already carried it', async () => {
