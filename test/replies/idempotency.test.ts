@@ -67,6 +67,31 @@ describe('replies: Idempotency-Key', () => {
     expect(p.state.runs).toBe(1);
   });
 
+  it('a key names its reply for idempotencyTtl only: past it, the key starts a new reply (broker without claim())', async () => {
+    const { claim: _claim, ...bare } = createMemoryBroker();
+    let runs = 0;
+    const app = await instance({
+      broker: bare,
+      idempotencyTtl: 100,
+      produce: async ({ send }) => {
+        runs++;
+        await send('x');
+      },
+    });
+    const key = { 'idempotency-key': 'short-lived-key' };
+    const first = await post(app.url, key);
+    await first.rest();
+    const joined = await post(app.url, key);
+    await joined.rest();
+    expect(joined.headers.get('content-location')).toBe(first.headers.get('content-location'));
+    expect(runs).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const later = await post(app.url, key);
+    expect(tokens(await later.rest())).toEqual(['x']);
+    expect(later.headers.get('content-location')).not.toBe(first.headers.get('content-location'));
+    expect(runs).toBe(2);
+  });
+
   it('replays a finished reply to a POST with its key, without running the producer again', async () => {
     const p = steppedProducer(5);
     p.finish();
