@@ -126,6 +126,28 @@ describe('replies: no resume ever hangs', () => {
     expect(await outcomes(b, location)).toEqual(['end:shutdown', 'end:shutdown', '204']);
   });
 
+  it('the broker refuses the reply mid-way: the readers where it runs are cut with a retry hint (they resume elsewhere)', async () => {
+    const dead = killable(sharedBroker());
+    const p = waitingProducer(1);
+    const app = await instance({
+      broker: dead.broker,
+      produce: p.produce,
+      onError: () => {},
+      retry: 250,
+      producerLostAfter: 60_000,
+    });
+    const stream = await post(app.url);
+    const [first] = await stream.take(1);
+    dead.kill();
+    // Its next send cannot be stored, nor can the end: the reply fails where it runs.
+    p.release();
+    const events = await settles(stream.rest(), 'the reader of a reply its broker refused', 2000);
+    expect(events.map((e) => e.data)).toEqual(['t1']);
+    expect(stream.retries).toEqual([250]);
+    expect(stream.lastEventId).toBe(first?.id);
+    expect(app.replies.metrics()).toMatchObject({ running: 0, readers: 0, ended: { failed: 1 } });
+  });
+
   it('a log trimmed by its broker: end {expired}, sent and not stored', async () => {
     // A broker that keeps 5 events per topic and does not say so (no topicLimits, which
     // createReplies would refuse to fit under): the log loses its start.
