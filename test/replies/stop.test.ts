@@ -182,6 +182,21 @@ describe('replies: stop', () => {
     expect(p.state.finallyRan).toBe(0); // nobody could reach it
   });
 
+  it("reads a control topic longer than one history page: the end's id gets 204, and stop() knows the reply ended", async () => {
+    const p = waitingProducer(1);
+    // Control topic: the open marker, the stop request, the end: two pages of two.
+    const app = await instance({ produce: p.produce, pageSize: 2, stopTimeout: 60_000 });
+    const stream = await post(app.url);
+    const location = stream.headers.get('content-location') as string;
+    await stream.take(1);
+    expect((await del(app.url, location)).status).toBe(204);
+    const end = (await stream.rest()).at(-1);
+    expect(end?.data).toBe(STOPPED);
+    const after = await settles(get(app.url, location, end?.id), 'a GET after the end');
+    expect(after.status).toBe(204);
+    expect(await app.replies.stop(location.split('/').pop() as string)).toBe(false);
+  });
+
   it('answers 404 to DELETE of an unknown reply; stop() from server code says whether it stopped one', async () => {
     const p = waitingProducer(1);
     const app = await instance({ produce: p.produce });
