@@ -365,6 +365,28 @@ describe('bounded memory', () => {
     expect(out[1]).toEqual({ kind: 'event', event: msg('ok') });
   });
 
+  it('counts the event type with the data: a block whose type and data add up past the limit is dropped', () => {
+    const out = parseChunks([`event: ${'t'.repeat(60)}\ndata: ${'x'.repeat(60)}\n\ndata: ok\n\n`], {
+      maxBufferSize: 100,
+    });
+    expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
+    expect(out[1]).toEqual({ kind: 'event', event: msg('ok') });
+  });
+
+  it('counts an unfinished line with the data held: reported when they pass the limit, before the line ends', () => {
+    const out: string[] = [];
+    const parser = createParser(
+      { onEvent: (e) => out.push(e.data), onError: (e) => out.push(e.type) },
+      { maxBufferSize: 100 },
+    );
+    parser.feed(`data: ${'a'.repeat(60)}\n`);
+    // 60 characters of data held, and a line of 66 that has not ended: 126 > 100, dropped now.
+    parser.feed(`data: ${'b'.repeat(60)}`);
+    expect(out).toEqual(['max-buffer-size-exceeded']);
+    parser.feed(`${'b'.repeat(10)}\n\ndata: ok\n\n`);
+    expect(out).toEqual(['max-buffer-size-exceeded', 'ok']);
+  });
+
   it('reports one error per oversized line, however many chunks it spans', () => {
     const chunks = ['data: '];
     for (let i = 0; i < 50; i++) chunks.push('z'.repeat(30));
