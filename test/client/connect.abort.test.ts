@@ -1,7 +1,8 @@
+import { getEventListeners } from 'node:events';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Connection, type ConnectOptions, connect } from '../../src/client/connect.js';
 import { type RecordedRequest, sse, startServer } from './helpers.js';
-import { manualStream, mockFetch, stream } from './mock-fetch.js';
+import { type MockFetch, manualStream, mockFetch, type Reply, stream } from './mock-fetch.js';
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => void unhandled.push(reason);
@@ -229,6 +230,29 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
     } finally {
       vi.unstubAllGlobals();
     }
+  });
+
+  it('a signal that outlives the connection keeps none of its listeners: after a 204, a fatal error, close()', async () => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const mocks: MockFetch[] = [];
+    const open = (reply: () => Reply) => {
+      mocks.push(mockFetch(reply));
+      return connect('http://test.invalid/', { ...base, fetch: mocks.at(-1)!.fetch, signal });
+    };
+    const ended = open(() => new Response(null, { status: 204 }));
+    const failed = open(() => new Response(null, { status: 404 }));
+    const closed = open(() => (s) => stream(s, ['data: a\n\n'], true));
+    expect(getEventListeners(signal, 'abort')).toHaveLength(3);
+    await flush();
+    await expect(ended.closed).resolves.toBeUndefined();
+    await expect(failed.closed).rejects.toMatchObject({ name: 'HttpError', status: 404 });
+    expect(closed.readyState).toBe(1);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(1);
+    closed.close();
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    controller.abort();
+    await expectStopped(closed, () => mocks.reduce((n, m) => n + m.calls.length, 0));
   });
 
   it('close() twice, and after the end, is harmless', async () => {
