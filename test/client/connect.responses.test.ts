@@ -375,6 +375,25 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     expect(server!.requests).toHaveLength(3);
   });
 
+  it('decodes the body as one UTF-8 stream: a character cut between two reads arrives whole', async () => {
+    const bytes = new TextEncoder().encode('data: é€😀\n\n');
+    for (let cut = 7; cut < bytes.length - 2; cut++) {
+      // Each piece is one read of the body: a real socket may cut anywhere, as here.
+      const pieces = [bytes.slice(0, cut), bytes.slice(cut)];
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const piece of pieces) controller.enqueue(piece);
+          controller.close();
+        },
+      });
+      const fetch = async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+      const { events, error } = await settle(
+        track(connect('http://test.invalid/', { fetch, reconnect: false })),
+      );
+      expect([cut, events, error]).toEqual([cut, [{ event: 'message', data: 'é€😀', id: '' }], undefined]);
+    }
+  });
+
   it('an error thrown by onEvent or onError ends the connection with it', async () => {
     const url = await serve((_req, res) => {
       sse(res);
