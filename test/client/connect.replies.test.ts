@@ -163,6 +163,10 @@ describe('connect: a POST that names a reply resumes with GET + Last-Event-ID', 
     const caught = await error;
     expect(caught).toBeInstanceOf(HttpError);
     expect((caught as HttpError).status).toBe(404);
+    // The request that failed: the GET of the reply, not the POST.
+    expect([(caught as HttpError).method, (caught as HttpError).url]).toEqual(['GET', connection.replyUrl]);
+    expect(connection.replyUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.+/);
+    expect(connection.replyUrl).not.toBe(`${app.url}/chat`);
     expect(tokens(seen)).toEqual(['t1']);
     expect(app.hits.map((h) => h.method)).toEqual(['POST', 'GET']);
     await expect(connection.closed).rejects.toBe(caught);
