@@ -164,6 +164,7 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
 
   it('from onError and from onReconnect: no reconnection is scheduled', async () => {
     const mock = mockFetch(() => new Response(null, { status: 503 }));
+    const announced: number[] = [];
     const a: Connection = connect('http://test.invalid/', {
       ...base,
       fetch: mock.fetch,
@@ -171,9 +172,12 @@ describe('connect: abort in every state (fake timers, in-memory fetch)', () => {
         a.close();
         return true;
       },
+      onReconnect: (ms) => void announced.push(ms),
     });
     await flush();
     await expectStopped(a, () => mock.calls.length);
+    // Closed from onError: no reconnection is announced either.
+    expect(announced).toEqual([]);
 
     const retries: number[] = [];
     const b: Connection = connect('http://test.invalid/', {
