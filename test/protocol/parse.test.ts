@@ -387,6 +387,21 @@ describe('bounded memory', () => {
     expect(out).toEqual(['max-buffer-size-exceeded', 'ok']);
   });
 
+  it('reports a dropped block once: its later lines are not measured against the data it dropped', () => {
+    const out = parseChunks(
+      [
+        `data: ${'a'.repeat(60)}\n`,
+        `data: ${'b'.repeat(60)}`,
+        '\n',
+        `data: ${'c'.repeat(50)}`,
+        '\n\ndata: ok\n\n',
+      ],
+      { maxBufferSize: 100 },
+    );
+    expect(out.map((r) => r.kind)).toEqual(['error', 'event']);
+    expect(out[1]).toEqual({ kind: 'event', event: msg('ok') });
+  });
+
   it('reports one error per oversized line, however many chunks it spans', () => {
     const chunks = ['data: '];
     for (let i = 0; i < 50; i++) chunks.push('z'.repeat(30));
