@@ -153,6 +153,9 @@ describe('EventSource: the interface', () => {
     ]);
     expect(source.onmessage).toBeNull();
     expect(source.onopen).toBeNull();
+    // A value that is not a function reads back as null, as a non-object does in WebIDL.
+    source.onerror = 'not a function' as never;
+    expect(source.onerror).toBeNull();
   });
 });
 
