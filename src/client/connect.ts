@@ -316,13 +316,13 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   async function attempt(): Promise<unknown> {
     const ctl = (controller = new AbortController());
     interrupt = undefined;
-    parser.reset({ lastEventId: parser.lastId() });
+    const id = parser.lastId();
+    parser.reset({ lastEventId: id });
     try {
       const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers);
       // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode
       // (a Cache-Control request header would cost a CORS preflight).
       if (!requestHeaders.has('accept')) requestHeaders.set('accept', 'text/event-stream');
-      const id = parser.lastId();
       // §9.2.3: "set `Last-Event-ID` to the last event ID string, encoded as UTF-8". Headers
       // take a byte string: this turns each UTF-8 byte into one character.
       if (id) requestHeaders.set('last-event-id', unescape(encodeURIComponent(id)));
@@ -330,13 +330,15 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       if (replyUrl) requestHeaders.delete('content-type');
       const requestBody = replyUrl ? null : typeof body === 'function' ? await body() : body;
       checkBody(requestBody, request.method);
+      // A reply is read back with a GET; otherwise the caller's method (fetch's default: GET).
+      const method = replyUrl ? 'GET' : request.method;
       if (ctl.signal.aborted) return;
       arm();
       const response = await transport(
         fetcher(replyUrl ?? href, {
           cache: 'no-store',
           ...request,
-          ...(replyUrl && { method: 'GET' }),
+          method,
           headers: requestHeaders,
           // TypeScript 5.7+ DOM libs take only views on an `ArrayBuffer` (`ArrayBufferView` is
           // generic there, not before, so the public type cannot say it and stay portable);
@@ -362,7 +364,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
         );
         throw new HttpError(
           response,
-          replyUrl ? 'GET' : request.method || 'GET',
+          method || 'GET',
           replyUrl ?? href,
           text,
           parseRetryAfter(got.get('retry-after')),
@@ -427,7 +429,8 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       if (reconnect === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
       if (isClosed()) return;
-      decision ??= failures < (policy.maxAttempts ?? Infinity) && isReconnectable(error);
+      // No maxAttempts (or NaN) is no limit: `failures >= undefined` is false.
+      decision ??= !(failures >= policy.maxAttempts!) && isReconnectable(error);
       if (decision === false) return finish(error);
       // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff
       // and jitter are for failures in a row (no stream, or streams that end before an event:
@@ -468,19 +471,18 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     get replyUrl() {
       return replyUrl;
     },
-    get closed() {
-      return closed;
-    },
+    closed,
     close,
     async *[Symbol.asyncIterator]() {
       iterating = true;
       try {
         for (;;) {
           if (queue.length) {
-            // The queue stays near its high-water mark (64), where shift() is cheap.
-            const event = queue.shift()!;
-            if (queue.length < 64) notify?.();
-            yield event;
+            // Below the high-water mark (64) once this one is taken: the reader may go on (it
+            // runs on a later microtask, after the shift). The queue stays near that mark,
+            // where shift() is cheap.
+            if (queue.length <= 64) notify?.();
+            yield queue.shift()!;
           } else if (isClosed()) {
             if (final !== undefined) throw final;
             return;
