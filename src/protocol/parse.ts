@@ -262,6 +262,9 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       case 101: // e
         v = valueStart(s, start, end, 'event');
         if (v >= 0) eventType = s.slice(v, end);
+        // Bounded with the data, whichever line comes first (an event type alone is no longer
+        // than its line, bounded already; so is one beside empty data).
+        if (data && data.length + eventType.length > max) report(data.length);
         return;
       case 105: // i
         v = valueStart(s, start, end, 'id');
