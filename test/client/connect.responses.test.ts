@@ -65,6 +65,18 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     expect(request!.headers['last-event-id']).toBeUndefined();
   });
 
+  it('ignores one leading BOM and no more: a second one is part of the first line (WPT format-bom-2)', async () => {
+    // The decoder keeps the BOM (ignoreBOM) for the parser, which skips one: with both
+    // skipping one, two would go and `data: 1` would be dispatched.
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(Buffer.from('\uFEFF\uFEFFdata: 1\n\ndata: 2\n\n'));
+    });
+    const { events, error } = await settle(track(connect(url, { reconnect: false })));
+    expect(error).toBeUndefined();
+    expect(events.map((e) => e.data)).toEqual(['2']);
+  });
+
   it('is open (readyState 1) while the stream flows', async () => {
     const url = await serve((_req, res) => {
       sse(res);
