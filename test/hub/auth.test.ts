@@ -88,6 +88,26 @@ describe('JWT authorization: subscribe', () => {
     expect((await queryHub.handler(get(`topic=a&access_token=${t}`))).status).toBe(200);
   });
 
+  it('an Authorization header that is not a Bearer token is final: the cookie is not read instead', async () => {
+    const hub = jwtHub();
+    const t = await token({ subscribe: ['a'], publish: ['a'] });
+    const cookie = `ssekit_token=${t}`;
+    expect((await hub.handler(get('topic=a', { cookie, authorization: 'Basic dXNlcjpwYXNz' }))).status).toBe(
+      401,
+    );
+    expect((await hub.handler(get('topic=a', { cookie, authorization: 'Bearer' }))).status).toBe(401);
+    // The CSRF check lets a publish with Authorization through (a page cannot send one cross-site
+    // without a preflight); the cookie beside it must not then authenticate it.
+    const crossSite = {
+      cookie,
+      authorization: 'Basic dXNlcjpwYXNz',
+      origin: 'https://evil.example',
+      host: 'h',
+    };
+    expect((await hub.handler(post({ topic: 'a', data: 'x' }, crossSite))).status).toBe(401);
+    expect(hub.metrics().eventsPublished).toBe(0);
+  });
+
   it('verifies asymmetric tokens (ES256) too', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');
     expect((await exportJWK(publicKey)).kty).toBe('EC');

@@ -205,6 +205,14 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
     expect(refused.status).toBe(401);
   });
 
+  it('an authorization that has already expired is 401 invalid_token, not a stream that ends at once', async () => {
+    const hub = hubWith({ authorize: () => ({ expiresAt: Date.now() - 1000 }) });
+    const res = await hub.handler(new Request('http://h/?topic=t'));
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, tokenExpiries: 0, rejected: { 401: 1 } });
+  });
+
   it('jwtAuthorizer takes clockTolerance in ms: a token expired 10 s ago passes with 30,000, not with 5,000', async () => {
     const { SignJWT } = await import('jose');
     const key = new TextEncoder().encode('k'.repeat(32));
@@ -277,6 +285,32 @@ describe('capacity (issue 12.8)', () => {
     expect(other.status).toBe(200);
     await other.body?.cancel();
     for (const res of held) await res.body?.cancel();
+  });
+});
+
+describe('capacity while authorize runs (issue 12.8)', () => {
+  it('counts again after an asynchronous authorize: requests waiting on it together cannot pass maxSubscribers', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let waiting = 0;
+    const hub = hubWith({
+      limits: { maxSubscribers: 1 },
+      authorize: async () => {
+        waiting++;
+        await gate;
+        return true;
+      },
+    });
+    // Both pass the first count (nobody is subscribed yet) and wait on the hook together.
+    const first = hub.handler(new Request('http://h/?topic=t'));
+    const second = hub.handler(new Request('http://h/?topic=t'));
+    while (waiting < 2) await nextMacrotask();
+    release();
+    const statuses = (await Promise.all([first, second])).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 503]);
+    expect(hub.metrics().subscribers).toBe(1);
   });
 });
 
