@@ -356,6 +356,90 @@ describe('slow consumers', () => {
     expect(events).toEqual([]);
     expect(retries).toEqual([500]);
   });
+
+  it('cuts a subscriber that reads nothing on heartbeats alone: live, and catching up after a resume', async () => {
+    const hub = hubWith({
+      heartbeat: 5,
+      limits: { maxQueuedBytes: 64 },
+      reconnectHint: { delay: 0, spread: 0 },
+    });
+    const id = await hub.publish('t', 'x');
+    const live = await hub.subscribe({ topics: ['t'] }); // in its group
+    // Resumed at the head: nothing to replay, it waits outside any group for the next live event.
+    const resumed = await hub.subscribe({ topics: ['t'], lastEventId: id });
+    expect(resumed.headers.get(RESUME_HEADER)).toBe('replay');
+    const deadline = Date.now() + 2000;
+    while (hub.metrics().slowConsumerDisconnects < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(hub.metrics()).toMatchObject({ slowConsumerDisconnects: 2, subscribers: 0 });
+    for (const res of [live, resumed]) expect((await readAll(res)).retries).toEqual([0]);
+  });
+
+  it('cuts a resumed subscriber when the live event written to it while catching up passes the bound', async () => {
+    const hub = hubWith({ limits: { maxQueuedBytes: 256 }, reconnectHint: { delay: 0, spread: 0 } });
+    const id = await hub.publish('t', 'x');
+    const resumed = await hub.subscribe({ topics: ['t'], lastEventId: id }); // never read until the end
+    await hub.publish('t', 'y'.repeat(400));
+    expect(hub.metrics()).toMatchObject({ slowConsumerDisconnects: 1, subscribers: 0 });
+    await nextMacrotask();
+    const { events, retries } = await readAll(resumed);
+    expect(events).toEqual([]);
+    expect(retries).toEqual([0]);
+  });
+});
+
+describe('a broker whose history read fails', () => {
+  it('answers a resume with 503 and frees the subscriber it had counted (no slot leaks)', async () => {
+    const inner = createMemoryBroker();
+    const broker: Broker = {
+      ...inner,
+      history: () => Promise.reject(new Error('store down')),
+    };
+    const errors: unknown[] = [];
+    const hub = hubWith({ broker, onError: (e) => errors.push(e), limits: { maxSubscribersPerAddress: 1 } });
+    const id = await hub.publish('t', 'x');
+    for (let i = 0; i < 2; i++) {
+      const res = await hub.subscribe({ topics: ['t'], lastEventId: id, clientAddress: '10.0.0.1' });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+    }
+    expect(errors).toHaveLength(2);
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+    // The address's one slot is free again: a live subscription gets in.
+    const live = await hub.subscribe({ topics: ['t'], clientAddress: '10.0.0.1' });
+    expect(live.status).toBe(200);
+    await live.body?.cancel();
+  });
+});
+
+describe('a failed broker feed', () => {
+  it('ends every stream with a retry hint, so clients resume from history; the error is reported once', async () => {
+    const inner = createMemoryBroker();
+    let feed: BrokerListener | null = null;
+    const broker: Broker = {
+      ...inner,
+      subscribe(listener) {
+        feed = listener;
+        return inner.subscribe(listener);
+      },
+    };
+    const errors: unknown[] = [];
+    const hub = hubWith({ broker, onError: (e) => errors.push(e), reconnectHint: { delay: 250, spread: 0 } });
+    const a = await hub.subscribe({ topics: ['a'] });
+    const ab = await hub.subscribe({ topics: ['a', 'b'] });
+    await hub.publish('a', 'before');
+    await nextMacrotask(); // flushed to both
+    const lost = new Error('feed lost');
+    (feed as BrokerListener | null)?.onError(lost);
+    for (const res of [a, ab]) {
+      const { events, retries } = await readAll(res);
+      expect(events.map((e) => e.data)).toEqual(['before']);
+      expect(retries).toEqual([250]);
+    }
+    expect(errors).toEqual([lost]);
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
 });
 
 describe('limits', () => {
@@ -387,6 +471,41 @@ describe('limits', () => {
     await expect(hub.publish(['a', 'b', 'c'], 'x')).rejects.toSatisfy(
       (e) => isHubInputError(e) && e.type === 'too-many-topics',
     );
+  });
+
+  it('answers 400 for a topic longer than maxTopicLength (default 256 characters)', async () => {
+    const hub = hubWith({ limits: { maxTopicLength: 8 } });
+    expect((await hub.handler(new Request(`http://h/?topic=${'a'.repeat(9)}`))).status).toBe(400);
+    await expect(hub.publish('a'.repeat(9), 'x')).rejects.toSatisfy(
+      (e) => isHubInputError(e) && e.type === 'invalid-topic',
+    );
+    const post = await hub.handler(
+      new Request('http://h/', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 'a'.repeat(9), data: 'x' }),
+      }),
+    );
+    expect(post.status).toBe(400);
+    const ok = await hub.handler(new Request(`http://h/?topic=${'a'.repeat(8)}`));
+    expect(ok.status).toBe(200);
+    await ok.body?.cancel();
+    const byDefault = hubWith();
+    expect((await byDefault.subscribe({ topics: ['a'.repeat(257)] })).status).toBe(400);
+    await expect(byDefault.publish('a'.repeat(257), 'x')).rejects.toSatisfy(isHubInputError);
+    expect(hub.metrics().eventsPublished + byDefault.metrics().eventsPublished).toBe(0);
+  });
+
+  it('answers 400 for a publish body that is JSON but not an event object (null, a number, a string)', async () => {
+    const hub = hubWith();
+    for (const body of ['null', '5', '"t"', '[]', '{"topic":"t"}', '{"topic":"t","data":5}']) {
+      const res = await hub.handler(
+        new Request('http://h/', { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+      );
+      expect(res.status, body).toBe(400);
+    }
+    expect(hub.metrics().eventsPublished).toBe(0);
+    expect(hub.metrics().rejected).toEqual({ 400: 6 });
   });
 
   it('answers 413 past maxPublishBytes, with or without Content-Length', async () => {
@@ -524,5 +643,13 @@ describe('metrics', () => {
     expect(hub.metrics()).toMatchObject({ subscribers: 1, topics: 2 });
     await b.body?.cancel();
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+
+  it('escapes label values in Prometheus text (backslash, double quote, line feed)', () => {
+    const hub = hubWith();
+    const text = hub.prometheus({ worker: 'a"b\\c\nd' });
+    expect(text).toContain('ssekit_hub_subscribers{worker="a\\"b\\\\c\\nd"} 0\n');
+    // Every sample stays on one line: a raw line feed would split it.
+    for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) |ssekit_hub_\w+\{)/);
   });
 });
