@@ -90,6 +90,25 @@ describe.skipIf(!available)('Redis broker', () => {
     expect(ahead.head).toBe(head);
   });
 
+  it('says truncated after an entry was deleted from the stream (XDEL), only for ids before it', async () => {
+    const p = freshPrefix('xdel');
+    const b = broker(p);
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await b.publish(['t'], { data: String(i) }));
+    expect((await b.history(['t'], ids[0] as string)).truncated).toBe(false);
+    const admin = new Redis(REDIS_URL);
+    try {
+      // An operator removes one entry by hand: a replay from before it would have a hole.
+      expect(await admin.xdel(`${p}t:t`, ids[2] as string)).toBe(1);
+    } finally {
+      admin.disconnect();
+    }
+    const before = await b.history(['t'], ids[0] as string);
+    expect(before.truncated).toBe(true);
+    expect(before.events.map((e) => e.data)).toEqual(['1', '3']);
+    expect((await b.history(['t'], ids[2] as string)).truncated).toBe(false);
+  });
+
   it('expires every key of several topics with one command', async () => {
     const p = freshPrefix('expire');
     const b = broker(p);
