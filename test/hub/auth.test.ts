@@ -137,6 +137,14 @@ describe('JWT authorization: publish', () => {
   });
 });
 
+describe('JWT authorization: server code', () => {
+  it('trusts a call without a request (subscribe({...}) and publish() from server code)', async () => {
+    const authorize = jwtAuthorizer({ key: secret, algorithms: ['HS256'] });
+    expect(await authorize({ request: undefined, action: 'publish', topics: ['any'] })).toBe(true);
+    expect(await authorize({ request: undefined, action: 'subscribe', topics: ['any'] })).toBe(true);
+  });
+});
+
 describe('JWT authorization: replay', () => {
   it('replays only events of the topics the token allows; a refused resume sends nothing', async () => {
     const hub = jwtHub();

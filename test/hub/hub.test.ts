@@ -46,6 +46,16 @@ describe('publish and subscribe', () => {
     expect(ab.headers.get(RESUME_HEADER)).toBeNull();
   });
 
+  it('a subscriber that joins its group mid-tick does not get the batch published before it came', async () => {
+    const hub = hubWith();
+    const first = await hub.subscribe({ topics: ['t'] });
+    await hub.publish('t', 'before'); // pending in the group's batch until the end of the tick
+    const late = await hub.subscribe({ topics: ['t'] }); // joins the same group in the same tick
+    await hub.publish('t', 'after');
+    expect((await readEvents(first, 2)).events.map((e) => e.data)).toEqual(['before', 'after']);
+    expect((await readEvents(late, 1)).events.map((e) => e.data)).toEqual(['after']);
+  });
+
   it('writes a burst to a subscriber as one chunk (coalesced within a tick)', async () => {
     const hub = hubWith();
     const res = await hub.subscribe({ topics: ['t'] });
