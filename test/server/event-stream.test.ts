@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeEvent, encodeEventBytes, isEncodeError } from '../../src/index.js';
 import {
@@ -32,6 +33,7 @@ describe('headers', () => {
     expect(SSE_HEADERS['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(SSE_HEADERS['cache-control']).toBe('no-cache, no-transform');
     expect(SSE_HEADERS['x-accel-buffering']).toBe('no');
+    expect(SSE_HEADERS['x-content-type-options']).toBe('nosniff');
     expect(() => {
       (SSE_HEADERS as Record<string, string>)['content-type'] = 'text/plain';
     }).toThrow(TypeError);
@@ -282,6 +284,18 @@ describe('heartbeat', () => {
     expect(body.text).toBe(':\n\n:\n\n');
   });
 
+  it('does not keep the process alive (its timer is unref-ed)', () => {
+    const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
+    try {
+      open({ heartbeat: 1_000 });
+      expect(setIntervalSpy).toHaveBeenCalledTimes(1);
+      const timer = setIntervalSpy.mock.results[0]?.value as NodeJS.Timeout;
+      expect(timer.hasRef()).toBe(false);
+    } finally {
+      setIntervalSpy.mockRestore();
+    }
+  });
+
   it('can be turned off', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date'] });
     open({ heartbeat: false });
@@ -365,6 +379,56 @@ describe('backpressure', () => {
     expect(body.events[0]!.data).toBe('0'.repeat(40));
   });
 
+  it('a send waits while the queue is at the mark counting the batch not yet handed to the body, not only what the body holds', async () => {
+    const stream = open({ highWaterMark: 100 });
+    const reader = stream.response.body!.getReader();
+    const sixty = { data: 'x'.repeat(52) }; // 60 bytes on the wire
+    expect(await stream.send(sixty)).toBe(true); // 3 + 60 queued
+    await turn(); // handed to the body as one chunk
+    const waiting = stream.send(sixty); // 123 queued: over the mark
+    let resolved: boolean | undefined;
+    void waiting.then((ok) => {
+      resolved = ok;
+    });
+    await turn(); // a second chunk
+    void stream.send(sixty); // still in the batch
+    // The client reads the opening comment and the first event: the body holds 60 bytes, the
+    // batch 60 more, 120 in all.
+    void reader.read();
+    void reader.read();
+    for (let i = 0; i < 5; i++) await turn();
+    expect(stream.bufferedAmount).toBe(120);
+    expect(resolved).toBeUndefined();
+    await reader.read(); // 60 left: below the mark
+    await turn();
+    expect(resolved).toBe(true);
+  });
+
+  it('pre-encoded bytes (sendEncoded of a Uint8Array) count toward the bound like events do', async () => {
+    const bytes = encodeEventBytes({ data: 'x'.repeat(40) }); // 48 bytes
+    const dropping = open({ highWaterMark: 256, maxQueuedBytes: 1024, overflow: 'drop' });
+    const refusals: Promise<boolean>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const before = dropping.bufferedAmount;
+      const result = dropping.sendEncoded(bytes);
+      if (dropping.bufferedAmount === before) refusals.push(result);
+      expect(dropping.bufferedAmount).toBeLessThanOrEqual(1024);
+    }
+    expect(dropping.closed).toBe(false);
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(await Promise.all(refusals)).toEqual(refusals.map(() => false));
+
+    const closing = open({ highWaterMark: 256, maxQueuedBytes: 1024 });
+    for (let i = 0; i < 100 && !closing.closed; i++) void closing.sendEncoded(bytes);
+    expect(closing.closed).toBe(true);
+    expect((closing.signal.reason as StreamClosedError).type).toBe('overflow');
+
+    // One block larger than the bound can never be queued.
+    const single = open({ highWaterMark: 256, maxQueuedBytes: 1024, overflow: 'drop' });
+    expect(await single.sendEncoded(new Uint8Array(2048))).toBe(false);
+    expect(single.bufferedAmount).toBeLessThan(1024);
+  });
+
   it('waiting senders resolve false when the stream closes', async () => {
     const stream = open({ highWaterMark: 64 });
     const pending = [stream.send(event), stream.send(event), stream.send(event)];
@@ -410,6 +474,18 @@ describe('disconnect', () => {
     // What was queued is dropped, and the body ends without an error a runtime would log.
     await body.rest();
     expect(body.text).toBe(':\n\n');
+  });
+
+  it('a stream that ended stops listening to init.signal (a long-lived signal does not keep every stream)', async () => {
+    const controller = new AbortController();
+    const listeners = () => getEventListeners(controller.signal, 'abort').length;
+    const closed = open({ signal: controller.signal });
+    const cancelled = open({ signal: controller.signal });
+    expect(listeners()).toBe(2);
+    closed.close();
+    expect(listeners()).toBe(1);
+    await cancelled.response.body!.cancel();
+    expect(listeners()).toBe(0);
   });
 
   it('an init.signal aborted up front gives a closed stream', () => {
