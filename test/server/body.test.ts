@@ -37,6 +37,32 @@ describe('readBody', () => {
     expect(pulled()).toBeLessThanOrEqual(2);
   });
 
+  it('takes a body of exactly maxBytes, declared by Content-Length or not', async () => {
+    const declared = new Request('http://h/', {
+      method: 'POST',
+      body: 'abcd',
+      headers: { 'content-length': '4' },
+    });
+    expect(await readBody(declared, { maxBytes: 4 })).toEqual(encoder.encode('abcd'));
+    const { request } = streamed(4, 1024);
+    expect((await readBody(request, { maxBytes: 4096 })).byteLength).toBe(4096);
+  });
+
+  it('refuses a maxBytes that is not a bound (NaN would let any body through) with a RangeError', async () => {
+    for (const maxBytes of [Number.NaN, -1, 1.5, '10' as unknown as number]) {
+      const { request, pulled } = streamed(1000, 1024);
+      await expect(readBody(request, { maxBytes })).rejects.toThrow(RangeError);
+      expect(pulled()).toBeLessThanOrEqual(2);
+    }
+    expect(
+      (
+        await readBody(new Request('http://h/', { method: 'POST', body: 'x' }), {
+          maxBytes: Number.POSITIVE_INFINITY,
+        })
+      ).byteLength,
+    ).toBe(1);
+  });
+
   it('stops reading at the first chunk past the bound (a chunked or lying body)', async () => {
     const { request, pulled } = streamed(1000, 1024);
     await expect(readBody(request, { maxBytes: 4096 })).rejects.toSatisfy(
