@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createRequestListener,
+  isForbiddenMethod,
   sendEventStream,
   toRequest,
   writeResponse,
@@ -320,6 +321,7 @@ describe('writeResponse over node:http', () => {
   it('a client that never reads and a producer that never awaits: the overflow policy closes the stream', async () => {
     const maxQueuedBytes = 256 * 1024;
     const result = deferred<{ reason: StreamClosedError; maxBuffered: number; sends: number }>();
+    const onError = vi.fn();
     const { url } = await serve(() => {
       const stream = createEventStream({ heartbeat: false, maxQueuedBytes });
       void (async () => {
@@ -336,7 +338,7 @@ describe('writeResponse over node:http', () => {
         result.resolve({ reason: stream.signal.reason as StreamClosedError, maxBuffered, sends });
       })();
       return stream.response;
-    });
+    }, onError);
     const { port, hostname } = new URL(url);
     const socket = connect(Number(port), hostname);
     socket.pause();
@@ -357,6 +359,61 @@ describe('writeResponse over node:http', () => {
     const text = await closed.promise;
     expect(text.startsWith('HTTP/1.1 200 OK')).toBe(true);
     expect(text.endsWith('\r\n0\r\n\r\n')).toBe(false);
+    // The stream's own policy, not a failure: nothing reaches onError.
+    expect(onError).not.toHaveBeenCalled();
+  });
+
+  it("a client that stops reading, then catches up, gets everything: the adapter waits for the socket's 'drain' and resumes", async () => {
+    const stalled = deferred();
+    const finished = deferred<number>();
+    const event = { data: 'x'.repeat(1000) };
+    const { url } = await serve(() => {
+      const stream = createEventStream({ heartbeat: false, highWaterMark: 16 * 1024 });
+      void (async () => {
+        let sends = 0;
+        let extra = -1;
+        // Until the socket is full (bounded: 100 MB would be needed), then 100 events more.
+        while (sends < 100_000 && extra !== 0) {
+          const result = stream.send(event);
+          sends++;
+          if (extra > 0) extra--;
+          let settled = false;
+          void result.then(() => {
+            settled = true;
+          });
+          await turn();
+          if (!settled && extra < 0) {
+            extra = 100;
+            stalled.resolve();
+          }
+          if (!(await result)) break;
+        }
+        stream.close();
+        finished.resolve(sends);
+      })();
+      return stream.response;
+    });
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    socket.pause();
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await stalled.promise;
+    socket.resume();
+    // Bounded: if the adapter never resumes, the end never comes.
+    const sends = await Promise.race([
+      finished.promise,
+      new Promise<number>((resolve) => setTimeout(() => resolve(-1), 10_000)),
+    ]);
+    expect(sends).toBeGreaterThan(100);
+    await vi.waitFor(() => expect(received.endsWith('\r\n0\r\n\r\n')).toBe(true), { timeout: 10_000 });
+    expect(received.split('data: ').length - 1).toBe(sends);
   });
 
   it("a body that fails while the adapter waits for 'drain' cuts the response, though the client never reads", async () => {
@@ -517,6 +574,55 @@ describe('toRequest', () => {
     socket.write('GET /path?q=1 HTTP/1.1\r\nHost: a b/c@\r\nConnection: close\r\n\r\n');
     expect(await seen.promise).toBe('http://localhost/path?q=1');
     socket.destroy();
+  });
+
+  it('request.signal does not abort when the response ends normally (the connection stays open for the next)', async () => {
+    const seen = deferred<boolean>();
+    const server = await listen((req, res) => {
+      const request = toRequest(req, res);
+      // Registered after toRequest's own listeners: runs once they have.
+      res.on('close', () => seen.resolve(request.signal.aborted));
+      res.end('ok');
+    });
+    cleanups.push(server.close);
+    expect(await (await fetch(server.url)).text()).toBe('ok');
+    expect(await seen.promise).toBe(false);
+  });
+
+  it('createRequestListener gives the handler a request.signal that aborts on disconnect (requestSignal: false gives none)', async () => {
+    for (const requestSignal of [undefined, false]) {
+      const signal = deferred<AbortSignal>();
+      const server = await listen(
+        createRequestListener(
+          (request) => {
+            signal.resolve(request.signal);
+            return createEventStream({ heartbeat: false }).response;
+          },
+          requestSignal === undefined ? {} : { requestSignal },
+        ),
+      );
+      cleanups.push(server.close);
+      const client = new AbortController();
+      const body = new BodyReader((await fetch(server.url, { signal: client.signal })).body);
+      await body.next();
+      const requestSignalSeen = await signal.promise;
+      expect(requestSignalSeen.aborted).toBe(false);
+      const aborted = new Promise<boolean>((resolve) => {
+        requestSignalSeen.addEventListener('abort', () => resolve(true));
+        setTimeout(() => resolve(false), requestSignal === false ? 200 : 5_000);
+      });
+      client.abort();
+      expect(await aborted).toBe(requestSignal === undefined);
+    }
+  });
+
+  it('isForbiddenMethod names the methods a Request cannot carry, in any case', () => {
+    for (const method of ['CONNECT', 'TRACE', 'TRACK', 'connect', 'Trace', 'track']) {
+      expect(isForbiddenMethod(method)).toBe(true);
+    }
+    for (const method of [undefined, 'GET', 'POST', 'OPTIONS', 'TRACES', 'TRAC', 'PATCH']) {
+      expect(isForbiddenMethod(method)).toBe(false);
+    }
   });
 
   it('request.signal aborts when the client disconnects before the response ends', async () => {
