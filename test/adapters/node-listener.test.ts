@@ -91,6 +91,18 @@ describe('createRequestListener: an answer before the body has arrived', () => {
     await client.until('got 2');
   });
 
+  it('an answer given at once to a request with Content-Length: 0 (its whole body) keeps the connection', async () => {
+    const port = await serve(() => new Response('ok'), {});
+    const client = await raw(port);
+    // The 405 is answered synchronously, while node has not yet marked the request complete.
+    client.write('TRACE / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+    await client.until('\r\n\r\n');
+    expect(client.text()).toMatch(/^HTTP\/1\.1 405 /);
+    expect(client.text()).not.toMatch(/connection: close/i);
+    client.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await client.until('ok');
+  });
+
   it('a handler that throws before the body arrived: 500, then the connection closes', async () => {
     const port = await serve(
       () => {
