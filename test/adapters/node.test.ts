@@ -9,6 +9,7 @@ import {
   toRequest,
   writeResponse,
 } from '../../src/adapters/node/index.js';
+import { DIRECT_WRITE, type DirectWriteHook } from '../../src/server/direct-write.js';
 import {
   createEventStream,
   type EventStream,
@@ -530,6 +531,78 @@ describe('writeResponse over node:http', () => {
     const response = await fetch(server.url);
     expect(response.headers.get('content-type')).toBe(SSE_HEADERS['content-type']);
     expect(await response.text()).toBe('retry: 1000\n\nevent: hello\ndata: node\n\n');
+  });
+});
+
+describe('writeResponse with a body that offers direct writes', () => {
+  /** A body that writes `text` straight to the transport (framed as the target says), then ends. */
+  function directBody(text: string) {
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+    let attached = 0;
+    const hook: DirectWriteHook = (target) => {
+      attached++;
+      target.write(target.frame ? target.frame(bytes) : bytes);
+      setImmediate(() => target.end());
+      return { cancel() {} };
+    };
+    (body as unknown as Record<symbol, DirectWriteHook>)[DIRECT_WRITE] = hook;
+    return { body, attached: () => attached };
+  }
+
+  async function serveDirect() {
+    const bodies: ReturnType<typeof directBody>[] = [];
+    const server = await listen((_req, res) => {
+      const body = directBody('data: x\n\n');
+      bodies.push(body);
+      void writeResponse(new Response(body.body, { headers: SSE_HEADERS }), res);
+    });
+    cleanups.push(server.close);
+    return { url: server.url, bodies };
+  }
+
+  const bodyOf = (response: string) => response.slice(response.indexOf('\r\n\r\n') + 4);
+
+  it('a HEAD gets no body, and the connection serves the next request whole', async () => {
+    const { url, bodies } = await serveDirect();
+    const client = rawClient(url);
+    client.write('HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(client.received()).toMatch(/\r\n\r\n$/));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(bodyOf(client.received())).toBe('');
+    const before = client.received().length;
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(client.received().endsWith('\r\n0\r\n\r\n')).toBe(true));
+    expect(bodyOf(client.received().slice(before))).toBe('9\r\ndata: x\n\n\r\n0\r\n\r\n');
+    // The GET took the direct path; the HEAD did not.
+    expect(bodies.map((b) => b.attached())).toEqual([0, 1]);
+  });
+
+  it('an HTTP/1.0 client gets the bytes unframed (no chunked encoding), ended by the close', async () => {
+    const { url, bodies } = await serveDirect();
+    const { port, hostname } = new URL(url);
+    const socket = connect(Number(port), hostname);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const closed = deferred();
+    socket.on('close', () => closed.resolve());
+    socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+    await closed.promise;
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).not.toMatch(/transfer-encoding/i);
+    expect(bodyOf(received)).toBe('data: x\n\n');
+    expect(bodies[0]?.attached()).toBe(1);
   });
 });
 
