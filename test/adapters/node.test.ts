@@ -46,7 +46,7 @@ function rawClient(url: string) {
   socket.on('data', (data) => {
     received += data.toString('latin1');
   });
-  return { write: (text: string) => socket.write(text), received: () => received };
+  return { socket, write: (text: string) => socket.write(text), received: () => received };
 }
 
 /**
@@ -394,15 +394,7 @@ describe('writeResponse over node:http', () => {
       })();
       return stream.response;
     });
-    const { port, hostname } = new URL(url);
-    const socket = connect(Number(port), hostname);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
+    const { socket, received } = rawClient(url);
     socket.pause();
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await stalled.promise;
@@ -413,8 +405,8 @@ describe('writeResponse over node:http', () => {
       new Promise<number>((resolve) => setTimeout(() => resolve(-1), 10_000)),
     ]);
     expect(sends).toBeGreaterThan(100);
-    await vi.waitFor(() => expect(received.endsWith('\r\n0\r\n\r\n')).toBe(true), { timeout: 10_000 });
-    expect(received.split('data: ').length - 1).toBe(sends);
+    await vi.waitFor(() => expect(received().endsWith('\r\n0\r\n\r\n')).toBe(true), { timeout: 10_000 });
+    expect(received().split('data: ').length - 1).toBe(sends);
   });
 
   it("a body that fails while the adapter waits for 'drain' cuts the response, though the client never reads", async () => {
@@ -586,22 +578,14 @@ describe('writeResponse with a body that offers direct writes', () => {
 
   it('an HTTP/1.0 client gets the bytes unframed (no chunked encoding), ended by the close', async () => {
     const { url, bodies } = await serveDirect();
-    const { port, hostname } = new URL(url);
-    const socket = connect(Number(port), hostname);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    let received = '';
-    socket.on('data', (chunk: Buffer) => {
-      received += chunk.toString('latin1');
-    });
+    const { socket, received } = rawClient(url);
     const closed = deferred();
     socket.on('close', () => closed.resolve());
     socket.write('GET / HTTP/1.0\r\nHost: x\r\n\r\n');
     await closed.promise;
-    expect(received).toMatch(/^HTTP\/1\.1 200 /);
-    expect(received).not.toMatch(/transfer-encoding/i);
-    expect(bodyOf(received)).toBe('data: x\n\n');
+    expect(received()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received()).not.toMatch(/transfer-encoding/i);
+    expect(bodyOf(received())).toBe('data: x\n\n');
     expect(bodies[0]?.attached()).toBe(1);
   });
 });

@@ -65,7 +65,7 @@ describe('replies: the topics a reply costs the feed', () => {
     expect(followed).toEqual([]);
   });
 
-  it('an end written by another instance while the producer runs here reaches the readers here in their response', async () => {
+  it('an end written by another instance while the producer runs here reaches the readers here in their response, and stops the producer: its signal aborts with that reason', async () => {
     const { broker } = recording();
     const p = waitingProducer(1);
     const a = await instance({ broker, produce: p.produce });
@@ -78,19 +78,6 @@ describe('replies: the topics a reply costs the feed', () => {
     const events = await started.rest();
     expect(events.at(-1)).toMatchObject(end);
     expect(started.retries).toEqual([]);
-    p.release();
-  });
-
-  it('an end written by another instance stops the producer here: its signal aborts with that reason', async () => {
-    const { broker } = recording();
-    const p = waitingProducer(1);
-    const a = await instance({ broker, produce: p.produce });
-    const started = await post(a.url);
-    await started.take(1);
-    const id = (started.headers.get('content-location') as string).split('/').pop() as string;
-    const end = { event: 'end', data: '{"reason":"producer-lost"}' };
-    await broker.publish([`reply/${id}`, `reply/${id}/control`], end);
-    expect((await started.rest()).at(-1)).toMatchObject(end);
     // The producer was only cut off: it learns that another instance gave up on it, and stops.
     await vi.waitFor(() => expect(p.state.finallyRan).toBe(1));
     expect(p.state.signal?.aborted).toBe(true);
