@@ -67,6 +67,14 @@ describe('readOpenAIChat', () => {
     expect((await drain(readOpenAIChat(chunked(stream)))).items).toHaveLength(4);
   });
 
+  it('passes on text only: content that is not a string is yielded in its chunk, never as text', async () => {
+    const chunk = (content: string) =>
+      `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":${content}},"finish_reason":null}]}\n\n`;
+    const stream = `${chunk('"a"')}${chunk('42')}${chunk('{"text":"x"}')}${chunk('["y"]')}${chunk('"b"')}data: [DONE]\n\n`;
+    expect((await drain(readOpenAIChat(chunked(stream)).text())).items).toEqual(['a', 'b']);
+    expect((await drain(readOpenAIChat(chunked(stream)))).items).toHaveLength(5);
+  });
+
   it('takes the error type as code when the error has no code, and a finer code when it has one', async () => {
     const error = (fields: string) => `data: {"error":{${fields}}}\n\n`;
     const typed = providerError(
@@ -165,6 +173,38 @@ describe('readOpenAIResponses', () => {
     const untyped = 'data: {"sequence_number":0}\n\n';
     const read = await drain(readOpenAIResponses(chunked(untyped)));
     expect([read.items, providerError(read.error).type]).toEqual([[], 'incomplete']);
+  });
+
+  it('yields response.queued, refusal and reasoning summary deltas, and keeps them out of the text', async () => {
+    const event = (type: string, fields: string) => `event: ${type}\ndata: {"type":"${type}",${fields}}\n\n`;
+    const response = (status: string) =>
+      `"response":{"id":"r","object":"response","status":"${status}","output":[]}`;
+    const stream = [
+      event('response.queued', `"sequence_number":0,${response('queued')}`),
+      event(
+        'response.reasoning_summary_text.delta',
+        '"sequence_number":1,"item_id":"rs_1","output_index":0,"summary_index":0,"delta":"Thinking"',
+      ),
+      event(
+        'response.refusal.delta',
+        '"sequence_number":2,"item_id":"msg_1","output_index":1,"content_index":0,"delta":"I can\'t"',
+      ),
+      event(
+        'response.output_text.delta',
+        '"sequence_number":3,"item_id":"msg_1","output_index":1,"content_index":1,"delta":"Hello"',
+      ),
+      event('response.completed', `"sequence_number":4,${response('completed')}`),
+    ].join('');
+    const { items, error } = await drain(readOpenAIResponses(chunked(stream)));
+    expect(error).toBeUndefined();
+    expect(items.map((e) => e.type)).toEqual([
+      'response.queued',
+      'response.reasoning_summary_text.delta',
+      'response.refusal.delta',
+      'response.output_text.delta',
+      'response.completed',
+    ]);
+    expect((await drain(readOpenAIResponses(chunked(stream)).text())).items).toEqual(['Hello']);
   });
 
   it('streams function call arguments as typed deltas', async () => {

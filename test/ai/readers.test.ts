@@ -213,6 +213,19 @@ describe.each(cases)('$name', (c) => {
     expect((error as Error).name).toBe('AbortError');
   });
 
+  it("lets the caller's timeout (AbortSignal.timeout) through as it is", async () => {
+    const timeout = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    const body = new ReadableStream<Uint8Array>({
+      start(stream) {
+        stream.enqueue(encoder.encode(c.whole.slice(0, 300)));
+        stream.error(timeout);
+      },
+    });
+    const { error } = await drain(c.read(body));
+    expect(isProviderStreamError(error)).toBe(false);
+    expect(error).toBe(timeout);
+  });
+
   it('reads a body already decoded to text (a TextDecoderStream)', async () => {
     const text = chunked(
       c.whole,
