@@ -82,6 +82,25 @@ describe('chat routes', () => {
     expect((await fetch(`${app.url}/elsewhere`)).status).toBe(404);
   });
 
+  it('takes an api with a trailing slash as the same api: its chat routes and reply URLs are served', async () => {
+    const app = await serve({ api: `${API}/` });
+    const model = pacedModel(['a']);
+    app.setModel(model);
+    model.step(2);
+    const started = await post(app.api, 'k5');
+    const location = started.headers.get('content-location') as string;
+    expect(location.startsWith(`${API}/replies/`)).toBe(true);
+    const resumed = await fetch(`${app.url}${API}/k5/stream`);
+    expect(resumed.status).toBe(200);
+    expect((await readEvents(resumed, 2)).map((e) => JSON.parse(e.data).type)).toEqual([
+      'start',
+      'text-start',
+    ]);
+    expect((await fetch(`${app.url}${location}`, { method: 'DELETE' })).status).toBe(204);
+    await model.aborted;
+    await started.body?.cancel();
+  });
+
   it("asks authorize for read and stop on the chat's reply, and answers its refusals", async () => {
     const asked: string[] = [];
     const app = await serve({

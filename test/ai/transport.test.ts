@@ -17,7 +17,15 @@ const USER: UIMessage = { id: 'u1', role: 'user', parts: [{ type: 'text', text: 
 
 /** A fetch that records each request, and can cut the body of the response it is serving. */
 function recordingFetch() {
-  const requests: { method: string; url: string; lastEventId: string | null; token: string | null }[] = [];
+  const requests: {
+    method: string;
+    url: string;
+    lastEventId: string | null;
+    token: string | null;
+    headers: Headers;
+    body: unknown;
+    credentials: RequestCredentials | undefined;
+  }[] = [];
   let cutNow: (() => void) | undefined;
   const fetchFn = async (url: string, init: RequestInit): Promise<Response> => {
     const headers = new Headers(init.headers);
@@ -26,6 +34,9 @@ function recordingFetch() {
       url: new URL(url).pathname,
       lastEventId: headers.get('last-event-id'),
       token: headers.get('authorization'),
+      headers,
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : init.body,
+      credentials: init.credentials,
     });
     const cuttable = cuttableResponse(await fetch(url, init));
     cutNow = cuttable.cut;
@@ -120,5 +131,129 @@ describe('ResumableChatTransport in the AI SDK chat', () => {
     await model.aborted;
     expect(chat.status).toBe('ready');
     expect(chat.answer).toBe('Once upon');
+  });
+
+  it('at [DONE] closes its connection: no request follows, even when the reply ends with nothing after it', async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    model.step();
+    app.setModel(model);
+    const net = recordingFetch();
+    const transport = new ResumableChatTransport({
+      api: app.api,
+      fetch: net.fetch,
+      reconnect: { initialDelay: 1, maxDelay: 1 },
+    });
+    const chat = new TestChat({ id: 't5', api: app.api, transport });
+    await chat.sendMessage({ text: 'Tell me a story' });
+    // A connection left open would reconnect once the server ends the response.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(net.requests.map((r) => r.method)).toEqual(['POST']);
+  });
+
+  it("aborting sendMessages' abortSignal ends the stream it returned at once, the model left running", async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    app.setModel(model);
+    const transport = new ResumableChatTransport({ api: app.api });
+    const controller = new AbortController();
+    const stream = await transport.sendMessages({
+      chatId: 't6',
+      messages: [USER],
+      abortSignal: controller.signal,
+      trigger: 'submit-message',
+      messageId: undefined,
+    });
+    model.step(3);
+    const reader = stream.getReader();
+    const types: string[] = [];
+    while (types.length < 3) types.push((await reader.read()).value.type);
+    expect(types).toEqual(['start', 'text-start', 'text-delta']);
+    controller.abort();
+    const outcome = await Promise.race([
+      reader.read().then(
+        (result) => (result.done ? 'done' : `chunk ${JSON.stringify(result.value)}`),
+        (error: unknown) => (error as Error).name,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 2000, 'still streaming')),
+    ]);
+    // connect ends cleanly on its signal: the stream closes, no chunk after the abort.
+    expect(outcome).toBe('done');
+    expect(model.calls).toBe(1);
+    model.step();
+  });
+
+  it("sends the chat's own headers and body with the POST, beside the transport's, and credentials", async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    model.step();
+    app.setModel(model);
+    const net = recordingFetch();
+    const transport = new ResumableChatTransport({
+      api: app.api,
+      fetch: net.fetch,
+      headers: { 'x-app': 'a', 'x-both': 'transport' },
+      body: { model: 'small', both: 'transport' },
+    });
+    const chat = new TestChat({ id: 't7', api: app.api, transport });
+    await chat.sendMessage(
+      { text: 'Tell me a story' },
+      { headers: { 'x-request': 'r', 'x-both': 'request' }, body: { tool: 'on', both: 'request' } },
+    );
+    expect(chat.answer).toBe(TEXT);
+    const [post] = net.requests;
+    expect([post?.headers.get('x-app'), post?.headers.get('x-request'), post?.headers.get('x-both')]).toEqual(
+      ['a', 'r', 'request'],
+    );
+    expect(post?.headers.get('content-type')).toBe('application/json');
+    expect(post?.body).toMatchObject({
+      id: 't7',
+      trigger: 'submit-message',
+      model: 'small',
+      tool: 'on',
+      both: 'request',
+    });
+    expect(post?.credentials).toBe('same-origin');
+    const including = new ResumableChatTransport({ api: app.api, fetch: net.fetch, credentials: 'include' });
+    expect(await including.reconnectToStream({ chatId: 'nobody' })).toBeNull();
+    expect(net.requests.at(-1)?.credentials).toBe('include');
+  });
+
+  it('reconnectToStream encodes the chat id: an id with / # ? and spaces reaches its own route', async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    app.setModel(model);
+    const id = 'a/b #1?x=2';
+    const transport = new ResumableChatTransport({ api: app.api });
+    const first = new TestChat({ id, api: app.api, transport });
+    model.step(4);
+    void first.sendMessage({ text: 'Tell me a story' });
+    await first.store.until(() => first.answer === 'Once upon');
+    const reloaded = new TestChat({ id, api: app.api, messages: [USER], transport });
+    const resuming = reloaded.resumeStream();
+    await reloaded.store.until(() => reloaded.answer === 'Once upon');
+    model.step();
+    await resuming;
+    expect(reloaded.answer).toBe(TEXT);
+  });
+
+  it('reconnectToStream rejects, rather than waits forever, when the first attempt fails before any response', async () => {
+    const failure = new Error('no token');
+    const transport = new ResumableChatTransport({
+      api: 'http://127.0.0.1:9/api/chat',
+      reconnect: false,
+      headers: () => {
+        throw failure;
+      },
+    });
+    const outcome = await Promise.race([
+      transport.reconnectToStream({ chatId: 'x' }).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 2000, 'pending')),
+    ]);
+    // connect's NetworkError, with the failure as its cause.
+    expect(outcome).toMatchObject({ name: 'NetworkError', cause: failure });
   });
 });

@@ -111,6 +111,26 @@ describe('the UI message stream on replies', () => {
     expect(chat.error?.message).toBe('the reply ended early (failed)');
   });
 
+  it('fails a reply whose producer yields something that is not a chunk: it never reaches the chat', async () => {
+    const errors: unknown[] = [];
+    const app = await serve({ onError: (error) => errors.push(error) });
+    app.setModel({
+      calls: 0,
+      produce: () =>
+        (async function* () {
+          yield { type: 'start' };
+          yield 'not a chunk';
+          yield { type: 'text-start', id: 't' };
+        })(),
+    } as never);
+    const chat = new TestChat({ id: 'notchunk', api: app.api });
+    await chat.sendMessage({ text: 'hi' });
+    expect(chat.status).toBe('error');
+    expect(chat.error?.message).toBe('the reply ended early (failed)');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(TypeError);
+  });
+
   it("cancels the model's stream when the log refuses a chunk (too large), and the chat shows the reason", async () => {
     const app = await serve({ limits: { maxEventsPerReply: 4 } });
     const model = pacedModel(['a', 'b', 'c', 'd', 'e']);
