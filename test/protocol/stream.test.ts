@@ -57,6 +57,21 @@ describe('EventStreamParser', () => {
     await expect(stream.getReader().read()).rejects.toMatchObject({ type: 'max-buffer-size-exceeded' });
   });
 
+  it("with 'terminate', drops the events after the error in the same chunk quietly: a writer sees no TypeError", async () => {
+    // The rest of the chunk is still parsed after the stream errors; its events must not be
+    // enqueued on the errored stream (that throws "Invalid state" out of the writer's write).
+    const parser = new EventStreamParser({ maxBufferSize: 50 });
+    const writer = parser.writable.getWriter();
+    const reader = parser.readable.getReader();
+    const written = writer.write(`data: ${'x'.repeat(100)}\n\ndata: after\n\n`).then(
+      () => 'written',
+      (error: unknown) => error,
+    );
+    await expect(reader.read()).rejects.toBeInstanceOf(ParseError);
+    const outcome = await written;
+    expect(outcome === 'written' || outcome instanceof ParseError, String(outcome)).toBe(true);
+  });
+
   it('goes on past an oversized line when onError is given', async () => {
     const errors: ParseError[] = [];
     const events = await collect(
