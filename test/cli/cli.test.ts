@@ -140,6 +140,33 @@ describe('ssekit listen', () => {
     if (name === '401') expect(cli.stderr()).toContain('HTTP 401 Unauthorized: no token');
   });
 
+  it('-X sets the method, a -H Content-Type wins over the one --json sets, an event without id prints id ""', async () => {
+    const seen: { method?: string; type?: string; body: string }[] = [];
+    const url = await server((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method, type: req.headers['content-type'], body });
+        sse(res);
+        res.end('data: x\n\n');
+      });
+    });
+    const cli = run([
+      'listen',
+      url,
+      '-X',
+      'put',
+      '-H',
+      'Content-Type: application/merge-patch+json',
+      '--json',
+      '{"a":1}',
+      '--no-reconnect',
+    ]);
+    expect(await cli.exited).toBe(0);
+    expect(seen).toEqual([{ method: 'PUT', type: 'application/merge-patch+json', body: '{"a":1}' }]);
+    expect(cli.stdout()).toBe('{"id":"","event":"message","data":"x"}\n');
+  });
+
   it('exits 2 on a usage error', async () => {
     expect(await run(['listen']).exited).toBe(2);
     expect(await run(['listen', 'not a url']).exited).toBe(2);
@@ -203,6 +230,60 @@ describe('ssekit serve and publish', () => {
       hub.child.kill('SIGTERM');
     }
     expect(await hub.exited).toBe(0);
+  });
+
+  it('serve --history n keeps n events per topic: resuming from an older id gets a reset', async () => {
+    const hub = run(['serve', '--port', '0', '--history', '2']);
+    try {
+      const base = (await hub.waitFor('stderr', /listening on (http:\S+)/)).match(
+        /listening on (http:\S+)/,
+      )![1]!;
+      const ids: string[] = [];
+      for (const data of ['one', 'two', 'three', 'four']) {
+        const published = run(['publish', `${base}/`, 'news', data]);
+        expect(await published.exited).toBe(0);
+        ids.push(published.stdout().trim());
+      }
+      const first = async (lastEventId: string) => {
+        const listener = run(['listen', `${base}/?topic=news`, '--last-event-id', lastEventId]);
+        const line = await listener.waitFor('stdout', '\n');
+        listener.child.kill('SIGINT');
+        await listener.exited;
+        return JSON.parse(line.split('\n')[0]!) as { event: string; data: string };
+      };
+      // Kept: 'three' and 'four'. After 'one', 'two' is gone: the hub cannot replay, it resets.
+      expect((await first(ids[0]!)).event).toBe('reset');
+      expect(await first(ids[1]!)).toMatchObject({ event: 'message', data: 'three' });
+    } finally {
+      hub.child.kill('SIGTERM');
+    }
+    expect(await hub.exited).toBe(0);
+  });
+
+  it('publish sends its -H headers; a refusal or an answer without an id exits 1 with one line', async () => {
+    const auth: (string | undefined)[] = [];
+    let answer = (res: ServerResponse) => res.writeHead(200).end('{"id":"7-0"}');
+    const url = await server((req, res) => {
+      auth.push(req.headers.authorization);
+      answer(res);
+    });
+    const ok = run(['publish', url, 't', 'x', '-H', 'Authorization: Bearer t0k']);
+    expect(await ok.exited).toBe(0);
+    expect(ok.stdout()).toBe('7-0\n');
+    expect(auth).toEqual(['Bearer t0k']);
+
+    answer = (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    const noId = run(['publish', url, 't', 'x']);
+    expect(await noId.exited).toBe(1);
+    expect(noId.stdout()).toBe('');
+    expect(stderrLines(noId)).toEqual([
+      'ssekit: fatal: the server answered without an event id: is this a hub URL?',
+    ]);
+
+    answer = (res) => res.writeHead(403).end('forbidden');
+    const refused = run(['publish', url, 't', 'x']);
+    expect(await refused.exited).toBe(1);
+    expect(stderrLines(refused)).toEqual(['ssekit: fatal: HTTP 403: forbidden']);
   });
 
   it('publish to an unreachable hub exits 1', async () => {
@@ -348,6 +429,15 @@ describe('the CLI explains itself', () => {
       'ssekit listen: --max-retries must be a whole number (see ssekit listen --help)',
     ],
     [['publish', '--event'], 'ssekit publish: --event needs a value (see ssekit publish --help)'],
+    // --no-reconnect: were the flags taken, the command would fail once and exit 1, not 2.
+    [
+      ['listen', 'http://127.0.0.1:1/', '--json', '{nope', '--no-reconnect'],
+      'ssekit listen: --json is not valid JSON (see ssekit listen --help)',
+    ],
+    [
+      ['listen', 'http://127.0.0.1:1/', '-d', 'x', '--json', '{}', '--no-reconnect'],
+      'ssekit listen: give -d or --json, not both (see ssekit listen --help)',
+    ],
   ])('%j: one line in our words, exit 2', async (args, line) => {
     const cli = run(args);
     expect(await cli.exited).toBe(2);
