@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { subscriberCapacity } from '../../src/adapters/node/limits.js';
 import { readServeConfig, type ServeConfig } from '../../src/cli/serve-options.js';
@@ -97,6 +100,33 @@ describe('serve flags', () => {
     expect((await config('--cors', '*')).origins).toEqual(['*']);
     for (const bad of ['*,https://a.example', 'https://a.example/path', 'app.example.com', 'file:///x']) {
       await expect(config('--cors', bad), bad).rejects.toBeInstanceOf(UsageError);
+    }
+  });
+
+  it('refuses a short JWT secret, two secrets, 0 workers, a port past 65535 and an argument', async () => {
+    const refusals: [string[], string][] = [
+      [['--jwt-secret', 's'.repeat(31)], 'the JWT secret must be at least 32 characters'],
+      [['--jwt-secret', 's'.repeat(32), '--jwt-key-file', '/nonexistent'], 'not both'],
+      [['--workers', '0'], '--workers must be a whole number from 1 to 256'],
+      [['--port', '65536'], '--port must be a whole number from 0 to 65535'],
+      [['8080'], 'serve takes no arguments, got 8080'],
+    ];
+    for (const [argv, message] of refusals) {
+      const read = config(...argv);
+      await expect(read, argv.join(' ')).rejects.toBeInstanceOf(UsageError);
+      await expect(read, argv.join(' ')).rejects.toThrow(message);
+    }
+    expect((await config('--jwt-secret', 's'.repeat(32))).secret).toBe('s'.repeat(32));
+  });
+
+  it("--jwt-key-file reads the secret without the file's trailing newline", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ssekit-key-'));
+    try {
+      const file = join(dir, 'key');
+      await writeFile(file, `${'k'.repeat(40)}\n`);
+      expect((await config('--jwt-key-file', file)).secret).toBe('k'.repeat(40));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
