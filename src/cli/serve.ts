@@ -104,8 +104,7 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { redisUrl, secret, origins } = config;
-  // The history bounds in bytes are HistoryLimits fields the in-memory history is gaining
-  // (issue 12, item 7); until then they are passed through and ignored.
+  // The history bounds (events, age, bytes per topic and in all), as the broker takes them.
   const history = config.history as HistoryLimits;
   const brokerName = redisUrl !== undefined ? `Redis ${redactUrl(redisUrl)}` : 'in-memory';
 
