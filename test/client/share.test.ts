@@ -140,6 +140,15 @@ describe('with Web Locks and BroadcastChannel', () => {
     expect(opened.every((c) => c.leading)).toBe(true);
   });
 
+  it('another body or another method is another stream', async () => {
+    record(open('/feed', { method: 'POST', body: 'a' }));
+    record(open('/feed', { method: 'POST', body: 'b' }));
+    await feed.until(() => feed.open === 2, 5000, 'two streams by body');
+    record(open('/feed', { method: 'PUT', body: 'a' }));
+    await feed.until(() => feed.open === 3, 5000, 'a third stream by method');
+    expect(opened.every((c) => c.leading)).toBe(true);
+  });
+
   it("headers as a function: one stream for all, and each attempt calls the leader's function", async () => {
     const calls = { a: 0, b: 0 };
     // Two functions, as two tabs have: a function is no part of what identifies the stream.
@@ -257,6 +266,8 @@ describe('with Web Locks and BroadcastChannel', () => {
     const errors = await Promise.all(tabs.map((t) => t.done));
     expect(feed.requests).toHaveLength(1);
     for (const error of errors) {
+      // In the tabs that did not lead too: an Error, not the bare fields that crossed the channel.
+      expect(error).toBeInstanceOf(Error);
       expect(isHttpError(error)).toBe(true);
       expect((error as { status: number }).status).toBe(401);
     }
@@ -270,6 +281,19 @@ describe('with Web Locks and BroadcastChannel', () => {
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).name).toBe('BodyError');
     }
+  });
+
+  it('a signal aborted already: closed at once, no request, never leads', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const connection = open('/feed', { signal: controller.signal });
+    expect(connection.readyState).toBe(2);
+    await connection.closed;
+    const tab = record(connection);
+    await tab.done;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(feed.requests).toHaveLength(0);
+    expect(connection.leading).toBe(false);
   });
 
   it('an aborted signal closes it', async () => {
@@ -317,6 +341,31 @@ describe('the seam of a hand-over, with the leader played by the test', () => {
     expect(opened[0]!.lastEventId).toBe('8');
   });
 
+  it("a new leader's answer to a late tab does not take lastEventId back behind what was delivered", async () => {
+    const tab = record(open());
+    const leader = new BroadcastChannel(key(`${feed.url}/feed`));
+    for (const id of ['1', '2', '3', '4', '5']) leader.postMessage({ e: 1, v: event(id) });
+    await feed.until(() => tab.events.length === 5);
+    // The next leader had seen up to 3 when it answered another tab's `hi`.
+    leader.postMessage({ e: 2, id: '3', s: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(opened[0]!.lastEventId).toBe('5');
+    leader.close();
+  });
+
+  it('close() drops the events not read yet: iteration ends at once', async () => {
+    const connection = open();
+    const leader = new BroadcastChannel(key(`${feed.url}/feed`));
+    for (const id of ['1', '2', '3']) leader.postMessage({ e: 1, v: event(id) });
+    await feed.until(() => connection.lastEventId === '3');
+    connection.close();
+    const tab = record(connection);
+    await tab.done;
+    leader.close();
+    expect(tab.events).toEqual([]);
+    expect(connection.readyState).toBe(2);
+  });
+
   it('keeps every event of a stream without ids across a change of leader', async () => {
     const tab = record(open());
     const leader = new BroadcastChannel(key(`${feed.url}/feed`));
@@ -335,5 +384,29 @@ describe('the seam of a hand-over, with the leader played by the test', () => {
     const error = await connection.closed.catch((e: unknown) => e);
     leader.close();
     expect(isShareLagError(error)).toBe(true);
+  });
+
+  it('a reader that falls 16 Mi characters of data behind ends with a ShareLagError', async () => {
+    const connection = open();
+    const leader = new BroadcastChannel(key(`${feed.url}/feed`));
+    const big = 'x'.repeat(9_000_000);
+    leader.postMessage({ e: 1, v: { event: 'message', data: big, id: '1' } });
+    leader.postMessage({ e: 1, v: { event: 'message', data: big, id: '2' } });
+    const error = await connection.closed.catch((e: unknown) => e);
+    leader.close();
+    expect(isShareLagError(error)).toBe(true);
+  });
+
+  it('a reader that keeps up is not ended however much data goes through', async () => {
+    const tab = record(open());
+    const leader = new BroadcastChannel(key(`${feed.url}/feed`));
+    const big = 'x'.repeat(2 ** 21);
+    // 9 x 2 Mi characters: past 16 Mi in all, never more than one event waiting.
+    for (let i = 1; i <= 9; i++) {
+      leader.postMessage({ e: 1, v: { event: 'message', data: big, id: String(i) } });
+      await feed.until(() => tab.events.length === i, 5000, `event ${i}`);
+    }
+    leader.close();
+    expect(opened[0]!.readyState).not.toBe(2);
   });
 });
