@@ -108,4 +108,14 @@ describe('cluster broker claim() and expire()', () => {
     await server.close();
     await worker.close();
   });
+
+  it('answers expire() with nothing when the primary broker has none', async () => {
+    const { expire: _expire, ...bare } = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(bare, { channels: [p] });
+    const worker = createClusterBroker({ channel: w });
+    await expect(worker.expire?.(['t'], 0)).resolves.toBeUndefined();
+    await server.close();
+    await worker.close();
+  });
 });

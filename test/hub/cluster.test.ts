@@ -1,6 +1,15 @@
+import cluster from 'node:cluster';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
-import { createHub, createMemoryBroker, type Hub, isBrokerError } from '../../src/hub/index.js';
+import {
+  type Broker,
+  type BrokerEvent,
+  type BrokerListener,
+  createHub,
+  createMemoryBroker,
+  type Hub,
+  isBrokerError,
+} from '../../src/hub/index.js';
 import { channelPair } from '../helpers/ipc.js';
 import { readEvents, readUntil } from './helpers.js';
 
@@ -66,4 +75,118 @@ describe('cluster broker', () => {
     await server.close();
     await proxy.close();
   });
+
+  it('serves a channel once: add() of one served already changes nothing', async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    server.add(p);
+    const proxy = createClusterBroker({ channel: w });
+    const events: BrokerEvent[] = [];
+    const feed = proxy.subscribe({ onEvent: (e) => events.push(e), onError: () => {} });
+    await feed.follow(['t']);
+    const id = await proxy.publish(['t'], { data: 'once' });
+    await settle();
+    expect(events.map((e) => e.id)).toEqual([id]);
+    await server.close();
+    await proxy.close();
+  });
+
+  it("a failure of the primary's feed reaches the worker's listeners as a BrokerError", async () => {
+    const memory = createMemoryBroker();
+    let primaryListener: BrokerListener | undefined;
+    const broker: Broker = {
+      ...memory,
+      subscribe(listener) {
+        primaryListener = listener;
+        return memory.subscribe(listener);
+      },
+    };
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    const proxy = createClusterBroker({ channel: w });
+    const errors: unknown[] = [];
+    proxy.subscribe({ onEvent: () => {}, onError: (error) => errors.push(error) });
+    primaryListener?.onError(new Error('connection lost'));
+    await settle();
+    expect(errors).toHaveLength(1);
+    expect(isBrokerError(errors[0]) && errors[0].type === 'feed-failed').toBe(true);
+    expect((errors[0] as Error).message).toContain('connection lost');
+    await server.close();
+    await proxy.close();
+  });
+
+  it("close() stops serving: no more events for the worker's feed, no more answers", async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    const proxy = createClusterBroker({ channel: w, timeout: 50 });
+    const events: BrokerEvent[] = [];
+    const feed = proxy.subscribe({ onEvent: (e) => events.push(e), onError: () => {} });
+    await feed.follow(['t']);
+    await server.close();
+    await broker.publish(['t'], { data: 'after close' });
+    await settle();
+    expect(events).toEqual([]);
+    await expect(proxy.publish(['t'], { data: 'x' })).rejects.toSatisfy(
+      (e) => isBrokerError(e) && e.type === 'publish-failed',
+    );
+    await proxy.close();
+  });
+
+  it('close() of the worker side fails the calls still waiting for an answer, at once', async () => {
+    const [, w] = channelPair(); // nobody answers
+    const proxy = createClusterBroker({ channel: w, timeout: 10_000 });
+    const waiting = proxy.publish(['t'], { data: 'x' });
+    const started = performance.now();
+    await proxy.close();
+    // The call's own failure, caused by the close.
+    await expect(waiting).rejects.toSatisfy(
+      (e) => isBrokerError(e) && isBrokerError(e.cause) && e.cause.type === 'closed',
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it("a feed's close() stops its listener, not the others", async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    const proxy = createClusterBroker({ channel: w });
+    const one: BrokerEvent[] = [];
+    const two: BrokerEvent[] = [];
+    const feed1 = proxy.subscribe({ onEvent: (e) => one.push(e), onError: () => {} });
+    proxy.subscribe({ onEvent: (e) => two.push(e), onError: () => {} });
+    await feed1.follow(['t']);
+    const first = await broker.publish(['t'], { data: '1' });
+    await settle();
+    await feed1.close();
+    const second = await broker.publish(['t'], { data: '2' });
+    await settle();
+    expect(one.map((e) => e.id)).toEqual([first]);
+    expect(two.map((e) => e.id)).toEqual([first, second]);
+    await server.close();
+    await proxy.close();
+  });
+
+  it('in cluster mode, serves workers as they fork and stops serving one when it exits', async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker);
+    try {
+      // The primary's view of a worker is its channel: the test plays the fork and the exit.
+      cluster.emit('fork', p);
+      const proxy = createClusterBroker({ channel: w, timeout: 50 });
+      await expect(proxy.publish(['t'], { data: 'served' })).resolves.toBeTypeOf('string');
+      cluster.emit('exit', p);
+      await expect(proxy.publish(['t'], { data: 'gone' })).rejects.toSatisfy(
+        (e) => isBrokerError(e) && e.type === 'publish-failed',
+      );
+      await proxy.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
+
+/** Lets the IPC stand-in (setImmediate per message) deliver what is in flight. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
