@@ -36,6 +36,12 @@ describe('subscriberCapacity', () => {
     expect(subscriberCapacity({ openFiles: 5, reserve: 10 })).toBe(1);
   });
 
+  it('an unlimited openFiles (Infinity) leaves max alone', () => {
+    expect(subscriberCapacity({ openFiles: Infinity })).toBe(10_000);
+    expect(subscriberCapacity({ openFiles: Infinity, max: 500 })).toBe(500);
+    expect(subscriberCapacity({ openFiles: Infinity, reserve: 100, max: 500 })).toBe(500);
+  });
+
   it('derives from the process limit by default', () => {
     const limit = openFilesLimit();
     expect(subscriberCapacity({ max: Infinity })).toBe(
