@@ -273,6 +273,26 @@ describe('with Web Locks and BroadcastChannel', () => {
     }
   });
 
+  it("the leader's onOpen refusing the response ends every instance, the error's name and message kept", async () => {
+    // A TypeError's name is its prototype's, not a field of its own: it still crosses to the others.
+    const refusing = () => {
+      const connection: SharedConnection = open('/feed', {
+        onOpen() {
+          if (connection.leading) throw new TypeError('refused');
+        },
+      });
+      return connection;
+    };
+    const tabs = [refusing(), refusing()].map(record);
+    const errors = await Promise.all(tabs.map((t) => t.done));
+    expect(feed.requests).toHaveLength(1);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).name).toBe('TypeError');
+      expect((error as Error).message).toBe('refused');
+    }
+  });
+
   it("options connect refuses (a body on a GET) end every instance with connect's error, none waits forever", async () => {
     const tabs = [open('/feed', { body: 'x' }), open('/feed', { body: 'x' })].map(record);
     const errors = await Promise.all(tabs.map((t) => t.done));
