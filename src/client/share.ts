@@ -228,7 +228,8 @@ export function connectShared(url: string | URL, init: ShareOptions = {}): Share
     }
     if (m.s !== undefined) {
       // Told once per opening: answers to other tabs' `hi` repeat the state.
-      if (m.s && !state) onOpen?.(new Response(null, { headers: m.h }));
+      // Here too, an onOpen that throws or rejects ends this tab's stream with that error.
+      if (m.s && !state) (async () => onOpen?.(new Response(null, { headers: m.h })))().catch(finish);
       state = m.s;
     }
     if (m.ms !== undefined) onReconnect?.(m.ms);

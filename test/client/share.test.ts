@@ -293,6 +293,28 @@ describe('with Web Locks and BroadcastChannel', () => {
     }
   });
 
+  it("a follower's onOpen that rejects ends that tab's stream with its error (no unhandled rejection); the leader's goes on", async () => {
+    const tab = () => {
+      const connection: SharedConnection = open('/feed', {
+        async onOpen() {
+          if (!connection.leading) throw new Error('the follower refuses');
+        },
+      });
+      return connection;
+    };
+    const [first, second] = [tab(), tab()];
+    const [a, b] = [first, second].map(record);
+    await feed.until(() => feed.open === 1, 5000, 'the stream');
+    const follower = first?.leading ? b : a;
+    const leader = first?.leading ? first : second;
+    const ended = await Promise.race([
+      follower?.done,
+      new Promise((resolve) => setTimeout(resolve, 5000, 'still open')),
+    ]);
+    expect(ended).toMatchObject({ message: 'the follower refuses' });
+    expect(leader?.readyState).toBe(1);
+  });
+
   it("options connect refuses (a body on a GET) end every instance with connect's error, none waits forever", async () => {
     const tabs = [open('/feed', { body: 'x' }), open('/feed', { body: 'x' })].map(record);
     const errors = await Promise.all(tabs.map((t) => t.done));
