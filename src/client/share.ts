@@ -32,7 +32,8 @@ export interface ShareOptions
    * The shared stream is open, in every tab: when it opens or opens again, and at once in a tab
    * that joins while it is open. The leading tab gets the response, as `connect` gives it
    * (throwing refuses it, which ends the stream in every tab); the others, a `Response` with the
-   * leader's status and headers and no body.
+   * leader's status and headers and no body (throwing there, or rejecting, ends that tab's
+   * stream only).
    */
   onOpen?(response: Response): void | Promise<void>;
   /** The next attempt is scheduled in `delay` ms, by the leading tab: told in every tab. */
