@@ -203,7 +203,10 @@ export function createFanout(options: FanoutOptions) {
     onEvent,
     onError(error) {
       onError(error);
-      // Events may have been lost: end every stream so clients resume from history.
+      // Events may have been lost: end every stream so clients resume from history. The batch
+      // pending for this tick goes out first: those events did arrive, and a client that has
+      // them resumes after them (and needs no history for them).
+      if (flushScheduled) flush();
       for (const sub of [...subscribers]) end(sub);
     },
   });

@@ -450,6 +450,27 @@ describe('a failed broker feed', () => {
     expect(errors).toEqual([lost]);
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
   });
+
+  it('writes the batch still pending for this tick before it ends the streams', async () => {
+    const inner = createMemoryBroker();
+    let feed: BrokerListener | null = null;
+    const broker: Broker = {
+      ...inner,
+      subscribe(listener) {
+        feed = listener;
+        return inner.subscribe(listener);
+      },
+    };
+    const hub = hubWith({ broker, onError: () => {}, reconnectHint: { delay: 250, spread: 0 } });
+    const a = await hub.subscribe({ topics: ['a'] });
+    await hub.publish('a', 'before');
+    await nextMacrotask(); // flushed
+    await hub.publish('a', 'pending'); // arrived, batched for the end of this tick
+    (feed as BrokerListener | null)?.onError(new Error('feed lost'));
+    const { events, retries } = await readAll(a);
+    expect(events.map((e) => e.data)).toEqual(['before', 'pending']);
+    expect(retries).toEqual([250]);
+  });
 });
 
 describe('limits', () => {
