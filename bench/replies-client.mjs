@@ -1,6 +1,6 @@
 // The readers of `npm run bench:replies`: raw TCP clients (no http module, no EventSource) that
 // POST /chat?n=N, read the reply's events (`id:` and `data: t<i>` lines) until they have all N
-// tokens, and, when asked, drop the connection partway and resume it: a GET of the response's
+// tokens and the response has ended (or END_GRACE_MS after the last token), and, when asked, drop the connection partway and resume it: a GET of the response's
 // Content-Location with the last id seen as Last-Event-ID (after `gapMs` away, so the log holds
 // tokens the client has not seen). The resume latency is from the reconnect's connect() to the
 // first token of the new response. With `resume.fresh` (part 2's control, on a server that keeps
@@ -19,6 +19,8 @@ import { createBodyReader } from './lib/http-body-reader.mjs';
 let port = 0; // the server of the current run
 const now = () => performance.now();
 const origin = performance.timeOrigin;
+// How long a reader with every token waits for its response to end before it counts as done.
+const END_GRACE_MS = 1000;
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /**
@@ -41,11 +43,21 @@ function session(n, resume, timeoutMs) {
     const finish = (ok) => {
       if (settled) return;
       settled = true;
+      clearTimeout(graceTimer);
       clearTimeout(resumeTimer);
       clearTimeout(deadline);
       socket?.destroy();
       // (the control's GET, when one is on its way, settles by itself, bounded by timeoutMs)
       Promise.resolve(probe).then(() => resolve({ ok, missing: n - distinct, repeated, latency, timeline }));
+    };
+    // Every token is here: the reader waits for the response to end (its `end` event may follow
+    // the last token by a broker round trip), as a real client does; closing the connection at
+    // the last token instead would make the server handle a client disconnect (its request's
+    // signal aborted, its last writes failing) that EventSource and connect() never cause. A
+    // response that does not end within END_GRACE_MS still counts as complete: every token came.
+    let graceTimer;
+    const allRead = () => {
+      graceTimer ??= setTimeout(() => finish(true), END_GRACE_MS);
     };
     // `t0`: when this response's connect() was called (resume: the latency's start).
     const open = (request, t0, resumed) => {
@@ -89,6 +101,11 @@ function session(n, resume, timeoutMs) {
             at = nl + 1;
           }
           line = text.slice(at);
+          if (distinct === n) allRead();
+        },
+        // The response's end: a reader that has every token is done then, as EventSource and
+        // connect() are (they read to the end of the response, not to the last token).
+        onEnd: () => {
           if (distinct === n) finish(true);
         },
       });

@@ -13,9 +13,10 @@
 //     one token per upstream read at 50 tokens/s a reply, (1b) bursts of 10 tokens per read at
 //     200 tokens/s a reply (a busy upstream: the stream then batches tokens into one socket
 //     write, so what replies add per token shows most). Server process CPU (process.cpuUsage:
-//     user + system) from the first POST to the last token read, divided by tokens: the
-//     replies' own costs (start, open marker, end, timers) included. Bars: memory <= 1.2x
-//     stream, redis <= 1.5x stream.
+//     user + system) from the first POST to the end of the last response, divided by tokens:
+//     the replies' own costs (start, open marker, end, timers) included. Readers read each
+//     response to its end, as EventSource and connect() do (bench/replies-client.mjs). Bars:
+//     memory <= 1.2x stream, redis <= 1.5x stream.
 // (2) Resume latency: 1,000 replies at 20 tokens/s each (100 tokens, 5 s; started over 2 s),
 //     every reader drops its connection once at a random time after all have started, stays
 //     away 100 ms (so the log holds tokens it has not seen) and resumes with Last-Event-ID; from

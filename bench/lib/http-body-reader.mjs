@@ -5,12 +5,14 @@
 /**
  * @param {{ requireChunked?: boolean,
  *           onHead(ok: boolean, head: string): void,
- *           onBody(buf: Buffer, from: number, to: number): void }} handlers
+ *           onBody(buf: Buffer, from: number, to: number): void,
+ *           onEnd?(): void }} handlers
  *   `onHead(false)` when the status is not 200 (or, with `requireChunked`, the body is not
  *   chunked); nothing more is read then. `onBody` gets `buf[from..to)`, a piece of the body.
+ *   `onEnd` when a chunked body's last chunk (size 0) has come: the server ended the response.
  * @returns {(buf: Buffer) => boolean} feeds the next bytes; false once the response was refused.
  */
-export function createBodyReader({ requireChunked = false, onHead, onBody }) {
+export function createBodyReader({ requireChunked = false, onHead, onBody, onEnd }) {
   let head = true;
   let refused = false;
   let headBuf = '';
@@ -53,6 +55,7 @@ export function createBodyReader({ requireChunked = false, onHead, onBody }) {
           chunkLeft = Number.parseInt(sizeLine, 16);
           sizeLine = '';
           inData = chunkLeft > 0;
+          if (chunkLeft === 0) onEnd?.();
         } else if (c !== 13) {
           sizeLine += String.fromCharCode(c);
         }
