@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
@@ -616,6 +617,32 @@ describe('toRequest', () => {
       header: 'abc',
       body: 'hello body',
     });
+  });
+
+  it('takes the scheme from the connection: https on a TLS socket, and an HTTP/2 request\'s own :scheme', () => {
+    // What node:https and node:http2 hand over, reduced to what toRequest reads.
+    const tls = {
+      method: 'GET',
+      url: '/events?topic=a',
+      headers: { host: 'example.test:8443' },
+      rawHeaders: ['Host', 'example.test:8443'],
+      socket: { encrypted: true },
+    } as unknown as IncomingMessage;
+    expect(toRequest(tls).url).toBe('https://example.test:8443/events?topic=a');
+    const plain = { ...tls, socket: {} } as unknown as IncomingMessage;
+    expect(toRequest(plain).url).toBe('http://example.test:8443/events?topic=a');
+    // HTTP/2 names its scheme (a TLS terminator in front may speak h2c with :scheme https).
+    const h2 = {
+      ...tls,
+      socket: {},
+      scheme: 'https',
+      headers: { ':authority': 'chat.example.test' },
+      rawHeaders: [':authority', 'chat.example.test', ':scheme', 'https'],
+    } as unknown as IncomingMessage;
+    const request = toRequest(h2);
+    expect(request.url).toBe('https://chat.example.test/events?topic=a');
+    // Pseudo-headers are not headers of the Request.
+    expect([...request.headers.keys()]).toEqual([]);
   });
 
   it('survives a hostile Host header', async () => {
