@@ -619,7 +619,7 @@ describe('toRequest', () => {
     });
   });
 
-  it('takes the scheme from the connection: https on a TLS socket, and an HTTP/2 request\'s own :scheme', () => {
+  it("takes the scheme from the connection: https on a TLS socket, and an HTTP/2 request's own :scheme", () => {
     // What node:https and node:http2 hand over, reduced to what toRequest reads.
     const tls = {
       method: 'GET',
