@@ -10,7 +10,7 @@ import {
   toRequest,
   writeResponse,
 } from '../../src/adapters/node/index.js';
-import { DIRECT_WRITE, type DirectWriteHook } from '../../src/server/direct-write.js';
+import { DIRECT_WRITE, type DirectTarget, type DirectWriteHook } from '../../src/server/direct-write.js';
 import {
   createEventStream,
   type EventStream,
@@ -575,6 +575,37 @@ describe('writeResponse with a body that offers direct writes', () => {
     expect(bodyOf(client.received().slice(before))).toBe('9\r\ndata: x\n\n\r\n0\r\n\r\n');
     // The GET took the direct path; the HEAD did not.
     expect(bodies.map((b) => b.attached())).toEqual([0, 1]);
+  });
+
+  it('abort() after a clean end leaves the connection alone: it may be serving the next request', async () => {
+    const targets: DirectTarget[] = [];
+    const server = await listen((_req, res) => {
+      const body = new ReadableStream<Uint8Array>();
+      (body as unknown as Record<symbol, DirectWriteHook>)[DIRECT_WRITE] = (target) => {
+        targets.push(target);
+        const bytes = new TextEncoder().encode(`data: ${targets.length}\n\n`);
+        target.write(target.frame ? target.frame(bytes) : bytes);
+        return { cancel() {} };
+      };
+      void writeResponse(new Response(body, { headers: SSE_HEADERS }), res);
+    });
+    cleanups.push(server.close);
+    const client = rawClient(server.url);
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(targets).toHaveLength(1));
+    targets[0]?.end();
+    await vi.waitFor(() => expect(client.received().endsWith('\r\n0\r\n\r\n')).toBe(true));
+    const before = client.received().length;
+    // The same connection, kept alive, now carries a second stream.
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await vi.waitFor(() => expect(client.received().slice(before)).toContain('data: 2'));
+    // A late abort of the first response (a slow-consumer timer, say) must not cut the second.
+    targets[0]?.abort();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.socket.destroyed).toBe(false);
+    targets[1]?.end();
+    await vi.waitFor(() => expect(client.received().endsWith('\r\n0\r\n\r\n')).toBe(true));
+    expect(bodyOf(client.received().slice(before))).toBe('9\r\ndata: 2\n\n\r\n0\r\n\r\n');
   });
 
   it('an HTTP/1.0 client gets the bytes unframed (no chunked encoding), ended by the close', async () => {
