@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
+import { deferred } from '../helpers/server.js';
 import { get, instancesPerTest, post, tokens, waitingProducer } from './helpers.js';
 
 const instance = instancesPerTest();
@@ -40,6 +41,55 @@ describe('replies: bounds', () => {
     second.disconnect();
     await vi.waitFor(() => expect(app.replies.metrics().readers).toBe(1));
     expect((await get(app.url, location)).status).toBe(200);
+  });
+
+  it('holds maxReaders for resumes that arrive together (each passes the first check before any has opened)', async () => {
+    const p = waitingProducer(1);
+    // History reads that take a while (as on Redis): the three resumes wait in them together.
+    const inner = createMemoryBroker();
+    const broker = {
+      ...inner,
+      history: async (...args: Parameters<typeof inner.history>) => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return inner.history(...args);
+      },
+    };
+    const app = await instance({ broker, produce: p.produce, limits: { maxReaders: 2 } });
+    const started = await post(app.url);
+    const location = started.headers.get('content-location') as string;
+    await started.take(1);
+    // One response is open, one more fits: of three resumes asked at once, one gets in.
+    const resumes = await Promise.all([1, 2, 3].map(() => get(app.url, location)));
+    expect(resumes.map((r) => r.status).sort()).toEqual([200, 503, 503]);
+    expect(app.replies.metrics().readers).toBe(2);
+    for (const r of resumes) r.disconnect();
+  });
+
+  it('answers 503 to a resume still reading its log when close() begins', async () => {
+    const p = waitingProducer(1);
+    const inner = createMemoryBroker();
+    const reading = deferred();
+    const broker = {
+      ...inner,
+      history: async (...args: Parameters<typeof inner.history>) => {
+        reading.resolve();
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return inner.history(...args);
+      },
+    };
+    const app = await instance({ broker, produce: p.produce });
+    const started = await post(app.url);
+    const location = started.headers.get('content-location') as string;
+    await started.take(1);
+    const resume = get(app.url, location);
+    await reading.promise;
+    const closed = app.replies.close({ timeout: 0 });
+    const refused = await resume;
+    expect(refused.status).toBe(503);
+    await refused.rest();
+    expect(refused.text).toContain('shutting down');
+    p.release();
+    await closed;
   });
 
   it('ends a reply as too-large at maxEventsPerReply: send resolves false, the signal aborts', async () => {
