@@ -214,6 +214,48 @@ describe('replies: start and read', () => {
     expect(events.map((e) => e.data)).toEqual(['{"reason":"failed"}']);
   });
 
+  it('refuses an event that would corrupt the wire (a CR or LF in its type, data not a string, not an event at all) with a typed error, and the reply goes on', async () => {
+    const refused: unknown[] = [];
+    const app = await instance({
+      produce: async ({ send }) => {
+        await send('before');
+        const bad: unknown[] = [
+          { event: 'x\ndata: forged', data: 'y' },
+          { event: 'x\r', data: 'y' },
+          { data: 5 },
+          42,
+          null,
+        ];
+        for (const item of bad) {
+          try {
+            await send(item as string);
+          } catch (error) {
+            refused.push(error);
+          }
+        }
+        await send('after');
+      },
+    });
+    const events = await (await post(app.url)).rest();
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['message', 'before'],
+      ['message', 'after'],
+      ['end', '{"reason":"done"}'],
+    ]);
+    expect(refused).toHaveLength(5);
+    for (const error of refused) {
+      expect(isReplyInputError(error)).toBe(true);
+      expect(error).toMatchObject({ type: 'invalid-event' });
+    }
+    // The field's own complaint is kept, with the protocol error as its cause.
+    expect(refused[0]).toMatchObject({
+      message: 'event must not contain CR or LF',
+      cause: { name: 'EncodeError' },
+    });
+    // Something that is not an event at all is told what send takes.
+    expect(refused[3]).toMatchObject({ message: 'send expects a string or { event?, data }' });
+  });
+
   it('answers 400 to a malformed Last-Event-ID or one from the future, 405 to other methods', async () => {
     const app = await instance({ produce: async ({ send }) => void (await send('x')) });
     const stream = await post(app.url);
