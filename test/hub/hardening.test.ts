@@ -5,7 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestListener, type NodeRequestContext } from '../../src/adapters/node/index.js';
-import { createHub, type Hub, jwtAuthorizer, RESET_EVENT, RESUME_HEADER } from '../../src/hub/index.js';
+import {
+  createHub,
+  createMemoryBroker,
+  type Hub,
+  jwtAuthorizer,
+  RESET_EVENT,
+  RESUME_HEADER,
+} from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
 import { listen } from '../helpers/server.js';
 import { gatedBroker, nextMacrotask, readAll, readEvents, readUntil } from './helpers.js';
@@ -266,6 +273,48 @@ describe('publishing from browsers (issue 12.10)', () => {
     // A token is not sent by the browser on its own: not a CSRF vector.
     const bearer = { ...json, authorization: 'Bearer abc', origin: 'https://evil.example' };
     expect((await hub.handler(post(bearer))).status).toBe(200);
+  });
+});
+
+describe('a publish body that cannot be read, and a broker that refuses it', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it('answers 415 to a body that names no content type at all', async () => {
+    const hub = hubWith();
+    const bytes = new TextEncoder().encode(JSON.stringify({ topic: 't', data: 'x' }));
+    // A byte body gets no default Content-Type (a string body would get text/plain).
+    const res = await hub.handler(new Request('http://hub.example/', { method: 'POST', body: bytes }));
+    expect(res.status).toBe(415);
+    expect(res.headers.get('accept-post')).toBe('application/json');
+  });
+
+  it('answers 400 to a body that is not UTF-8, and publishes nothing', async () => {
+    const hub = hubWith();
+    const head = new TextEncoder().encode('{"topic":"t","data":"');
+    const body = new Uint8Array([...head, 0xff, 0xfe, 0x22, 0x7d]); // invalid bytes, then `"}`
+    const res = await hub.handler(
+      new Request('http://hub.example/', { method: 'POST', body, headers: json }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('not UTF-8');
+    expect(hub.metrics().eventsPublished).toBe(0);
+  });
+
+  it('answers 503 when the broker refuses the publish, and reports the error', async () => {
+    const errors: unknown[] = [];
+    const inner = createMemoryBroker();
+    const down = new Error('store down');
+    const hub = hubWith({
+      broker: { ...inner, publish: () => Promise.reject(down) },
+      onError: (error) => errors.push(error),
+    });
+    const body = JSON.stringify({ topic: 't', data: 'x' });
+    const res = await hub.handler(
+      new Request('http://hub.example/', { method: 'POST', body, headers: json }),
+    );
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('event store is unavailable');
+    expect(errors).toEqual([down]);
   });
 });
 
