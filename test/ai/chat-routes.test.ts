@@ -3,6 +3,7 @@
  * client that keeps ids), the end's id carried by `data: [DONE]`, methods and chat ids refused.
  */
 import { describe, expect, it } from 'vitest';
+import { createChatReplies } from '../../src/ai/sdk.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
 import { API, chatInstancesPerTest, pacedModel } from './chat-helpers.js';
 
@@ -80,6 +81,22 @@ describe('chat routes', () => {
       app.chat.start(new Request('http://x/'), 'a\nb', () => new ReadableStream()),
     ).rejects.toBeInstanceOf(RangeError);
     expect((await fetch(`${app.url}/elsewhere`)).status).toBe(404);
+  });
+
+  it('answers 404, not an error, to a chat route whose id is not a chat id: broken percent-encoding, empty, or with a slash', async () => {
+    const errors: unknown[] = [];
+    const app = await serve({ onError: (error) => errors.push(error) });
+    for (const id of ['%E0%A4%A', '%', '', 'a/b']) {
+      expect((await fetch(`${app.url}${API}/${id}/stream`)).status).toBe(404);
+    }
+    // A well-formed id with no reply running is another answer: nothing to resume (204).
+    expect((await fetch(`${app.url}${API}/caf%C3%A9/stream`)).status).toBe(204);
+    expect(errors).toEqual([]);
+  });
+
+  it("refuses an api that is not a path ('chat', a URL) with a TypeError", () => {
+    expect(() => createChatReplies({ api: 'api/chat' })).toThrow(TypeError);
+    expect(() => createChatReplies({ api: 'https://x.example/api/chat' })).toThrow(/starting with '\/'/);
   });
 
   it('takes an api with a trailing slash as the same api: its chat routes and reply URLs are served', async () => {
