@@ -7,6 +7,7 @@
 import { DefaultChatTransport, type UIMessage, type UIMessageChunk } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { uiMessageStreamEnd } from '../../src/ai/sdk.js';
+import { deferred } from '../helpers/server.js';
 import { chatInstancesPerTest, pacedModel, TestChat } from './chat-helpers.js';
 
 const serve = chatInstancesPerTest();
@@ -129,6 +130,46 @@ describe('the UI message stream on replies', () => {
     expect(chat.error?.message).toBe('the reply ended early (failed)');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(TypeError);
+  });
+
+  it("cancels the model's stream when the reply is stopped before the model call has returned it", async () => {
+    const app = await serve();
+    const called = deferred();
+    const release = deferred();
+    const cancelled = deferred<unknown>();
+    let pulls = 0;
+    app.setModel({
+      calls: 0,
+      produce: async () => {
+        called.resolve();
+        await release.promise; // the model call is still being set up
+        // Pulled only when read (highWaterMark 0): a read would ask the model for a chunk.
+        return new ReadableStream(
+          {
+            pull: (controller) => {
+              pulls++;
+              controller.enqueue({ type: 'text-delta', id: 't', delta: 'x' });
+            },
+            cancel: (reason) => cancelled.resolve(reason),
+          },
+          { highWaterMark: 0 },
+        );
+      },
+    } as never);
+    const started = await fetch(app.api, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'early-stop', messages: [], trigger: 'submit-message' }),
+    });
+    await called.promise;
+    const location = started.headers.get('content-location') as string;
+    expect((await fetch(`${app.url}${location}`, { method: 'DELETE' })).status).toBe(204);
+    release.resolve();
+    // The stream the call returns after the stop is cancelled at once, with the stop's reason,
+    // and never read.
+    expect(await cancelled.promise).toMatchObject({ name: 'ReplyStoppedError', reason: 'stopped' });
+    expect(pulls).toBe(0);
+    await started.body?.cancel();
   });
 
   it("cancels the model's stream when the log refuses a chunk (too large), and the chat shows the reason", async () => {
