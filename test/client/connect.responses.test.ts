@@ -134,6 +134,21 @@ describe('connect: the response cases of the WHATWG processing model', () => {
     },
   );
 
+  it('a status error whose body breaks off while read is still the HttpError (empty excerpt), not a network error', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain', 'content-length': '1000' });
+      res.flushHeaders();
+      // The connection drops before any of the promised 1000 bytes: reading the body fails.
+      setTimeout(() => res.destroy(), 20);
+    });
+    const errors: unknown[] = [];
+    const c = track(connect(url, { reconnect: false, onError: (e) => void errors.push(e) }));
+    await expect(c.closed).rejects.toBeInstanceOf(HttpError);
+    const error = errors[0] as HttpError;
+    expect(error.status).toBe(503);
+    expect(error.body).toBe('');
+  });
+
   it('honours Retry-After (seconds) on 503', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(503, { 'retry-after': '120' });
