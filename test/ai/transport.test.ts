@@ -245,4 +245,22 @@ describe('ResumableChatTransport in the AI SDK chat', () => {
     // connect's NetworkError, with the failure as its cause.
     expect(outcome).toMatchObject({ name: 'NetworkError', cause: failure });
   });
+
+  it('reconnectToStream rejects with the fetch failure itself when the server cannot be reached', async () => {
+    const refused = new TypeError('fetch failed');
+    const transport = new ResumableChatTransport({
+      api: 'http://127.0.0.1:9/api/chat',
+      reconnect: false,
+      fetch: () => Promise.reject(refused),
+    });
+    const outcome = await Promise.race([
+      transport.reconnectToStream({ chatId: 'x' }).then(
+        () => 'resolved',
+        (error: unknown) => error,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 2000, 'pending')),
+    ]);
+    // fetch's own error, as the AI SDK's DefaultChatTransport would reject with it (not wrapped).
+    expect(outcome).toBe(refused);
+  });
 });
