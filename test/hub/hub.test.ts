@@ -622,6 +622,106 @@ describe('graceful shutdown', () => {
   });
 });
 
+describe('requests that close() overtakes while they wait', () => {
+  const json = { 'content-type': 'application/json' };
+  const post = (body: string) => new Request('http://h/', { method: 'POST', body, headers: json });
+
+  it('a subscribe waiting on authorize gets 503 shutting down (HEAD too) and leaves no subscriber', async () => {
+    const gate = deferred();
+    let waiting = 0;
+    const hub = hubWith({
+      authorize: async () => {
+        waiting++;
+        await gate.promise;
+        return true;
+      },
+    });
+    const get = hub.handler(new Request('http://h/?topic=t'));
+    const head = hub.handler(new Request('http://h/?topic=t', { method: 'HEAD' }));
+    while (waiting < 2) await nextMacrotask();
+    await hub.close();
+    gate.resolve();
+    for (const res of await Promise.all([get, head])) {
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.text()).toBe('shutting down\n');
+    }
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0, rejected: { 503: 2 } });
+  });
+
+  it('a resume still reading history gets 503 shutting down, its subscriber freed before close() ends', async () => {
+    // close() waits on a publish in flight; the resume's history read ends in that window.
+    const inner = createMemoryBroker();
+    const publishGate = deferred();
+    let gatePublishes = false;
+    const gated = gatedBroker({
+      ...inner,
+      async publish(topics, event) {
+        if (gatePublishes) await publishGate.promise;
+        return inner.publish(topics, event);
+      },
+    });
+    const hub = hubWith({ broker: gated.broker });
+    const first = await hub.publish('t', 'old');
+    const hold = gated.hold();
+    const pending = hub.subscribe({ topics: ['t'], lastEventId: first });
+    await hold.entered;
+    expect(hub.metrics().subscribers).toBe(1);
+    gatePublishes = true;
+    const inFlight = hub.publish('t', 'in flight');
+    const closing = hub.close({ timeout: 1000 });
+    hold.release();
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('shutting down\n');
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+    publishGate.resolve();
+    await inFlight;
+    await closing;
+  });
+
+  it('a publish after close() gets 503 whatever its body, and authorize is not asked', async () => {
+    let asked = 0;
+    const hub = hubWith({
+      authorize: () => {
+        asked++;
+        return true;
+      },
+    });
+    await hub.close();
+    for (const body of ['{', JSON.stringify({ topic: 't', data: 'x' })]) {
+      const res = await hub.handler(post(body));
+      expect(res.status).toBe(503);
+      expect(await res.text()).toBe('shutting down\n');
+    }
+    expect(asked).toBe(0);
+  });
+
+  it('a publish whose authorize close() overtakes gets 503 shutting down, not an error report', async () => {
+    const gate = deferred();
+    const entered = deferred();
+    const errors: unknown[] = [];
+    const hub = hubWith({
+      onError: (error) => errors.push(error),
+      authorize: async () => {
+        entered.resolve();
+        await gate.promise;
+        return true;
+      },
+    });
+    const pending = hub.handler(post(JSON.stringify({ topic: 't', data: 'x' })));
+    await entered.promise;
+    await hub.close();
+    gate.resolve();
+    const res = await pending;
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(await res.text()).toBe('shutting down\n');
+    expect(errors).toEqual([]);
+    expect(hub.metrics().eventsPublished).toBe(0);
+  });
+});
+
 describe('heartbeats', () => {
   it('writes a comment to every subscriber each interval', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
