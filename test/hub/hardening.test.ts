@@ -9,6 +9,7 @@ import {
   createHub,
   createMemoryBroker,
   type Hub,
+  HubInputError,
   jwtAuthorizer,
   RESET_EVENT,
   RESUME_HEADER,
@@ -212,6 +213,20 @@ describe('a stream ends with its authorization (issue 12.6)', () => {
     expect(refused.status).toBe(401);
   });
 
+  it('an expiry further off than a timer can wait (2^31-1 ms, ~24.8 days) does not end the stream', async () => {
+    const hub = hubWith({ authorize: () => ({ expiresAt: Date.now() + 2 ** 31 + 60_000 }) });
+    const res = await hub.handler(new Request('http://h/?topic=t'));
+    expect(res.status).toBe(200);
+    // A timer past the limit would fire after 1 ms: give it the time.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await hub.publish('t', 'still here');
+    const { events, done } = await readEvents(res, 1);
+    expect(done).toBe(false);
+    expect(events.map((e) => e.data)).toEqual(['still here']);
+    expect(hub.metrics()).toMatchObject({ subscribers: 1, tokenExpiries: 0 });
+    await res.body?.cancel();
+  });
+
   it('an authorization that has already expired is 401 invalid_token, not a stream that ends at once', async () => {
     const hub = hubWith({ authorize: () => ({ expiresAt: Date.now() - 1000 }) });
     const res = await hub.handler(new Request('http://h/?topic=t'));
@@ -315,6 +330,25 @@ describe('a publish body that cannot be read, and a broker that refuses it', () 
     expect(res.status).toBe(503);
     expect(await res.text()).toContain('event store is unavailable');
     expect(errors).toEqual([down]);
+  });
+
+  it('a broker that refuses a publish as bad input gives 400 with its message, not an error report', async () => {
+    const errors: unknown[] = [];
+    const inner = createMemoryBroker();
+    const body = JSON.stringify({ topic: 't', data: 'x' });
+    const hub = hubWith({
+      broker: {
+        ...inner,
+        publish: () => Promise.reject(new HubInputError('body-too-large', 'the store takes at most 1 kB')),
+      },
+      onError: (error) => errors.push(error),
+    });
+    const res = await hub.handler(
+      new Request('http://hub.example/', { method: 'POST', body, headers: json }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('the store takes at most 1 kB\n');
+    expect(errors).toEqual([]);
   });
 });
 
