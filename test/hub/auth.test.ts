@@ -137,6 +137,56 @@ describe('JWT authorization: publish', () => {
   });
 });
 
+describe('JWT authorization: options', () => {
+  it('refuses to be built without a non-empty algorithms list (no algorithm confusion by default)', () => {
+    for (const algorithms of [[], undefined, 'HS256']) {
+      expect(
+        () => jwtAuthorizer({ key: secret, algorithms } as unknown as Parameters<typeof jwtAuthorizer>[0]),
+        String(algorithms),
+      ).toThrow(new TypeError('jwtAuthorizer needs a non-empty `algorithms` list'));
+    }
+  });
+
+  it('checks issuer and audience when given: a token from another issuer or for another audience is 401', async () => {
+    const hub = createHub({
+      heartbeat: false,
+      authorize: jwtAuthorizer({
+        key: secret,
+        algorithms: ['HS256'],
+        issuer: 'https://auth.example',
+        audience: 'ssekit-hub',
+      }),
+    });
+    hubs.push(hub);
+    const signed = (iss: string | undefined, aud: string | undefined) => {
+      const jwt = new SignJWT({ ssekit: { subscribe: ['a'] } }).setProtectedHeader({ alg: 'HS256' });
+      if (iss !== undefined) jwt.setIssuer(iss);
+      if (aud !== undefined) jwt.setAudience(aud);
+      return jwt.sign(secret);
+    };
+    const status = async (iss: string | undefined, aud: string | undefined) => {
+      const res = await hub.handler(get('topic=a', bearer(await signed(iss, aud))));
+      await res.body?.cancel();
+      return res.status;
+    };
+    expect(await status('https://evil.example', 'ssekit-hub')).toBe(401);
+    expect(await status(undefined, 'ssekit-hub')).toBe(401);
+    expect(await status('https://auth.example', 'another-app')).toBe(401);
+    expect(await status('https://auth.example', undefined)).toBe(401);
+    expect(await status('https://auth.example', 'ssekit-hub')).toBe(200);
+  });
+
+  it('a claim without a list for the action is 403 for that action (a subscribe-only token cannot publish)', async () => {
+    const hub = jwtHub();
+    const t = await token({ subscribe: ['a'] });
+    const refused = await hub.handler(post({ topic: 'a', data: 'x' }, bearer(t)));
+    expect(refused.status).toBe(403);
+    expect(hub.metrics().eventsPublished).toBe(0);
+    const odd = await token({ subscribe: 'a' as unknown as string[] });
+    expect((await hub.handler(get('topic=a', bearer(odd)))).status).toBe(403);
+  });
+});
+
 describe('JWT authorization: server code', () => {
   it('trusts a call without a request (subscribe({...}) and publish() from server code)', async () => {
     const authorize = jwtAuthorizer({ key: secret, algorithms: ['HS256'] });
