@@ -86,6 +86,51 @@ describe('publish and subscribe', () => {
       (e) => isHubInputError(e) && e.type === 'invalid-topic',
     );
   });
+
+  it('POST publishes { topic, event, data } with its event type and answers its id', async () => {
+    const hub = hubWith();
+    const sub = await hub.subscribe({ topics: ['a', 'b'] });
+    const post = (body: unknown) =>
+      hub.handler(
+        new Request('http://h/', {
+          method: 'POST',
+          body: JSON.stringify(body),
+          headers: { 'content-type': 'application/json' },
+        }),
+      );
+    const typed = await post({ topic: ['a', 'b'], event: 'greeting', data: 'hi' });
+    expect(typed.status).toBe(200);
+    const { id } = (await typed.json()) as { id: string };
+    const plain = (await (await post({ topic: 'a', data: 'plain' })).json()) as { id: string };
+    const { events } = await readEvents(sub, 2);
+    expect(events).toEqual([
+      { id, event: 'greeting', data: 'hi' },
+      { id: plain.id, event: 'message', data: 'plain' },
+    ]);
+  });
+
+  it('reads topics from the query of a Request only, not from a fragment after it', async () => {
+    const hub = hubWith();
+    const res = await hub.subscribe(new Request('http://h/?topic=a#topic=b'));
+    await hub.publish('b', 'not mine');
+    await hub.publish('a', 'mine');
+    expect(hub.metrics().topics).toBe(1);
+    await hub.close();
+    const { events } = await readAll(res);
+    expect(events.map((e) => e.data)).toEqual(['mine']);
+  });
+
+  it('refuses an event that is not an object (null, a number) with a typed error', async () => {
+    const hub = hubWith();
+    for (const bad of [null, 42]) {
+      await expect(hub.publish('a', bad as unknown as string)).rejects.toSatisfy(
+        (e) =>
+          isHubInputError(e) &&
+          e.type === 'invalid-event' &&
+          e.message === 'an event must be a string or { event?, data }',
+      );
+    }
+  });
 });
 
 describe('resume with Last-Event-ID', () => {
@@ -420,6 +465,27 @@ describe('a broker whose history read fails', () => {
     const live = await hub.subscribe({ topics: ['t'], clientAddress: '10.0.0.1' });
     expect(live.status).toBe(200);
     await live.body?.cancel();
+  });
+});
+
+describe('errors with no caller to go to', () => {
+  it('go to console.error, prefixed "ssekit hub:", when no onError is given', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const down = new Error('store down');
+      const hub = hubWith({ broker: { ...createMemoryBroker(), publish: () => Promise.reject(down) } });
+      const res = await hub.handler(
+        new Request('http://h/', {
+          method: 'POST',
+          body: JSON.stringify({ topic: 't', data: 'x' }),
+          headers: { 'content-type': 'application/json' },
+        }),
+      );
+      expect(res.status).toBe(503);
+      expect(logged.mock.calls).toEqual([['ssekit hub:', down]]);
+    } finally {
+      logged.mockRestore();
+    }
   });
 });
 
@@ -774,6 +840,21 @@ describe('metrics', () => {
     expect(hub.metrics()).toMatchObject({ subscribers: 1, topics: 2 });
     await b.body?.cancel();
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+
+  it('renders refusals by status, and samples without braces when there are no labels', async () => {
+    const hub = hubWith();
+    await hub.handler(new Request('http://h/', { method: 'PUT', body: '' }));
+    await hub.handler(new Request('http://h/'));
+    await hub.handler(new Request('http://h/'));
+    const text = hub.prometheus();
+    expect(text).toContain('ssekit_hub_subscribers 0\n');
+    expect(text).toContain('# TYPE ssekit_hub_requests_rejected_total counter\n');
+    expect(text).toContain('ssekit_hub_requests_rejected_total{status="400"} 2\n');
+    expect(text).toContain('ssekit_hub_requests_rejected_total{status="405"} 1\n');
+    expect(hub.prometheus({ worker: '2' })).toContain(
+      'ssekit_hub_requests_rejected_total{worker="2",status="405"} 1\n',
+    );
   });
 
   it('escapes label values in Prometheus text (backslash, double quote, line feed)', () => {
