@@ -117,3 +117,29 @@ describe('createRequestListener: an answer before the body has arrived', () => {
     expect(await client.closedWithin(5000)).toBe('closed');
   });
 });
+
+describe('createRequestListener: the URL a handler sees', () => {
+  it('keeps the path and query on http://localhost when the Host header is missing, empty or not a host', async () => {
+    const seen: string[] = [];
+    const port = await serve((request) => {
+      seen.push(request.url);
+      return new Response('ok');
+    }, {});
+    for (const head of [
+      'GET /a?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n',
+      'GET /b?x=2 HTTP/1.1\r\nHost: not a host\r\n\r\n',
+      'GET /c HTTP/1.1\r\nHost: \r\n\r\n',
+      'GET /d HTTP/1.0\r\n\r\n',
+    ]) {
+      const client = await raw(port);
+      client.write(head);
+      await client.until('ok');
+    }
+    expect(seen).toEqual([
+      'http://127.0.0.1:8080/a?x=1',
+      'http://localhost/b?x=2',
+      'http://localhost/c',
+      'http://localhost/d',
+    ]);
+  });
+});
