@@ -147,6 +147,28 @@ describe('streamEvents', () => {
     expect(errors).toEqual([failure, expect.objectContaining({ message: 'errorEvent broke' })]);
   });
 
+  it('an errorEvent the encoder refuses is reported too, and the stream still ends cleanly without it', async () => {
+    const failure = new Error('boom');
+    const errors: unknown[] = [];
+    const response = streamEvents(
+      async function* () {
+        yield 'partial';
+        throw failure;
+      },
+      {
+        heartbeat: false,
+        onError: (error) => errors.push(error),
+        errorEvent: () => ({ event: 'bad\ntype', data: 'x' }),
+      },
+    );
+    const body = new BodyReader(response.body);
+    await body.rest();
+    expect(body.text).toBe(':\n\ndata: partial\n\n');
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toBe(failure);
+    expect(errors[1]).toSatisfy(isEncodeError);
+  });
+
   it('by default tells the client nothing (no stack trace) and logs the error', async () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {});
     const failure = new Error('secret internal detail');
