@@ -1,6 +1,8 @@
-// The live feed's reads, one at a time: a read bounded by `readCount`.
+// The live feed's reads, one at a time: a read bounded by `readCount`, a listener that throws,
+// a topic followed twice, a second feed on one broker, a follow after close.
 import { describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../../../src/hub/index.js';
+import { isBrokerError } from '../../../src/hub/index.js';
 import { redisAvailable, redisBrokers } from '../../helpers/redis.js';
 
 const available = await redisAvailable();
@@ -61,5 +63,88 @@ describe.skipIf(!available)('Redis broker live feed, reads bounded by readCount'
     await until(() => got.some((e) => e.id === last));
     expect(got.map((e) => e.id)).toEqual([...ids, last]);
     await feed.close();
+  });
+});
+
+describe.skipIf(!available)('Redis broker live feed, its API', () => {
+  it('a listener that throws is told (feed-failed, with the cause) and still gets the rest of the read', async () => {
+    const p = freshPrefix('throws');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: string[] = [];
+    const errors: unknown[] = [];
+    const boom = new Error('listener bug');
+    const feed = sub.subscribe({
+      onEvent: (e) => {
+        got.push(e.data);
+        if (e.data === 'first') throw boom;
+      },
+      onError: (e) => errors.push(e),
+    });
+    await feed.follow(['t']);
+    await publishTogether(pub, [
+      [['t'], 'first'],
+      [['t'], 'second'],
+      [['t'], 'third'],
+    ]);
+    await until(() => got.length >= 3);
+    expect(got).toEqual(['first', 'second', 'third']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'BrokerError', type: 'feed-failed', cause: boom });
+    await feed.close();
+  });
+
+  it('following a topic it already follows resolves, and its events still come once', async () => {
+    const p = freshPrefix('twice');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: string[] = [];
+    const feed = sub.subscribe({ onEvent: (e) => got.push(e.data), onError: () => {} });
+    await feed.follow(['t']);
+    await feed.follow(['t']);
+    await feed.follow(['t', 'u']);
+    await pub.publish(['t'], { data: 'one' });
+    await pub.publish(['u', 't'], { data: 'two' });
+    await until(() => got.length >= 2);
+    expect(got).toEqual(['one', 'two']);
+    await feed.close();
+  });
+
+  it('a broker has one feed: a second subscribe throws feed-failed, the first goes on', async () => {
+    const p = freshPrefix('one-feed');
+    const pub = broker(p);
+    const sub = broker(p);
+    const got: string[] = [];
+    const second: string[] = [];
+    const feed = sub.subscribe({ onEvent: (e) => got.push(e.data), onError: () => {} });
+    let error: unknown;
+    try {
+      sub.subscribe({ onEvent: (e) => second.push(e.data), onError: () => {} });
+    } catch (e) {
+      error = e;
+    }
+    expect(isBrokerError(error)).toBe(true);
+    expect(error).toMatchObject({ type: 'feed-failed' });
+    await feed.follow(['t']);
+    await pub.publish(['t'], { data: 'x' });
+    await until(() => got.length >= 1);
+    expect(got).toEqual(['x']);
+    expect(second).toEqual([]);
+    await feed.close();
+  });
+
+  it('a follow once the broker is closed rejects at once with a BrokerError of type closed', async () => {
+    const sub = broker(freshPrefix('follow-closed'), { commandTimeout: 5000 });
+    await sub.ready();
+    const feed = sub.subscribe({ onEvent() {}, onError() {} });
+    await sub.close();
+    const started = Date.now();
+    const error = await feed.follow(['t']).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isBrokerError(error)).toBe(true);
+    expect(error).toMatchObject({ type: 'closed' });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
