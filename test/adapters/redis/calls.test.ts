@@ -1,0 +1,117 @@
+// The broker's calls at their edges: refused up front (no topics, a closed broker), failing
+// while Redis is unreachable (typed), waiting out a short outage.
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { isBrokerError } from '../../../src/hub/index.js';
+import { REDIS_URL, redisAvailable, redisBrokers, startRedisProxy } from '../../helpers/redis.js';
+
+const available = await redisAvailable();
+const { broker, freshPrefix } = redisBrokers();
+
+/** What `promise` rejects with (null if it resolves). */
+function rejection(promise: Promise<unknown> | undefined): Promise<unknown> {
+  return (promise as Promise<unknown>).then(
+    () => null,
+    (e: unknown) => e,
+  );
+}
+
+/** Lets the broker see the connections a `cut()` dropped (a command asked before that is sent, and fails). */
+function lostConnection(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 50));
+}
+
+describe.skipIf(!available)('Redis broker calls refused up front', () => {
+  it('a publish to no topics rejects with publish-failed and stores nothing', async () => {
+    const p = freshPrefix('no-topics');
+    const b = broker(p);
+    const error = await rejection(b.publish([], { data: 'x' }));
+    expect(isBrokerError(error)).toBe(true);
+    expect(error).toMatchObject({ type: 'publish-failed' });
+    const admin = new Redis(REDIS_URL);
+    try {
+      expect(await admin.keys(`${p}*`)).toEqual([]);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('history and claim on a closed broker reject at once with type closed', async () => {
+    const b = broker(freshPrefix('closed'), { commandTimeout: 5000 });
+    await b.publish(['t'], { data: 'x' });
+    await b.close();
+    const started = Date.now();
+    const [history, claim] = await Promise.all([
+      rejection(b.history(['t'], '0-0')),
+      rejection(b.claim?.('k', 'v', 1000)),
+    ]);
+    expect(history).toMatchObject({ name: 'BrokerError', type: 'closed' });
+    expect(claim).toMatchObject({ name: 'BrokerError', type: 'closed' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe.skipIf(!available)('Redis broker calls while Redis is unreachable (TCP proxy)', () => {
+  it('history and claim reject with history-failed and claim-failed, every read asked together', async () => {
+    const p = freshPrefix('unreachable');
+    const proxy = await startRedisProxy(REDIS_URL);
+    try {
+      const b = broker(p, { url: proxy.url, commandTimeout: 300, maxBackoff: 100 });
+      await b.publish(['t'], { data: 'x' });
+      proxy.cut();
+      await lostConnection();
+      const [first, second, claim] = await Promise.all([
+        rejection(b.history(['t'], '0-0')),
+        rejection(b.history(['u'], '0-0')),
+        rejection(b.claim?.('k', 'v', 1000)),
+      ]);
+      expect(first).toMatchObject({ name: 'BrokerError', type: 'history-failed' });
+      expect(second).toBe(first);
+      expect(claim).toMatchObject({ name: 'BrokerError', type: 'claim-failed' });
+      expect((claim as Error).cause).toBeDefined();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a history read asked during a short outage waits for the connection and answers', async () => {
+    const p = freshPrefix('outage-read');
+    const proxy = await startRedisProxy(REDIS_URL);
+    try {
+      const b = broker(p, { url: proxy.url, commandTimeout: 5000, maxBackoff: 50 });
+      const id = await b.publish(['t'], { data: 'x' });
+      proxy.cut();
+      await lostConnection();
+      const page = b.history(['t'], '0-0');
+      await new Promise((r) => setTimeout(r, 100));
+      proxy.heal();
+      expect((await page).events.map((e) => [e.id, e.data])).toEqual([[id, 'x']]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a publish waiting for a connection still in its handshake fails as soon as the broker is closed', async () => {
+    const p = freshPrefix('close-waiting');
+    const proxy = await startRedisProxy(REDIS_URL);
+    try {
+      const b = broker(p, { url: proxy.url, commandTimeout: 10_000, maxBackoff: 50 });
+      await b.ready();
+      // The broker reconnects at once, and its handshake gets no answer: connected, not ready.
+      proxy.hold();
+      proxy.cut();
+      proxy.heal();
+      await new Promise((r) => setTimeout(r, 200));
+      const pending = rejection(b.publish(['t'], { data: 'x' }));
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      await b.close();
+      const error = await pending;
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(error).toMatchObject({ name: 'BrokerError', type: 'publish-failed' });
+      expect((error as Error).cause).toMatchObject({ name: 'BrokerError', type: 'closed' });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
