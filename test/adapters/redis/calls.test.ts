@@ -1,5 +1,5 @@
 // The broker's calls at their edges: refused up front (no topics, a closed broker), failing
-// while Redis is unreachable (typed), waiting out a short outage.
+// while Redis is unreachable (typed), waiting out a short outage, and destroyAll's reach.
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { isBrokerError } from '../../../src/hub/index.js';
@@ -112,6 +112,29 @@ describe.skipIf(!available)('Redis broker calls while Redis is unreachable (TCP 
       expect((error as Error).cause).toMatchObject({ name: 'BrokerError', type: 'closed' });
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe.skipIf(!available)('Redis broker destroyAll', () => {
+  it('deletes every key under its prefix, even one with glob characters, and no key of another prefix', async () => {
+    const p = freshPrefix('destroy');
+    // Read as a glob, `x*` would also match the keys of `xy:`.
+    const mine = broker(`${p}x*`);
+    const other = broker(`${p}xy:`);
+    for (let i = 0; i < 3; i++) await mine.publish([`t${i}`], { data: 'mine' });
+    await mine.claim?.('c', 'v', 60_000);
+    await other.publish(['t0'], { data: 'other' });
+    await mine.destroyAll();
+    expect((await mine.history(['t0'], '0-0')).events).toEqual([]);
+    expect((await other.history(['t0'], '0-0')).events.map((e) => e.data)).toEqual(['other']);
+    const admin = new Redis(REDIS_URL);
+    try {
+      const left = await admin.keys(`${p}*`);
+      expect(left.length).toBeGreaterThan(0);
+      expect(left.every((key) => key.startsWith(`${p}xy:`))).toBe(true);
+    } finally {
+      admin.disconnect();
     }
   });
 });
