@@ -1,9 +1,10 @@
 // The live feed's reads, one at a time: a read bounded by `readCount`, a listener that throws,
-// a topic followed twice, a second feed on one broker, a follow after close.
+// a topic followed twice, a second feed on one broker, a follow after close, a follow Redis
+// does not answer.
 import { describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../../../src/hub/index.js';
 import { isBrokerError } from '../../../src/hub/index.js';
-import { redisAvailable, redisBrokers } from '../../helpers/redis.js';
+import { REDIS_URL, redisAvailable, redisBrokers, startRedisProxy } from '../../helpers/redis.js';
 
 const available = await redisAvailable();
 const { broker, freshPrefix } = redisBrokers();
@@ -146,5 +147,27 @@ describe.skipIf(!available)('Redis broker live feed, its API', () => {
     expect(isBrokerError(error)).toBe(true);
     expect(error).toMatchObject({ type: 'closed' });
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+  it('a follow whose subscription Redis does not answer rejects with feed-failed after commandTimeout', async () => {
+    const proxy = await startRedisProxy(REDIS_URL);
+    try {
+      const sub = broker(freshPrefix('no-answer'), { url: proxy.url, commandTimeout: 300 });
+      await sub.ready();
+      const feed = sub.subscribe({ onEvent() {}, onError() {} });
+      proxy.hold();
+      const started = Date.now();
+      const error = await Promise.race([
+        feed.follow(['t']).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+        new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3000)),
+      ]);
+      expect(isBrokerError(error)).toBe(true);
+      expect(error).toMatchObject({ type: 'feed-failed' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    } finally {
+      await proxy.close();
+    }
   });
 });
