@@ -1,12 +1,23 @@
 // The broker's calls at their edges: refused up front (no topics, a closed broker), failing
-// while Redis is unreachable (typed), waiting out a short outage, and destroyAll's reach.
+// while Redis is unreachable (typed), waiting out a short outage, destroyAll's reach, a batch
+// of exactly the batch size, a read of an entry written by hand, the REDIS_URL default.
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createRedisBroker } from '../../../src/adapters/redis/index.js';
 import { isBrokerError } from '../../../src/hub/index.js';
-import { REDIS_URL, redisAvailable, redisBrokers, startRedisProxy } from '../../helpers/redis.js';
+import {
+  commandsSentDuring,
+  REDIS_URL,
+  redisAvailable,
+  redisBrokers,
+  startRedisProxy,
+} from '../../helpers/redis.js';
 
 const available = await redisAvailable();
 const { broker, freshPrefix } = redisBrokers();
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 
 /** What `promise` rejects with (null if it resolves). */
 function rejection(promise: Promise<unknown> | undefined): Promise<unknown> {
@@ -135,6 +146,54 @@ describe.skipIf(!available)('Redis broker destroyAll', () => {
       expect(left.every((key) => key.startsWith(`${p}xy:`))).toBe(true);
     } finally {
       admin.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!available)('Redis broker batches and reads', () => {
+  it('exactly 512 publishes in one turn go as one script call, with no empty call after it', async () => {
+    const b = broker(freshPrefix('batch-512'));
+    await b.publish(['warm'], { data: 'loads the script' });
+    const { result: ids, sent } = await commandsSentDuring(async () => {
+      const all = await Promise.all(
+        Array.from({ length: 512 }, (_, i) => b.publish(['t'], { data: `d${i}` })),
+      );
+      // The turn after: where a scheduled send of the (empty) rest would go.
+      await new Promise((r) => setTimeout(r, 20));
+      return all;
+    });
+    expect(sent.filter((c) => c.name === 'evalsha' || c.name === 'eval')).toHaveLength(1);
+    expect(new Set(ids).size).toBe(512);
+    expect((await b.history(['t'], '0-0')).events.map((e) => e.id)).toEqual(ids);
+  });
+
+  it('a read of a stream holding an entry it cannot decode rejects; the reads sent with it still answer', async () => {
+    const p = freshPrefix('corrupt');
+    const b = broker(p);
+    const good = await b.publish(['good'], { data: 'fine' });
+    const admin = new Redis(REDIS_URL);
+    try {
+      // Written by hand: its topics field is not JSON.
+      await admin.xadd(`${p}t:bad`, '*', 'd', 'x', 't', 'not json');
+    } finally {
+      admin.disconnect();
+    }
+    const [bad, page] = await Promise.all([rejection(b.history(['bad'], '0-0')), b.history(['good'], '0-0')]);
+    expect(bad).toBeInstanceOf(Error);
+    expect(page.events.map((e) => [e.id, e.data])).toEqual([[good, 'fine']]);
+  });
+});
+
+describe('Redis broker default URL', () => {
+  it('connects to REDIS_URL when no url is given', async () => {
+    vi.stubEnv('REDIS_URL', 'redis://127.0.0.1:1/0');
+    const b = createRedisBroker({ onError: () => {} });
+    try {
+      const error = await rejection(b.ready());
+      expect(error).toMatchObject({ name: 'BrokerError', type: 'unreachable' });
+      expect((error as Error).message).toContain('redis://127.0.0.1:1/0');
+    } finally {
+      await b.close();
     }
   });
 });
