@@ -1,5 +1,7 @@
 // Faults of Redis itself, on a redis-server of this test's own (the shared one is never
-// stopped): killed and restarted mid-run, and unreachable while a publisher publishes.
+// stopped): killed and restarted mid-run, unreachable while a publisher publishes, and full
+// (maxmemory with noeviction).
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestListener } from '../../../src/adapters/node/index.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/adapters/redis/index.js';
@@ -191,5 +193,32 @@ describe.skipIf(!available)('Redis restarted without its data', () => {
     await restart(redis, broker, heard);
     expect(heard.errors).toEqual([]);
     expect(heard.events).toEqual(['before', 'after']);
+  });
+});
+
+describe.skipIf(!available)('Redis full (maxmemory, noeviction)', () => {
+  it('a feed still follows topics and says nothing; once Redis has room its events come', async () => {
+    const redis = await ownRedis({ persist: false });
+    const admin = new Redis(redis.url);
+    cleanups.push(async () => admin.disconnect());
+    const errors: unknown[] = [];
+    const broker = brokerOn(redis, uniquePrefix('full'), errors);
+    await broker.ready();
+    // Every write that may use memory is refused (OOM); reads, Pub/Sub and deletes still run.
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    const heard = { events: [] as string[], errors: [] as unknown[] };
+    const feed = broker.subscribe({
+      onEvent: (event) => heard.events.push(event.data),
+      onError: (error) => heard.errors.push(error),
+    });
+    cleanups.push(() => feed.close());
+    await feed.follow(['t']);
+    await admin.config('SET', 'maxmemory', '0');
+    await broker.publish(['t'], { data: 'after' });
+    await waitFor(() => heard.events.length > 0, 5000);
+    expect(heard.events).toEqual(['after']);
+    expect(heard.errors).toEqual([]);
+    expect(errors).toEqual([]);
   });
 });
