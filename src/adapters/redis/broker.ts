@@ -461,6 +461,20 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     }
     let limit = full ?? highest;
     if (compareStreamIds(limit, upTo) > 0) limit = upTo;
+    if (full !== null) {
+      // What lies past a full stream's last entry is held back, in every stream of this read.
+      // An entry held back that has rung already (at or below `upTo`) rings no more: its stream
+      // is read again now, with the full one. Else a later read of the full stream alone would
+      // move `delivered` past that entry, and the read that finally reaches it would drop it as
+      // delivered (the filter above). Entries past `upTo` are read when their bells come.
+      for (const [key, entries] of reply) {
+        for (const [id] of entries) {
+          if (compareStreamIds(id, limit) <= 0) continue;
+          if (compareStreamIds(id, upTo) <= 0) hot.add(key.slice(topicPrefix.length));
+          break;
+        }
+      }
+    }
     // Only the streams of this read: a topic that joined meanwhile keeps its own start.
     for (const name of names) {
       const cursor = cursors.get(name);
