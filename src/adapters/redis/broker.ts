@@ -188,8 +188,13 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   // and ioredis keeps retrying.
   connected.catch(() => {});
 
+  // Calls waiting for a connection, told when the broker closes: ioredis emits no 'end' for a
+  // connection closed while it waits to reconnect, and they would wait out `commandTimeout`.
+  const waiting = new Set<() => void>();
+
   const whenReady = async (connection: Redis): Promise<void> => {
     if (connection.status === 'ready') return;
+    if (closed) throw new BrokerError('closed', 'the broker is closed');
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
@@ -207,9 +212,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         clearTimeout(timer);
         connection.off('ready', onReady);
         connection.off('end', onEnd);
+        waiting.delete(onEnd);
       };
       connection.on('ready', onReady);
       connection.on('end', onEnd);
+      waiting.add(onEnd);
     });
   };
 
@@ -859,6 +866,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
       cursors.clear();
       closed = true;
       kick();
+      for (const end of [...waiting]) end();
       reader.disconnect();
       bell.disconnect();
       await readerStopped;

@@ -125,6 +125,34 @@ describe.skipIf(!available)('Redis broker calls while Redis is unreachable (TCP 
       await proxy.close();
     }
   });
+
+  it('calls waiting while Redis is unreachable (the broker between reconnects) fail as soon as it is closed', async () => {
+    const p = freshPrefix('close-outage');
+    const proxy = await startRedisProxy(REDIS_URL);
+    try {
+      const b = broker(p, { url: proxy.url, commandTimeout: 10_000 });
+      await b.ready();
+      // Cut, and left cut: ioredis waits between attempts, with no connection to end.
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 300));
+      const waiting = [
+        rejection(b.publish(['t'], { data: 'x' })),
+        rejection(b.history(['t'], '0-0', { limit: 10 })),
+      ];
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      await b.close();
+      const [published, read] = await Promise.all(waiting);
+      // Not after commandTimeout (10 s): at once, and saying why.
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(published).toMatchObject({ name: 'BrokerError', type: 'publish-failed' });
+      expect((published as Error).cause).toMatchObject({ name: 'BrokerError', type: 'closed' });
+      expect(read).toMatchObject({ name: 'BrokerError', type: 'history-failed' });
+      expect((read as Error).cause).toMatchObject({ name: 'BrokerError', type: 'closed' });
+    } finally {
+      await proxy.close();
+    }
+  });
 });
 
 describe.skipIf(!available)('Redis broker destroyAll', () => {
