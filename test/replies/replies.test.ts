@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createMemoryBroker } from '../../src/hub/index.js';
+import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
 import {
+  deferred,
   get,
   instancesPerTest,
   post,
@@ -318,6 +319,82 @@ describe('replies: start and read', () => {
     expect(reader.retries).toEqual([4321]);
   });
 
+  it('answers 401 to a POST whose credentials have expired already, and starts nothing', async () => {
+    const p = waitingProducer(1);
+    const app = await instance({
+      produce: p.produce,
+      authorize: () => ({ expiresAt: Date.now() - 1 }),
+    });
+    const refused = await post(app.url);
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, rejected: { 401: 1 } });
+  });
+
+  it('answers 503 to a POST still being authorized when close() begins, and never runs its producer', async () => {
+    const p = waitingProducer(1);
+    const asked = deferred();
+    const verdict = deferred<boolean>();
+    const app = await instance({
+      produce: p.produce,
+      authorize: () => {
+        asked.resolve();
+        return verdict.promise;
+      },
+    });
+    const starting = post(app.url);
+    await asked.promise;
+    const closed = app.replies.close({ timeout: 0 });
+    verdict.resolve(true);
+    const refused = await starting;
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    await refused.rest();
+    expect(refused.text).toContain('shutting down');
+    await closed;
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics().started).toBe(0);
+  });
+
+  it('answers 503 and tells onError when the broker will not open the reply, and follows nothing for it afterwards', async () => {
+    const inner = createMemoryBroker();
+    const followed = new Map<string, number>();
+    const errors: unknown[] = [];
+    const refusal = new Error('broker refuses writes');
+    const broker: Broker = {
+      ...inner,
+      publish: () => Promise.reject(refusal),
+      subscribe(listener) {
+        const feed = inner.subscribe(listener);
+        return {
+          ...feed,
+          follow(topics) {
+            for (const t of topics) followed.set(t, (followed.get(t) ?? 0) + 1);
+            return feed.follow(topics);
+          },
+          unfollow(topics) {
+            for (const t of topics) followed.set(t, (followed.get(t) ?? 0) - 1);
+            return feed.unfollow(topics);
+          },
+        };
+      },
+    };
+    const p = waitingProducer(1);
+    const app = await instance({ broker, produce: p.produce, onError: (e) => errors.push(e) });
+    const refused = await post(app.url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    await refused.rest();
+    expect(refused.text).toContain('the event store is unavailable');
+    expect(errors).toEqual([refusal]);
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, running: 0 });
+    // The control topic it followed to open the reply is let go (on Redis, a subscription).
+    expect(followed.size).toBe(1);
+    await vi.waitFor(() => expect([...followed.values()]).toEqual([0]));
+  });
+
   it('hands waitUntil a promise that settles once the reply has ended, not before', async () => {
     const replies = createReplies({ heartbeat: false });
     try {
@@ -364,6 +441,18 @@ describe('replies: start and read', () => {
       const response = await replies.handler(new Request(`http://x${location}`, { signal: gone.signal }));
       await response.body?.cancel().catch(() => {});
       expect(replies.metrics().readers).toBe(0);
+    } finally {
+      await replies.close({ timeout: 0 });
+    }
+  });
+
+  it('throws a TypeError when start is given no produce function', async () => {
+    const replies = createReplies({ heartbeat: false });
+    try {
+      await expect(
+        replies.start(new Request('http://x/chat', { method: 'POST' }), undefined as unknown as Produce),
+      ).rejects.toThrow(new TypeError('start needs a produce function'));
+      expect(replies.metrics()).toMatchObject({ started: 0, running: 0 });
     } finally {
       await replies.close({ timeout: 0 });
     }
