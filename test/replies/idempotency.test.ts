@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies } from '../../src/replies/index.js';
-import { deferred, instancesPerTest, post, sharedBroker, steppedProducer, tokens } from './helpers.js';
+import {
+  deferred,
+  instancesPerTest,
+  post,
+  settles,
+  sharedBroker,
+  steppedProducer,
+  tokens,
+} from './helpers.js';
 
 const instance = instancesPerTest();
 
@@ -192,5 +200,63 @@ describe('replies: Idempotency-Key', () => {
     const stranger = await post(app.url, { 'idempotency-key': 'mine', 'x-user': 'stranger' });
     expect(stranger.status).toBe(403);
     expect(asked).toEqual(['start', 'start', 'read']);
+  });
+  it('answers 503 and tells onError when the broker cannot claim the key, and runs nothing (the slot is free again)', async () => {
+    const errors: unknown[] = [];
+    const failure = new Error('claim failed');
+    const broker = { ...createMemoryBroker(), claim: () => Promise.reject(failure) };
+    const p = steppedProducer(1);
+    p.finish();
+    const app = await instance({
+      broker,
+      produce: p.produce,
+      onError: (e) => errors.push(e),
+      limits: { maxRunning: 1 },
+    });
+    const refused = await post(app.url, { 'idempotency-key': 'k' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    await refused.rest();
+    expect(refused.text).toContain('the event store is unavailable');
+    expect(errors).toEqual([failure]);
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, running: 0 });
+    // The place it held under maxRunning is given back: a POST without a key starts.
+    const next = await post(app.url);
+    expect(next.status).toBe(200);
+    expect(tokens(await next.rest())).toEqual(['t1']);
+  });
+
+  it('answers 503 when the key names something that is not a reply (a value the broker holds from elsewhere)', async () => {
+    const broker = { ...createMemoryBroker(), claim: async () => 'not a reply id' };
+    const p = steppedProducer(1);
+    p.finish();
+    const app = await instance({ broker, produce: p.produce });
+    const refused = await settles(post(app.url, { 'idempotency-key': 'k' }), 'the POST');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    await refused.rest();
+    expect(refused.text).toContain('the event store is unavailable');
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, joined: 0, running: 0 });
+  });
+
+  it('answers 401 to a POST that would join a reply by its key with read credentials already expired', async () => {
+    const p = steppedProducer(2);
+    const app = await instance({
+      produce: p.produce,
+      authorize: ({ action }) => (action === 'start' ? true : { expiresAt: Date.now() - 1 }),
+    });
+    const key = { 'idempotency-key': 'expiring' };
+    const first = await post(app.url, key);
+    await first.take(1);
+    const joining = await post(app.url, key);
+    expect(joining.status).toBe(401);
+    expect(joining.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(joining.headers.get('content-location')).toBeNull();
+    p.finish();
+    expect(tokens(await first.rest())).toEqual(['t1', 't2']);
+    expect(p.state.runs).toBe(1);
+    expect(app.replies.metrics()).toMatchObject({ joined: 0, rejected: { 401: 1 } });
   });
 });
