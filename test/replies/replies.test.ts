@@ -465,3 +465,85 @@ describe('replies: start and read', () => {
     expect(() => createReplies({ limits: { maxRunning: 0 } })).toThrow(RangeError);
   });
 });
+
+describe("replies: a chat's stream URL (chatHandler)", () => {
+  const chatPost = () => new Request('http://x/chat', { method: 'POST' });
+  const chatUrl = (chatId: string) => `http://x/chat/${chatId}/stream`;
+
+  it('serves the latest reply of a chat whose starts take more than one history page', async () => {
+    const replies = createReplies({ heartbeat: false, pageSize: 2, stopTimeout: 60_000 });
+    try {
+      const producers = [waitingProducer(1), waitingProducer(1), waitingProducer(1)];
+      const locations: string[] = [];
+      for (const p of producers) {
+        const response = await replies.start(chatPost(), p.produce, { chatId: 'c1' });
+        locations.push(response.headers.get('content-location') as string);
+        await response.body?.cancel();
+      }
+      // Each start stopped the one before (in the background); the third runs.
+      await vi.waitFor(() => expect(producers.map((p) => p.state.finallyRan)).toEqual([1, 1, 0]));
+      const response = await settles(replies.chatHandler(new Request(chatUrl('c1')), 'c1'), 'the GET');
+      expect(response.status).toBe(200);
+      const stream = new Stream(response, new AbortController());
+      await stream.take(1);
+      producers[2]?.release();
+      const events = await stream.rest();
+      expect(tokens(events)).toEqual(['t1', 'last']);
+      // The same events as the third reply's own URL has.
+      const own = await replies.handler(new Request(`http://x${locations[2]}`));
+      expect((await new Stream(own, new AbortController()).rest()).map((e) => e.id)).toEqual(
+        events.map((e) => e.id),
+      );
+    } finally {
+      await replies.close({ timeout: 0 });
+    }
+  });
+
+  it('answers 503 (shutting down) once close() has begun', async () => {
+    const replies = createReplies({ heartbeat: false });
+    const p = waitingProducer(1);
+    const started = await replies.start(chatPost(), p.produce, { chatId: 'c2' });
+    await started.body?.cancel();
+    await replies.close({ timeout: 0 });
+    for (const method of ['GET', 'DELETE']) {
+      const response = await replies.chatHandler(new Request(chatUrl('c2'), { method }), 'c2');
+      expect(response.status, method).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('5');
+      expect(await response.text()).toContain('shutting down');
+    }
+  });
+
+  it('answers 503 and tells onError when the broker cannot be read', async () => {
+    const inner = createMemoryBroker();
+    const failure = new Error('broker unreachable');
+    let failing = false;
+    const broker: Broker = {
+      ...inner,
+      history: (...args) => (failing ? Promise.reject(failure) : inner.history(...args)),
+    };
+    const errors: unknown[] = [];
+    const replies = createReplies({ heartbeat: false, broker, onError: (e) => errors.push(e) });
+    try {
+      const p = waitingProducer(1);
+      const started = await replies.start(chatPost(), p.produce, { chatId: 'c3' });
+      await started.body?.cancel();
+      failing = true;
+      for (const method of ['GET', 'DELETE']) {
+        const response = await replies.chatHandler(new Request(chatUrl('c3'), { method }), 'c3');
+        expect(response.status, method).toBe(503);
+        expect(response.headers.get('retry-after')).toBe('5');
+        expect(await response.text()).toContain('the event store is unavailable');
+      }
+      expect(errors).toEqual([failure, failure]);
+      // Nothing was stopped.
+      expect(p.state.signal?.aborted).toBe(false);
+      failing = false;
+      expect((await replies.chatHandler(new Request(chatUrl('c3'), { method: 'DELETE' }), 'c3')).status).toBe(
+        204,
+      );
+      expect(p.state.finallyRan).toBe(1);
+    } finally {
+      await replies.close({ timeout: 0 });
+    }
+  });
+});
