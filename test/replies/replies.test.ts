@@ -395,6 +395,52 @@ describe('replies: start and read', () => {
     await vi.waitFor(() => expect([...followed.values()]).toEqual([0]));
   });
 
+  it("sends endEvents in place of the end, typed events kept as such, the last with the end's id; none at all: the id alone, and a resume with it gets 204", async () => {
+    const app = await instance({
+      produce: async ({ send }) => void (await send('x')),
+      endEvents: (reason) =>
+        reason === 'done'
+          ? [
+              { event: 'finish', data: reason },
+              { event: 'bye', data: '' },
+            ]
+          : [],
+    });
+    const done = await post(app.url);
+    const events = await done.rest();
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['message', 'x'],
+      ['finish', 'done'],
+      ['bye', ''],
+    ]);
+    // Only the last carries an id (the end's): the one before keeps the last event id as it was.
+    expect(events[1]?.id).toBe(events[0]?.id);
+    expect(events[2]?.id).not.toBe(events[0]?.id);
+    expect((await get(app.url, done.headers.get('content-location') as string, events[2]?.id)).status).toBe(
+      204,
+    );
+
+    const errors: unknown[] = [];
+    const failing = await instance({
+      onError: (e) => errors.push(e),
+      produce: async ({ send }) => {
+        await send('y');
+        throw new Error('the model failed');
+      },
+      endEvents: () => [],
+    });
+    const failed = await post(failing.url);
+    const rest = await failed.rest();
+    // Nothing in place of the end: its id alone, which a client keeps as its last event id.
+    expect(rest.map((e) => e.data)).toEqual(['y']);
+    expect(failed.lastEventId).not.toBe(rest[0]?.id);
+    expect(failed.lastEventId).toMatch(/^\d+-\d+$/);
+    const location = failed.headers.get('content-location') as string;
+    expect((await get(failing.url, location, failed.lastEventId)).status).toBe(204);
+    expect((await get(failing.url, location, rest[0]?.id)).status).toBe(200);
+    expect(errors).toHaveLength(1);
+  });
+
   it('hands waitUntil a promise that settles once the reply has ended, not before', async () => {
     const replies = createReplies({ heartbeat: false });
     try {
