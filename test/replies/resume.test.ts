@@ -372,6 +372,32 @@ describe('replies: the seam between replay and live events', () => {
     expect(logReads).toBe(1);
   });
 
+  it('serves a resume whose first page, read beside the state, fails: the reader reads it again, and nothing is reported', async () => {
+    const inner = sharedBroker();
+    let failLogReads = 0;
+    const broker: Broker = {
+      ...inner,
+      async history(topics, afterId, options) {
+        if (failLogReads > 0 && !(topics[0] as string).endsWith('/control')) {
+          failLogReads--;
+          throw new Error('log read failed');
+        }
+        return inner.history(topics, afterId, options);
+      },
+    };
+    const errors: unknown[] = [];
+    const replies = createReplies({ broker, heartbeat: false, onError: (e) => errors.push(e) });
+    closers.push(replies);
+    const { p, location, a } = await leftAfterA(replies);
+    failLogReads = 1;
+    const resumed = await getReply(replies, location, a);
+    expect(resumed.status).toBe(200);
+    p.end();
+    expect(tokens(await resumed.rest())).toEqual(['b']);
+    expect(failLogReads).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it('replays without the first page read beside the state when the feed failed meanwhile (it may have missed events)', async () => {
     const inner = sharedBroker();
     // The producer runs on instance A; B serves the resume and follows the log through its feed,
