@@ -441,6 +441,24 @@ describe('replies: start and read', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('keeps a stream open whose credentials expire further off than a timer reaches (2^31 ms, some 25 days)', async () => {
+    const p = waitingProducer(1);
+    const app = await instance({
+      produce: p.produce,
+      authorize: () => ({ expiresAt: Date.now() + 30 * 24 * 3_600_000 }),
+    });
+    const stream = await post(app.url);
+    expect(stream.status).toBe(200);
+    await stream.take(1);
+    // A timer set so far off would fire at once, and cut the stream with a retry hint.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(stream.retries).toEqual([]);
+    p.release();
+    const events = await stream.rest();
+    expect(tokens(events)).toEqual(['t1', 'last']);
+    expect(events.at(-1)?.data).toBe('{"reason":"done"}');
+  });
+
   it('hands waitUntil a promise that settles once the reply has ended, not before', async () => {
     const replies = createReplies({ heartbeat: false });
     try {
