@@ -259,4 +259,14 @@ describe('replies: Idempotency-Key', () => {
     expect(p.state.runs).toBe(1);
     expect(app.replies.metrics()).toMatchObject({ joined: 0, rejected: { 401: 1 } });
   });
+  it('answers 404 after producerLostAfter, not later, to a POST whose key was claimed by an instance that never opened its reply', async () => {
+    // The claimer died between its claim and its open marker: the key names a reply that never came.
+    const broker = { ...createMemoryBroker(), claim: async () => 'AAAAAAAAAAAAAAAAAAAAAA' };
+    const p = steppedProducer(1);
+    const app = await instance({ broker, produce: p.produce, producerLostAfter: 50 });
+    const refused = await settles(post(app.url, { 'idempotency-key': 'orphan' }), 'the joining POST', 2000);
+    expect(refused.status).toBe(404);
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, readers: 0 });
+  });
 });
