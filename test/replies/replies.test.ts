@@ -161,6 +161,23 @@ describe('replies: start and read', () => {
     expect((errors[0] as Error).message).toBe('secret stack detail');
   });
 
+  it('reports to console.error, prefixed, when no onError is given', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const failure = new Error('the model failed');
+      const app = await instance({
+        produce: async () => {
+          throw failure;
+        },
+      });
+      const events = await (await post(app.url)).rest();
+      expect(events.at(-1)?.data).toBe('{"reason":"failed"}');
+      expect(logged).toHaveBeenCalledWith('ssekit replies:', failure);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it('hands the producer a context with its signal on the prototype (an object with a getter of its own is a slow dictionary in V8), whose parts work taken off it', async () => {
     let context: Parameters<Produce>[0] | undefined;
     const app = await instance({
@@ -526,6 +543,9 @@ describe('replies: start and read', () => {
     const broker = { ...createMemoryBroker(), isValidId: (id: string) => /^\d+$/.test(id) };
     expect(() => createReplies({ broker })).toThrow(TypeError);
     expect(() => createReplies({ basePath: 'replies' })).toThrow(TypeError);
+    expect(() => createReplies({ topicPrefix: '' })).toThrow(
+      new TypeError('topicPrefix must be a non-empty string'),
+    );
     expect(() => createReplies({ limits: { maxRunning: 0 } })).toThrow(RangeError);
   });
 });
