@@ -6,6 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
+import { createReplies, type Produce } from '../../src/replies/index.js';
 import { get, instancesPerTest, post, waitingProducer } from './helpers.js';
 
 const instance = instancesPerTest();
@@ -83,5 +84,32 @@ describe('replies: the topics a reply costs the feed', () => {
     expect(p.state.signal?.aborted).toBe(true);
     expect(p.state.reason).toMatchObject({ name: 'ReplyStoppedError', reason: 'producer-lost' });
     expect(a.replies.metrics().running).toBe(0);
+  });
+  it('tells onError when the feed fails to let go of a topic, but not once close() has begun', async () => {
+    const inner = createMemoryBroker();
+    const failure = new Error('unfollow failed');
+    const broker: Broker = {
+      ...inner,
+      subscribe(listener) {
+        const feed = inner.subscribe(listener);
+        return { ...feed, unfollow: () => Promise.reject(failure) };
+      },
+    };
+    const errors: unknown[] = [];
+    const replies = createReplies({ broker, heartbeat: false, onError: (e) => errors.push(e) });
+    const start = async (produce: Produce) => {
+      const response = await replies.start(new Request('http://x/chat', { method: 'POST' }), produce);
+      await response.body?.cancel();
+    };
+    // A reply that ends lets go of its control topic: the failure is reported.
+    await start(async ({ send }) => void (await send('x')));
+    await vi.waitFor(() => expect(errors).toEqual([failure]));
+    // One that the shutdown ends: not reported (the broker may be going away too).
+    const p = waitingProducer(1);
+    await start(p.produce);
+    await replies.close({ timeout: 0 });
+    expect(p.state.finallyRan).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(errors).toEqual([failure]);
   });
 });
