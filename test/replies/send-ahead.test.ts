@@ -261,4 +261,31 @@ describe('replies: sends on their way to the broker', () => {
     expect(tokens(stream.events)).toEqual(['t0', 't1', 't2']);
     expect(seen.filter((d) => d.startsWith('t'))).toEqual(['t0', 't1', 't2']);
   });
+
+  it('sends on a runtime without setImmediate (a timer carries the batch instead), while the producer is still running', async () => {
+    const inner = createMemoryBroker();
+    // publish replaced: no synchronous publish, every send goes as a batch.
+    const broker: Broker = { ...inner, publish: (topics, init) => inner.publish(topics, init) };
+    const seen = deferred();
+    const app = await instance({
+      broker,
+      produce: async ({ send }) => {
+        const saved = globalThis.setImmediate;
+        (globalThis as { setImmediate?: unknown }).setImmediate = undefined;
+        try {
+          await send('t1');
+          await send('t2');
+        } finally {
+          globalThis.setImmediate = saved;
+        }
+        // Not done yet: the events must reach the broker (and the reader) without the end's drain.
+        await seen.promise;
+      },
+    });
+    const stream = await post(app.url);
+    expect(tokens(await settles(stream.take(2), 'the first events', 2000))).toEqual(['t1', 't2']);
+    seen.resolve();
+    const events = await settles(stream.rest(), 'the reply', 2000);
+    expect(events.at(-1)?.data).toBe('{"reason":"done"}');
+  });
 });
