@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, expect } from 'vitest';
 import { createRequestListener } from '../../src/adapters/node/index.js';
-import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
+import { type Broker, type BrokerListener, createMemoryBroker } from '../../src/hub/index.js';
 import { createParser, type ServerSentEvent } from '../../src/index.js';
 import { createReplies, type Produce, type Replies, type RepliesOptions } from '../../src/replies/index.js';
 import { deferred, listen } from '../helpers/server.js';
@@ -230,6 +230,53 @@ export function killable(inner: Broker) {
 }
 
 /** A producer that sends `first` tokens, then waits (silent) until its signal aborts or `release()`. */
+/**
+ * A broker whose feed the test can deafen (`deaf = true`: events published meanwhile never reach
+ * the listener) and fail (`fail(error)`): an instance that misses what its feed should tell it.
+ */
+export function deafenable(inner: Broker) {
+  let listener: BrokerListener | undefined;
+  const control = {
+    deaf: false,
+    broker: {
+      ...inner,
+      subscribe(next: BrokerListener) {
+        listener = next;
+        return inner.subscribe({
+          onEvent: (event) => {
+            if (!control.deaf) next.onEvent(event);
+          },
+          onError: (error) => next.onError(error),
+        });
+      },
+    } as Broker,
+    fail(error: unknown): void {
+      listener?.onError(error);
+    },
+  };
+  return control;
+}
+
+/** A broker whose history reads reject with `failure` while `failing` is true. */
+export function failingHistory(failure: unknown = new Error('broker unreachable')) {
+  const inner = createMemoryBroker();
+  let failing = false;
+  const broker: Broker = {
+    ...inner,
+    history: (...args) => (failing ? Promise.reject(failure) : inner.history(...args)),
+  };
+  return {
+    broker,
+    failure,
+    get failing(): boolean {
+      return failing;
+    },
+    set failing(value: boolean) {
+      failing = value;
+    },
+  };
+}
+
 export function waitingProducer(first = 1) {
   const state = {
     runs: 0,

@@ -3,6 +3,7 @@ import { type Broker, createMemoryBroker } from '../../src/hub/index.js';
 import { createReplies, isReplyInputError, type Produce } from '../../src/replies/index.js';
 import {
   deferred,
+  failingHistory,
   get,
   instancesPerTest,
   post,
@@ -598,30 +599,24 @@ describe("replies: a chat's stream URL (chatHandler)", () => {
   });
 
   it('answers 503 and tells onError when the broker cannot be read', async () => {
-    const inner = createMemoryBroker();
-    const failure = new Error('broker unreachable');
-    let failing = false;
-    const broker: Broker = {
-      ...inner,
-      history: (...args) => (failing ? Promise.reject(failure) : inner.history(...args)),
-    };
+    const store = failingHistory();
     const errors: unknown[] = [];
-    const replies = createReplies({ heartbeat: false, broker, onError: (e) => errors.push(e) });
+    const replies = createReplies({ heartbeat: false, broker: store.broker, onError: (e) => errors.push(e) });
     try {
       const p = waitingProducer(1);
       const started = await replies.start(chatPost(), p.produce, { chatId: 'c3' });
       await started.body?.cancel();
-      failing = true;
+      store.failing = true;
       for (const method of ['GET', 'DELETE']) {
         const response = await replies.chatHandler(new Request(chatUrl('c3'), { method }), 'c3');
         expect(response.status, method).toBe(503);
         expect(response.headers.get('retry-after')).toBe('5');
         expect(await response.text()).toContain('the event store is unavailable');
       }
-      expect(errors).toEqual([failure, failure]);
+      expect(errors).toEqual([store.failure, store.failure]);
       // Nothing was stopped.
       expect(p.state.signal?.aborted).toBe(false);
-      failing = false;
+      store.failing = false;
       expect((await replies.chatHandler(new Request(chatUrl('c3'), { method: 'DELETE' }), 'c3')).status).toBe(
         204,
       );

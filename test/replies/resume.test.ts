@@ -5,6 +5,7 @@ import { createReplies, type Produce, type Replies } from '../../src/replies/ind
 import { topicsOf } from '../../src/replies/log.js';
 import { FirstPage, ReplyWatch } from '../../src/replies/reader.js';
 import {
+  deafenable,
   deferred,
   expectWholeOnce,
   get,
@@ -404,29 +405,17 @@ describe('replies: the seam between replay and live events', () => {
     // which the test can deafen (events published meanwhile never reach it) and fail.
     const a = createReplies({ broker: inner, heartbeat: false });
     closers.push(a);
-    let deaf = false;
-    let feedListener: BrokerListener | undefined;
-    const gated = gatedLog({
-      ...inner,
-      subscribe(listener: BrokerListener) {
-        feedListener = listener;
-        return inner.subscribe({
-          onEvent: (event) => {
-            if (!deaf) listener.onEvent(event);
-          },
-          onError: (error) => listener.onError(error),
-        });
-      },
-    });
+    const feed = deafenable(inner);
+    const gated = gatedLog(feed.broker);
     const b = createReplies({ broker: gated.broker, heartbeat: false, onError: () => {} });
     closers.push(b);
     const { p, finish } = await resumeHeldAfterA(a, b, gated, true);
     // The page is read; then the feed misses c and d, and says so.
-    deaf = true;
+    feed.deaf = true;
     await p.push('c');
     await p.push('d');
-    feedListener?.onError(new Error('feed lost'));
-    deaf = false;
+    feed.fail(new Error('feed lost'));
+    feed.deaf = false;
     const events = await finish();
     expect(tokens(events)).toEqual(['b', 'c', 'd', 'e']);
   });

@@ -1,8 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type Broker, type BrokerListener, createMemoryBroker } from '../../src/hub/index.js';
 import { isReplyStoppedError } from '../../src/replies/index.js';
 import {
+  deafenable,
   deferred,
+  failingHistory,
   get,
   instancesPerTest,
   killable,
@@ -253,54 +254,33 @@ describe('replies: stop', () => {
     expect(tokens(events)).toEqual(['t1', 'last']);
     expect(events.at(-1)?.data).toBe('{"reason":"done"}');
   });
+
   it('answers 503 to DELETE and tells onError when the broker cannot be read; the reply goes on, and a later DELETE stops it', async () => {
-    const inner = createMemoryBroker();
-    const failure = new Error('broker unreachable');
-    let failing = false;
-    const broker: Broker = {
-      ...inner,
-      history: (...args) => (failing ? Promise.reject(failure) : inner.history(...args)),
-    };
+    const store = failingHistory();
     const errors: unknown[] = [];
     const p = waitingProducer(1);
-    const app = await instance({ broker, produce: p.produce, onError: (e) => errors.push(e) });
+    const app = await instance({ broker: store.broker, produce: p.produce, onError: (e) => errors.push(e) });
     const stream = await post(app.url);
     const location = stream.headers.get('content-location') as string;
     await stream.take(1);
-    failing = true;
+    store.failing = true;
     const refused = await del(app.url, location);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('5');
     await refused.rest();
     expect(refused.text).toContain('the event store is unavailable');
-    expect(errors).toEqual([failure]);
+    expect(errors).toEqual([store.failure]);
     expect(p.state.signal?.aborted).toBe(false);
-    failing = false;
+    store.failing = false;
     expect((await del(app.url, location)).status).toBe(204);
     expect((await stream.rest()).at(-1)?.data).toBe(STOPPED);
   });
 
   it('stops a reply whose stop request its instance missed (its feed failed meanwhile): the control topic is read again', async () => {
     const inner = sharedBroker();
-    // The producer's instance: the test can deafen its feed (events published meanwhile never
-    // reach it) and fail it.
-    let deaf = false;
-    let feedListener: BrokerListener | undefined;
-    const a = await instance({
-      broker: {
-        ...inner,
-        subscribe(listener: BrokerListener) {
-          feedListener = listener;
-          return inner.subscribe({
-            onEvent: (event) => {
-              if (!deaf) listener.onEvent(event);
-            },
-            onError: (error) => listener.onError(error),
-          });
-        },
-      },
-      onError: () => {},
-    });
+    // The producer's instance: the test can deafen its feed and fail it.
+    const feed = deafenable(inner);
+    const a = await instance({ broker: feed.broker, onError: () => {} });
     // Another instance stops it, and waits for its end with no fallback in the test's time.
     const b = await instance({ broker: inner, stopTimeout: 60_000 });
     const p = waitingProducer(1);
@@ -308,7 +288,7 @@ describe('replies: stop', () => {
     const started = await post(a.url);
     const location = started.headers.get('content-location') as string;
     await started.take(1);
-    deaf = true;
+    feed.deaf = true;
     const stopping = del(b.url, location);
     // The stop request is on the control topic (b published it), unheard by a.
     await vi.waitFor(async () => {
@@ -316,8 +296,8 @@ describe('replies: stop', () => {
       expect(page.events.map((e) => e.event)).toContain('ssekit-stop');
     });
     expect(p.state.finallyRan).toBe(0);
-    deaf = false;
-    feedListener?.onError(new Error('feed lost'));
+    feed.deaf = false;
+    feed.fail(new Error('feed lost'));
     expect((await settles(stopping, 'the DELETE', 2000)).status).toBe(204);
     expect(p.state.finallyRan).toBe(1);
     expect(p.state.reason).toMatchObject({ name: 'ReplyStoppedError', reason: 'stopped' });
