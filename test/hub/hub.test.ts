@@ -490,7 +490,8 @@ describe('errors with no caller to go to', () => {
 });
 
 describe('a failed broker feed', () => {
-  it('ends every stream with a retry hint, so clients resume from history; the error is reported once', async () => {
+  /** An in-memory broker whose feed the test fails with `failFeed(error)`. */
+  function feedFailingBroker() {
     const inner = createMemoryBroker();
     let feed: BrokerListener | null = null;
     const broker: Broker = {
@@ -500,6 +501,11 @@ describe('a failed broker feed', () => {
         return inner.subscribe(listener);
       },
     };
+    return { broker, failFeed: (error: unknown) => (feed as BrokerListener | null)?.onError(error) };
+  }
+
+  it('ends every stream with a retry hint, so clients resume from history; the error is reported once', async () => {
+    const { broker, failFeed } = feedFailingBroker();
     const errors: unknown[] = [];
     const hub = hubWith({ broker, onError: (e) => errors.push(e), reconnectHint: { delay: 250, spread: 0 } });
     const a = await hub.subscribe({ topics: ['a'] });
@@ -507,7 +513,7 @@ describe('a failed broker feed', () => {
     await hub.publish('a', 'before');
     await nextMacrotask(); // flushed to both
     const lost = new Error('feed lost');
-    (feed as BrokerListener | null)?.onError(lost);
+    failFeed(lost);
     for (const res of [a, ab]) {
       const { events, retries } = await readAll(res);
       expect(events.map((e) => e.data)).toEqual(['before']);
@@ -518,21 +524,13 @@ describe('a failed broker feed', () => {
   });
 
   it('writes the batch still pending for this tick before it ends the streams', async () => {
-    const inner = createMemoryBroker();
-    let feed: BrokerListener | null = null;
-    const broker: Broker = {
-      ...inner,
-      subscribe(listener) {
-        feed = listener;
-        return inner.subscribe(listener);
-      },
-    };
+    const { broker, failFeed } = feedFailingBroker();
     const hub = hubWith({ broker, onError: () => {}, reconnectHint: { delay: 250, spread: 0 } });
     const a = await hub.subscribe({ topics: ['a'] });
     await hub.publish('a', 'before');
     await nextMacrotask(); // flushed
     await hub.publish('a', 'pending'); // arrived, batched for the end of this tick
-    (feed as BrokerListener | null)?.onError(new Error('feed lost'));
+    failFeed(new Error('feed lost'));
     const { events, retries } = await readAll(a);
     expect(events.map((e) => e.data)).toEqual(['before', 'pending']);
     expect(retries).toEqual([250]);
