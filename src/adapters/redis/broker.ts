@@ -342,7 +342,16 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           await whenReady(bell);
           // Subscribed again before the head is read: every event after the head rings.
           const channels = [...cursors.keys(), ...pending.keys()].map(topicKey);
-          if (channels.length > 0) await bell.subscribe(...channels);
+          // Bounded like every other wait of this loop (the bell has no command timeout of its
+          // own): a subscription lost to yet another drop is tried again, and a close is not held.
+          if (channels.length > 0) {
+            try {
+              await withTimeout(bell.subscribe(...channels), commandTimeout, () => new Error('no answer'));
+            } catch (error) {
+              bellLost = true;
+              throw error;
+            }
+          }
           lost();
         }
         if (outage) {
@@ -786,7 +795,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           kick();
           await readerStopped;
           if (channels.length > 0 && bell.status === 'ready')
-            await bell.unsubscribe(...channels).catch(report);
+            await withTimeout(
+              bell.unsubscribe(...channels),
+              commandTimeout,
+              () => new Error('no answer'),
+            ).catch(report);
         },
       };
     },
