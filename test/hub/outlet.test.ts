@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { HubError, isHubError } from '../../src/hub/index.js';
 import { Outlet } from '../../src/hub/outlet.js';
 import { type DirectTarget, getDirectWriteHook } from '../../src/server/direct-write.js';
-import { isStreamClosedError } from '../../src/server/index.js';
+import { isStreamClosedError, StreamClosedError } from '../../src/server/index.js';
+import { nextMacrotask } from './helpers.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (chunk: Uint8Array | undefined) => new TextDecoder().decode(chunk);
@@ -127,5 +128,56 @@ describe('Outlet attached by a transport', () => {
     expect(getDirectWriteHook(stream)?.(target)).toBeUndefined();
     expect(calls).toEqual([]);
     expect(isStreamClosedError(await failure(stream.getReader().read()))).toBe(true);
+  });
+});
+
+describe('Outlet after end()', () => {
+  it('drops writes after end(): the reader gets what came before, then done', async () => {
+    const outlet = new Outlet();
+    const reader = readerOf(outlet);
+    outlet.write(bytes('a'));
+    outlet.end(bytes('b'));
+    outlet.write(bytes('late'));
+    expect(text((await reader.read()).value)).toBe('ab');
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it('ignores a second end(): its final bytes are not sent', async () => {
+    const outlet = new Outlet();
+    const reader = readerOf(outlet);
+    outlet.end(bytes('first'));
+    outlet.end(bytes('second'));
+    expect(text((await reader.read()).value)).toBe('first');
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it('closes a stream whose reader is waiting when end() has nothing to send: a cut right after finds nothing to cut', async () => {
+    const outlet = new Outlet();
+    const reader = readerOf(outlet);
+    const waiting = reader.read();
+    await nextMacrotask(); // the stream asks for bytes: the reader waits
+    outlet.end();
+    outlet.abort(new HubError('slow consumer cut off'));
+    expect((await waiting).done).toBe(true);
+    await expect(reader.closed).resolves.toBeUndefined();
+  });
+
+  it('with a transport attached, drops writes after end()', () => {
+    const outlet = new Outlet();
+    const { target, calls } = recordingTarget();
+    expect(getDirectWriteHook(outlet.stream)?.(target)).toBe(outlet);
+    outlet.write(bytes('a'));
+    outlet.end();
+    outlet.write(bytes('late'));
+    expect(calls).toEqual(['write a', 'end']);
+  });
+
+  it('abort() with a StreamClosedError errors the stream with that error itself', async () => {
+    const outlet = new Outlet();
+    const reader = readerOf(outlet);
+    const read = reader.read();
+    const reason = new StreamClosedError('overflow', 'cut by the test');
+    outlet.abort(reason);
+    expect(await failure(read)).toBe(reason);
   });
 });
