@@ -134,6 +134,25 @@ describe('originAllowed', () => {
     expect(originAllowed('https://hub.example.com', null, [])).toBe(false);
   });
 
+  it('refuses an origin whose host is malformed, and ignores such a listed entry, without throwing', () => {
+    expect(originAllowed('http://bad host', 'hub.example.com', ['http://bad host'])).toBe(false);
+    expect(originAllowed('http://localhost:99999', 'localhost:99999', [])).toBe(false);
+    expect(
+      originAllowed('https://app.example.com', 'hub.example.com', [
+        'http://bad host',
+        'https://app.example.com',
+      ]),
+    ).toBe(true);
+  });
+
+  it('keeps a listed IPv6 origin apart from another address that reads the same without brackets', () => {
+    const listed = ['http://[::1]:3000'];
+    expect(originAllowed('http://[::1]:3000', 'hub.example.com', listed)).toBe(true);
+    expect(originAllowed('http://[0:0:0:0:0:0:0:1]:3000', 'hub.example.com', listed)).toBe(true);
+    // ::1:3000 is another address (0:0:0:0:0:0:1:3000) on the default port.
+    expect(originAllowed('http://[::1:3000]', 'hub.example.com', listed)).toBe(false);
+  });
+
   it('a request without Origin is not a cross-origin browser request', () => {
     expect(originAllowed(null, 'hub.example.com', [])).toBe(true);
   });
