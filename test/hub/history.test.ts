@@ -176,6 +176,18 @@ describe('historyEventBytes', () => {
   });
 });
 
+describe('TopicHistory.lastId', () => {
+  it('is the newest event kept, undefined while none is', () => {
+    const h = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 2 });
+    expect(h.lastId).toBeUndefined();
+    h.push(ev('1-0'), 0);
+    expect(h.lastId).toBe('1-0');
+    h.push(ev('2-0'), 0);
+    h.push(ev('3-0'), 0); // 1-0 falls out
+    expect(h.lastId).toBe('3-0');
+  });
+});
+
 describe('mergeById', () => {
   it('merges in id order and keeps an event on several topics once', () => {
     const a = ['1-0', '3-0', '5-0', '7-0'].map(ev);
@@ -190,6 +202,12 @@ describe('mergeById', () => {
     ]);
     expect(mergeById([a, b], compareStreamIds, 3).map((e) => e.id)).toEqual(['1-0', '2-0', '3-0']);
     expect(mergeById([[], a], compareStreamIds)).toBe(a);
+  });
+
+  it('holds to the limit when only one list has events', () => {
+    const a = ['1-0', '3-0', '5-0'].map(ev);
+    expect(mergeById([[], a], compareStreamIds, 2).map((e) => e.id)).toEqual(['1-0', '3-0']);
+    expect(mergeById([a], compareStreamIds, 3)).toBe(a);
   });
 });
 
