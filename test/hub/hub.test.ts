@@ -212,6 +212,41 @@ describe('resume with Last-Event-ID', () => {
     }
   });
 
+  it('replays history in pages of replayPageSize, every missed event once, then goes live', async () => {
+    const hub = hubWith({ replayPageSize: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push(await hub.publish('t', `e${i}`));
+    const res = await hub.subscribe({ topics: ['t'], lastEventId: ids[0] as string });
+    expect(res.headers.get(RESUME_HEADER)).toBe('replay');
+    const live = await hub.publish('t', 'live');
+    const events = await readUntil(res, (e) => e.id === live);
+    expect(events.map((e) => e.id)).toEqual([...ids.slice(1), live]);
+  });
+
+  it('ends the stream after the pages read when history is trimmed between two pages', async () => {
+    const inner = createMemoryBroker({ history: { maxEvents: 5 } });
+    let reads = 0;
+    const broker: Broker = {
+      ...inner,
+      async history(topics, afterId, options) {
+        // Before the second page: publishes trim history past where the replay stands.
+        if (reads++ === 1) for (let i = 0; i < 5; i++) await hub.publish('t', `trim${i}`);
+        return inner.history(topics, afterId, options);
+      },
+    };
+    const hub = hubWith({ broker, replayPageSize: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await hub.publish('t', `e${i}`));
+    const res = await hub.subscribe({ topics: ['t'], lastEventId: ids[0] as string });
+    expect(res.headers.get(RESUME_HEADER)).toBe('replay');
+    const after = await hub.publish('t', 'after');
+    // The first page, then the end: the client resumes from ids[2] (and is reset then).
+    const events = await readUntil(res, (e) => e.id === after);
+    expect(events.map((e) => e.id)).toEqual([ids[1], ids[2]]);
+    const again = await hub.subscribe({ topics: ['t'], lastEventId: ids[2] as string });
+    expect(again.headers.get(RESUME_HEADER)).toBe('reset');
+  });
+
   it('signals a reset (header and first event) when the id is older than history', async () => {
     const hub = hubWith({ history: { maxEvents: 3 } });
     const ids: string[] = [];
