@@ -503,6 +503,62 @@ describe('a broker whose history read fails', () => {
   });
 });
 
+describe('a broker feed whose follow or unfollow fails', () => {
+  /** An in-memory broker whose feed fails the next `follow` / `unfollow` when told to. */
+  function flakyFeedBroker() {
+    const inner = createMemoryBroker();
+    const state = { failFollow: false, failUnfollow: false, unfollowed: [] as string[][] };
+    const broker: Broker = {
+      ...inner,
+      subscribe(listener) {
+        const feed = inner.subscribe(listener);
+        return {
+          ...feed,
+          follow(topics) {
+            if (!state.failFollow) return feed.follow(topics);
+            state.failFollow = false;
+            return Promise.reject(new Error('follow failed'));
+          },
+          unfollow(topics) {
+            state.unfollowed.push([...topics]);
+            if (!state.failUnfollow) return feed.unfollow(topics);
+            state.failUnfollow = false;
+            return Promise.reject(new Error('unfollow failed'));
+          },
+        };
+      },
+    };
+    return { broker, state };
+  }
+
+  it('answers 503 when the feed cannot follow, never unfollows that topic, and asks again for the next subscriber', async () => {
+    const { broker, state } = flakyFeedBroker();
+    const errors: unknown[] = [];
+    const hub = hubWith({ broker, onError: (e) => errors.push(e) });
+    state.failFollow = true;
+    const refused = await hub.subscribe({ topics: ['t'] });
+    expect(refused.status).toBe(503);
+    expect(errors).toHaveLength(1);
+    expect(state.unfollowed).toEqual([]);
+    const res = await hub.subscribe({ topics: ['t'] });
+    expect(res.status).toBe(200);
+    const id = await hub.publish('t', 'x');
+    expect((await readEvents(res, 1)).events.map((e) => e.id)).toEqual([id]);
+  });
+
+  it('reports a failed unfollow to onError', async () => {
+    const { broker, state } = flakyFeedBroker();
+    const errors: unknown[] = [];
+    const hub = hubWith({ broker, onError: (e) => errors.push(e) });
+    const res = await hub.subscribe({ topics: ['t'] });
+    state.failUnfollow = true;
+    await res.body?.cancel();
+    await nextMacrotask();
+    expect(state.unfollowed).toEqual([['t']]);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['unfollow failed']);
+  });
+});
+
 describe('errors with no caller to go to', () => {
   it('go to console.error, prefixed "ssekit hub:", when no onError is given', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
