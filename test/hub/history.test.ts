@@ -361,6 +361,29 @@ describe('memory broker history', () => {
   });
 });
 
+describe('memory broker feeds', () => {
+  it('reports a feed listener that throws to its onError as feed-failed; the publish and other feeds go on', async () => {
+    const broker = createMemoryBroker();
+    const thrown = new Error('listener bug');
+    const errors: unknown[] = [];
+    const bad = broker.subscribe({
+      onEvent: () => {
+        throw thrown;
+      },
+      onError: (error) => errors.push(error),
+    });
+    const seen: string[] = [];
+    const good = broker.subscribe({ onEvent: (e) => seen.push(e.id), onError: () => {} });
+    await bad.follow(['t']);
+    await good.follow(['t']);
+    const id = await broker.publish(['t'], { data: 'x' });
+    expect(seen).toEqual([id]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ name: 'BrokerError', type: 'feed-failed', cause: thrown });
+    await broker.close();
+  });
+});
+
 describe('memory broker history in bytes', () => {
   const big = (n: number, tag = '') => `${tag}${'x'.repeat(n)}`;
 
