@@ -26,6 +26,26 @@ describe('memory broker claim()', () => {
     expect(await broker.claim?.('c', 'x', 10_000)).toBe('c');
   });
 
+  it('frees expired claims at the sweep, so they do not push a live claim out past maxClaims', async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ now: () => now, maxClaims: 2 });
+    await broker.claim?.('live', '1', 60_000);
+    await broker.claim?.('short', 's', 100);
+    now += 1_000; // 'short' has expired, and the sweep is due
+    await broker.claim?.('new', 'n', 60_000);
+    expect(await broker.claim?.('live', '2', 60_000)).toBe('1');
+  });
+
+  it('after close(), claim() and expire() reject with a closed BrokerError', async () => {
+    const broker = createMemoryBroker();
+    await broker.close();
+    await expect(broker.claim?.('a', '1', 1000)).rejects.toMatchObject({
+      name: 'BrokerError',
+      type: 'closed',
+    });
+    await expect(broker.expire?.(['a'], 1000)).rejects.toMatchObject({ name: 'BrokerError', type: 'closed' });
+  });
+
   it("refuses a ttl that is not a positive integer of ms (the Redis broker's rule: PX takes integers)", async () => {
     const broker = createMemoryBroker();
     await expect(broker.claim?.('a', '1', 0)).rejects.toBeInstanceOf(RangeError);
@@ -64,6 +84,17 @@ describe('memory broker expire()', () => {
     now += 1_000; // past the expiry and the sweep's interval
     const id = await broker.publish(['other'], { data: 'b' }); // sweeps; 'log' is never asked for
     expect(broker.historyBytes()).toBe(historyEventBytes({ id, data: 'b', topics: ['other'] }));
+  });
+
+  it('keeps the history readable when the same topic is expired again, with a new ttl', async () => {
+    let now = 1_000_000;
+    const broker = createMemoryBroker({ now: () => now });
+    await broker.publish(['log'], { data: 'a' });
+    await broker.publish(['log'], { data: 'b' });
+    await broker.expire?.(['log'], 50);
+    await broker.expire?.(['log'], 500);
+    now += 100; // past the first ttl, within the second
+    expect((await broker.history(['log'], '0-0')).events.map((e) => e.data)).toEqual(['a', 'b']);
   });
 
   it('drops at once with ttl 0', async () => {
