@@ -133,6 +133,18 @@ describe('publish and subscribe', () => {
   });
 });
 
+describe('a live subscriber joining a group with a batch pending', () => {
+  it('gets none of the events published before it subscribed; the members get them first', async () => {
+    const hub = hubWith();
+    const first = await hub.subscribe({ topics: ['t'] });
+    const before = await hub.publish('t', 'before'); // batched for this tick, not flushed yet
+    const second = await hub.subscribe({ topics: ['t'] });
+    const after = await hub.publish('t', 'after');
+    expect((await readEvents(first, 2)).events.map((e) => e.id)).toEqual([before, after]);
+    expect((await readEvents(second, 1)).events.map((e) => e.id)).toEqual([after]);
+  });
+});
+
 describe('resume with Last-Event-ID', () => {
   it('replays what was missed, then live events, with no gap and no duplicate at the seam', async () => {
     const gated = gatedBroker();
