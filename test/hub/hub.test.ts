@@ -626,6 +626,28 @@ describe('a failed broker feed', () => {
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
   });
 
+  it('ends a stream whose replay was still being read: none of the replay goes out or is counted as written', async () => {
+    const { broker: failing, failFeed } = feedFailingBroker();
+    const gated = gatedBroker(failing);
+    const hub = hubWith({
+      broker: gated.broker,
+      onError: () => {},
+      reconnectHint: { delay: 250, spread: 0 },
+    });
+    const first = await hub.publish('a', 'missed');
+    await hub.publish('a', 'missed too');
+    const hold = gated.hold();
+    const pending = hub.subscribe({ topics: ['a'], lastEventId: first });
+    await hold.entered;
+    failFeed(new Error('feed lost'));
+    hold.release();
+    const res = await pending;
+    const { events, retries } = await readAll(res);
+    expect(events).toEqual([]);
+    expect(retries).toEqual([250]);
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0, bytesWritten: 0 });
+  });
+
   it('writes the batch still pending for this tick before it ends the streams', async () => {
     const { broker, failFeed } = feedFailingBroker();
     const hub = hubWith({ broker, onError: () => {}, reconnectHint: { delay: 250, spread: 0 } });
