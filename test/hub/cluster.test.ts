@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
+import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClusterBroker, serveClusterBroker } from '../../src/adapters/node/index.js';
+import { createClusterBroker, type IpcChannel, serveClusterBroker } from '../../src/adapters/node/index.js';
 import {
   type Broker,
   type BrokerEvent,
@@ -181,6 +182,121 @@ describe('cluster broker', () => {
       await expect(proxy.publish(['t'], { data: 'gone' })).rejects.toSatisfy(
         (e) => isBrokerError(e) && e.type === 'publish-failed',
       );
+      await proxy.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("unfollow stops the topic's events reaching the worker's feed", async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    const proxy = createClusterBroker({ channel: w });
+    const events: BrokerEvent[] = [];
+    const feed = proxy.subscribe({ onEvent: (e) => events.push(e), onError: () => {} });
+    await feed.follow(['t', 'u']);
+    await feed.unfollow(['t']);
+    await broker.publish(['t'], { data: 'unfollowed' });
+    const kept = await broker.publish(['u'], { data: 'still followed' });
+    await settle();
+    expect(events.map((e) => e.id)).toEqual([kept]);
+    await server.close();
+    await proxy.close();
+  });
+
+  it('the primary answers an unknown operation with an error and ignores messages not its own', async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const server = serveClusterBroker(broker, { channels: [p] });
+    const received: unknown[] = [];
+    w.on('message', (m) => received.push(m));
+    // Another library's IPC traffic on the same channel: no answer, no crash.
+    for (const foreign of [
+      null,
+      'hello',
+      { type: 'other' },
+      { 'ssekit:broker': 'reply', seq: 1, ok: true },
+    ]) {
+      w.send(foreign);
+    }
+    w.send({ 'ssekit:broker': 'call', seq: 7, op: 'drop-everything', args: [] });
+    await settle();
+    expect(received).toEqual([
+      {
+        'ssekit:broker': 'reply',
+        seq: 7,
+        ok: false,
+        error: 'Error: unknown broker operation drop-everything',
+      },
+    ]);
+    await server.close();
+  });
+
+  it('the worker ignores messages not its own, and a late answer to a call that timed out', async () => {
+    const port = new EventEmitter();
+    const sent: { seq: number }[] = [];
+    const channel: IpcChannel = {
+      send: (m) => sent.push(m as { seq: number }),
+      on: (event, listener) => port.on(event, listener),
+      off: (event, listener) => port.off(event, listener),
+    };
+    const proxy = createClusterBroker({ channel, timeout: 20 });
+    for (const foreign of [null, 'hello', { type: 'other' }]) {
+      expect(() => port.emit('message', foreign)).not.toThrow();
+    }
+    await expect(proxy.publish(['t'], { data: 'x' })).rejects.toSatisfy(
+      (e) => isBrokerError(e) && e.type === 'publish-failed',
+    );
+    const late = { 'ssekit:broker': 'reply', seq: sent[0]?.seq, ok: true, value: '1-0' };
+    expect(() => port.emit('message', late)).not.toThrow();
+    // Still working: the next call gets its own answer.
+    const next = proxy.publish(['t'], { data: 'y' });
+    port.emit('message', { 'ssekit:broker': 'reply', seq: sent[1]?.seq, ok: true, value: '2-0' });
+    await expect(next).resolves.toBe('2-0');
+    await proxy.close();
+  });
+
+  it('a call the channel refuses to send fails at once with the cause, not after the timeout', async () => {
+    const refused = new Error('channel closed');
+    const channel: IpcChannel = {
+      send: () => {
+        throw refused;
+      },
+      on: () => {},
+      off: () => {},
+    };
+    const proxy = createClusterBroker({ channel, timeout: 10_000 });
+    const started = performance.now();
+    await expect(proxy.publish(['t'], { data: 'x' })).rejects.toSatisfy(
+      (e) => isBrokerError(e) && e.type === 'publish-failed' && e.cause === refused,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+    await proxy.close();
+  });
+
+  it('needs a channel that can send: outside a worker (no process.send) it throws a TypeError', () => {
+    const channel = { on: () => {}, off: () => {} } as unknown as IpcChannel;
+    expect(() => createClusterBroker({ channel })).toThrow(TypeError);
+    expect(() => createClusterBroker({ channel })).toThrow('createClusterBroker needs an IPC channel');
+  });
+
+  it('in cluster mode, also serves the workers forked before it, and ignores the exit of one it never served', async () => {
+    const broker = createMemoryBroker();
+    const [p, w] = channelPair();
+    const workers = cluster.workers as Record<string, unknown>;
+    workers['ssekit-test'] = p;
+    let server: ReturnType<typeof serveClusterBroker>;
+    try {
+      server = serveClusterBroker(broker);
+    } finally {
+      delete workers['ssekit-test'];
+    }
+    try {
+      const proxy = createClusterBroker({ channel: w, timeout: 50 });
+      await expect(proxy.publish(['t'], { data: 'served' })).resolves.toBeTypeOf('string');
+      const [stranger] = channelPair();
+      expect(() => cluster.emit('exit', stranger)).not.toThrow();
       await proxy.close();
     } finally {
       await server.close();
