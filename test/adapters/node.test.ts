@@ -515,6 +515,49 @@ describe('writeResponse over node:http', () => {
     expect(onError).toHaveBeenCalledTimes(1);
   });
 
+  it("a custom reason phrase reaches an HTTP/1.1 client's status line", async () => {
+    const { url } = await serve(() => new Response('ok', { status: 299, statusText: 'Fine Thanks' }));
+    const client = rawClient(url);
+    client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await vi.waitFor(() => expect(client.received()).toContain('\r\n\r\n'));
+    expect(client.received()).toMatch(/^HTTP\/1\.1 299 Fine Thanks\r\n/);
+  });
+
+  it('without onError, an unexpected body failure is reported on console.error', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const failure = new Error('disk on fire');
+    const done = deferred();
+    const server = await listen((_req, res) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          setImmediate(() => controller.error(failure));
+        },
+      });
+      void writeResponse(new Response(body), res).then(done.resolve);
+    });
+    cleanups.push(server.close);
+    const response = await fetch(server.url);
+    await expect(response.text()).rejects.toThrow();
+    await done.promise;
+    expect(logged).toHaveBeenCalledWith('ssekit/node: the response failed', failure);
+  });
+
+  it("an 'error' on the response cancels the body, like a disconnect", async () => {
+    const opened = deferred<EventStream>();
+    const server = await listen((_req, res) => {
+      const stream = createEventStream({ heartbeat: false });
+      void writeResponse(stream.response, res);
+      opened.resolve(stream);
+      setImmediate(() => res.emit('error', new Error('write EPIPE')));
+    });
+    cleanups.push(server.close);
+    const response = await fetch(server.url);
+    const stream = await opened.promise;
+    await vi.waitFor(() => expect(stream.signal.aborted).toBe(true));
+    expect((stream.signal.reason as StreamClosedError).type).toBe('client-gone');
+    await response.body?.cancel();
+  });
+
   it('sendEventStream opens a stream straight on the node response', async () => {
     const server = await listen((_req, res) => {
       const stream = sendEventStream(res, { heartbeat: false, retry: 1000 });
@@ -606,6 +649,49 @@ describe('writeResponse with a body that offers direct writes', () => {
     targets[1]?.end();
     await vi.waitFor(() => expect(client.received().endsWith('\r\n0\r\n\r\n')).toBe(true));
     expect(bodyOf(client.received().slice(before))).toBe('9\r\ndata: 2\n\n\r\n0\r\n\r\n');
+  });
+
+  it('abort() before the end cuts the connection (no final chunk), settles writeResponse, and does not cancel the body that aborted', async () => {
+    const done = deferred();
+    let cancels = 0;
+    const server = await listen((_req, res) => {
+      const body = new ReadableStream<Uint8Array>();
+      (body as unknown as Record<symbol, DirectWriteHook>)[DIRECT_WRITE] = (target) => {
+        const bytes = new TextEncoder().encode('data: x\n\n');
+        target.write(target.frame ? target.frame(bytes) : bytes);
+        setImmediate(() => target.abort());
+        return { cancel: () => cancels++ };
+      };
+      void writeResponse(new Response(body, { headers: SSE_HEADERS }), res).then(done.resolve);
+    });
+    cleanups.push(server.close);
+    const { socket, received } = rawClient(server.url);
+    const closed = deferred();
+    socket.on('close', () => closed.resolve());
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await closed.promise;
+    await done.promise;
+    expect(bodyOf(received())).toBe('9\r\ndata: x\n\n\r\n');
+    // The body itself aborted: it is not told the peer went away.
+    expect(cancels).toBe(0);
+  });
+
+  it('writeResponse settles for a body that ends while it attaches (its stream was already closed)', async () => {
+    const done = deferred();
+    const server = await listen((_req, res) => {
+      const body = new ReadableStream<Uint8Array>();
+      (body as unknown as Record<symbol, DirectWriteHook>)[DIRECT_WRITE] = (target) => {
+        const bytes = new TextEncoder().encode('data: last\n\n');
+        target.write(target.frame ? target.frame(bytes) : bytes);
+        target.end();
+        return { cancel() {} };
+      };
+      void writeResponse(new Response(body, { headers: SSE_HEADERS }), res).then(done.resolve);
+    });
+    cleanups.push(server.close);
+    const response = await fetch(server.url);
+    expect(await response.text()).toBe('data: last\n\n');
+    await done.promise;
   });
 
   it('an HTTP/1.0 client gets the bytes unframed (no chunked encoding), ended by the close', async () => {
