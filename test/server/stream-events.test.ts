@@ -185,6 +185,34 @@ describe('streamEvents', () => {
     expect(log).toHaveBeenCalledWith(expect.any(String), failure);
   });
 
+  it('after a disconnect mid-item: a return() that throws is reported, and the later failure of the item too, with no errorEvent', async () => {
+    const cleanupFailure = new Error('cleanup failed');
+    const lateFailure = new Error('upstream failed after the client left');
+    const errors: unknown[] = [];
+    const errorEvent = vi.fn(() => ({ event: 'error', data: 'x' }));
+    let failItem: (error: unknown) => void = () => {};
+    const pending = new Promise<IteratorResult<string>>((_resolve, reject) => {
+      failItem = reject;
+    });
+    const source: AsyncIterable<string> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => pending,
+        return: () => {
+          throw cleanupFailure;
+        },
+      }),
+    };
+    const response = streamEvents(source, { heartbeat: false, onError: (e) => errors.push(e), errorEvent });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(errors).toEqual([cleanupFailure]);
+    failItem(lateFailure);
+    await vi.waitFor(() => expect(errors).toEqual([cleanupFailure, lateFailure]));
+    await turn();
+    expect(errorEvent).not.toHaveBeenCalled();
+  });
+
   it('the signal of a failed source aborts as source-error', async () => {
     let signal: AbortSignal | undefined;
     const response = streamEvents(
