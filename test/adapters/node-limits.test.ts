@@ -22,6 +22,18 @@ describe('openFilesLimit', () => {
     );
     expect(seen.trim()).toBe('200');
   });
+
+  it('is unknown off Linux, and subscriberCapacity() then falls back to max', () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
+    Object.defineProperty(process, 'platform', { value: 'darwin', configurable: true });
+    try {
+      expect(openFilesLimit()).toBeUndefined();
+      expect(subscriberCapacity()).toBe(10_000);
+      expect(subscriberCapacity({ max: 50 })).toBe(50);
+    } finally {
+      if (platform !== undefined) Object.defineProperty(process, 'platform', platform);
+    }
+  });
 });
 
 describe('subscriberCapacity', () => {
