@@ -74,6 +74,16 @@ describe('headers', () => {
 });
 
 describe('createEventStream', () => {
+  it('bytes sent with sendEncoded then text in the same turn arrive whole and in order', async () => {
+    const stream = createEventStream({ heartbeat: false });
+    const body = new BodyReader(stream.response.body);
+    void stream.sendEncoded(new TextEncoder().encode('data: bytes\n\n'));
+    void stream.send('text after');
+    stream.close();
+    await body.rest();
+    expect(body.text).toBe(':\n\ndata: bytes\n\ndata: text after\n\n');
+  });
+
   it('queues its first bytes at once, before any event exists', async () => {
     const body = new BodyReader(open().response.body);
     expect(await body.next()).toBe(':\n\n');
