@@ -192,6 +192,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
   // connection closed while it waits to reconnect, and they would wait out `commandTimeout`.
   const waiting = new Set<() => void>();
 
+  // The bell connection has no command timeout of its own (a subscriber waits for messages):
+  // its subscribe and unsubscribe calls are bounded here, as every other call is by ioredis.
+  const bellCall = <T>(call: Promise<T>): Promise<T> =>
+    withTimeout(call, commandTimeout, () => new Error('no answer'));
+
   const whenReady = async (connection: Redis): Promise<void> => {
     if (connection.status === 'ready') return;
     if (closed) throw new BrokerError('closed', 'the broker is closed');
@@ -342,11 +347,11 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           await whenReady(bell);
           // Subscribed again before the head is read: every event after the head rings.
           const channels = [...cursors.keys(), ...pending.keys()].map(topicKey);
-          // Bounded like every other wait of this loop (the bell has no command timeout of its
-          // own): a subscription lost to yet another drop is tried again, and a close is not held.
+          // Bounded (bellCall): a subscription lost to yet another drop is tried again, and a
+          // close is not held.
           if (channels.length > 0) {
             try {
-              await withTimeout(bell.subscribe(...channels), commandTimeout, () => new Error('no answer'));
+              await bellCall(bell.subscribe(...channels));
             } catch (error) {
               bellLost = true;
               throw error;
@@ -748,11 +753,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         try {
           // Subscribed first, then the head read: every event after the head rings the bell.
           if (bell.status !== 'ready') await whenReady(bell);
-          await withTimeout(
-            bell.subscribe(...fresh.map(topicKey)),
-            commandTimeout,
-            () => new Error('no answer'),
-          );
+          await bellCall(bell.subscribe(...fresh.map(topicKey)));
           if (command.status !== 'ready') await whenReady(command);
           [head] = await scripted.ssekitHead(1, seqKey);
         } catch (error) {
@@ -781,7 +782,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
         }
         // In order with later follows (the same connection): a topic followed again right
         // away is subscribed again after this.
-        if (bell.status === 'ready') await bell.unsubscribe(...topics.map(topicKey));
+        if (bell.status === 'ready') await bellCall(bell.unsubscribe(...topics.map(topicKey)));
       };
       return {
         follow: (topics) => enqueue(true, topics),
@@ -795,11 +796,7 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
           kick();
           await readerStopped;
           if (channels.length > 0 && bell.status === 'ready')
-            await withTimeout(
-              bell.unsubscribe(...channels),
-              commandTimeout,
-              () => new Error('no answer'),
-            ).catch(report);
+            await bellCall(bell.unsubscribe(...channels)).catch(report);
         },
       };
     },
