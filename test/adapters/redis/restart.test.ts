@@ -143,19 +143,24 @@ describe.skipIf(!available)('Redis restarted mid-run (own redis-server, append-o
   });
 });
 
+/** A feed of `broker` following `t`, closed after the test; what it hears. */
+async function hearT(broker: RedisBroker) {
+  const heard = { events: [] as string[], errors: [] as unknown[] };
+  const feed = broker.subscribe({
+    onEvent: (event) => heard.events.push(event.data),
+    onError: (error) => heard.errors.push(error),
+  });
+  cleanups.push(() => feed.close());
+  await feed.follow(['t']);
+  return heard;
+}
+
 describe.skipIf(!available)('Redis restarted without its data', () => {
   /** A feed following `t` on a broker of `redis`; what it hears. */
   async function feedOn(redis: OwnRedis) {
     const broker = brokerOn(redis, uniquePrefix('wiped'), []);
     await broker.ready();
-    const heard = { events: [] as string[], errors: [] as unknown[] };
-    const feed = broker.subscribe({
-      onEvent: (event) => heard.events.push(event.data),
-      onError: (error) => heard.errors.push(error),
-    });
-    cleanups.push(() => feed.close());
-    await feed.follow(['t']);
-    return { broker, heard };
+    return { broker, heard: await hearT(broker) };
   }
 
   /** Kills Redis, starts it again, publishes once it takes events, and waits for the feed to hear it. */
@@ -207,13 +212,7 @@ describe.skipIf(!available)('Redis full (maxmemory, noeviction)', () => {
     // Every write that may use memory is refused (OOM); reads, Pub/Sub and deletes still run.
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
     await admin.config('SET', 'maxmemory', '1');
-    const heard = { events: [] as string[], errors: [] as unknown[] };
-    const feed = broker.subscribe({
-      onEvent: (event) => heard.events.push(event.data),
-      onError: (error) => heard.errors.push(error),
-    });
-    cleanups.push(() => feed.close());
-    await feed.follow(['t']);
+    const heard = await hearT(broker);
     await admin.config('SET', 'maxmemory', '0');
     await broker.publish(['t'], { data: 'after' });
     await waitFor(() => heard.events.length > 0, 5000);
