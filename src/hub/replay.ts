@@ -46,6 +46,8 @@ export interface ReplayOptions {
 interface Replay {
   chunks: Uint8Array[];
   bytes: number;
+  /** Events among the chunks (counted as delivered once they are written). */
+  events: number;
   /** The newest id the client has after this replay; `null`: history was not read (bad id). */
   lastId: string | null;
   reset: boolean;
@@ -74,7 +76,14 @@ export function createReplay(options: ReplayOptions) {
   };
 
   const read = async (sub: Subscriber, lastEventId: string): Promise<Replay> => {
-    const replay: Replay = { chunks: [], bytes: 0, lastId: lastEventId, reset: false, partial: false };
+    const replay: Replay = {
+      chunks: [],
+      bytes: 0,
+      events: 0,
+      lastId: lastEventId,
+      reset: false,
+      partial: false,
+    };
     if (lastEventId.length > MAX_ID_LENGTH || !broker.isValidId(lastEventId)) {
       // Not an id this broker ever assigned: the client's state is of unknown age. No history
       // read; the reset carries no id, so a client that reconnects before any live event is
@@ -117,7 +126,7 @@ export function createReplay(options: ReplayOptions) {
         replay.chunks.push(bytes);
         replay.bytes += bytes.byteLength;
         newest = event.id;
-        counters.eventsDelivered++;
+        replay.events++;
       }
       replay.lastId = newest;
       if (replay.partial || !result.more || result.events.length === 0) break;
@@ -137,6 +146,7 @@ export function createReplay(options: ReplayOptions) {
     await Promise.all(sub.acquired.map((t) => t.ready));
     const first: Uint8Array[] = [OPEN];
     let firstBytes = OPEN.byteLength;
+    let firstEvents = 0;
     if (lastEventId === undefined) {
       if (sub.released) return 'live';
       fanout.join(sub, null);
@@ -147,6 +157,7 @@ export function createReplay(options: ReplayOptions) {
     const replay = await read(sub, lastEventId);
     for (const chunk of replay.chunks) first.push(chunk);
     firstBytes += replay.bytes;
+    firstEvents += replay.events;
     let endAfter = replay.partial;
     let last = replay.lastId;
     // Live events held during the replay, minus those the replay already had. Not after a
@@ -157,7 +168,7 @@ export function createReplay(options: ReplayOptions) {
         const bytes = fanout.bytesOf(event);
         first.push(bytes);
         firstBytes += bytes.byteLength;
-        counters.eventsDelivered++;
+        firstEvents++;
         last = event.id;
       }
     }
@@ -165,8 +176,10 @@ export function createReplay(options: ReplayOptions) {
     // is in history. End here; the client resumes from `last`.
     if (sub.heldOverflow) endAfter = true;
     sub.held = null;
+    // Ended meanwhile (the client left, a feed failure): nothing written, nothing delivered.
     if (sub.released) return replay.reset ? 'reset' : 'replay';
     counters.bytesWritten += firstBytes;
+    counters.eventsDelivered += firstEvents;
     sub.outlet.write(concatBytes(first, firstBytes));
     if (endAfter) {
       fanout.unhold(sub);

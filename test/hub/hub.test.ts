@@ -626,7 +626,7 @@ describe('a failed broker feed', () => {
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
   });
 
-  it('ends a stream whose replay was still being read: none of the replay goes out or is counted as written', async () => {
+  it('ends a stream whose replay was still being read: none of the replay goes out or is counted as written or delivered', async () => {
     const { broker: failing, failFeed } = feedFailingBroker();
     const gated = gatedBroker(failing);
     const hub = hubWith({
@@ -645,7 +645,7 @@ describe('a failed broker feed', () => {
     const { events, retries } = await readAll(res);
     expect(events).toEqual([]);
     expect(retries).toEqual([250]);
-    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0, bytesWritten: 0 });
+    expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0, bytesWritten: 0, eventsDelivered: 0 });
   });
 
   it('writes the batch still pending for this tick before it ends the streams', async () => {
@@ -963,6 +963,17 @@ describe('metrics', () => {
     expect(hub.metrics()).toMatchObject({ subscribers: 1, topics: 2 });
     await b.body?.cancel();
     expect(hub.metrics()).toMatchObject({ subscribers: 0, topics: 0 });
+  });
+
+  it('counts the events of a replay as delivered once they are written', async () => {
+    const hub = hubWith();
+    const first = await hub.publish('a', 'one');
+    await hub.publish('a', 'two');
+    await hub.publish('a', 'three');
+    const res = await hub.subscribe({ topics: ['a'], lastEventId: first });
+    expect((await readEvents(res, 2)).events.map((e) => e.data)).toEqual(['two', 'three']);
+    expect(hub.metrics()).toMatchObject({ eventsDelivered: 2 });
+    await res.body?.cancel();
   });
 
   it('renders refusals by status, and samples without braces when there are no labels', async () => {
