@@ -150,7 +150,8 @@ export function createRedisBroker(options: RedisBrokerOptions = {}): RedisBroker
     lazyConnect: true,
   };
   const command = new Redis(url, { ...base, connectionName: 'ssekit:command' });
-  // Blocking reads would trip the command timeout; the reader bounds its reads with BLOCK.
+  // The live feed's reads, on a connection of their own: `XREAD` without `BLOCK` (the bell below
+  // says which streams have news).
   const reader = new Redis(url, { ...base, connectionName: 'ssekit:reader' });
   // Subscribed to the streams of the followed topics (Pub/Sub: it can do nothing else).
   const bellName = `ssekit:bell:${randomToken()}`;
