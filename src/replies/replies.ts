@@ -105,6 +105,8 @@ export interface Replies {
 }
 
 const MAX_ID_LENGTH = 256;
+/** Takeovers of an Idempotency-Key's unopened reply in a row, at most, before a POST gets `503`. */
+const MAX_TAKEOVERS = 3;
 /** A chat id: what a client's chat library generates (a nanoid, a UUID), bounded. */
 const CHAT_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
 
@@ -337,6 +339,8 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     readonly fresh?: boolean;
     /** Joining by Idempotency-Key: the claimer may not have opened the log yet. */
     readonly joining?: boolean;
+    /** Joining a claim not confirmed: what answers the POST when its log never opens. */
+    readonly unopened?: () => Promise<Response>;
     readonly expiresAt?: number | undefined;
     /** Only while it runs: `204` for a reply that has ended or is unknown (a chat's stream URL). */
     readonly running?: boolean;
@@ -367,6 +371,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
           // Opened after the page was read: the reader reads the log itself.
           firstPage.page = undefined;
           state.exists = await watch.whenOpened(o.producerLostAfter);
+          if (!state.exists && open.unopened !== undefined) {
+            releaseWatch(watch);
+            return open.unopened();
+          }
         }
         if (open.running === true && (!state.exists || state.end !== null)) {
           releaseWatch(watch);
@@ -479,10 +487,62 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     // Reserved now (the capacity check above stays true across the awaits below).
     const run = new Run(id, url, topicsOf(o.topicPrefix, id), runOptions);
     running.set(id, run);
-    if (key !== undefined) {
+    /**
+     * The reply `holder`, which holds the claim `name`, answers this POST: joined. `takeOver`:
+     * the claim is not confirmed, so should its log not open within `producerLostAfter` (the
+     * claimer died or its broker failed first), nothing of it was produced, and this POST claims
+     * the key anew (see `claimFor`).
+     */
+    const join = async (
+      holder: string,
+      name: string,
+      takeOver: boolean,
+      depth: number,
+    ): Promise<Response> => {
+      if (!REPLY_ID.test(holder)) return unavailable('the event store is unavailable');
+      const joinVerdict = await authorized(request, 'read', holder);
+      if (joinVerdict instanceof Response) return joinVerdict;
+      const joinExpiresAt = expiresAtOf(joinVerdict) ?? expiresAt;
+      const expiredJoin = stale(joinExpiresAt);
+      if (expiredJoin !== undefined) return expiredJoin;
+      // A client that reconnects by POSTing again (connect() does) says where it was: it
+      // gets what follows, or 204 once it has the end, as on the reply's URL.
+      const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
+      if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
+        return refuse(400, 'invalid Last-Event-ID');
+      }
+      counters.joined++;
+      return openReader(request, holder, {
+        lastEventId,
+        contentLocation: urlOf(holder),
+        joining: takeOver,
+        expiresAt: joinExpiresAt,
+        unopened: takeOver
+          ? async () => {
+              counters.joined--;
+              return claimFor(`${name}\n${holder}`, depth + 1);
+            }
+          : undefined,
+      });
+    };
+    /**
+     * Claims `name` for this reply, and starts it or joins the reply that holds it. A reply
+     * claimed by its key produces only once it has also claimed `name` + its id (after its log
+     * opened): confirmed. A POST that finds the key's reply unopened after `producerLostAfter`
+     * claims that same name: when it gets it, the claimer never confirmed (it died, or its broker
+     * failed, before it opened), so nothing of it was produced, and this reply is the key's one
+     * instead (confirmed in turn before it produces); a claimer that opens late then finds the
+     * name taken, ends its log unproduced and joins it. A confirmed reply is never taken over:
+     * once its log is gone, a POST with its key is `404`, never a second run.
+     */
+    const claimFor = async (name: string, depth: number): Promise<Response> => {
+      if (depth > MAX_TAKEOVERS) {
+        running.delete(id);
+        return unavailable('the event store is unavailable');
+      }
       let holder: string;
       try {
-        holder = await store.claim(key, id);
+        holder = await store.claim(name, id);
       } catch (error) {
         running.delete(id);
         onError(error);
@@ -490,53 +550,63 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       }
       if (holder !== id) {
         running.delete(id);
-        if (!REPLY_ID.test(holder)) return unavailable('the event store is unavailable');
-        const joinVerdict = await authorized(request, 'read', holder);
-        if (joinVerdict instanceof Response) return joinVerdict;
-        const joinExpiresAt = expiresAtOf(joinVerdict) ?? expiresAt;
-        const expiredJoin = stale(joinExpiresAt);
-        if (expiredJoin !== undefined) return expiredJoin;
-        // A client that reconnects by POSTing again (connect() does) says where it was: it
-        // gets what follows, or 204 once it has the end, as on the reply's URL.
-        const lastEventId = resumePointOf(request, MAX_ID_LENGTH);
-        if (lastEventId === null || (lastEventId !== undefined && !broker.isValidId(lastEventId))) {
-          return refuse(400, 'invalid Last-Event-ID');
+        // The name is the holder's confirmation (a takeover found it confirmed), or its claim.
+        return join(holder, name, !name.endsWith(`\n${holder}`), depth);
+      }
+      if (running.get(id) !== run) {
+        // Taking over: the capacity is checked again.
+        if (closing) return unavailable('shutting down');
+        if (running.size >= o.maxRunning) return unavailable('too many replies running');
+        running.set(id, run);
+      }
+      return begin(name, depth);
+    };
+    /** Opens the reply (claimed as `name`, when it has a key) and starts its producer. */
+    const begin = async (name?: string, depth = 0): Promise<Response> => {
+      let before: string | undefined;
+      try {
+        if (chatId !== undefined) before = await activeReplyOf(chatId);
+        await run.open(chatId === undefined ? undefined : chatTopicOf(chatId));
+      } catch (error) {
+        running.delete(id);
+        onError(error);
+        return unavailable('the event store is unavailable');
+      }
+      if (name !== undefined) {
+        const confirm = `${name}\n${id}`;
+        let holder: string;
+        try {
+          holder = await store.claim(confirm, id);
+        } catch (error) {
+          onError(error);
+          void run.stop('failed');
+          return unavailable('the event store is unavailable');
         }
-        counters.joined++;
-        return openReader(request, holder, {
-          lastEventId,
-          contentLocation: urlOf(holder),
-          joining: true,
-          expiresAt: joinExpiresAt,
-        });
+        if (holder !== id) {
+          // Taken over while this reply opened: that one is the key's reply.
+          void run.stop('producer-lost');
+          return join(holder, confirm, true, depth + 1);
+        }
       }
-    }
-    let before: string | undefined;
-    try {
-      if (chatId !== undefined) before = await activeReplyOf(chatId);
-      await run.open(chatId === undefined ? undefined : chatTopicOf(chatId));
-    } catch (error) {
-      running.delete(id);
-      onError(error);
-      return unavailable('the event store is unavailable');
-    }
-    if (chatId !== undefined) {
-      broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtl).catch(onError);
-      // One active reply a chat: the one before is stopped (in the background: it may run on
-      // another instance, whose confirmation this POST need not wait for).
-      if (before !== undefined) {
-        stopReply(topicsOf(o.topicPrefix, before), stopOptions).catch(onError);
+      if (chatId !== undefined) {
+        broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtl).catch(onError);
+        // One active reply a chat: the one before is stopped (in the background: it may run on
+        // another instance, whose confirmation this POST need not wait for).
+        if (before !== undefined) {
+          stopReply(topicsOf(o.topicPrefix, before), stopOptions).catch(onError);
+        }
       }
-    }
-    run.stored = store.add(id, run.topics);
-    counters.started++;
-    // The log stays followed here while the reply runs, readers or not: a client that reconnects
-    // to this instance is served without following it again (on Redis, a follow waits for the
-    // feed's next read, behind every other follow).
-    held.set(id, acquireWatch(id));
-    const done = run.start(produce);
-    startOptions.waitUntil?.(done);
-    return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });
+      run.stored = store.add(id, run.topics);
+      counters.started++;
+      // The log stays followed here while the reply runs, readers or not: a client that reconnects
+      // to this instance is served without following it again (on Redis, a follow waits for the
+      // feed's next read, behind every other follow).
+      held.set(id, acquireWatch(id));
+      const done = run.start(produce);
+      startOptions.waitUntil?.(done);
+      return openReader(request, id, { contentLocation: url, fresh: true, expiresAt });
+    };
+    return key === undefined ? begin() : claimFor(key, 0);
   };
 
   /**

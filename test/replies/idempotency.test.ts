@@ -259,8 +259,9 @@ describe('replies: Idempotency-Key', () => {
     expect(p.state.runs).toBe(1);
     expect(app.replies.metrics()).toMatchObject({ joined: 0, rejected: { 401: 1 } });
   });
-  it('answers 404 after producerLostAfter, not later, to a POST whose key was claimed by an instance that never opened its reply', async () => {
-    // The claimer died between its claim and its open marker: the key names a reply that never came.
+  it('answers 404 after producerLostAfter, not later and never with a second run, to a POST whose key names a confirmed reply that has no log', async () => {
+    // Every claim answers with this id, its confirmation too: the reply was confirmed (it may
+    // have run), and its log is gone (expired, or evicted).
     const broker = { ...createMemoryBroker(), claim: async () => 'AAAAAAAAAAAAAAAAAAAAAA' };
     const p = steppedProducer(1);
     const app = await instance({ broker, produce: p.produce, producerLostAfter: 50 });
@@ -268,5 +269,74 @@ describe('replies: Idempotency-Key', () => {
     expect(refused.status).toBe(404);
     expect(p.state.runs).toBe(0);
     expect(app.replies.metrics()).toMatchObject({ started: 0, readers: 0 });
+  });
+
+  /** Two instances on one broker: `a`'s publishes fail (or wait for `release()`), so its opens do. */
+  async function claimerAndTakeover(p: ReturnType<typeof steppedProducer>, mode: 'fail' | 'gate') {
+    const shared = sharedBroker();
+    const gate = deferred();
+    const a = await instance({
+      // Its own spread: no synchronous publish, every open goes through `publish`.
+      broker: {
+        ...shared,
+        publish: (topics, init) =>
+          mode === 'fail'
+            ? Promise.reject(new Error('broker unreachable'))
+            : gate.promise.then(() => shared.publish(topics, init)),
+      },
+      produce: p.produce,
+      producerLostAfter: 50,
+      onError: () => {},
+    });
+    const b = await instance({ broker: shared, produce: p.produce, producerLostAfter: 50 });
+    return { a, b, release: () => gate.resolve() };
+  }
+
+  it('gives a key whose claimer failed before its reply opened to one new reply, produced once, which every later POST joins', async () => {
+    const p = steppedProducer(5);
+    const { a, b } = await claimerAndTakeover(p, 'fail');
+    const key = { 'idempotency-key': 'claimed-then-failed' };
+    expect((await post(a.url, key)).status).toBe(503);
+    const taken = await settles(post(b.url, key), 'the POST that takes the key over', 2000);
+    expect(taken.status).toBe(200);
+    const location = taken.headers.get('content-location');
+    const again = await settles(post(b.url, key), 'a POST after the takeover', 2000);
+    expect(again.headers.get('content-location')).toBe(location);
+    p.finish();
+    expect(tokens(await taken.rest())).toEqual(ALL);
+    expect(tokens(await again.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+    expect(b.replies.metrics()).toMatchObject({ started: 1, joined: 1 });
+  });
+
+  it('gives a failed claimer’s key to one reply when several POSTs take it over at once, on both instances', async () => {
+    const p = steppedProducer(5);
+    const { a, b } = await claimerAndTakeover(p, 'fail');
+    const key = { 'idempotency-key': 'taken-over-at-once' };
+    expect((await post(a.url, key)).status).toBe(503);
+    const streams = await Promise.all(Array.from({ length: 6 }, () => post(b.url, key)));
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual(Array(6).fill(200));
+    expect(new Set(streams.map((s) => s.headers.get('content-location'))).size).toBe(1);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+  });
+
+  it('a claimer that opens after its key was taken over ends its reply unproduced and joins the one that took over', async () => {
+    const p = steppedProducer(5);
+    const { a, b, release } = await claimerAndTakeover(p, 'gate');
+    const key = { 'idempotency-key': 'slow-claimer' };
+    const slow = post(a.url, key); // claims the key, then waits to open
+    const taken = await settles(post(b.url, key), 'the POST that takes the key over', 2000);
+    expect(taken.status).toBe(200);
+    release();
+    const late = await settles(slow, 'the slow claimer’s POST', 2000);
+    expect(late.status).toBe(200);
+    expect(late.headers.get('content-location')).toBe(taken.headers.get('content-location'));
+    p.finish();
+    expect(tokens(await late.rest())).toEqual(ALL);
+    expect(tokens(await taken.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+    expect(a.replies.metrics()).toMatchObject({ started: 0, ended: { 'producer-lost': 1 } });
   });
 });

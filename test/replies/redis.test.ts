@@ -122,6 +122,32 @@ describe.skipIf(!available)('replies on Redis', () => {
     expect(p.state.runs).toBe(1);
   });
 
+  it('gives the Idempotency-Key of a claimer whose open failed to one new reply on the other instance, produced once', async () => {
+    const prefix = uniquePrefix('replies');
+    prefixes.push(prefix);
+    const [aBroker, bBroker] = [0, 1].map(() => {
+      const broker = createRedisBroker({ url: REDIS_URL, prefix, onError: () => {} });
+      brokers.push(broker);
+      return broker;
+    }) as [RedisBroker, RedisBroker];
+    await Promise.all([aBroker.ready(), bBroker.ready()]);
+    const p = steppedProducer(N);
+    const options = { onError: () => {}, producerLostAfter: 100, produce: p.produce };
+    // A claims keys on Redis, and its publishes fail: its reply never opens.
+    const failing = { ...aBroker, publish: () => Promise.reject(new Error('Redis write failed')) };
+    const a = await serve({ ...options, broker: failing });
+    const b = await serve({ ...options, broker: bBroker });
+    instances.push(a, b);
+    const key = { 'idempotency-key': 'redis-claimed-then-failed' };
+    expect((await post(a.url, key)).status).toBe(503);
+    const streams = await Promise.all([post(b.url, key), post(b.url, key)]);
+    p.finish();
+    expect(streams.map((s) => s.status)).toEqual([200, 200]);
+    expect(new Set(streams.map((s) => s.headers.get('content-location'))).size).toBe(1);
+    for (const stream of streams) expect(tokens(await stream.rest())).toEqual(ALL);
+    expect(p.state.runs).toBe(1);
+  });
+
   it('ends the readers of a reply with producer-lost when its instance loses Redis', async () => {
     const [{ app: a, broker: aBroker }, { app: b }] = await pair({
       producerHeartbeat: 20,
