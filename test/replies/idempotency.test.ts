@@ -339,4 +339,27 @@ describe('replies: Idempotency-Key', () => {
     expect(p.state.runs).toBe(1);
     expect(a.replies.metrics()).toMatchObject({ started: 0, ended: { 'producer-lost': 1 } });
   });
+
+  it('gives up with 503 after three takeovers in a row, without trying a fourth open', async () => {
+    const shared = sharedBroker();
+    let opens = 0;
+    const app = await instance({
+      broker: {
+        ...shared,
+        publish: () => {
+          opens++;
+          return Promise.reject(new Error('broker unreachable'));
+        },
+      },
+      produce: async () => {},
+      producerLostAfter: 20,
+      onError: () => {},
+    });
+    const key = { 'idempotency-key': 'never-opens' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post(app.url, key)).status);
+    expect(statuses).toEqual([503, 503, 503, 503, 503]);
+    // The claimer, then one takeover a POST, up to three: the fifth POST opens nothing.
+    expect(opens).toBe(4);
+  });
 });
