@@ -229,7 +229,6 @@ export function killable(inner: Broker) {
   };
 }
 
-/** A producer that sends `first` tokens, then waits (silent) until its signal aborts or `release()`. */
 /**
  * A broker whose feed the test can deafen (`deaf = true`: events published meanwhile never reach
  * the listener) and fail (`fail(error)`): an instance that misses what its feed should tell it.
@@ -277,6 +276,7 @@ export function failingHistory(failure: unknown = new Error('broker unreachable'
   };
 }
 
+/** A producer that sends `first` tokens, then waits (silent) until its signal aborts or `release()`. */
 export function waitingProducer(first = 1) {
   const state = {
     runs: 0,
