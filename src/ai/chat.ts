@@ -9,6 +9,7 @@
 import {
   createReplies,
   type Replies,
+  type RepliesCloseOptions,
   type RepliesMetrics,
   type RepliesOptions,
   type StartOptions,
@@ -54,7 +55,8 @@ export interface ChatReplies {
   /** The replies underneath (their `stop`, `metrics`, `close`). */
   readonly replies: Replies;
   metrics(): RepliesMetrics;
-  close(): Promise<void>;
+  /** As `Replies.close`: running replies get `timeout` (default 5 s) to finish, then end with `shutdown`. */
+  close(options?: RepliesCloseOptions): Promise<void>;
 }
 
 /** The chat id in `<api>/<chatId>/stream` (the transport encodes it with `encodeURIComponent`). */
@@ -123,6 +125,6 @@ export function createChatReplies(options: ChatRepliesOptions = {}): ChatReplies
       });
     },
     metrics: () => replies.metrics(),
-    close: () => replies.close(),
+    close: (options) => replies.close(options),
   };
 }

@@ -7,6 +7,7 @@
 import { DefaultChatTransport, type UIMessage } from 'ai';
 import { describe, expect, it } from 'vitest';
 import { createMemoryBroker } from '../../src/hub/index.js';
+import { settles } from '../replies/helpers.js';
 import { API, chatInstancesPerTest, cuttableFetch, pacedModel, TestChat } from './chat-helpers.js';
 
 const serve = chatInstancesPerTest();
@@ -162,5 +163,21 @@ describe('useChat (the AI SDK chat) on createChatReplies', () => {
     expect(chat.answer).toBe('Again');
     await first.aborted;
     await response.body?.cancel();
+  });
+
+  it('close({ timeout }) gives running replies that long, not the default 5 s, then ends them with shutdown', async () => {
+    const app = await serve();
+    const model = pacedModel(WORDS);
+    model.step(3); // start, text-start, one word: then the model waits
+    app.setModel(model);
+    const response = await fetch(app.api, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'c-close', messages: [USER], trigger: 'submit-message' }),
+    });
+    const body = response.text();
+    await settles(app.chat.close({ timeout: 50 }), 'close with a 50 ms timeout', 2000);
+    expect(await model.aborted).toMatchObject({ reason: 'shutdown' });
+    expect(await body).toContain('"type":"error"');
   });
 });
