@@ -587,6 +587,9 @@ export function createReplies(options: RepliesOptions = {}): Replies {
           void run.stop('producer-lost');
           return join(holder, confirm, true, depth + 1);
         }
+        // Stopped while it confirmed (a DELETE, `stop()`, a shutdown): its producer never runs,
+        // and the POST gets the log as it is, its end included.
+        if (run.ended !== null) return openReader(request, id, { contentLocation: url, expiresAt });
       }
       if (chatId !== undefined) {
         broker.expire?.([chatTopicOf(chatId)], o.idempotencyTtl).catch(onError);

@@ -362,4 +362,32 @@ describe('replies: Idempotency-Key', () => {
     // The claimer, then one takeover a POST, up to three: the fifth POST opens nothing.
     expect(opens).toBe(4);
   });
+
+  it('a reply stopped while it confirms its key never runs its producer; the POST gets its end', async () => {
+    const shared = sharedBroker();
+    const gate = deferred();
+    const confirming = deferred<string>();
+    const p = steppedProducer(2);
+    const app = await instance({
+      broker: {
+        ...shared,
+        // The confirmation (the key's name, then the reply's id) waits for the gate.
+        claim: (name, value, ttl) => {
+          if (!name.includes('\n')) return shared.claim?.(name, value, ttl) as Promise<string>;
+          confirming.resolve(value);
+          return gate.promise.then(() => shared.claim?.(name, value, ttl) as Promise<string>);
+        },
+      },
+      produce: p.produce,
+    });
+    const pending = post(app.url, { 'idempotency-key': 'stopped-while-confirming' });
+    const id = await confirming.promise;
+    expect(await app.replies.stop(id)).toBe(true);
+    gate.resolve();
+    const stream = await settles(pending, 'the POST', 2000);
+    expect(stream.status).toBe(200);
+    expect((await stream.rest()).map((e) => `${e.event} ${e.data}`)).toEqual(['end {"reason":"stopped"}']);
+    expect(p.state.runs).toBe(0);
+    expect(app.replies.metrics()).toMatchObject({ started: 0, running: 0, storedBytes: 0 });
+  });
 });
