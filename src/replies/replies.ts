@@ -339,7 +339,10 @@ export function createReplies(options: RepliesOptions = {}): Replies {
     readonly fresh?: boolean;
     /** Joining by Idempotency-Key: the claimer may not have opened the log yet. */
     readonly joining?: boolean;
-    /** Joining a claim not confirmed: what answers the POST when its log never opens. */
+    /**
+     * Joining a claim not confirmed: what answers the POST when its log never opens, or ended as
+     * `producer-lost` (a takeover of the claim, which finds whether it was confirmed after all).
+     */
     readonly unopened?: () => Promise<Response>;
     readonly expiresAt?: number | undefined;
     /** Only while it runs: `204` for a reply that has ended or is unknown (a chat's stream URL). */
@@ -371,10 +374,12 @@ export function createReplies(options: RepliesOptions = {}): Replies {
           // Opened after the page was read: the reader reads the log itself.
           firstPage.page = undefined;
           state.exists = await watch.whenOpened(o.producerLostAfter);
-          if (!state.exists && open.unopened !== undefined) {
-            releaseWatch(watch);
-            return open.unopened();
-          }
+        }
+        // A claim not confirmed whose reply never opened, or was given up as lost (its instance
+        // died between open and confirmation): it may never have produced; the claim says.
+        if (open.unopened !== undefined && (!state.exists || state.end?.reason === 'producer-lost')) {
+          releaseWatch(watch);
+          return open.unopened();
         }
         if (open.running === true && (!state.exists || state.end !== null)) {
           releaseWatch(watch);

@@ -4,6 +4,7 @@ import { createReplies } from '../../src/replies/index.js';
 import {
   deferred,
   instancesPerTest,
+  killable,
   post,
   settles,
   sharedBroker,
@@ -389,5 +390,58 @@ describe('replies: Idempotency-Key', () => {
     expect((await stream.rest()).map((e) => `${e.event} ${e.data}`)).toEqual(['end {"reason":"stopped"}']);
     expect(p.state.runs).toBe(0);
     expect(app.replies.metrics()).toMatchObject({ started: 0, running: 0, storedBytes: 0 });
+  });
+
+  it('gives the key of a reply given up as lost before it confirmed to one new reply', async () => {
+    const shared = sharedBroker();
+    const { broker: dying, kill } = killable(shared);
+    const p = steppedProducer(3);
+    const options = { produce: p.produce, producerHeartbeat: 20, producerLostAfter: 200, onError: () => {} };
+    const a = await instance({
+      ...options,
+      // A dies as it confirms: its reply opened, and was never confirmed nor produced.
+      broker: {
+        ...dying,
+        claim: (name, value, ttl) => {
+          if (!name.includes('\n')) return dying.claim?.(name, value, ttl) as Promise<string>;
+          kill();
+          return Promise.reject(new Error('this instance is dead'));
+        },
+      },
+    });
+    const b = await instance({ ...options, broker: shared });
+    const key = { 'idempotency-key': 'opened-then-died' };
+    expect((await post(a.url, key)).status).toBe(503);
+    // The first POST on B joins the reply A opened, and learns it lost.
+    const lost = await settles(post(b.url, key), 'the POST joining the lost reply', 5000);
+    expect((await lost.rest()).map((e) => e.data)).toEqual(['{"reason":"producer-lost"}']);
+    // The next takes the key over: one new reply, produced once, which the one after joins.
+    const taken = await settles(post(b.url, key), 'the POST taking the key over', 5000);
+    const joined = await settles(post(b.url, key), 'a POST after the takeover', 5000);
+    expect(joined.headers.get('content-location')).toBe(taken.headers.get('content-location'));
+    expect(taken.headers.get('content-location')).not.toBe(lost.headers.get('content-location'));
+    p.finish();
+    expect(tokens(await taken.rest())).toEqual(['t1', 't2', 't3']);
+    expect(tokens(await joined.rest())).toEqual(['t1', 't2', 't3']);
+    expect(p.state.runs).toBe(1);
+  });
+
+  it('never runs a confirmed reply again when it is lost: POSTs with its key get what it sent and producer-lost', async () => {
+    const shared = sharedBroker();
+    const { broker: dying, kill } = killable(shared);
+    const p = steppedProducer(3);
+    const options = { produce: p.produce, producerHeartbeat: 20, producerLostAfter: 200, onError: () => {} };
+    const a = await instance({ ...options, broker: dying });
+    const b = await instance({ ...options, broker: shared });
+    const key = { 'idempotency-key': 'confirmed-then-died' };
+    const first = await post(a.url, key);
+    await first.take(1); // t1 is in the log: the reply was confirmed, and produced
+    kill();
+    for (let i = 0; i < 2; i++) {
+      const again = await settles(post(b.url, key), `POST ${i + 1} on B`, 5000);
+      expect(again.headers.get('content-location')).toBe(first.headers.get('content-location'));
+      expect((await again.rest()).map((e) => e.data)).toEqual(['t1', '{"reason":"producer-lost"}']);
+    }
+    expect(p.state.runs).toBe(1);
   });
 });
