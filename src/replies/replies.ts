@@ -107,6 +107,11 @@ export interface Replies {
 const MAX_ID_LENGTH = 256;
 /** Takeovers of an Idempotency-Key's unopened reply in a row, at most, before a POST gets `503`. */
 const MAX_TAKEOVERS = 3;
+/**
+ * The claim that confirms reply `id` as the holder of claim `name` (see `start`): the name a
+ * takeover of an unconfirmed holder claims too.
+ */
+const confirmationOf = (name: string, id: string): string => `${name}\n${id}`;
 /** A chat id: what a client's chat library generates (a nanoid, a UUID), bounded. */
 const CHAT_ID = /^[^\x00-\x1f\x7f]{1,256}$/;
 
@@ -525,7 +530,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         unopened: takeOver
           ? async () => {
               counters.joined--;
-              return claimFor(`${name}\n${holder}`, depth + 1);
+              return claimFor(confirmationOf(name, holder), depth + 1);
             }
           : undefined,
       });
@@ -556,7 +561,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
       if (holder !== id) {
         running.delete(id);
         // The name is the holder's confirmation (a takeover found it confirmed), or its claim.
-        return join(holder, name, !name.endsWith(`\n${holder}`), depth);
+        return join(holder, name, !name.endsWith(confirmationOf('', holder)), depth);
       }
       if (running.get(id) !== run) {
         // Taking over: the capacity is checked again.
@@ -578,7 +583,7 @@ export function createReplies(options: RepliesOptions = {}): Replies {
         return unavailable('the event store is unavailable');
       }
       if (name !== undefined) {
-        const confirm = `${name}\n${id}`;
+        const confirm = confirmationOf(name, id);
         let holder: string;
         try {
           holder = await store.claim(confirm, id);
