@@ -75,6 +75,18 @@ export function encodeEvent(event: OutgoingEvent): string {
 }
 
 /**
+ * @internal {@link encodeEvent} of `{ id, data }` (no type), the shape of most events a resumable
+ * stream writes (each has an id): the same text, built as one concatenation, without the field
+ * object, the event's other fields looked at, or the line splitting that one-line data does not
+ * need. Anything else (CR or LF in the data, an id to refuse) goes through `encodeEvent`.
+ */
+export function encodeIdData(id: string, data: string): string {
+  if (id === '' || id.length > SHORT_ID || CR_OR_LF.test(data)) return encodeEvent({ id, data });
+  checkId(id);
+  return `id: ${id}\ndata: ${data}\n\n`;
+}
+
+/**
  * {@link encodeEvent} as UTF-8 bytes: encode a broadcast once and write the same bytes to every
  * subscriber.
  */

@@ -11,7 +11,7 @@
  *    also covers a feed that lags behind history (Redis reads them on different connections).
  */
 import type { Broker, BrokerEvent, HistoryPage } from '../hub/broker.js';
-import { encodeEvent } from '../protocol/encode.js';
+import { encodeEvent, encodeIdData } from '../protocol/encode.js';
 import type { EventStreamHandle } from '../server/event-stream.js';
 import type { Following, RepliesFeed, Watcher } from './feed.js';
 import {
@@ -61,7 +61,9 @@ function wireOf(event: BrokerEvent): string | Uint8Array {
 
 /** The `text/event-stream` text of a log event: its id, type and data (not its topics). */
 function wireText(event: BrokerEvent): string {
-  return encodeEvent({ id: event.id, event: event.event, data: event.data });
+  return event.event === undefined
+    ? encodeIdData(event.id, event.data)
+    : encodeEvent({ id: event.id, event: event.event, data: event.data });
 }
 
 /** The UTF-8 length of a log event's wire text: what it takes in a stream's queue. */

@@ -8,6 +8,7 @@ import {
   isProtocolError,
   type OutgoingEvent,
 } from '../../src/index.js';
+import { encodeIdData } from '../../src/protocol/encode.js';
 import { FC, value } from './arbitraries.js';
 import { parseChunks } from './helpers.js';
 
@@ -144,5 +145,45 @@ describe('round trip', () => {
       }),
       FC,
     );
+  });
+});
+
+describe('encodeIdData (the replies reader fast path)', () => {
+  const outcome = (f: () => string): { text: string } | { error: string } => {
+    try {
+      return { text: f() };
+    } catch (error) {
+      return { error: (error as EncodeError).type };
+    }
+  };
+  const anyText = fc.oneof(
+    value,
+    fc
+      .array(fc.oneof(value, fc.constantFrom('\n', '\r', '\r\n', '\0')), { maxLength: 5 })
+      .map((p) => p.join('')),
+    fc.string({ minLength: 60, maxLength: 80 }),
+  );
+
+  it('writes what encodeEvent writes for { id, data }, or throws what it throws', () => {
+    fc.assert(
+      fc.property(anyText, anyText, (id, data) => {
+        expect(outcome(() => encodeIdData(id, data))).toEqual(outcome(() => encodeEvent({ id, data })));
+      }),
+      FC,
+    );
+    for (const [id, data] of [
+      ['1765000000000-12', 't42'],
+      ['', 'x'],
+      ['1-0', 'a\nb'],
+      ['1-0', 'a\rb'],
+      ['1-0', ''],
+      ['a\nb', 'x'],
+      ['a\0b', 'x'],
+      [`${'9'.repeat(70)}\n`, 'x'],
+    ] as const) {
+      expect(outcome(() => encodeIdData(id, data))).toEqual(outcome(() => encodeEvent({ id, data })));
+    }
+    expect(encodeIdData('1765000000000-12', 't42')).toBe('id: 1765000000000-12\ndata: t42\n\n');
+    expect(() => encodeIdData('a\nb', 'x')).toThrow(EncodeError);
   });
 });
