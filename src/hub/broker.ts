@@ -161,7 +161,7 @@ export interface Broker {
    * keeps nothing to tell. Replies use it to drop a reply's log once its retention is over;
    * without it, a log is kept as long as the broker's own bounds keep it. Until then the memory
    * broker keeps such a topic's events packed (a few flat objects for the whole topic, not three
-   * per event: far less for its collector to mark), and unpacks them if it is published to again.
+   * per event: far less for its collector to mark); what is published to it later is packed too.
    */
   expire?(topics: readonly string[], ttl: number): Promise<void>;
 }
@@ -209,8 +209,9 @@ interface Recent {
   /** Its history was dropped: a {@link PublishMemo} holding it looks the topic up again. */
   dropped: boolean;
   /**
-   * Its events, packed, once the topic was given an expiry (its `history` is then empty, with
-   * its floor kept): see {@link PackedEvents}. A publish to it unpacks them first.
+   * Its events, packed, once the topic was given an expiry or a reply's log took its second
+   * event (its `history` is then empty, with its floor kept): see {@link PackedEvents}. Later
+   * publishes to it are appended to them.
    */
   packed: PackedEvents<Recent> | null;
   prev: Recent | null;
@@ -435,7 +436,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const packs = new Chain<PackedEvents<Recent>>();
   let packedBytes = 0;
 
-  /** `r`'s events are packed no more (dropped, or unpacked): out of the chain and the count. */
+  /** `r`'s events are packed no more (all of them dropped, or the topic): out of the chain and the count. */
   const unlinkPack = (r: Recent, pack: PackedEvents<Recent>): void => {
     r.packed = null;
     packs.remove(pack);
@@ -534,11 +535,30 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     return added;
   };
 
-  /** `event` into the history of its topic `r`, with what fell out of it by now dropped first. */
+  /**
+   * `event`, the one just published, into the history of its topic `r`, with what fell out of it
+   * by now dropped first: one by one, or appended to its packed events.
+   */
   const keep = (r: Recent, event: Kept, time: number): void => {
-    if (r.packed !== null) unpack(r);
+    if (r.packed !== null && appendPacked(r, event, time, Kept.bytesOf(event))) return;
     r.history.expire(time);
     if (r.history.push(event, time, Kept.bytesOf(event))) Kept.hold(event);
+  };
+
+  /**
+   * Appends `event`, the one just published (its id is the generator's newest), to the packed
+   * events of `r`, within the topic's bounds as its history would keep them: at most
+   * `maxEvents`, and at most `maxBytes` but for the newest. False when nothing is packed there
+   * any more (everything in it was past the age bound): it goes into the history then.
+   */
+  const appendPacked = (r: Recent, event: BrokerEvent, time: number, bytes: number): boolean => {
+    if (limits.maxAge !== Number.POSITIVE_INFINITY) expirePacked(r, time);
+    const pack = r.packed;
+    if (pack === null) return false;
+    pack.append(ids.ms, ids.seq, event, time, bytes);
+    packedBytes += bytes;
+    while (pack.size > limits.maxEvents || (pack.bytes > limits.maxBytes && pack.size > 1)) dropPacked(pack);
+    return true;
   };
 
   /**
@@ -559,22 +579,6 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     r.packed = packed;
     // Events it shares with a topic not packed now count twice: the bound in all still holds.
     enforceTotal();
-  };
-
-  /** Puts the packed events of `r` back into its history, one by one (a publish to it came). */
-  const unpack = (r: Recent): void => {
-    const packed = r.packed as PackedEvents<Recent>;
-    unlinkPack(r, packed);
-    const { events, times, sizes } = packed.unpack();
-    for (let i = 0; i < events.length; i++) {
-      const { id, topics, event, data } = events[i] as BrokerEvent;
-      const size = sizes[i] as number;
-      const back = new Kept(id, topics, { event, data }, size);
-      if (r.history.push(back, times[i] as number, size)) {
-        Kept.hold(back);
-        Kept.link(kept, back);
-      }
-    }
   };
 
   /** Drops what is past the age bound from a packed topic, as its history's `expire` would. */
@@ -619,6 +623,20 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         r = historyOf(topic, time);
         if (memo !== undefined) memo.recent = r;
       }
+      if (memo !== undefined) {
+        // A reply's log (the one caller with a memo): packed from its second event on, so that
+        // its events are no objects of their own while it runs (see PackedEvents), and there is
+        // nothing to pack when it ends.
+        if (r.packed === null && r.history.size > 0) pack(r);
+        if (r.packed !== null) {
+          const fresh: BrokerEvent = { id, topics: held, event: init.event, data: init.data };
+          if (appendPacked(r, fresh, time, bytes + r.bytes)) {
+            enforceTotal();
+            toFeeds(fresh);
+            return fresh;
+          }
+        }
+      }
       event = new Kept(id, held, init, bytes + r.bytes);
       keep(r, event, time);
     } else {
@@ -632,19 +650,23 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         else if (compareStreamIds(id, globalFloor) > 0) globalFloor = id;
       }
     }
-    if (Kept.held(event)) {
-      Kept.link(kept, event);
-      enforceTotal();
-    }
+    if (Kept.held(event)) Kept.link(kept, event);
+    // Kept one by one or appended to packed events (an `end` to a reply's log): it counts in all.
+    enforceTotal();
+    toFeeds(event);
+    return event;
+  };
+
+  /** Hands a published event to every feed that follows one of its topics. */
+  const toFeeds = (event: BrokerEvent): void => {
     for (const feed of feeds) {
-      if (!follows(feed, held)) continue;
+      if (!follows(feed, event.topics)) continue;
       try {
         feed.listener.onEvent(event);
       } catch (error) {
         feed.listener.onError(new BrokerError('feed-failed', 'a feed listener threw', { cause: error }));
       }
     }
-    return event;
   };
 
   const broker: MemoryBroker = {
@@ -728,8 +750,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         if (r.until <= time) drop(r);
         else {
           expiring.add(r);
-          // It is to be forgotten: it is kept for reading (a finished reply's log), so packed.
+          // It is to be forgotten: it is kept for reading (a finished reply's log), so packed,
+          // with the text of its events joined (fewest objects while it is kept).
           pack(r);
+          r.packed?.compact();
         }
       }
     },

@@ -72,6 +72,15 @@ export class StreamIdGenerator {
   /** The newest id handed out, or `undefined` before the first. */
   last: string | undefined;
 
+  /** The two parts of the newest id, as numbers (`<ms>-<seq>`). */
+  get ms(): number {
+    return this.#ms;
+  }
+
+  get seq(): number {
+    return this.#seq;
+  }
+
   /** The next id; `time` is the clock's reading when the caller has just read it. */
   next(time: number = this.#now()): string {
     const now = Math.floor(time);

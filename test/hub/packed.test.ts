@@ -1,8 +1,10 @@
 /**
  * The in-memory broker packs a topic's events once the topic is given an expiry (a finished
- * reply's log): the same history, the same bounds, far fewer objects.
+ * reply's log), and a reply's log from its second event on: the same history, the same bounds, far
+ * fewer objects.
  */
 import { describe, expect, it } from 'vitest';
+import { type PublishMemo, publishNowOf } from '../../src/hub/broker.js';
 import {
   type BrokerEvent,
   createMemoryBroker,
@@ -100,7 +102,7 @@ describe('memory broker: packed topics', () => {
     expect((await broker.history(['a'], '0-0')).truncated).toBe(true);
   });
 
-  it('unpacks on a publish: the history goes on in order, its bytes and bounds as before', async () => {
+  it('appends a publish to a packed topic: the history goes on in order, its bytes and bounds as before', async () => {
     const { broker } = clockedBroker({ history: { maxEvents: 5 } });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await broker.publish(['log'], { data: `e${i}` }));
@@ -193,5 +195,164 @@ describe('memory broker: packed topics', () => {
     expect(oneByOne).toBeGreaterThan(40_000 * 50);
     expect(packed).toBeLessThan(oneByOne / 2);
     expect((await broker.history([topics[7]?.[0] as string], '0-0')).events.length).toBe(200);
+  });
+});
+
+describe("memory broker: a reply's log, packed as it is published", () => {
+  /**
+   * Two brokers on the same clock and bounds, given the same publishes: one the way a reply
+   * publishes its log (its open marker to the log and its control topic, then each event through
+   * PUBLISH_NOW with a memo), the other through `publish`, kept one by one.
+   */
+  function twins(history: NonNullable<Parameters<typeof createMemoryBroker>[0]>['history'] = {}) {
+    const clock = { time: 1_000_000 };
+    const options = { history, now: () => clock.time };
+    const packed = createMemoryBroker(options);
+    const plain = createMemoryBroker(options);
+    const publishNow = publishNowOf(packed) as NonNullable<ReturnType<typeof publishNowOf>>;
+    const log = Object.freeze(['reply/x']);
+    const memo: PublishMemo = {};
+    const ids: string[] = [];
+    return {
+      clock,
+      packed,
+      plain,
+      ids,
+      async open() {
+        const a = await packed.publish(['reply/x', 'reply/x/control'], { event: 'ssekit-open', data: '' });
+        const b = await plain.publish(['reply/x', 'reply/x/control'], { event: 'ssekit-open', data: '' });
+        expect(a).toBe(b);
+        ids.push(a);
+      },
+      async send(init: { event?: string; data: string }) {
+        const event = publishNow(log, init, memo);
+        expect(await plain.publish(log, init)).toBe(event.id);
+        expect({ ...event }).toEqual({ id: event.id, topics: log, event: init.event, data: init.data });
+        ids.push(event.id);
+        clock.time += 1;
+      },
+      /** Every page after every id (and the start) at several limits: the same from both. */
+      async same() {
+        for (const after of ['0-0', ...ids]) {
+          for (const limit of [1, 7, 1000]) {
+            const a = await packed.history(['reply/x'], after, { limit });
+            const b = await plain.history(['reply/x'], after, { limit });
+            expect({ ...a, events: a.events.map((e) => ({ ...e })) }).toEqual({
+              ...b,
+              events: b.events.map((e) => ({ ...e })),
+            });
+          }
+        }
+      },
+    };
+  }
+
+  it('reads the same history as events kept one by one, while it runs, after it ends and after more is published', async () => {
+    const t = twins();
+    await t.open();
+    const datas = ['t0', '', 'día ☃ 🎉', 'x'.repeat(3000), 'line1\nline2', 'z'];
+    for (let i = 0; i < 60; i++) {
+      await t.send(
+        i % 4 === 1
+          ? { event: i % 8 === 1 ? 'delta' : '', data: datas[i % 6] as string }
+          : { data: datas[i % 6] as string },
+      );
+      if (i % 20 === 0) await t.same();
+    }
+    await t.same();
+    // Each event once in each broker's bytes, but the open marker: the packed log holds it apart
+    // from the control topic, which keeps it one by one (see pack), so it counts twice there.
+    const [open] = (await t.plain.history(['reply/x/control'], '0-0')).events;
+    expect(open?.event).toBe('ssekit-open');
+    expect(t.packed.historyBytes()).toBe(t.plain.historyBytes() + historyEventBytes(open as BrokerEvent));
+    // The end goes to the log and the control topic; then the reply is kept for its retention.
+    for (const broker of [t.packed, t.plain]) {
+      t.ids.push(await broker.publish(['reply/x', 'reply/x/control'], { event: 'end', data: '{}' }));
+      await broker.expire?.(['reply/x', 'reply/x/control'], 60_000);
+    }
+    t.ids.pop();
+    await t.same();
+    // Published to again (a stop that came late): appended.
+    await t.send({ data: 'late' });
+    await t.same();
+    // Both topics packed in both brokers now: the same bytes.
+    expect(t.packed.historyBytes()).toBe(t.plain.historyBytes());
+  });
+
+  it("keeps the topic's bounds as its history would: events, bytes (but the newest), age; and what fell out is truncated", async () => {
+    for (const history of [{ maxEvents: 10 }, { maxBytes: 2_000 }, { maxAge: 25 }]) {
+      const t = twins(history);
+      await t.open();
+      for (let i = 0; i < 300; i++) {
+        // Now and then an event larger than the byte bound on its own: it is kept, alone.
+        await t.send({ data: i % 97 === 50 ? 'y'.repeat(2_500) : `token ${i}` });
+        if (i % 50 === 49) await t.same();
+      }
+      // Before a read (which drops what is past the age bound too): the same bytes. The open
+      // marker fell out of the log by now: it counts once, for the control topic, in both.
+      t.clock.time += 10;
+      await t.send({ data: 'last' });
+      expect([history, t.packed.historyBytes()]).toEqual([history, t.plain.historyBytes()]);
+      const page = await t.packed.history(['reply/x'], '0-0');
+      expect(page.truncated).toBe(true);
+      expect(page.events.length).toBeGreaterThan(0);
+      expect(page.events.length).toBeLessThan(300);
+    }
+  });
+
+  it('gives back the room of what fell out: a log that goes on past its bound holds about its bound', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(typeof gc, 'vitest.config.ts passes --expose-gc').toBe('function');
+    const used = () => {
+      gc?.();
+      const { heapUsed, arrayBuffers } = process.memoryUsage();
+      return heapUsed + arrayBuffers;
+    };
+    const broker = createMemoryBroker({ history: { maxEvents: 100 } });
+    const publishNow = publishNowOf(broker) as NonNullable<ReturnType<typeof publishNowOf>>;
+    const log = Object.freeze(['reply/y']);
+    const memo: PublishMemo = {};
+    await broker.publish(['reply/y', 'reply/y/control'], { event: 'ssekit-open', data: '' });
+    for (let i = 0; i < 1_000; i++) publishNow(log, { data: `token number ${i}` }, memo);
+    const before = used();
+    for (let i = 0; i < 200_000; i++) publishNow(log, { data: `token number ${i}` }, memo);
+    // 200,000 events of about 60 bytes each would be some 12 MB.
+    expect(used() - before).toBeLessThan(3_000_000);
+    const page = await broker.history(['reply/y'], '0-0');
+    expect(page.events.map((e) => e.data)).toEqual(
+      Array.from({ length: 100 }, (_, i) => `token number ${199_900 + i}`),
+    );
+  });
+
+  it("holds a running log in far less of the collector's heap than its events one by one", async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    // The heap alone: the collector copies and marks what is there; a typed array's store is not.
+    const used = () => {
+      gc?.();
+      return process.memoryUsage().heapUsed;
+    };
+    const measure = async (withMemo: boolean) => {
+      const broker = createMemoryBroker({ history: { maxTotalBytes: 2 ** 30 } });
+      const publishNow = publishNowOf(broker) as NonNullable<ReturnType<typeof publishNowOf>>;
+      const logs = Array.from({ length: 200 }, (_, i) => Object.freeze([`reply/${i}`]));
+      const memos = logs.map((): PublishMemo => ({}));
+      const data = Array.from({ length: 200 }, (_, k) => `tok${k}`);
+      for (const log of logs)
+        await broker.publish([log[0] as string, `${log[0]}/control`], { event: 'ssekit-open', data: '' });
+      const empty = used();
+      for (let k = 0; k < 200; k++) {
+        logs.forEach((log, i) => {
+          if (withMemo) publishNow(log, { data: data[k] as string }, memos[i]);
+          else publishNow(log, { data: data[k] as string });
+        });
+      }
+      const held = used() - empty;
+      expect((await broker.history([logs[7]?.[0] as string], '0-0')).events.length).toBe(201);
+      return held;
+    };
+    const oneByOne = await measure(false);
+    const packed = await measure(true);
+    expect(oneByOne).toBeGreaterThan(40_000 * 50);
+    expect(packed).toBeLessThan(oneByOne / 4);
   });
 });
