@@ -72,11 +72,12 @@ export class StreamIdGenerator {
   /** The newest id handed out, or `undefined` before the first. */
   last: string | undefined;
 
-  /** The two parts of the newest id, as numbers (`<ms>-<seq>`). */
+  /** The `<ms>` part of the newest id, as a number (once an id was handed out). */
   get ms(): number {
     return this.#ms;
   }
 
+  /** The `<seq>` part of the newest id, as a number (once an id was handed out). */
   get seq(): number {
     return this.#seq;
   }

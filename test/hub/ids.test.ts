@@ -66,7 +66,12 @@ describe('stream ids', () => {
     const clock = [1000, 1000, 1000, 999, 500, 1001, 1001, 2000, 1];
     let i = 0;
     const gen = new StreamIdGenerator(() => clock[Math.min(i++, clock.length - 1)] as number);
-    const ids = Array.from({ length: 8 }, () => gen.next());
+    const ids = Array.from({ length: 8 }, () => {
+      const id = gen.next();
+      // Its parts as numbers, as the memory broker packs it.
+      expect(`${gen.ms}-${gen.seq}`).toBe(id);
+      return id;
+    });
     expect(ids).toEqual(['1000-0', '1000-1', '1000-2', '1000-3', '1001-0', '1001-1', '2000-0', '2000-1']);
     for (let k = 1; k < ids.length; k++)
       expect(compareStreamIds(ids[k - 1] as string, ids[k] as string)).toBeLessThan(0);
