@@ -250,6 +250,9 @@ class Chain<N extends { prev: N | null; next: N | null }> {
   }
 }
 
+/** Events a reply's log is given room for when it is packed, at its second (it doubles after). */
+const LOG_ROOM = 32;
+
 /**
  * Under this symbol a broker that takes a publish at once (the in-memory one) offers it as a
  * plain call: it returns the event published, or throws what `publish` would reject with. ssekit's replies
@@ -569,11 +572,11 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
    * topic lets it go or is packed too: the bound in all may only be reached sooner, and is
    * enforced here as on a publish.
    */
-  const pack = (r: Recent): void => {
+  const pack = (r: Recent, room = 0): void => {
     if (r.packed !== null || r.history.size === 0) return;
     const { events, times, sizes } = r.history.take();
     for (const event of events) Kept.release(kept, event);
-    const packed = new PackedEvents(r, events, times, sizes);
+    const packed = new PackedEvents(r, events, times, sizes, room);
     packs.append(packed);
     packedBytes += packed.bytes;
     r.packed = packed;
@@ -627,7 +630,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
         // A reply's log (the one caller with a memo): packed from its second event on, so that
         // its events are no objects of their own while it runs (see PackedEvents), and there is
         // nothing to pack when it ends.
-        if (r.packed === null && r.history.size > 0) pack(r);
+        if (r.packed === null && r.history.size > 0) pack(r, LOG_ROOM);
         if (r.packed !== null) {
           const fresh: BrokerEvent = { id, topics: held, event: init.event, data: init.data };
           if (appendPacked(r, fresh, time, bytes + r.bytes)) {

@@ -61,10 +61,17 @@ export class PackedEvents<Owner = unknown> {
    * @param events oldest first
    * @param times when each was pushed into the history (ms), for its age bound
    * @param sizes the bytes the broker counted for each
+   * @param room events to make room for beyond these (a topic that goes on taking events)
    */
-  constructor(owner: Owner, events: readonly Source[], times: readonly number[], sizes: readonly number[]) {
+  constructor(
+    owner: Owner,
+    events: readonly Source[],
+    times: readonly number[],
+    sizes: readonly number[],
+    room = 0,
+  ) {
     this.owner = owner;
-    this.#numbers = new Float64Array(Math.max(events.length, 1) * STRIDE);
+    this.#numbers = new Float64Array(Math.max(events.length + room, 1) * STRIDE);
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as Source;
       const dash = event.id.indexOf('-');
@@ -76,7 +83,8 @@ export class PackedEvents<Owner = unknown> {
         sizes[i] as number,
       );
     }
-    this.compact();
+    // The text joined; the room made for more events is kept.
+    this.compact(false);
   }
 
   /** Events not dropped. */
@@ -135,11 +143,13 @@ export class PackedEvents<Owner = unknown> {
 
   /**
    * Joins the text of every event into one string and lets go of what the dropped ones held:
-   * fewest objects for the collector, for a topic that is only read from now on.
+   * fewest objects for the collector, for a topic that is only read from now on. `trim`: and of
+   * the room made for more events.
    */
-  compact(): void {
+  compact(trim = true): void {
     const head = this.#head;
-    if (head === 0 && this.#joined === this.#count) return;
+    const exact = this.#numbers.length === this.#count * STRIDE;
+    if (head === 0 && this.#joined === this.#count && (exact || !trim)) return;
     // The text of the events kept, and where each one's ends in it.
     const start = this.#textStart(head);
     const pieces: string[] = [];
@@ -173,9 +183,7 @@ export class PackedEvents<Owner = unknown> {
     this.#partTopics = [];
     this.#topicList = list;
     // A copy as long as what it holds (an array grown by appends has room for as much again).
-    if (head > 0 || numbers.length !== this.#count * STRIDE) {
-      this.#numbers = numbers.slice(head * STRIDE, this.#count * STRIDE);
-    }
+    if (head > 0 || (trim && !exact)) this.#numbers = numbers.slice(head * STRIDE, this.#count * STRIDE);
     this.#count -= head;
     this.#head = 0;
     this.#joined = this.#count;
