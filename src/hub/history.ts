@@ -131,6 +131,13 @@ export function utf8Length(text: string): number {
 // Smallest ring: most topics hold a few events, and an emptied one gives its slots back.
 const MIN_CAPACITY = 8;
 
+/**
+ * The ring of a history that gave its events away ({@link TopicHistory.take}): no slots, shared,
+ * never written to (a push makes room first). A packed topic (a finished reply's log, kept for
+ * minutes) then holds no ring of its own.
+ */
+const NO_SLOTS = Object.freeze([]) as unknown as never[];
+
 /** `capacity` numbers, all 0.5 to start with, so V8 keeps them as unboxed doubles. */
 function ring(capacity: number): number[] {
   return new Array<number>(capacity).fill(0.5);
@@ -215,7 +222,7 @@ export class TopicHistory<E extends { readonly id: string }> {
     while (this.#size > 0 && (this.#size >= this.#maxEvents || this.#bytes + bytes > this.#maxBytes)) {
       this.#dropOldest();
     }
-    if (this.#size > this.#mask) this.#resize((this.#mask + 1) * 2);
+    if (this.#size > this.#mask) this.#resize(Math.max(MIN_CAPACITY, (this.#mask + 1) * 2));
     const slot = (this.#head + this.#size) & this.#mask;
     this.#events[slot] = event;
     this.#times[slot] = time;
@@ -261,10 +268,10 @@ export class TopicHistory<E extends { readonly id: string }> {
       times.push(this.#times[slot] as number);
       sizes.push(this.#sizes[slot] as number);
     }
-    this.#events = new Array<E | undefined>(MIN_CAPACITY);
-    this.#times = ring(MIN_CAPACITY);
-    this.#sizes = ring(MIN_CAPACITY);
-    this.#mask = MIN_CAPACITY - 1;
+    this.#events = NO_SLOTS;
+    this.#times = NO_SLOTS;
+    this.#sizes = NO_SLOTS;
+    this.#mask = -1;
     this.#head = 0;
     this.#size = 0;
     this.#bytes = 0;

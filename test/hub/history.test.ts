@@ -32,6 +32,28 @@ describe('TopicHistory', () => {
     expect(h.isTruncatedAfter('2-0')).toBe(false);
   });
 
+  it('take() hands over every event and leaves no slots; pushes afterwards grow the ring again', () => {
+    const a = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 100 });
+    const b = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 100 });
+    for (let i = 1; i <= 5; i++) {
+      a.push(ev(`${i}-0`), i, 10);
+      b.push(ev(`${i}-1`), i, 10);
+    }
+    expect(a.take().events.map((e) => e.id)).toEqual(['1-0', '2-0', '3-0', '4-0', '5-0']);
+    expect(b.take().sizes).toEqual([10, 10, 10, 10, 10]);
+    expect([a.size, a.bytes, a.lastId, a.after('0-0'), a.floor]).toEqual([0, 0, undefined, [], '0-0']);
+    a.expire(1_000);
+    expect(a.evict(ev('1-0'))).toBe(false);
+    // Both emptied histories take events again, each its own (through several resizes).
+    for (let i = 6; i <= 30; i++) a.push(ev(`${i}-0`), i, 1);
+    b.push(ev('9-9'), 9, 1);
+    expect(a.after('0-0').map((e) => e.id)).toEqual(Array.from({ length: 25 }, (_, k) => `${k + 6}-0`));
+    expect(b.after('0-0').map((e) => e.id)).toEqual(['9-9']);
+    expect([a.size, a.bytes, b.size, b.bytes]).toEqual([25, 25, 1, 1]);
+    a.clear();
+    expect([a.size, a.floor]).toEqual([0, '30-0']);
+  });
+
   it('expires by age', () => {
     const h = new TopicHistory(compareStreamIds, '0-0', { maxEvents: 10, maxAge: 100 });
     h.push(ev('1-0'), 0);
