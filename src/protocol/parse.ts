@@ -204,16 +204,6 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
     if (data.length + eventType.length > max) report(data.length);
   }
 
-  /** Index where the value of field `name` starts on this line, or -1 if the line is not it. */
-  function valueStart(s: string, start: number, end: number, name: string): number {
-    // s[end] is a line end, which no name holds: a match never passes it.
-    let v = start + name.length;
-    if (!s.startsWith(name, start)) return -1;
-    // A field with no colon has the whole line as its name (and an empty value).
-    if (v < end && s.charCodeAt(v++) !== COLON) return -1;
-    return skipSpace(s, v);
-  }
-
   /**
    * One complete line, `s[start..end)`. `s[end]` is its line end (CR or LF): every read below
    * stays in the string (an out-of-bounds charCodeAt deoptimizes its call site). Small, so that
@@ -262,24 +252,28 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
   }
 
   /**
-   * Any other non-blank line of a block that has not overflowed. Field names are compared
-   * exactly, and only at the start of the line: a long line is never searched for a colon that
-   * cannot matter. A `data`, `event` or `id` line with a colon was read by line(): here those
-   * names match only a whole line, a field with no colon and so an empty value.
+   * Any other non-blank line of a block that has not overflowed: a comment, a `retry:` field,
+   * or a line with no colon. A `data`, `event` or `id` line with a colon was read by line(); a
+   * line without one is a field name with an empty value (§9.2.6 "Otherwise, the string is not
+   * empty but does not contain a U+003A COLON character"), so those names match only a whole
+   * line. Nothing here searches a long line for a colon that cannot matter.
    */
   function field(s: string, start: number, end: number): void {
-    let v: number;
-    // "If the line starts with a U+003A COLON character": a comment (the empty name matches
-    // only a line whose first character is the colon).
-    if ((v = valueStart(s, start, end, '')) >= 0) onComment?.(s.slice(v, end));
-    else if ((v = valueStart(s, start, end, 'data')) >= 0) addData(s.slice(v, end));
-    else if ((v = valueStart(s, start, end, 'event')) >= 0) setType(s.slice(v, end));
-    else if ((v = valueStart(s, start, end, 'id')) >= 0) setId(s.slice(v, end));
-    else if ((v = valueStart(s, start, end, 'retry')) >= 0) {
-      const value = s.slice(v, end);
+    if (s.charCodeAt(start) === COLON) {
+      // "If the line starts with a U+003A COLON character": a comment.
+      onComment?.(s.slice(skipSpace(s, start + 1), end));
+    } else if (s.startsWith('retry:', start)) {
+      const value = s.slice(skipSpace(s, start + 6), end);
       // "If the field value consists of only ASCII digits" (an empty value has none; \d
       // without the u flag is [0-9] only).
       if (/^\d+$/.test(value)) onRetry?.(Number(value));
+    } else {
+      // A whole line compared as a name: any other line, with a colon or not, names a field
+      // that is ignored (so is `retry` with no colon: its empty value has no digits).
+      const name = s.slice(start, end);
+      if (name === 'data') addData('');
+      else if (name === 'event') setType('');
+      else if (name === 'id') setId('');
     }
     // "Otherwise: the field is ignored."
   }
