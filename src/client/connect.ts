@@ -247,7 +247,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     },
     { maxBufferSize },
   );
-  parser.reset({ lastEventId: initialId });
+  parser.reset(initialId);
 
   /**
    * Waits `ms`, or until woken. 2 ** 31 - 1 (24.8 days) is the longest delay `setTimeout` keeps;
@@ -316,8 +316,10 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   async function attempt(): Promise<unknown> {
     const ctl = (controller = new AbortController());
     interrupt = undefined;
+    // The new stream starts from the last event ID string the connection holds: its events
+    // that carry no id keep it (see Parser.reset).
+    parser.reset();
     const id = parser.lastId();
-    parser.reset({ lastEventId: id });
     try {
       const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers);
       // Accept is set as the spec's user agents do; `cache: 'no-store'` is the spec's cache mode

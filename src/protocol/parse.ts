@@ -67,7 +67,11 @@ const BOM = 0xfeff;
  */
 export interface TextParser {
   feed(chunk: string): void;
-  reset(options?: { lastEventId?: string }): void;
+  /**
+   * {@link Parser.reset}, with the last event ID given as a string: without one, the parser
+   * keeps the ID it holds (what a client that reconnects wants), where `Parser.reset()` clears it.
+   */
+  reset(lastEventId?: string): void;
   lastId(): string;
 }
 
@@ -119,7 +123,7 @@ export function createParser(callbacks: ParserCallbacks, options: ParserOptions 
       },
       reset(options?: { lastEventId?: string }): void {
         decoder = undefined;
-        core.reset(options);
+        core.reset(options?.lastEventId ?? '');
       },
     },
     core.lastId,
@@ -349,7 +353,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       thrown = undefined;
       if (error) throw error;
     },
-    reset(options?: { lastEventId?: string }): void {
+    reset(id = lastId): void {
       atStart = true;
       skipLF = false;
       pending = '';
@@ -357,7 +361,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       dropEvent = false;
       data = undefined;
       eventType = '';
-      idBuffer = lastId = options?.lastEventId ?? '';
+      idBuffer = lastId = id;
       thrown = undefined;
     },
     lastId: () => lastId,
