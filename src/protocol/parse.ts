@@ -55,10 +55,9 @@ export interface Parser {
 /** 4 Mi characters: roomy for any real event, small enough that a hostile peer cannot hurt. */
 export const DEFAULT_MAX_BUFFER_SIZE = 2 ** 22;
 
-const LF = 10;
-const SPACE = 32;
-const COLON = 58;
-const BOM = 0xfeff;
+// Character codes are written as literals, each named where it is compared: 10 LF, 32 space,
+// 58 colon, 0xfeff BOM, and 100, 97, 116, 105 for the letters of "data" and "id". Bundlers do
+// not inline module constants, so named ones would cost the client's bundle their declarations.
 
 /**
  * The parser's core over text (internal): {@link Parser} without its UTF-8 decoding, and with
@@ -81,7 +80,7 @@ export interface TextParser {
  * bounds (an out-of-bounds charCodeAt deoptimizes its call site).
  */
 function skipSpace(s: string, i: number): number {
-  return s.charCodeAt(i) === SPACE ? i + 1 : i;
+  return s.charCodeAt(i) === 32 /* space */ ? i + 1 : i;
 }
 
 /**
@@ -228,11 +227,11 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       s.charCodeAt(start + 1) === 97 &&
       s.charCodeAt(start + 2) === 116 &&
       s.charCodeAt(start + 3) === 97 &&
-      s.charCodeAt(start + 4) === COLON
+      s.charCodeAt(start + 4) === 58 // :
     ) {
       // "data:", the line of nearly every block.
       addData(s.slice(skipSpace(s, start + 5), end));
-    } else if (c0 === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === COLON) {
+    } else if (c0 === 105 && s.charCodeAt(start + 1) === 100 && s.charCodeAt(start + 2) === 58 /* : */) {
       // "id:"
       setId(s.slice(skipSpace(s, start + 3), end));
     } else if (s.startsWith('eve', start) && s.startsWith('nt:', start + 3)) {
@@ -262,7 +261,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
    * line. Nothing here searches a long line for a colon that cannot matter.
    */
   function field(s: string, start: number, end: number): void {
-    if (s.charCodeAt(start) === COLON) {
+    if (s.charCodeAt(start) === 58 /* : */) {
       // "If the line starts with a U+003A COLON character": a comment.
       onComment?.(s.slice(skipSpace(s, start + 1), end));
     } else if (s.startsWith('retry:', start)) {
@@ -288,11 +287,11 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       if (len === 0) return;
       atStart = false;
       // One leading U+FEFF BOM is ignored, only at the very start of the stream.
-      if (text.charCodeAt(0) === BOM) pos = 1;
+      if (text.charCodeAt(0) === 0xfeff /* BOM */) pos = 1;
     }
     if (skipLF && pos < len) {
       skipLF = false;
-      if (text.charCodeAt(pos) === LF) pos++;
+      if (text.charCodeAt(pos) === 10 /* LF */) pos++;
     }
     // Positions of the next LF and CR at or after pos (-1: none left in this chunk). Each is
     // searched again only once passed, so a chunk is scanned once for each.
@@ -305,7 +304,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
           line(text, pos, lf);
           pos = lf + 1;
           // A blank line right after: no need to search for its end.
-          if (pos < len && text.charCodeAt(pos) === LF) {
+          if (pos < len && text.charCodeAt(pos) === 10 /* LF */) {
             dispatch();
             pos++;
           }
@@ -319,7 +318,7 @@ export function createTextParser(callbacks: ParserCallbacks, options: ParserOpti
       let next = end + 1;
       if (end === cr) {
         if (next === len) skipLF = true;
-        else if (text.charCodeAt(next) === LF) next++;
+        else if (text.charCodeAt(next) === 10 /* LF */) next++;
       }
       if (pending) {
         // A line cut across chunks has just been completed: its pieces are read as one string
