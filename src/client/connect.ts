@@ -515,8 +515,9 @@ function transport<T>(promise: Promise<T>): Promise<T> {
 
 function checkBody(body: unknown, method = 'GET'): void {
   if (body == null) return;
-  // A stream is read once: a reconnect would send an empty body and nobody would know.
-  if (typeof body === 'object' && ('getReader' in body || Symbol.asyncIterator in body)) {
+  // A stream is read once: a reconnect would send an empty body and nobody would know. Both
+  // are methods, read as properties: a string or a Blob has neither, and needs no test of its own.
+  if ((body as ReadableStream).getReader || (body as AsyncIterable<unknown>)[Symbol.asyncIterator]) {
     throw new BodyError('body is a stream');
   }
   if (isGet(method)) throw new BodyError(`${method} with a body`);
