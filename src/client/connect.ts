@@ -176,6 +176,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     lastEventId: initialId,
     reconnect,
     idleTimeout,
+    // Read by the parser from `init` itself (its options); named here to keep it out of fetch's.
     maxBufferSize,
     pauseWhenHidden,
     onOpen,
@@ -245,7 +246,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
         reconnectionTime = ms;
       },
     },
-    { maxBufferSize },
+    init,
   );
   parser.reset(initialId);
 
