@@ -121,8 +121,6 @@ export interface Connection extends AsyncIterable<ServerSentEvent> {
 
 // readyState, written as literals (bundlers do not inline module constants): 0 connecting, 1
 // open, 2 closed. The other bounds, also literals, each have their reason where they are used.
-/** Marks an attempt we dropped ourselves because the page was hidden. */
-const PAUSED = {};
 
 /** Listened to only where it can be: Node's globals, or a stand-in `document`, cannot. */
 type Listenable = Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>>;
@@ -310,7 +308,9 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
     // slept or the phone was locked), and reconnect now (a person's pace, so this cannot turn
     // into a storm). A stream still open is left alone.
     if (!doc!.hidden) wake();
-    else if (pauseWhenHidden) abortAttempt(PAUSED);
+    // The listener itself is the reason given: a value no attempt ends with otherwise, which
+    // marks the attempt as dropped by us, paused, not failed.
+    else if (pauseWhenHidden) abortAttempt(onVisibility);
   }
 
   /** One request and its stream; resolves to why it ended (never rejects). */
@@ -428,7 +428,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       // (which resets the count): then its end is no failure to back off from.
       const opened = state && !failures;
       state = 0;
-      if (error === PAUSED) continue;
+      if (error === onVisibility) continue; // paused while hidden: no failure
       if (reconnect === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
       if (isClosed()) return;
