@@ -98,11 +98,12 @@ export function isReconnectable(error: unknown): boolean {
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
   // Headers.get() has already trimmed the value. `null` reads as the text "null": neither form.
   const text = value as string;
+  const date = new Date(text);
   return /^\d+$/.test(text)
     ? Number(text) * 1000
     : // Date.parse alone reads most anything (`1.5` is a day in 2001): only the one form that
       // toUTCString() writes, character for character, counts. A date in the past is 0.
-      new Date(text).toUTCString() === text
-      ? Math.max(0, Date.parse(text) - now)
+      date.toUTCString() === text
+      ? Math.max(0, +date - now)
       : undefined;
 }
