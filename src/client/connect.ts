@@ -58,7 +58,9 @@ export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
   /**
    * Milliseconds without a single byte (not even a comment, so heartbeats count) after which
    * the attempt is dropped with an {@link IdleTimeoutError}; the reconnection policy decides what
-   * follows. It covers the wait for the response headers too. Default: none.
+   * follows. It covers the wait for the response headers too. Default: none; `0` is none too,
+   * and one above 2 ** 31 - 1 ms (24.8 days, the longest `setTimeout` keeps), `Infinity`
+   * included, waits that long.
    */
   idleTimeout?: number;
   /** The parser's bound on one line or one event, in characters (see `createParser`). */
@@ -290,10 +292,13 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   }
 
   // The idle timer: re-armed on every chunk, stopped while a lagging iterator holds reading
-  // back, and cleared at once whenever an attempt is dropped.
+  // back, and cleared at once whenever an attempt is dropped. 0 (or none) is no timer. A longer
+  // timeout than setTimeout keeps (Infinity included) is capped at that, as in sleep(): taken as
+  // given, it would fire at once and drop every attempt as it began.
   function arm(on = idleTimeout): void {
     clearTimeout(idle);
-    if (on) idle = setTimeout(() => abortAttempt(new IdleTimeoutError('idle timeout')), on);
+    if (on)
+      idle = setTimeout(() => abortAttempt(new IdleTimeoutError('idle timeout')), Math.min(on, 2 ** 31 - 1));
   }
 
   function abortAttempt(reason?: unknown): void {

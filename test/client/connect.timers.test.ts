@@ -227,6 +227,33 @@ describe('connect: reconnection timing (fake timers, no sleeping)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it.each([
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['2 ** 31', 2 ** 31],
+  ])(
+    'idle timeout %s waits the longest setTimeout keeps (24.8 days), not 1 ms',
+    async (_name, idleTimeout) => {
+      const mock = manualFetch();
+      const errors: unknown[] = [];
+      const c = connect('http://test.invalid/s', {
+        fetch: mock.fetch,
+        idleTimeout,
+        onError: (e) => {
+          errors.push(e);
+          return false;
+        },
+      });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(errors).toEqual([]);
+      expect(c.readyState).toBe(1);
+      await vi.advanceTimersByTimeAsync(2 ** 31 - 1 - 60_001);
+      expect(errors).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(errors[0]).toBeInstanceOf(IdleTimeoutError);
+      await expect(c.closed).rejects.toBeInstanceOf(IdleTimeoutError);
+    },
+  );
+
   it('a lagging iterator pauses the idle timer instead of tripping it', async () => {
     const mock = manualFetch();
     const { feeds } = mock;
