@@ -60,7 +60,7 @@ export interface ConnectOptions extends Omit<RequestInit, 'body' | 'headers'> {
    * the attempt is dropped with an {@link IdleTimeoutError}; the reconnection policy decides what
    * follows. It covers the wait for the response headers too. Default: none; `0` is none too,
    * and one above 2 ** 31 - 1 ms (24.8 days, the longest `setTimeout` keeps), `Infinity`
-   * included, waits that long.
+   * included, waits that long. Anything but a number >= 0 makes `connect` throw a `RangeError`.
    */
   idleTimeout?: number;
   /** The parser's bound on one line or one event, in characters (see `createParser`). */
@@ -139,6 +139,21 @@ interface Scope extends Listenable {
 }
 
 /**
+ * The rule of connect's numeric options, one for all: `undefined` is the option's default;
+ * anything else must be a number from 0 to `max` (1 for `jitter`), `Infinity` included where
+ * `max` is. NaN, a negative number or a jitter above 1 would make a wait NaN or negative, which
+ * `setTimeout` runs at once: a reconnect loop that hammers the server; a string is read as a
+ * number by some of the arithmetic and concatenated by the rest (`+`). Returns the value;
+ * otherwise throws a `RangeError` that names the option and shows the value.
+ */
+function checkNumber<T>(name: string, value: T, max = Infinity): T {
+  if (value !== undefined && !(typeof value === 'number' && value >= 0 && value <= max)) {
+    throw new RangeError(`${name} must be a number from 0 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
  * Opens an event stream with `fetch` and keeps it open: reconnects with `Last-Event-ID` after
  * a network error or the end of the stream, honours `Retry-After`, and stops for good on a 204,
  * a 4xx or a wrong content type (see {@link ConnectOptions.onError}). After a stream that was open
@@ -196,11 +211,17 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
   checkBody(body, request.method);
   // `reconnect: false` is a policy that allows no attempt after a failure.
   const policy = reconnect === false ? { maxAttempts: 0 } : reconnect || {};
+  // The numbers are checked once, now (initialDelay where it is read, below): see checkNumber.
+  checkNumber('idleTimeout', idleTimeout);
+  checkNumber('reconnect.maxDelay', policy.maxDelay);
+  checkNumber('reconnect.factor', policy.factor);
+  checkNumber('reconnect.jitter', policy.jitter, 1);
+  checkNumber('reconnect.maxAttempts', policy.maxAttempts);
 
   let state: 0 | 1 | 2 = 0;
   // A function, not a comparison: TypeScript would narrow `state` across awaits.
   const isClosed = (): boolean => state === 2;
-  let reconnectionTime = policy.initialDelay ?? 1000;
+  let reconnectionTime = checkNumber('reconnect.initialDelay', policy.initialDelay) ?? 1000;
   let failures = 0;
   let controller: AbortController | undefined;
   let interrupt: unknown;
@@ -437,7 +458,7 @@ export function connect(url: string | URL, init: ConnectOptions = {}): Connectio
       if (reconnect === false && error instanceof StreamEndError) return finish();
       let decision = onError?.(error);
       if (isClosed()) return;
-      // No maxAttempts (or NaN) is no limit: `failures >= undefined` is false.
+      // No maxAttempts is no limit: `failures >= undefined` is false.
       decision ??= !(failures >= policy.maxAttempts!) && isReconnectable(error);
       if (decision === false) return finish(error);
       // §9.2.3: a stream that was open and ended waits the reconnection time, exactly; backoff

@@ -10,25 +10,30 @@
 import { ParseError } from '../protocol/errors.js';
 import { HttpError, IdleTimeoutError, NetworkError, StreamEndError } from './errors.js';
 
-/** How a connection reconnects. Every field is optional. */
+/**
+ * How a connection reconnects. Every field is optional, and a number from 0 up (`jitter`: up to
+ * 1); `connect` throws a `RangeError` that names a field given anything else (`backoffDelay`
+ * does not check).
+ */
 export interface ReconnectOptions {
-  /** Reconnection time until the server sends a `retry:` field, in ms. Default 1000. */
+  /** Reconnection time until the server sends a `retry:` field, in ms. Default 1000; >= 0. */
   initialDelay?: number;
-  /** Largest backoff term added to the reconnection time, in ms. Default 30 000. */
+  /** Largest backoff term added to the reconnection time, in ms. Default 30 000; >= 0, Infinity too. */
   maxDelay?: number;
-  /** Growth of the backoff term per consecutive failure. Default 2. */
+  /** Growth of the backoff term per consecutive failure. Default 2; >= 0. */
   factor?: number;
   /**
    * Share of the backoff term that is random, from 0 to 1. Default 1, "full jitter": a
    * thousand clients cut off by one server restart come back spread over the whole window
-   * instead of all at once. 0 makes every delay predictable.
+   * instead of all at once. 0 makes every delay predictable. Above 1 is refused: a delay could
+   * then be shorter than the reconnection time, or negative.
    */
   jitter?: number;
   /**
    * Retries in a row: how many times the connection reconnects after consecutive failed
    * attempts before it gives up with the last error. `n` allows `n + 1` failed attempts in a row
    * (the first request and `n` retries); `0` never retries. A connection that delivers an event
-   * starts the count again. Default `Infinity`.
+   * starts the count again. Default `Infinity`; >= 0.
    */
   maxAttempts?: number;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { type ConnectOptions, connect } from '../../src/client/connect.js';
 import {
   BodyError,
   ContentTypeError,
@@ -49,6 +50,72 @@ describe('backoffDelay', () => {
     // Every tenth of the window gets a share: no bucket empty, none holding a third of them.
     expect(Math.min(...buckets)).toBeGreaterThan(50);
     expect(Math.max(...buckets)).toBeLessThan(150);
+  });
+});
+
+describe('connect: its numeric options are checked when it is called', () => {
+  // The signal is aborted, so a connect that does not throw returns a connection closed at
+  // once: no request, no timer, whether the check is there or not.
+  const call = (options: ConnectOptions) => () =>
+    connect('http://127.0.0.1/', { ...options, signal: AbortSignal.abort() });
+  const options: [string, (value: number) => ConnectOptions][] = [
+    ['idleTimeout', (idleTimeout) => ({ idleTimeout })],
+    ['reconnect.initialDelay', (initialDelay) => ({ reconnect: { initialDelay } })],
+    ['reconnect.maxDelay', (maxDelay) => ({ reconnect: { maxDelay } })],
+    ['reconnect.factor', (factor) => ({ reconnect: { factor } })],
+    ['reconnect.jitter', (jitter) => ({ reconnect: { jitter } })],
+    ['reconnect.maxAttempts', (maxAttempts) => ({ reconnect: { maxAttempts } })],
+  ];
+  const bad: [string, unknown][] = [
+    ['a string', '1000'],
+    ['NaN', Number.NaN],
+    ['negative', -1],
+  ];
+  const cases = [
+    ...options.flatMap(([name, set]) => bad.map(([kind, value]) => [name, kind, value, set] as const)),
+    [
+      'reconnect.jitter',
+      'above 1',
+      1.5,
+      (jitter: number): ConnectOptions => ({ reconnect: { jitter } }),
+    ] as const,
+  ];
+
+  it.each(cases)(
+    '%s, %s: a RangeError that names the option and shows the value',
+    (name, _kind, value, set) => {
+      const attempt = call(set(value as number));
+      expect(attempt).toThrow(RangeError);
+      const max = name === 'reconnect.jitter' ? 1 : 'Infinity';
+      expect(attempt).toThrow(`${name} must be a number from 0 to ${max}, got ${String(value)}`);
+    },
+  );
+
+  it('takes what the rule allows (0, Infinity, jitter 0 to 1, undefined for the default) and nothing past it', () => {
+    for (const allowed of [
+      { idleTimeout: 0 },
+      { idleTimeout: Number.POSITIVE_INFINITY },
+      { reconnect: { initialDelay: 0, maxDelay: 0, factor: 0, jitter: 0, maxAttempts: 0 } },
+      {
+        reconnect: {
+          initialDelay: Number.POSITIVE_INFINITY,
+          maxDelay: Number.POSITIVE_INFINITY,
+          factor: Number.POSITIVE_INFINITY,
+          jitter: 1,
+          maxAttempts: Number.POSITIVE_INFINITY,
+        },
+      },
+      { idleTimeout: undefined, reconnect: { initialDelay: undefined, jitter: undefined } },
+      { reconnect: false as const },
+    ]) {
+      expect(call(allowed)).not.toThrow();
+    }
+    expect(call({ reconnect: { jitter: 1 + Number.EPSILON } })).toThrow(RangeError);
+    expect(call({ idleTimeout: -Number.MIN_VALUE })).toThrow(RangeError);
+    // null is not undefined: no default, and not a number either.
+    expect(call({ reconnect: { maxDelay: null as unknown as number } })).toThrow(
+      'reconnect.maxDelay must be a number from 0 to Infinity, got null',
+    );
   });
 });
 
