@@ -213,17 +213,19 @@ export class PackedEvents<Owner = unknown> {
   }
 
   #event(i: number): BrokerEvent {
-    const typeLength = this.#numbers[i * STRIDE + TYPE_LENGTH] as number;
+    const at = i * STRIDE;
     let text: string;
+    let topics: readonly string[];
     if (i < this.#joined) {
-      text = this.#text.slice(this.#textStart(i), this.#numbers[i * STRIDE + TEXT_END] as number);
-    } else text = this.#parts[i - this.#joined] as string;
-    const topics =
-      i < this.#joined
-        ? this.#topicList[this.#numbers[i * STRIDE + TOPICS] as number]
-        : this.#partTopics[i - this.#joined];
+      text = this.#text.slice(this.#textStart(i), this.#numbers[at + TEXT_END] as number);
+      topics = this.#topicList[this.#numbers[at + TOPICS] as number] as readonly string[];
+    } else {
+      text = this.#parts[i - this.#joined] as string;
+      topics = this.#partTopics[i - this.#joined] as readonly string[];
+    }
+    const typeLength = this.#numbers[at + TYPE_LENGTH] as number;
     const event = typeLength < 0 ? undefined : text.slice(0, typeLength);
     const data = typeLength < 0 ? text : text.slice(typeLength);
-    return { id: this.#id(i), topics: topics as readonly string[], event, data };
+    return { id: this.#id(i), topics, event, data };
   }
 }
