@@ -356,3 +356,30 @@ describe("memory broker: a reply's log, packed as it is published", () => {
     expect(packed).toBeLessThan(oneByOne / 4);
   });
 });
+
+describe("memory broker: a reply's log packed with room to grow", () => {
+  it('gives the room back when the topic is given an expiry (the reply ended)', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(typeof gc, 'vitest.config.ts passes --expose-gc').toBe('function');
+    const buffers = () => {
+      gc?.();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const broker = createMemoryBroker({ history: { maxTotalBytes: 2 ** 30 } });
+    const publishNow = publishNowOf(broker) as NonNullable<ReturnType<typeof publishNowOf>>;
+    // 40 events a log: packed at its second with room for 32 more, then grown to 66 (7 numbers
+    // of 8 bytes each): 3,696 bytes of numbers for 40 events that need 2,240.
+    const logs = Array.from({ length: 500 }, (_, i) => Object.freeze([`reply/${i}`]));
+    for (const log of logs) {
+      await broker.publish([log[0] as string, `${log[0]}/control`], { event: 'ssekit-open', data: '' });
+      const memo: PublishMemo = {};
+      for (let k = 0; k < 39; k++) publishNow(log, { data: `t${k}` }, memo);
+    }
+    const running = buffers();
+    for (const log of logs) await broker.expire?.([log[0] as string], 600_000);
+    const ended = buffers();
+    // 500 logs of 1,456 bytes of room each: some 730 kB given back.
+    expect(running - ended).toBeGreaterThan(500_000);
+    expect((await broker.history([logs[3]?.[0] as string], '0-0')).events.length).toBe(40);
+  });
+});
